@@ -1,0 +1,199 @@
+"""Campaigns: one TOML file each in the campaigns directory, validated on load."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from dispatcher.models import Channel
+
+
+class CampaignError(Exception):
+    """A campaign file is missing, unreadable or invalid; the message names file and field."""
+
+
+def _e164(value: str) -> str:
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(
+            f"{value!r} is not an international phone number (write it as +<country code> …)"
+        ) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(f"{value!r} is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _email(value: str) -> str:
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"{value!r} is not a valid email address: {exc}") from exc
+
+
+def _handle(value: str) -> str:
+    handle = value.strip().removeprefix("@")
+    if not handle or len(handle) > 15 or not handle.replace("_", "").isalnum():
+        raise ValueError(f"{value!r} is not an X handle (1-15 letters, digits or _)")
+    return "@" + handle
+
+
+PhoneNumber = Annotated[str, AfterValidator(_e164)]
+EmailAddress = Annotated[str, AfterValidator(_email)]
+Handle = Annotated[str, AfterValidator(_handle)]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+
+
+class Letter(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1)
+
+
+class Target(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Slug
+    name: str = Field(min_length=1)
+    salutation: str = Field(min_length=1)
+    title: str | None = None
+    email: EmailAddress | None = None
+    fax: PhoneNumber | None = None
+    twitter: tuple[Handle, ...] = ()
+    phone: PhoneNumber | None = None
+    postal: str | None = None
+
+    def address(self, channel: Channel) -> str | None:
+        """The address this target has on ``channel`` (handles joined by spaces), or None."""
+        if channel is Channel.EMAIL:
+            return self.email
+        if channel is Channel.FAX:
+            return self.fax
+        return " ".join(self.twitter) or None
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        return tuple(c for c in Channel if self.address(c) is not None)
+
+
+class Campaign(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Slug
+    title: str = Field(min_length=1)
+    organisation: str = Field(min_length=1)
+    deadline: dt.date
+    summary: str = ""
+    default_language: str = "en"
+    letter: dict[str, Letter] = Field(min_length=1)
+    tweet: str = Field(min_length=1)
+    max_message_chars: int = Field(default=10_000, gt=0)
+    targets: tuple[Target, ...] = Field(min_length=1)
+
+    @field_validator("letter")
+    @classmethod
+    def _languages_are_codes(cls, value: dict[str, Letter]) -> dict[str, Letter]:
+        for lang in value:
+            if not (2 <= len(lang) <= 8 and lang.replace("-", "").isalnum()):
+                raise ValueError(f"{lang!r} is not a language code such as 'en' or 'zh'")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Campaign:
+        if self.default_language not in self.letter:
+            raise ValueError(
+                f"default_language {self.default_language!r} has no "
+                f"[letter.{self.default_language}] section"
+            )
+        ids = [t.id for t in self.targets]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"target ids must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def closes_at(self) -> dt.datetime:
+        """The deadline day is the last open day (UTC); the campaign closes at the next midnight."""
+        next_day = self.deadline + dt.timedelta(days=1)
+        return dt.datetime.combine(next_day, dt.time(), tzinfo=dt.UTC)
+
+    def is_open(self, now: dt.datetime | None = None) -> bool:
+        return (now or dt.datetime.now(dt.UTC)) < self.closes_at
+
+    def target(self, target_id: str) -> Target | None:
+        return next((t for t in self.targets if t.id == target_id), None)
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(file)"
+        message = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)
+
+
+def load_campaign(path: Path) -> Campaign:
+    """Load and validate one campaign file; raises CampaignError naming file, field and problem."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CampaignError(f"{path}: cannot read campaign file: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise CampaignError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        campaign = Campaign.model_validate(data)
+    except ValidationError as exc:
+        raise CampaignError(f"{path}: {_describe(exc)}") from exc
+    if campaign.id != path.stem:
+        raise CampaignError(f"{path}: id {campaign.id!r} must match the file name {path.stem!r}")
+    return campaign
+
+
+class CampaignCatalog:
+    """All campaigns in a directory, loaded once."""
+
+    def __init__(self, campaigns: dict[str, Campaign]) -> None:
+        self._campaigns = campaigns
+
+    @classmethod
+    def load(cls, directory: Path) -> CampaignCatalog:
+        if not directory.is_dir():
+            raise CampaignError(
+                f"campaigns directory {str(directory)!r} does not exist "
+                "(set DISPATCHER_CAMPAIGNS_DIR to a folder of *.toml campaign files)"
+            )
+        campaigns = {}
+        for path in sorted(directory.glob("*.toml")):
+            campaign = load_campaign(path)
+            campaigns[campaign.id] = campaign
+        return cls(campaigns)
+
+    def __iter__(self) -> Iterator[Campaign]:
+        return iter(self._campaigns.values())
+
+    def __len__(self) -> int:
+        return len(self._campaigns)
+
+    def get(self, campaign_id: str) -> Campaign | None:
+        return self._campaigns.get(campaign_id)
+
+    @property
+    def ids(self) -> list[str]:
+        return sorted(self._campaigns)

@@ -1,0 +1,21 @@
+"""Channel adapters: one per provider, behind the ChannelAdapter protocol."""
+
+from dispatcher.channels.base import (
+    ChannelAdapter,
+    DeliveryError,
+    DuplicateContent,
+    PermanentError,
+    RateLimited,
+    SendResult,
+    TransientError,
+)
+
+__all__ = [
+    "ChannelAdapter",
+    "DeliveryError",
+    "DuplicateContent",
+    "PermanentError",
+    "RateLimited",
+    "SendResult",
+    "TransientError",
+]

@@ -1,0 +1,75 @@
+"""The adapter interface and the three error classes every adapter translates into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from dispatcher.models import Channel, ClaimedDelivery
+
+
+class DeliveryError(Exception):
+    """A provider refused or failed a delivery. ``code`` is the provider's own code.
+
+    ``outcome_unknown`` is set when the request may have reached the provider before the
+    failure (a timeout or dropped connection after sending), so a retry could be a repeat.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, outcome_unknown: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.outcome_unknown = outcome_unknown
+
+
+class TransientError(DeliveryError):
+    """Worth retrying: busy line, timeout, 4xx SMTP reply, 5xx HTTP."""
+
+
+class RateLimited(TransientError):
+    """The provider asked us to wait ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = max(0.0, retry_after)
+
+
+class PermanentError(DeliveryError):
+    """Retrying cannot help: rejected address, bad credentials, refused content."""
+
+
+class DuplicateContent(PermanentError):
+    """The provider already has this exact content (X answers 403 "duplicate content").
+
+    Whether that means "delivered" depends on history the adapter does not see: the worker
+    decides (delivered if an earlier try's outcome was unknown, permanent otherwise).
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What a provider answered. ``confirmed`` False: accepted, confirmation comes later."""
+
+    confirmed: bool
+    provider_ref: str | None = None
+    summary: str = ""
+
+
+class ChannelAdapter(Protocol):
+    """Speaks to one provider of one channel; failures are raised as DeliveryError subclasses."""
+
+    channel: Channel
+
+    async def send(self, delivery: ClaimedDelivery) -> SendResult:
+        """Hand the delivery to the provider."""
+        ...
+
+    async def check(self, delivery: ClaimedDelivery) -> SendResult:
+        """Ask about a delivery the provider accepted earlier (``delivery.provider_ref``).
+
+        Returns ``confirmed=False`` while the provider is still working on it; raises a
+        DeliveryError when it finally failed.
+        """
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,149 @@
+"""Fax through a Phaxio-v2-compatible HTTP gateway, with httpx."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from dispatcher.channels.base import (
+    DeliveryError,
+    PermanentError,
+    RateLimited,
+    SendResult,
+    TransientError,
+)
+from dispatcher.models import Channel, ClaimedDelivery
+from dispatcher.render.fax import render_fax_pdf
+
+# Words in a gateway's failure message that say the number itself is wrong.
+_PERMANENT_WORDS = ("invalid", "not operational", "not a fax", "disconnected", "blocked")
+_TRANSIENT_WORDS = ("busy", "no answer", "ring", "try again")
+_PERMANENT_TYPES = {"fatalErrorType", "documentConversionErrorType"}
+
+
+def classify_fax_failure(
+    error_type: str | None, error_code: str | None, error_message: str | None
+) -> DeliveryError:
+    """A transmission that ended in ``failure``: busy/no answer → retry; bad number → permanent."""
+    message = error_message or error_type or "fax transmission failed"
+    text = f"fax failed: {message}" + (f" ({error_type})" if error_type else "")
+    lowered = message.lower()
+    code = str(error_code) if error_code is not None else None
+    if any(word in lowered for word in _TRANSIENT_WORDS):
+        return TransientError(text, code=code)
+    if any(word in lowered for word in _PERMANENT_WORDS) or error_type in _PERMANENT_TYPES:
+        return PermanentError(text, code=code)
+    return TransientError(text, code=code)
+
+
+def classify_http_status(response: httpx.Response, body: dict[str, Any]) -> DeliveryError:
+    """429 and 5xx → retry; 401, 422 and other 4xx → permanent."""
+    status = response.status_code
+    message = f"fax gateway answered HTTP {status}: {body.get('message') or response.reason_phrase}"
+    if status == 429:
+        return RateLimited(message, retry_after=_retry_after(response), code=str(status))
+    if status >= 500 or status == 408:
+        return TransientError(message, code=str(status))
+    return PermanentError(message, code=str(status))
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return float(response.headers.get("retry-after", "60"))
+    except ValueError:
+        return 60.0
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+class FaxAdapter:
+    """``send`` posts the PDF (the gateway accepts it); ``check`` polls until it is transmitted."""
+
+    channel = Channel.FAX
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        api_secret: str,
+        header_text: str,
+        callback_url: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._header_text = header_text
+        self._callback_url = callback_url
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, auth=(api_key, api_secret), timeout=timeout
+        )
+
+    async def send(self, delivery: ClaimedDelivery) -> SendResult:
+        pdf = await asyncio.to_thread(render_fax_pdf, delivery, header_text=self._header_text)
+        fields = {
+            "to": delivery.address,
+            "header_text": self._header_text,
+            "tag[delivery_id]": str(delivery.id),
+            "tag[appeal_id]": delivery.appeal_id,
+        }
+        if self._callback_url:
+            fields["callback_url"] = self._callback_url
+        files = {"file": (f"appeal-{delivery.id}.pdf", pdf, "application/pdf")}
+        response = await self._request("POST", "/v2/faxes", data=fields, files=files)
+        body = _json(response)
+        fax_id = (body.get("data") or {}).get("id")
+        if not response.is_success or not body.get("success") or fax_id is None:
+            if response.is_success:
+                raise TransientError(f"fax gateway gave an unexpected answer: {body!r:.200}")
+            raise classify_http_status(response, body)
+        return SendResult(
+            confirmed=False, provider_ref=str(fax_id), summary=str(body.get("message", ""))[:200]
+        )
+
+    async def check(self, delivery: ClaimedDelivery) -> SendResult:
+        ref = delivery.provider_ref
+        try:
+            response = await self._request("GET", f"/v2/faxes/{ref}")
+        except TransientError as exc:
+            return SendResult(False, ref, f"status unavailable, will ask again: {exc.message}")
+        body = _json(response)
+        if response.status_code == 404:
+            raise TransientError(f"fax gateway does not know fax {ref}; it will be sent again")
+        if not response.is_success:
+            error = classify_http_status(response, body)
+            if isinstance(error, TransientError):
+                return SendResult(
+                    False, ref, f"status unavailable, will ask again: {error.message}"
+                )
+            raise error
+        data = body.get("data") or {}
+        status = data.get("status")
+        if status == "success":
+            return SendResult(True, ref, f"transmitted ({data.get('num_pages', '?')} pages)")
+        if status == "failure":
+            raise classify_fax_failure(
+                data.get("error_type"), data.get("error_code"), data.get("error_message")
+            )
+        return SendResult(False, ref, f"gateway status {status}")
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._client.request(method, url, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise TransientError(f"cannot reach fax gateway {self.base_url}: {exc}") from exc
+        except httpx.TransportError as exc:
+            # The request may have arrived: a resend is recognisable by tag[delivery_id].
+            raise TransientError(
+                f"fax gateway connection failed: {exc!r}", outcome_unknown=True
+            ) from exc
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

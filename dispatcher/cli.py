@@ -1,0 +1,326 @@
+"""The ``dispatcher`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+from rich.table import Table
+
+from dispatcher.campaigns import Campaign, CampaignCatalog, CampaignError
+from dispatcher.channels.registry import ConfigError
+from dispatcher.intake import AppealRequest, IntakeError, submit_appeal
+from dispatcher.models import DeliveryStatus
+from dispatcher.output import err, out, print_log, print_report
+from dispatcher.reporting import campaign_report, report_csv
+from dispatcher.runtime import (
+    build_worker,
+    close_adapters,
+    embedded_sandbox,
+    install_stop_handlers,
+    load_catalog,
+    open_store,
+)
+from dispatcher.settings import Settings
+from dispatcher.store import DatabaseUrlError, utcnow
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message is one sentence for the user."""
+
+
+# ---------------------------------------------------------------- commands
+
+
+async def cmd_campaigns(settings: Settings, args: argparse.Namespace) -> int:
+    catalog = load_catalog(settings)
+    table = Table("campaign", "title", "deadline", "state", "targets")
+    for campaign in catalog:
+        state = "[green]open[/]" if campaign.is_open() else "[red]closed[/]"
+        targets = ", ".join(f"{t.id} ({'/'.join(t.channels)})" for t in campaign.targets)
+        table.add_row(campaign.id, campaign.title, campaign.deadline.isoformat(), state, targets)
+    if not len(catalog):
+        out.print(f"No campaigns in {settings.campaigns_dir}/")
+    else:
+        out.print(table)
+    return 0
+
+
+async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_store(settings):
+        pass
+    out.print(f"Schema is up to date in {settings.database_url}")
+    return 0
+
+
+async def cmd_send(settings: Settings, args: argparse.Namespace) -> int:
+    catalog = load_catalog(settings)
+    message = None
+    if args.message_file is not None:
+        try:
+            message = Path(args.message_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read --message-file {args.message_file!r}: {exc}") from exc
+    request = AppealRequest(
+        campaign_id=args.campaign,
+        supporter_name=args.name,
+        supporter_email=args.email,
+        supporter_country=args.country,
+        targets=args.target or (),
+        channels=args.channel or (),
+        message=message,
+        tweet=args.tweet,
+        language=args.language,
+    )
+    async with open_store(settings) as store:
+        receipt = await submit_appeal(store, catalog, request)
+    if receipt.is_repeat:
+        out.print(
+            f"Already counted: appeal [bold]{receipt.appeal_id}[/] holds these deliveries; "
+            "nothing new was stored."
+        )
+    else:
+        out.print(
+            f"Appeal [bold]{receipt.appeal_id}[/] stored with {len(receipt.created)} deliveries."
+        )
+    table = Table("delivery", "target", "channel", "status")
+    for d in receipt.created:
+        table.add_row(str(d.id), d.target_id, d.channel.value, d.status.value)
+    for d in receipt.already_counted:
+        table.add_row(
+            str(d.id), d.target_id, d.channel.value, f"{d.status.value} (already counted)"
+        )
+    out.print(table)
+    return 0
+
+
+async def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_store(settings) as store, embedded_sandbox(settings, err.print):
+        worker = build_worker(settings, store)
+        stop = asyncio.Event()
+        task = asyncio.current_task()
+        install_stop_handlers(stop, task)
+        err.print(f"worker {worker.name} started" + (" (drain)" if args.drain else ""))
+        try:
+            stats = await worker.run(drain=args.drain, stop=stop)
+        finally:
+            await close_adapters(worker)
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "nothing to do"
+    err.print(f"worker stopped: {stats.handled} handled in {stats.batches} batches ({summary})")
+    return 0
+
+
+async def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    campaign = _campaign(load_catalog(settings), args.campaign)
+    async with open_store(settings) as store:
+        report = await campaign_report(store, campaign)
+    if args.format == "json":
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    elif args.format == "csv":
+        sys.stdout.write(report_csv(report))
+    else:
+        print_report(report)
+    return 0
+
+
+async def cmd_log(settings: Settings, args: argparse.Namespace) -> int:
+    status = DeliveryStatus(args.status) if args.status else None
+    async with open_store(settings) as store:
+        entries = await store.list_deliveries(campaign_id=args.campaign, status=status)
+        print_log(entries, args.format)
+        if not args.follow:
+            return 0
+        seen = {(e.id, e.updated_at) for e in entries}
+        since = max((e.updated_at for e in entries), default=utcnow())
+        stop = asyncio.Event()
+        install_stop_handlers(stop)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=args.interval)
+            fresh = [
+                e
+                for e in await store.list_deliveries(
+                    campaign_id=args.campaign, status=status, updated_since=since
+                )
+                if (e.id, e.updated_at) not in seen
+            ]
+            if fresh:
+                print_log(fresh, args.format, header=False)
+                seen.update((e.id, e.updated_at) for e in fresh)
+                since = max(e.updated_at for e in fresh)
+    return 0
+
+
+async def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    from dispatcher.sandbox import Faults, Sandbox
+
+    cfg = settings.sandbox
+    sandbox = Sandbox(
+        cfg.directory,
+        host=cfg.host,
+        smtp_port=cfg.smtp_port,
+        fax_port=cfg.fax_port,
+        x_port=cfg.x_port,
+        email_faults=Faults(fail_first=args.email_fail_first),
+        fax_faults=Faults(fail_first=args.fax_fail_first, busy_first=args.fax_busy_first),
+        x_faults=Faults(fail_first=args.x_fail_first, rate_limit_first=args.x_rate_limit_first),
+        fax_transmit_seconds=cfg.fax_transmit_seconds,
+    )
+    try:
+        await sandbox.start()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot start the sandbox on {cfg.host} (ports {cfg.smtp_port}, {cfg.fax_port}, "
+            f"{cfg.x_port}): {exc.strerror}; is another sandbox running?"
+        ) from exc
+    out.print("Sandbox running (Ctrl-C to stop); it records what it receives:")
+    out.print(f"  SMTP      {cfg.host}:{sandbox.smtp_port}   → {cfg.directory}/email/*.eml")
+    out.print(f"  fax API   {sandbox.fax_base_url}/v2/faxes → {cfg.directory}/fax/*.pdf")
+    out.print(f"  X API     {sandbox.x_base_url}/2/tweets → {cfg.directory}/twitter/tweets.jsonl")
+    stop = asyncio.Event()
+    install_stop_handlers(stop)
+    try:
+        await stop.wait()
+    finally:
+        await sandbox.stop()
+    return 0
+
+
+async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from dispatcher.demo import run_demo
+
+    return await run_demo(settings, out)
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+def _campaign(catalog: CampaignCatalog, campaign_id: str) -> Campaign:
+    campaign = catalog.get(campaign_id)
+    if campaign is None:
+        known = ", ".join(catalog.ids) or "none"
+        raise UsageError(f"unknown campaign {campaign_id!r}; known campaigns: {known}")
+    return campaign
+
+
+Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dispatcher",
+        description="Send supporters' appeals to officials by email, fax and X, and count them.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    add("demo", cmd_demo, "run the whole pipeline against the local sandbox and show the report")
+
+    send = add("send", cmd_send, "submit one supporter's appeal (all chosen targets × channels)")
+    send.add_argument("--campaign", required=True, help="campaign id (see `dispatcher campaigns`)")
+    send.add_argument("--name", required=True, help="supporter's name, as signed")
+    send.add_argument("--email", required=True, help="supporter's email (Reply-To of the emails)")
+    send.add_argument("--country", help="supporter's country, added under the signature")
+    send.add_argument(
+        "--target",
+        action="append",
+        metavar="ID",
+        help="a target id; repeat for several (default: every target)",
+    )
+    send.add_argument(
+        "--channel",
+        action="append",
+        metavar="CHANNEL",
+        help="email, fax or twitter; repeat for several (default: every channel the target has)",
+    )
+    send.add_argument(
+        "--message-file",
+        metavar="PATH",
+        help="your own letter body (UTF-8 text; default: the campaign's sample)",
+    )
+    send.add_argument(
+        "--tweet", metavar="TEXT", help="your own tweet text (default: the campaign's)"
+    )
+    send.add_argument(
+        "--language",
+        metavar="LANG",
+        help="letter language code (default: the campaign's default language)",
+    )
+
+    worker = add("worker", cmd_worker, "send due deliveries until stopped (SIGINT/SIGTERM)")
+    worker.add_argument(
+        "--drain",
+        action="store_true",
+        help="exit once nothing is queued, sending or awaiting confirmation",
+    )
+
+    report = add("report", cmd_report, "a campaign's totals (actions = delivered deliveries)")
+    report.add_argument("--campaign", required=True, help="campaign id")
+    report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    log_cmd = add("log", cmd_log, "the delivery log: target, channel, status, attempts, last error")
+    log_cmd.add_argument("--campaign", help="only this campaign")
+    log_cmd.add_argument("--status", choices=[s.value for s in DeliveryStatus])
+    log_cmd.add_argument(
+        "--follow", action="store_true", help="keep printing changes as they happen"
+    )
+    log_cmd.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    log_cmd.add_argument("--format", choices=("table", "json"), default="table")
+
+    add("campaigns", cmd_campaigns, "list campaigns with their deadline and whether they are open")
+    add("migrate", cmd_migrate, "bring the database schema up to date (done automatically too)")
+
+    sandbox = add("sandbox", cmd_sandbox, "run the local SMTP, fax-gateway and X-API sandbox")
+    for flag, what in (
+        ("--email-fail-first", "answer the first N emails with SMTP 451"),
+        ("--fax-fail-first", "answer the first N fax requests with HTTP 503"),
+        ("--fax-busy-first", "end the first N faxes with a busy line"),
+        ("--x-fail-first", "answer the first N tweets with HTTP 503"),
+        ("--x-rate-limit-first", "answer the first N tweets with HTTP 429"),
+    ):
+        sandbox.add_argument(flag, type=int, default=0, metavar="N", help=what)
+    return parser
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "DISPATCHER_" + "__".join(str(p).upper() for p in first["loc"])
+        raise UsageError(f"setting {name} is invalid: {first['msg']}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = _settings()
+        return int(asyncio.run(args.func(settings, args)))
+    except IntakeError as exc:
+        err.print(f"error: {exc.message}", markup=False)
+        return 1
+    except (UsageError, CampaignError, ConfigError, DatabaseUrlError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

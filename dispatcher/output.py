@@ -1,0 +1,83 @@
+"""Console output shared by the CLI commands and the demo (rich tables)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from dispatcher.models import DeliveryStatus
+from dispatcher.reporting import BUCKETS, log_entry_json
+from dispatcher.store import LogEntry
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    state = "open" if report["open"] else "closed"
+    out.print(
+        f"[bold]{report['campaign']}[/] — {report['title']} (deadline {report['deadline']}, "
+        f"{state})"
+    )
+    out.print(
+        f"appeals {report['appeals']}   supporters {report['supporters']}   "
+        f"[bold green]actions {report['actions']}[/] (delivered; the number shared with officials)"
+    )
+    table = Table("target", "channel", *BUCKETS)
+    for target_id, by_channel in report["targets"].items():
+        for channel, counts in by_channel.items():
+            table.add_row(target_id, channel, *(str(counts[b]) for b in BUCKETS))
+    for channel, counts in report["channels"].items():
+        table.add_row("[bold]all[/]", channel, *(f"[bold]{counts[b]}[/]" for b in BUCKETS))
+    out.print(table)
+
+
+def print_log(entries: Sequence[LogEntry], fmt: str, *, header: bool = True) -> None:
+    if fmt == "json":
+        for entry in entries:
+            print(json.dumps(log_entry_json(entry), ensure_ascii=False), flush=True)
+        return
+    if not entries and header:
+        out.print("No deliveries match.")
+        return
+    table = Table(
+        "updated",
+        "delivery",
+        "campaign",
+        "target",
+        "channel",
+        "status",
+        "attempts",
+        "last error",
+        show_header=header,
+    )
+    for e in entries:
+        error = ""
+        if e.last_error is not None:
+            code = f" {e.last_error.code}" if e.last_error.code else ""
+            error = f"{e.last_error.error_class}{code}: {e.last_error.message}"
+        table.add_row(
+            e.updated_at.strftime("%H:%M:%S"),
+            str(e.id),
+            e.campaign_id,
+            e.target_id,
+            e.channel.value,
+            _status_markup(e.status),
+            str(e.attempts),
+            error,
+        )
+    out.print(table)
+
+
+def _status_markup(status: DeliveryStatus) -> str:
+    colour = {
+        DeliveryStatus.DELIVERED: "green",
+        DeliveryStatus.FAILED: "red",
+        DeliveryStatus.EXPIRED: "red",
+        DeliveryStatus.CANCELLED: "yellow",
+    }.get(status, "cyan")
+    return f"[{colour}]{status.value}[/]"

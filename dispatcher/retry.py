@@ -1,0 +1,156 @@
+"""Retry policy: fast tries inside one attempt (tenacity), durable backoff between attempts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+)
+
+from dispatcher.channels.base import (
+    ChannelAdapter,
+    DeliveryError,
+    DuplicateContent,
+    PermanentError,
+    RateLimited,
+    SendResult,
+    TransientError,
+)
+from dispatcher.models import AttemptOutcome, ClaimedDelivery
+from dispatcher.settings import RetrySettings
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    base_seconds: float
+    max_seconds: float
+    max_attempts: int
+    fast_tries: int
+    fast_wait_seconds: float
+    fast_max_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: RetrySettings) -> RetryPolicy:
+        return cls(
+            base_seconds=settings.base_seconds,
+            max_seconds=settings.max_seconds,
+            max_attempts=settings.max_attempts,
+            fast_tries=settings.fast_tries,
+            fast_wait_seconds=settings.fast_wait_seconds,
+            fast_max_seconds=settings.fast_max_seconds,
+        )
+
+    def backoff_seconds(self, attempts_made: int, rng: random.Random | None = None) -> float:
+        """Capped exponential backoff with "equal jitter": between half and all of the cap."""
+        exponent = max(0, attempts_made - 1)
+        ceiling = min(self.max_seconds, self.base_seconds * (2.0 ** min(exponent, 32)))
+        return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDecision:
+    """What happens after a failed attempt: ``give_up`` (with why) or retry at ``retry_at``."""
+
+    retry_at: dt.datetime | None
+    expired: bool
+    reason: str
+
+
+def decide_retry(
+    policy: RetryPolicy,
+    *,
+    attempts_made: int,
+    error: DeliveryError,
+    now: dt.datetime,
+    expires_at: dt.datetime,
+    rng: random.Random | None = None,
+) -> RetryDecision:
+    """Schedule the next attempt, or end retrying on the attempt cap or the campaign deadline."""
+    if attempts_made >= policy.max_attempts:
+        return RetryDecision(
+            None, False, f"gave up after {attempts_made} attempts; last error: {error.message}"
+        )
+    delay = policy.backoff_seconds(attempts_made, rng)
+    if isinstance(error, RateLimited):
+        delay = max(delay, error.retry_after)
+    retry_at = now + dt.timedelta(seconds=delay)
+    if retry_at >= expires_at:
+        return RetryDecision(
+            None, True, f"the campaign deadline passes before a retry; last error: {error.message}"
+        )
+    return RetryDecision(retry_at, False, error.message)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    outcome: AttemptOutcome
+    result: SendResult | None = None
+    error: DeliveryError | None = None
+    tries: int = 1
+
+
+def _fast_wait(policy: RetryPolicy) -> object:
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimited):
+            return exc.retry_after
+        return float(policy.fast_wait_seconds * (2 ** (state.attempt_number - 1)))
+
+    return wait
+
+
+async def send_with_fast_retries(
+    adapter: ChannelAdapter, delivery: ClaimedDelivery, policy: RetryPolicy
+) -> AttemptResult:
+    """One attempt: send, retrying transient faults a few times within ``fast_max_seconds``.
+
+    A rate limit longer than the remaining fast budget ends the attempt so the durable
+    schedule can wait instead. Duplicate content counts as delivered only when an earlier
+    try (this attempt or a previous one) may have reached the provider.
+    """
+    maybe_sent = delivery.earlier_outcome_unknown
+    tries = 0
+
+    def fast_retryable(exc: BaseException) -> bool:
+        if isinstance(exc, RateLimited):
+            return exc.retry_after <= policy.fast_max_seconds
+        return isinstance(exc, TransientError)
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.fast_tries) | stop_before_delay(policy.fast_max_seconds),
+        wait=_fast_wait(policy),  # type: ignore[arg-type]
+        retry=retry_if_exception(fast_retryable),
+        reraise=True,
+    )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                tries += 1
+                try:
+                    result = await adapter.send(delivery)
+                except DeliveryError as exc:
+                    maybe_sent = maybe_sent or exc.outcome_unknown
+                    raise
+    except DuplicateContent as exc:
+        if maybe_sent:
+            note = "provider reports duplicate content: an earlier try had already gone out"
+            return AttemptResult(
+                AttemptOutcome.DELIVERED, SendResult(True, None, note), None, tries
+            )
+        return AttemptResult(AttemptOutcome.PERMANENT, None, exc, tries)
+    except PermanentError as exc:
+        return AttemptResult(AttemptOutcome.PERMANENT, None, exc, tries)
+    except RateLimited as exc:
+        return AttemptResult(AttemptOutcome.RATE_LIMITED, None, exc, tries)
+    except TransientError as exc:
+        outcome = AttemptOutcome.UNKNOWN if exc.outcome_unknown else AttemptOutcome.TRANSIENT
+        return AttemptResult(outcome, None, exc, tries)
+    outcome = AttemptOutcome.DELIVERED if result.confirmed else AttemptOutcome.ACCEPTED
+    return AttemptResult(outcome, result, None, tries)

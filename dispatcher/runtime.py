@@ -1,0 +1,107 @@
+"""Wiring shared by the CLI commands: settings → store, catalog, adapters, embedded sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+
+from dispatcher.campaigns import CampaignCatalog
+from dispatcher.channels.registry import build_adapters, poll_seconds, sandboxed_channels
+from dispatcher.retry import RetryPolicy
+from dispatcher.sandbox import Sandbox
+from dispatcher.settings import Settings
+from dispatcher.store import Store
+from dispatcher.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[Store]:
+    """The store, with its schema brought up to date (first use needs no manual migration)."""
+    store = await Store.open(settings.database_url)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def load_catalog(settings: Settings) -> CampaignCatalog:
+    return CampaignCatalog.load(settings.campaigns_dir)
+
+
+@contextlib.asynccontextmanager
+async def embedded_sandbox(
+    settings: Settings, announce: Callable[[str], None]
+) -> AsyncIterator[list[Sandbox]]:
+    """Start the sandbox servers for every channel without provider settings.
+
+    A port that is already taken is assumed to be a ``dispatcher sandbox`` running
+    separately; the worker then sends there.
+    """
+    cfg = settings.sandbox
+    started: list[Sandbox] = []
+    ports = {"email": cfg.smtp_port, "fax": cfg.fax_port, "twitter": cfg.x_port}
+    try:
+        for channel in sandboxed_channels(settings):
+            sandbox = Sandbox(
+                cfg.directory,
+                host=cfg.host,
+                smtp_port=cfg.smtp_port,
+                fax_port=cfg.fax_port,
+                x_port=cfg.x_port,
+                fax_transmit_seconds=cfg.fax_transmit_seconds,
+                channels=(channel.value,),
+            )
+            try:
+                await sandbox.start()
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                announce(
+                    f"{channel.value}: using the sandbox already listening on "
+                    f"{cfg.host}:{ports[channel.value]}"
+                )
+                continue
+            started.append(sandbox)
+            announce(
+                f"{channel.value}: no provider configured, sending to the embedded sandbox on "
+                f"{cfg.host}:{ports[channel.value]} (recorded in {cfg.directory}/)"
+            )
+        yield started
+    finally:
+        for sandbox in started:
+            await sandbox.stop()
+
+
+def build_worker(settings: Settings, store: Store, *, name: str | None = None) -> Worker:
+    return Worker(
+        store,
+        build_adapters(settings),
+        policy=RetryPolicy.from_settings(settings.retry),
+        settings=settings.worker,
+        poll_seconds=poll_seconds(settings),
+        name=name,
+    )
+
+
+async def close_adapters(worker: Worker) -> None:
+    for adapter in worker.adapters.values():
+        await adapter.aclose()
+
+
+def install_stop_handlers(stop: asyncio.Event, task: asyncio.Task[object] | None = None) -> None:
+    """SIGINT/SIGTERM once: finish the current batch and exit. Twice: cancel (leases released)."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set() and task is not None:
+            task.cancel()
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)

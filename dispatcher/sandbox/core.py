@@ -1,0 +1,160 @@
+"""``Sandbox``: the SMTP sink, fax gateway and X API stand-ins started together."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Collection
+from email.message import EmailMessage
+from pathlib import Path
+from types import TracebackType
+
+from .faults import Faults
+from .fax_gateway import FaxGateway, SandboxFax
+from .smtp import SmtpSink
+from .x_api import XApi
+
+CHANNELS = ("email", "fax", "twitter")
+"""Channel names accepted by ``Sandbox(channels=...)``; each records into the
+sub-folder of the same name."""
+
+
+class Sandbox:
+    """Local stand-ins for the providers, run inside the caller's event loop.
+
+    Everything binds to ``host`` (loopback by default); a port of 0 picks a free one,
+    and ``smtp_port``, ``fax_base_url`` and ``x_base_url`` give the real values once
+    started. Only the servers named in ``channels`` start; asking for the address of
+    one that is not running raises ``RuntimeError``.
+
+    What the servers accept is kept in ``emails``, ``faxes`` and ``tweets`` and written
+    under ``directory`` (``email/``, ``fax/``, ``twitter/``); ``clear=True`` empties
+    those three sub-folders at ``start()``. Use as ``async with Sandbox(...) as box:``
+    or call ``start()`` and ``stop()``.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        host: str = "127.0.0.1",
+        smtp_port: int = 0,
+        fax_port: int = 0,
+        x_port: int = 0,
+        email_faults: Faults = Faults(),  # noqa: B008 - Faults is frozen, sharing is safe
+        fax_faults: Faults = Faults(),  # noqa: B008
+        x_faults: Faults = Faults(),  # noqa: B008
+        fax_transmit_seconds: float = 0.5,
+        fax_callback_token: str | None = None,
+        channels: Collection[str] = CHANNELS,
+        clear: bool = False,
+    ) -> None:
+        unknown = set(channels) - set(CHANNELS)
+        if unknown:
+            raise ValueError(f"unknown sandbox channel(s) {sorted(unknown)}; use {CHANNELS}")
+        self.directory = directory
+        self.channels = frozenset(channels)
+        self._clear = clear
+        self.emails: list[EmailMessage] = []
+        self.faxes: list[SandboxFax] = []
+        self.tweets: list[dict[str, str]] = []
+        self._smtp = SmtpSink(
+            directory / "email",
+            faults=email_faults,
+            messages=self.emails,
+            host=host,
+            port=smtp_port,
+        )
+        self._fax = FaxGateway(
+            directory / "fax",
+            faults=fax_faults,
+            faxes=self.faxes,
+            host=host,
+            port=fax_port,
+            transmit_seconds=fax_transmit_seconds,
+            callback_token=fax_callback_token,
+        )
+        self._x = XApi(
+            directory / "twitter",
+            faults=x_faults,
+            tweets=self.tweets,
+            host=host,
+            port=x_port,
+        )
+        self._started: set[str] = set()
+
+    @property
+    def smtp_port(self) -> int:
+        """The SMTP sink's bound port."""
+        self._require("email")
+        return self._smtp.port
+
+    @property
+    def fax_base_url(self) -> str:
+        """``http://host:port`` of the fax gateway (the Phaxio API base URL)."""
+        self._require("fax")
+        return self._fax.base_url
+
+    @property
+    def x_base_url(self) -> str:
+        """``http://host:port`` of the X API stand-in."""
+        self._require("twitter")
+        return self._x.base_url
+
+    def delivered_counts(self) -> dict[str, int]:
+        """Accepted emails, faxes that ended in ``success``, and accepted tweets."""
+        self._fax.advance_all()
+        return {
+            "email": len(self.emails),
+            "fax": sum(1 for fax in self.faxes if fax.status == "success"),
+            "twitter": len(self.tweets),
+        }
+
+    async def start(self) -> None:
+        """Bind every chosen server.
+
+        Raises ``OSError`` if a port is taken; servers already started are stopped
+        again first, so a failed start leaves nothing running.
+        """
+        if self._clear and not self._started:
+            for channel in CHANNELS:
+                shutil.rmtree(self.directory / channel, ignore_errors=True)
+        servers: dict[str, SmtpSink | FaxGateway | XApi] = {
+            "email": self._smtp,
+            "fax": self._fax,
+            "twitter": self._x,
+        }
+        try:
+            for channel in CHANNELS:
+                if channel in self.channels and channel not in self._started:
+                    await servers[channel].start()
+                    self._started.add(channel)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Close every server and its connections; cancel pending fax transmissions
+        and callbacks. Safe to call twice. Recorded data stays available."""
+        if "fax" in self._started:
+            await self._fax.stop()
+        if "twitter" in self._started:
+            await self._x.stop()
+        if "email" in self._started:
+            await self._smtp.stop()
+        self._started.clear()
+
+    async def __aenter__(self) -> Sandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _require(self, channel: str) -> None:
+        if channel not in self._started:
+            raise RuntimeError(f"the sandbox {channel} server is not running")

@@ -1,0 +1,95 @@
+"""Fault injection settings shared by the sandbox servers.
+
+A :class:`Faults` value is a plain, immutable description handed to one server; the
+server keeps its own :class:`FaultCounter` so that "the first N" always means the
+first N requests *that server* saw, in arrival order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+FaultKind = Literal["fail", "rate_limit", "busy", "drop"]
+"""The counted fault kinds; each names a ``<kind>_first`` field of :class:`Faults`."""
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Which failures a sandbox server injects.
+
+    Every ``*_first`` count applies to the first N requests (or messages) that reach
+    that check, in arrival order. A request consumed by one fault kind counts toward
+    that kind only, so ``rate_limit_first=1, fail_first=1`` yields 429, then 503, then
+    normal handling.
+
+    - ``fail_first``: transient failure (SMTP 451 at end of DATA, HTTP 503).
+    - ``rate_limit_first``: fax and X only, HTTP 429.
+    - ``busy_first``: fax only; the first N accepted faxes that are not refused end in
+      status ``failure`` with a busy line.
+    - ``drop_first``: X only; the first N tweets that would be accepted are recorded,
+      then the connection is closed without any response.
+    - ``refuse``: addresses refused permanently: e-mail addresses and X handles are
+      compared lower-cased (handles without ``@``), fax numbers in E.164 form
+      (``+12024952138``).
+    - ``rate_limit_reset_seconds``: X sends ``x-rate-limit-reset`` = now + this (epoch
+      seconds); the fax gateway sends it as ``Retry-After``.
+    """
+
+    fail_first: int = 0
+    rate_limit_first: int = 0
+    busy_first: int = 0
+    drop_first: int = 0
+    refuse: frozenset[str] = frozenset()
+    rate_limit_reset_seconds: int = 1
+
+    def refuses_email(self, address: str) -> bool:
+        """True if ``address`` is refused (case-insensitive)."""
+        return address.lower() in self._refused_lower
+
+    def refuses_fax(self, number: str) -> bool:
+        """True if the E.164 ``number`` is refused (exact match)."""
+        return number in self.refuse
+
+    def refused_handle_in(self, handles: set[str]) -> str | None:
+        """The first refused X handle among ``handles`` (lower-cased, without '@')."""
+        for handle in sorted(handles):
+            if handle in self._refused_handles:
+                return handle
+        return None
+
+    @property
+    def _refused_lower(self) -> frozenset[str]:
+        return frozenset(item.lower() for item in self.refuse)
+
+    @property
+    def _refused_handles(self) -> frozenset[str]:
+        # Callers may write handles with or without the leading '@'.
+        return frozenset(item.lower().removeprefix("@") for item in self.refuse)
+
+
+@dataclass
+class FaultCounter:
+    """Per-server running counts of the faults already injected.
+
+    ``take(kind)`` answers "should this request get fault ``kind``?" and, if so,
+    consumes one of the ``kind`` budget. Call it in the server's fault order and stop
+    at the first ``True`` so that a request counts toward one kind only.
+    """
+
+    faults: Faults
+    used: dict[FaultKind, int] = field(default_factory=dict)
+
+    def take(self, kind: FaultKind) -> bool:
+        """Consume one ``kind`` fault if any is left; False once the budget is spent."""
+        budget = {
+            "fail": self.faults.fail_first,
+            "rate_limit": self.faults.rate_limit_first,
+            "busy": self.faults.busy_first,
+            "drop": self.faults.drop_first,
+        }[kind]
+        used = self.used.get(kind, 0)
+        if used >= budget:
+            return False
+        self.used[kind] = used + 1
+        return True

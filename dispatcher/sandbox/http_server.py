@@ -1,0 +1,61 @@
+"""Shared plumbing for the sandbox's HTTP stand-ins (aiohttp, in the caller's loop)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+
+def json_error(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON error response with ``status``; ``headers`` are added as given."""
+    return web.json_response(body, status=status, headers=headers)
+
+
+class HttpServer:
+    """An aiohttp application bound to ``host:port`` by ``start()``.
+
+    Subclasses register their routes in ``routes``. ``base_url`` and ``port`` are valid
+    once started; ``port=0`` asks the OS for an ephemeral port.
+    """
+
+    # Requests still running when stop() is called get this long to finish.
+    _SHUTDOWN_TIMEOUT = 1.0
+
+    def __init__(self, *, host: str, port: int) -> None:
+        self._host = host
+        self._requested_port = port
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def routes(self, app: web.Application) -> None:
+        """Add this server's routes to ``app``."""
+        raise NotImplementedError
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` of the bound server (IPv6 hosts in brackets)."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind and serve; raises ``OSError`` if the port is taken."""
+        app = web.Application()
+        self.routes(app)
+        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=self._SHUTDOWN_TIMEOUT)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._host, self._requested_port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        """Close the listening socket and every open connection."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()

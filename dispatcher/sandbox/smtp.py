@@ -1,0 +1,173 @@
+"""SMTP sink: a real SMTP server (aiosmtpd) inside the caller's event loop.
+
+It accepts mail from anyone, with or without AUTH (any credentials pass, so a client
+configured for a real relay works unchanged), including 8-bit and SMTPUTF8 messages.
+Each accepted message is written as ``<directory>/NNNNN-<first rcpt>.eml`` (the raw
+bytes of DATA) and appended, parsed with ``email.policy.default``, to ``messages``.
+
+Faults: a refused recipient is answered ``550`` at RCPT TO; the first
+``fail_first`` messages are answered ``451`` at the end of DATA and not recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import logging
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+
+from .faults import FaultCounter, Faults
+from .recording import NumberedFolder
+
+log = logging.getLogger(__name__)
+
+_PARSER = BytesParser(_class=EmailMessage, policy=email.policy.default)
+
+
+class _Handler:
+    """aiosmtpd hooks: refuse at RCPT, fail or record at end of DATA."""
+
+    def __init__(self, sink: SmtpSink) -> None:
+        self._sink = sink
+
+    # aiosmtpd finds hooks by these exact (upper-case) names.
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if self._sink.faults.refuses_email(address):
+            return f"550 5.1.1 <{address}>: mailbox unavailable (sandbox: refused)"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self._sink.counter.take("fail"):
+            return "451 4.3.0 Temporary failure (sandbox: injected)"
+        raw = envelope.original_content or b""
+        number = self._sink.record(raw, envelope.rcpt_tos[0] if envelope.rcpt_tos else "unknown")
+        return f"250 2.0.0 OK: queued as {number}"
+
+
+def _accept_any_login(
+    server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+) -> AuthResult:
+    # The sandbox checks nothing: it only has to let a client that insists on AUTH through.
+    return AuthResult(success=True)
+
+
+class _QuietSessionState(Session):
+    """aiosmtpd's per-connection state, minus a noisy log line.
+
+    aiosmtpd 1.4 itself sets the deprecated ``login_data`` after every successful AUTH,
+    which logs a deprecation warning each time; nothing here reads it.
+    """
+
+    _login: Any = None
+
+    @property
+    def login_data(self) -> Any:
+        return self._login
+
+    @login_data.setter
+    def login_data(self, value: Any) -> None:
+        self._login = value
+
+
+class _Session(SMTP):
+    """One SMTP connection that removes itself from the sink's registry when it ends."""
+
+    def __init__(self, registry: set[SMTP], handler: _Handler, **options: Any) -> None:
+        super().__init__(handler, **options)
+        self._registry = registry
+        registry.add(self)
+
+    def _create_session(self) -> Session:
+        return _QuietSessionState(self.loop)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        super().connection_lost(error)
+        self._registry.discard(self)
+
+
+class SmtpSink:
+    """The SMTP stand-in. ``start()`` binds, ``stop()`` closes every open session.
+
+    ``port`` is the bound port once started (``port=0`` asks for an ephemeral one).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        faults: Faults,
+        messages: list[EmailMessage],
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.faults = faults
+        self.counter = FaultCounter(faults)
+        self.messages = messages
+        self._folder = NumberedFolder(directory)
+        self._host = host
+        self._requested_port = port
+        self._server: asyncio.Server | None = None
+        self._sessions: set[SMTP] = set()
+        self.port = 0
+
+    def record(self, raw: bytes, first_rcpt: str) -> str:
+        """Write ``raw`` to the next numbered .eml file, keep it parsed; return the stem."""
+        stem = self._folder.next_stem(first_rcpt)
+        self._folder.write_bytes(f"{stem}.eml", raw)
+        self.messages.append(_PARSER.parsebytes(raw))
+        log.info("sandbox smtp: recorded %s.eml", stem)
+        return stem
+
+    def _make_session(self) -> SMTP:
+        loop = asyncio.get_running_loop()
+        return _Session(
+            self._sessions,
+            _Handler(self),
+            enable_SMTPUTF8=True,
+            # A fixed name: the default calls socket.getfqdn(), which can block on DNS.
+            hostname="sandbox.localhost",
+            ident="appeal-dispatcher sandbox SMTP",
+            authenticator=_accept_any_login,
+            # Without this, AUTH is only offered after STARTTLS, which the sandbox lacks.
+            auth_require_tls=False,
+            loop=loop,
+        )
+
+    async def start(self) -> None:
+        """Bind and start accepting; raises ``OSError`` if the port is taken."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._make_session, self._host, self._requested_port
+        )
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Stop accepting, drop open sessions and wait until their tasks have ended."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()
+        sessions, self._sessions = self._sessions, set()
+        for session in sessions:
+            if session.transport is not None:
+                session.transport.close()
+        await server.wait_closed()
+        # Closing the transport only *requests* cancellation of each session's task;
+        # waiting here keeps the loop from being torn down with those tasks pending.
+        # (aiosmtpd has no public handle on that task, hence the private attribute.)
+        tasks = [s._handler_coroutine for s in sessions if s._handler_coroutine is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,115 @@
+"""Settings from ``DISPATCHER_*`` environment variables and an optional ``.env`` file.
+
+Every channel that has no provider settings goes to the built-in sandbox on loopback:
+nothing leaves this machine unless a provider's settings are given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/dispatcher.db"
+
+
+class EmailSettings(BaseModel):
+    """SMTP submission server. With no ``host``, the sandbox SMTP server is used."""
+
+    host: str | None = None
+    port: int | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    start_tls: bool | None = None
+    use_tls: bool = False
+    from_address: str = "appeals@dispatcher.invalid"
+    from_name: str = "Appeal Dispatcher"
+    timeout_seconds: float = 30.0
+
+    @property
+    def configured(self) -> bool:
+        return self.host is not None
+
+
+class FaxSettings(BaseModel):
+    """A Phaxio-v2-compatible fax gateway. With no ``base_url``, the sandbox gateway is used."""
+
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    callback_url: str | None = None
+    callback_token: SecretStr | None = None
+    poll_seconds: float = 60.0
+    header_text: str = "Urgent appeal"
+    timeout_seconds: float = 60.0
+
+    @property
+    def configured(self) -> bool:
+        return self.base_url is not None
+
+
+class TwitterSettings(BaseModel):
+    """X API v2, OAuth 1.0a user context. With no ``consumer_key``, the sandbox X API is used."""
+
+    api_base_url: str | None = None
+    consumer_key: SecretStr | None = None
+    consumer_secret: SecretStr | None = None
+    access_token: SecretStr | None = None
+    access_token_secret: SecretStr | None = None
+    timeout_seconds: float = 30.0
+
+    @property
+    def configured(self) -> bool:
+        return self.consumer_key is not None or self.api_base_url is not None
+
+
+class RetrySettings(BaseModel):
+    """Two retry layers: fast tries inside one attempt, durable backoff between attempts."""
+
+    base_seconds: float = Field(default=120.0, ge=0)
+    max_seconds: float = Field(default=6 * 3600.0, ge=0)
+    max_attempts: int = Field(default=8, ge=1)
+    # Inside one attempt (tenacity): bounded in tries and in total time.
+    fast_tries: int = Field(default=3, ge=1)
+    fast_wait_seconds: float = Field(default=1.0, ge=0)
+    fast_max_seconds: float = Field(default=30.0, gt=0)
+
+
+class WorkerSettings(BaseModel):
+    batch_size: int = Field(default=50, ge=1)
+    lease_seconds: float = Field(default=300.0, gt=0)
+    idle_seconds: float = Field(default=1.0, gt=0)
+    email_concurrency: int = Field(default=10, ge=1)
+    fax_concurrency: int = Field(default=4, ge=1)
+    twitter_concurrency: int = Field(default=2, ge=1)
+
+
+class SandboxSettings(BaseModel):
+    """Where the built-in sandbox listens and records what it receives."""
+
+    host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    fax_port: int = 8026
+    x_port: int = 8027
+    directory: Path = Path("var/sandbox")
+    fax_transmit_seconds: float = 0.5
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DISPATCHER_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    campaigns_dir: Path = Path("config/campaigns")
+    email: EmailSettings = EmailSettings()
+    fax: FaxSettings = FaxSettings()
+    twitter: TwitterSettings = TwitterSettings()
+    retry: RetrySettings = RetrySettings()
+    worker: WorkerSettings = WorkerSettings()
+    sandbox: SandboxSettings = SandboxSettings()

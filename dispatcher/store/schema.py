@@ -1,0 +1,130 @@
+"""Tables. The deliveries table is the queue; counts are derived from delivery rows only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in Python; ``timestamptz`` on PostgreSQL, naive UTC text on SQLite.
+
+    SQLite compares timestamps as text, so every stored value must be UTC in one format.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC datetimes")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+metadata = MetaData()
+
+supporters = Table(
+    "supporters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email_lc", String(320), nullable=False, unique=True),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("country", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+appeals = Table(
+    "appeals",
+    metadata,
+    # An unguessable token: the supporter's status page is addressed by it.
+    Column("id", String(32), primary_key=True),
+    Column("campaign_id", String(64), nullable=False, index=True),
+    Column("supporter_id", Integer, ForeignKey("supporters.id"), nullable=False),
+    Column("supporter_name", String(200), nullable=False),
+    Column("supporter_country", String(64)),
+    Column("language", String(8), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("own_message", Boolean, nullable=False),
+    Column("tweet", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("appeal_id", String(32), ForeignKey("appeals.id"), nullable=False, index=True),
+    Column("campaign_id", String(64), nullable=False),
+    Column("supporter_email_lc", String(320), nullable=False),
+    Column("target_id", String(64), nullable=False),
+    Column("target_name", String(200), nullable=False),
+    Column("salutation", String(200), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime),
+    Column("lease_owner", String(128)),
+    Column("provider_ref", String(128)),
+    Column("last_error_class", String(64)),
+    Column("last_error_code", String(64)),
+    Column("last_error_message", Text),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # Dedupe: one delivery per supporter, target and channel in a campaign.
+    UniqueConstraint(
+        "campaign_id", "supporter_email_lc", "target_id", "channel", name="uq_delivery_once"
+    ),
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_deliveries_line", "channel", "address", "status", "id"),
+    Index("ix_deliveries_campaign_updated", "campaign_id", "updated_at"),
+    Index("ix_deliveries_updated", "updated_at", "id"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", Integer, ForeignKey("deliveries.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("worker", String(128), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    # NULL while in flight: a row left NULL by a crashed worker means "outcome unknown".
+    Column("outcome", String(32)),
+    Column("error_class", String(64)),
+    Column("error_code", String(64)),
+    Column("error_message", Text),
+    Column("provider_ref", String(128)),
+    Column("response_summary", Text),
+    UniqueConstraint("delivery_id", "number", name="uq_attempt_number"),
+)

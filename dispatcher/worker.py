@@ -1,0 +1,236 @@
+"""The worker: claim due deliveries, send them through their adapters, record what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dispatcher.channels.base import ChannelAdapter, DeliveryError, TransientError
+from dispatcher.models import AttemptOutcome, Channel, ClaimedDelivery, DeliveryStatus, ErrorInfo
+from dispatcher.retry import RetryPolicy, decide_retry, send_with_fast_retries
+from dispatcher.settings import WorkerSettings
+from dispatcher.store import DeliveryUpdate, Store, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def error_info(exc: DeliveryError) -> ErrorInfo:
+    return ErrorInfo(type(exc).__name__, exc.code, exc.message)
+
+
+def default_worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass
+class WorkerStats:
+    batches: int = 0
+    handled: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class Worker:
+    """Runs the claim → send → record loop against one store with one set of adapters.
+
+    Concurrency is limited per channel (``WorkerSettings.*_concurrency``); the store's claim
+    keeps at most one fax in flight per fax number across all workers.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        adapters: Mapping[Channel, ChannelAdapter],
+        *,
+        policy: RetryPolicy,
+        settings: WorkerSettings,
+        poll_seconds: float,
+        name: str | None = None,
+    ) -> None:
+        self.store = store
+        self.adapters = adapters
+        self.policy = policy
+        self.settings = settings
+        self.poll_seconds = poll_seconds
+        self.name = name or default_worker_name()
+        self.stats = WorkerStats()
+        self._limits = {
+            Channel.EMAIL: asyncio.Semaphore(settings.email_concurrency),
+            Channel.FAX: asyncio.Semaphore(settings.fax_concurrency),
+            Channel.TWITTER: asyncio.Semaphore(settings.twitter_concurrency),
+        }
+
+    async def run(self, *, drain: bool = False, stop: asyncio.Event | None = None) -> WorkerStats:
+        """Work until ``stop`` is set (the current batch is finished first).
+
+        With ``drain``, return as soon as nothing is queued, sending or awaiting confirmation.
+        """
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            handled = await self.run_once()
+            if handled:
+                continue
+            if drain and await self.store.pending_count() == 0:
+                break
+            await self._idle(stop)
+        return self.stats
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        next_due = await self.store.next_due_at()
+        wait = self.settings.idle_seconds
+        if next_due is not None:
+            wait = min(wait, max(0.05, (next_due - utcnow()).total_seconds()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=wait)
+
+    async def run_once(self) -> int:
+        """Claim one batch, handle it concurrently, record it in one transaction."""
+        batch = await self.store.claim_due_deliveries(
+            self.name, limit=self.settings.batch_size, lease_seconds=self.settings.lease_seconds
+        )
+        if not batch:
+            return 0
+        tasks = [asyncio.create_task(self._handle(d)) for d in batch]
+        try:
+            updates = await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            # Forced shutdown: keep what finished; the rest may or may not have gone out.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            updates = [
+                t.result() if t.done() and not t.cancelled() else self._interrupted(d)
+                for t, d in zip(tasks, batch, strict=True)
+            ]
+            await asyncio.shield(self.store.record_outcomes(self.name, updates))
+            raise
+        await self.store.record_outcomes(self.name, updates)
+        self.stats.batches += 1
+        self.stats.handled += len(updates)
+        for update in updates:
+            key = update.status.value
+            self.stats.outcomes[key] = self.stats.outcomes.get(key, 0) + 1
+        return len(updates)
+
+    async def _handle(self, delivery: ClaimedDelivery) -> DeliveryUpdate:
+        adapter = self.adapters[delivery.channel]
+        async with self._limits[delivery.channel]:
+            try:
+                if delivery.status is DeliveryStatus.AWAITING_CONFIRMATION:
+                    return await self._confirm(adapter, delivery)
+                return await self._send(adapter, delivery)
+            except Exception as exc:
+                # A bug must not lose the delivery: log it and retry later like a transient fault.
+                log.exception("unexpected error handling delivery %s", delivery.id)
+                error = TransientError(f"internal error: {exc!r}")
+                return self._retry_or_end(delivery, error, AttemptOutcome.TRANSIENT)
+
+    async def _send(self, adapter: ChannelAdapter, delivery: ClaimedDelivery) -> DeliveryUpdate:
+        attempt = await send_with_fast_retries(adapter, delivery, self.policy)
+        summary = (attempt.result.summary if attempt.result else "") + (
+            f" [{attempt.tries} tries]" if attempt.tries > 1 else ""
+        )
+        if attempt.outcome is AttemptOutcome.DELIVERED:
+            assert attempt.result is not None
+            return DeliveryUpdate(
+                delivery.id,
+                DeliveryStatus.DELIVERED,
+                provider_ref=attempt.result.provider_ref,
+                attempt_outcome=AttemptOutcome.DELIVERED,
+                response_summary=summary.strip(),
+            )
+        if attempt.outcome is AttemptOutcome.ACCEPTED:
+            assert attempt.result is not None
+            return DeliveryUpdate(
+                delivery.id,
+                DeliveryStatus.AWAITING_CONFIRMATION,
+                next_attempt_at=utcnow() + dt.timedelta(seconds=self.poll_seconds),
+                provider_ref=attempt.result.provider_ref,
+                attempt_outcome=AttemptOutcome.ACCEPTED,
+                response_summary=summary.strip(),
+            )
+        assert attempt.error is not None
+        if attempt.outcome is AttemptOutcome.PERMANENT:
+            return DeliveryUpdate(
+                delivery.id,
+                DeliveryStatus.FAILED,
+                error=error_info(attempt.error),
+                attempt_outcome=AttemptOutcome.PERMANENT,
+                response_summary=summary.strip() or None,
+            )
+        return self._retry_or_end(delivery, attempt.error, attempt.outcome, summary.strip())
+
+    async def _confirm(self, adapter: ChannelAdapter, delivery: ClaimedDelivery) -> DeliveryUpdate:
+        try:
+            result = await adapter.check(delivery)
+        except DeliveryError as exc:
+            if isinstance(exc, TransientError):
+                return self._retry_or_end(delivery, exc, AttemptOutcome.TRANSIENT)
+            return DeliveryUpdate(
+                delivery.id,
+                DeliveryStatus.FAILED,
+                error=error_info(exc),
+                attempt_outcome=AttemptOutcome.PERMANENT,
+            )
+        if result.confirmed:
+            return DeliveryUpdate(
+                delivery.id,
+                DeliveryStatus.DELIVERED,
+                attempt_outcome=AttemptOutcome.DELIVERED,
+                response_summary=result.summary,
+            )
+        return DeliveryUpdate(
+            delivery.id,
+            DeliveryStatus.AWAITING_CONFIRMATION,
+            next_attempt_at=utcnow() + dt.timedelta(seconds=self.poll_seconds),
+        )
+
+    def _retry_or_end(
+        self,
+        delivery: ClaimedDelivery,
+        error: DeliveryError,
+        outcome: AttemptOutcome,
+        summary: str | None = None,
+    ) -> DeliveryUpdate:
+        decision = decide_retry(
+            self.policy,
+            attempts_made=delivery.attempts,
+            error=error,
+            now=utcnow(),
+            expires_at=delivery.expires_at,
+        )
+        if decision.retry_at is not None:
+            return DeliveryUpdate(
+                delivery.id,
+                DeliveryStatus.QUEUED,
+                next_attempt_at=decision.retry_at,
+                error=error_info(error),
+                attempt_outcome=outcome,
+                response_summary=summary or None,
+            )
+        status = DeliveryStatus.EXPIRED if decision.expired else DeliveryStatus.FAILED
+        return DeliveryUpdate(
+            delivery.id,
+            status,
+            error=ErrorInfo(type(error).__name__, error.code, decision.reason),
+            attempt_outcome=outcome,
+            response_summary=summary or None,
+        )
+
+    def _interrupted(self, delivery: ClaimedDelivery) -> DeliveryUpdate:
+        if delivery.status is DeliveryStatus.AWAITING_CONFIRMATION:
+            return DeliveryUpdate(delivery.id, delivery.status, next_attempt_at=utcnow())
+        error = TransientError("worker stopped during the attempt", outcome_unknown=True)
+        return DeliveryUpdate(
+            delivery.id,
+            DeliveryStatus.QUEUED,
+            next_attempt_at=utcnow(),
+            error=error_info(error),
+            attempt_outcome=AttemptOutcome.UNKNOWN,
+        )

@@ -1,0 +1,146 @@
+"""Shared fixtures: a test campaign, stores on SQLite and PostgreSQL, the sandbox servers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import secrets
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from dispatcher.campaigns import CampaignCatalog
+from dispatcher.sandbox import Sandbox
+from dispatcher.settings import RetrySettings, SandboxSettings, Settings, WorkerSettings
+from dispatcher.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_CAMPAIGNS = ROOT / "config" / "campaigns"
+OPEN_CAMPAIGN = "ua-open"
+POSTGRES_URL = os.environ.get("DISPATCHER_TEST_POSTGRES_URL")
+
+
+def write_open_campaign(directory: Path, *, deadline: dt.date | None = None) -> Path:
+    """The shipped UA 61.21 under the id ``ua-open`` with a deadline in the future."""
+    text = (SHIPPED_CAMPAIGNS / "ua-61-21.toml").read_text(encoding="utf-8")
+    deadline = deadline or dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)
+    text = re.sub(r'^id = ".*"$', f'id = "{OPEN_CAMPAIGN}"', text, count=1, flags=re.M)
+    text = re.sub(r"^deadline = .*$", f"deadline = {deadline.isoformat()}", text, count=1, flags=re.M)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{OPEN_CAMPAIGN}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def campaigns_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "campaigns"
+    directory.mkdir()
+    shutil.copy(SHIPPED_CAMPAIGNS / "ua-61-21.toml", directory)
+    write_open_campaign(directory)
+    return directory
+
+
+@pytest.fixture
+def catalog(campaigns_dir: Path) -> CampaignCatalog:
+    return CampaignCatalog.load(campaigns_dir)
+
+
+async def _postgres_database() -> tuple[str, str]:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    assert POSTGRES_URL is not None
+    url = make_url(POSTGRES_URL)
+    name = f"dispatcher_test_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, database=url.database
+    )
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+async def _drop_postgres_database(name: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    assert POSTGRES_URL is not None
+    url = make_url(POSTGRES_URL)
+    admin = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, database=url.database
+    )
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database of each dialect (PostgreSQL needs DISPATCHER_TEST_POSTGRES_URL)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'dispatcher.db'}"
+        return
+    if POSTGRES_URL is None:
+        pytest.skip("set DISPATCHER_TEST_POSTGRES_URL to run the store tests on PostgreSQL")
+    url, name = await _postgres_database()
+    try:
+        yield url
+    finally:
+        await _drop_postgres_database(name)
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    store = await Store.open(database_url)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'dispatcher.db'}")
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
+    async with Sandbox(tmp_path / "sandbox", fax_transmit_seconds=0.05) as box:
+        yield box
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def settings_for(sandbox: Sandbox, *, database_url: str, campaigns_dir: Path) -> Settings:
+    """Settings that send every channel to ``sandbox`` with retries fast enough for tests."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        campaigns_dir=campaigns_dir,
+        retry=RetrySettings(
+            base_seconds=0.05, max_seconds=0.2, max_attempts=4,
+            fast_tries=2, fast_wait_seconds=0, fast_max_seconds=5,
+        ),
+        worker=WorkerSettings(idle_seconds=0.05, lease_seconds=30),
+        sandbox=SandboxSettings(
+            host="127.0.0.1",
+            smtp_port=sandbox.smtp_port,
+            fax_port=port_of(sandbox.fax_base_url),
+            x_port=port_of(sandbox.x_base_url),
+            directory=sandbox.directory,
+            fax_transmit_seconds=0.05,
+        ),
+    )

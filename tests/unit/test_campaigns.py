@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from dispatcher.campaigns import CampaignCatalog, CampaignError, load_campaign
+from dispatcher.models import Channel
+from tests.conftest import SHIPPED_CAMPAIGNS
+
+
+def test_shipped_urgent_action_has_every_address_from_the_seed() -> None:
+    campaign = load_campaign(SHIPPED_CAMPAIGNS / "ua-61-21.toml")
+    assert campaign.deadline == dt.date(2021, 9, 10)
+    assert not campaign.is_open()
+    xi, cui = campaign.targets
+    assert (xi.email, xi.fax) == ("english@mail.gov.cn", "+861062381025")
+    assert xi.channels == (Channel.EMAIL, Channel.FAX)
+    assert xi.postal is not None and "Zhongnanhai" in xi.postal
+    assert cui.salutation == "Dear Ambassador"
+    assert (cui.email, cui.fax, cui.phone) == (
+        "chinaembpress_us@mfa.gov.cn",
+        "+12024952138",
+        "+12024952266",
+    )
+    assert cui.twitter == ("@ChineseEmbinUS", "@AmbCuiTiankai")
+    assert "3505 International Place NW" in (cui.postal or "")
+    body = campaign.letter["en"].body
+    assert body.startswith("I am distressed") and "Dear" not in body and "Sincerely" not in body
+
+
+def test_deadline_day_is_the_last_open_day() -> None:
+    campaign = load_campaign(SHIPPED_CAMPAIGNS / "ua-61-21.toml")
+    assert campaign.is_open(dt.datetime(2021, 9, 10, 23, 59, tzinfo=dt.UTC))
+    assert not campaign.is_open(dt.datetime(2021, 9, 11, 0, 0, tzinfo=dt.UTC))
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+VALID = """
+id = "c1"
+title = "T"
+organisation = "O"
+deadline = 2099-01-01
+tweet = "Free them"
+[letter.en]
+subject = "S"
+body = "B"
+[[targets]]
+id = "t1"
+name = "N"
+salutation = "Dear N"
+fax = "{fax}"
+"""
+
+
+def test_error_names_file_field_and_problem(tmp_path: Path) -> None:
+    path = _write(tmp_path, "c1", VALID.format(fax="12345"))
+    with pytest.raises(CampaignError) as info:
+        load_campaign(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "targets.0.fax" in message
+    assert "'12345'" in message
+
+
+def test_fax_is_stored_in_e164(tmp_path: Path) -> None:
+    campaign = load_campaign(_write(tmp_path, "c1", VALID.format(fax="+44 20 7946 0018")))
+    assert campaign.targets[0].fax == "+442079460018"
+
+
+def test_invalid_toml_and_id_mismatch_are_reported(tmp_path: Path) -> None:
+    with pytest.raises(CampaignError, match="not valid TOML"):
+        load_campaign(_write(tmp_path, "bad", "id = "))
+    with pytest.raises(CampaignError, match="must match the file name"):
+        load_campaign(_write(tmp_path, "other", VALID.format(fax="+442079460018")))
+
+
+def test_missing_directory_says_which_setting(tmp_path: Path) -> None:
+    with pytest.raises(CampaignError, match="DISPATCHER_CAMPAIGNS_DIR"):
+        CampaignCatalog.load(tmp_path / "nope")

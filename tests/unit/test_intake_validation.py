@@ -1,0 +1,136 @@
+"""Validation happens before anything is stored; every error names the field."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from dispatcher.campaigns import CampaignCatalog
+from dispatcher.intake import AppealRequest, IntakeError, IntakeErrorKind, validate_appeal
+from dispatcher.models import Channel
+from tests.conftest import OPEN_CAMPAIGN
+
+
+def request(**overrides: object) -> AppealRequest:
+    values: dict[str, object] = {
+        "campaign_id": OPEN_CAMPAIGN,
+        "supporter_name": "Ana Lima",
+        "supporter_email": "ana@example.org",
+    }
+    values.update(overrides)
+    return AppealRequest(**values)  # type: ignore[arg-type]
+
+
+def refused(catalog: CampaignCatalog, **overrides: object) -> IntakeError:
+    with pytest.raises(IntakeError) as info:
+        validate_appeal(catalog, request(**overrides))
+    return info.value
+
+
+def test_defaults_fan_out_to_every_channel_of_every_target(catalog: CampaignCatalog) -> None:
+    valid = validate_appeal(catalog, request())
+    pairs = [(d.target_id, d.channel) for d in valid.deliveries]
+    assert pairs == [
+        ("xi-jinping", Channel.EMAIL),
+        ("xi-jinping", Channel.FAX),
+        ("cui-tiankai", Channel.EMAIL),
+        ("cui-tiankai", Channel.FAX),
+        ("cui-tiankai", Channel.TWITTER),
+    ]
+    assert valid.appeal.subject == "Release those arbitrarily detained in Xinjiang"
+    assert valid.appeal.own_message is False
+
+
+def test_explicit_channel_skips_targets_without_it(catalog: CampaignCatalog) -> None:
+    valid = validate_appeal(catalog, request(channels=["twitter"]))
+    assert [(d.target_id, d.channel) for d in valid.deliveries] == [
+        ("cui-tiankai", Channel.TWITTER)
+    ]
+
+
+@pytest.mark.parametrize("email", ["not-an-email", "ana@", "ana@@example.org", ""])
+def test_malformed_email(catalog: CampaignCatalog, email: str) -> None:
+    error = refused(catalog, supporter_email=email)
+    assert error.field == "supporter.email"
+    assert error.kind is IntakeErrorKind.INVALID
+
+
+@pytest.mark.parametrize("name", ["Ana\r\nBcc: victim@example.org", "Ana\nLima", "Ana\x00", "A\u2028B"])
+def test_control_characters_in_name(catalog: CampaignCatalog, name: str) -> None:
+    error = refused(catalog, supporter_name=name)
+    assert error.field == "supporter.name"
+    assert "control or line-break" in error.message
+
+
+def test_empty_and_overlong_name(catalog: CampaignCatalog) -> None:
+    assert refused(catalog, supporter_name="   ").field == "supporter.name"
+    error = refused(catalog, supporter_name="x" * 201)
+    assert "201 characters; at most 200" in error.message
+
+
+def test_unknown_campaign_and_target_and_channel(catalog: CampaignCatalog) -> None:
+    error = refused(catalog, campaign_id="nope")
+    assert error.kind is IntakeErrorKind.UNKNOWN_CAMPAIGN and "'nope'" in error.message
+    error = refused(catalog, targets=["mayor"])
+    assert error.field == "targets" and "'mayor'" in error.message and "xi-jinping" in error.message
+    error = refused(catalog, channels=["pigeon"])
+    assert error.field == "channels" and "'pigeon'" in error.message
+    assert "email, fax, twitter" in error.message
+    assert "reported, not sent" in refused(catalog, channels=["phone"]).message
+
+
+def test_channel_the_chosen_target_lacks(catalog: CampaignCatalog) -> None:
+    error = refused(catalog, targets=["xi-jinping"], channels=["twitter"])
+    assert error.field == "channels"
+    assert "'xi-jinping' cannot be reached by twitter" in error.message
+
+
+def test_closed_campaign_names_its_deadline(catalog: CampaignCatalog) -> None:
+    error = refused(catalog, campaign_id="ua-61-21")
+    assert error.kind is IntakeErrorKind.CLOSED
+    assert "2021-09-10" in error.message
+
+
+def test_campaign_closes_after_its_deadline_day(catalog: CampaignCatalog) -> None:
+    campaign = catalog.get(OPEN_CAMPAIGN)
+    assert campaign is not None
+    after = campaign.closes_at + dt.timedelta(seconds=1)
+    with pytest.raises(IntakeError) as info:
+        validate_appeal(catalog, request(), now=after)
+    assert info.value.kind is IntakeErrorKind.CLOSED
+
+
+def test_oversize_message(catalog: CampaignCatalog) -> None:
+    error = refused(catalog, message="word " * 3000)
+    assert error.field == "message"
+    assert "at most 10000" in error.message
+
+
+def test_tweet_over_280_weighted_characters(catalog: CampaignCatalog) -> None:
+    # 120 CJK characters weigh 240; with the handles and signature it is over 280.
+    error = refused(catalog, channels=["twitter"], tweet="释" * 120)
+    assert error.field == "tweet"
+    assert "weighted characters" in error.message and "280" in error.message
+    # The same tweet is fine when it is not sent to X.
+    validate_appeal(catalog, request(channels=["email"], tweet="释" * 120))
+
+
+def test_script_the_fax_font_cannot_draw(catalog: CampaignCatalog) -> None:
+    uyghur = "مەن سىزدىن بارلىق تۇتقۇنلارنى قويۇپ بېرىشىڭىزنى تەلەپ قىلىمەن"
+    error = refused(catalog, message=uyghur, language="ug")
+    assert error.field == "message" and "fax font" in error.message
+    valid = validate_appeal(catalog, request(message=uyghur, language="ug", channels=["email"]))
+    assert valid.appeal.body == uyghur
+
+
+def test_chinese_letter_is_accepted_for_fax(catalog: CampaignCatalog) -> None:
+    valid = validate_appeal(
+        catalog, request(message="请立即释放所有被任意拘押的人。", language="zh", channels=["fax"])
+    )
+    assert valid.appeal.language == "zh" and valid.appeal.own_message
+
+
+def test_language_without_sample_letter_needs_own_message(catalog: CampaignCatalog) -> None:
+    error = refused(catalog, language="fr")
+    assert error.field == "language" and "'fr'" in error.message and "en" in error.message
