@@ -8,14 +8,17 @@ import errno
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 from dispatcher.campaigns import CampaignCatalog
 from dispatcher.channels.registry import build_adapters, poll_seconds, sandboxed_channels
 from dispatcher.retry import RetryPolicy
-from dispatcher.sandbox import Sandbox
 from dispatcher.settings import Settings
 from dispatcher.store import Store
 from dispatcher.worker import Worker
+
+if TYPE_CHECKING:
+    from dispatcher.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,8 @@ async def embedded_sandbox(
     A port that is already taken is assumed to be a ``dispatcher sandbox`` running
     separately; the worker then sends there.
     """
+    from dispatcher.sandbox import Sandbox
+
     cfg = settings.sandbox
     started: list[Sandbox] = []
     ports = {"email": cfg.smtp_port, "fax": cfg.fax_port, "twitter": cfg.x_port}

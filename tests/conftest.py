@@ -137,9 +137,10 @@ def settings_for(sandbox: Sandbox, *, database_url: str, campaigns_dir: Path) ->
         worker=WorkerSettings(idle_seconds=0.05, lease_seconds=30),
         sandbox=SandboxSettings(
             host="127.0.0.1",
-            smtp_port=sandbox.smtp_port,
-            fax_port=port_of(sandbox.fax_base_url),
-            x_port=port_of(sandbox.x_base_url),
+            # A channel the sandbox does not run points at port 9 (discard): nothing listens.
+            smtp_port=sandbox.smtp_port if "email" in sandbox.channels else 9,
+            fax_port=port_of(sandbox.fax_base_url) if "fax" in sandbox.channels else 9,
+            x_port=port_of(sandbox.x_base_url) if "twitter" in sandbox.channels else 9,
             directory=sandbox.directory,
             fax_transmit_seconds=0.05,
         ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
@@ -17,9 +18,11 @@ from dispatcher.channels.base import (
 from dispatcher.models import Channel, ClaimedDelivery
 from dispatcher.render.fax import render_fax_pdf
 
-# Words in a gateway's failure message that say the number itself is wrong.
-_PERMANENT_WORDS = ("invalid", "not operational", "not a fax", "disconnected", "blocked")
-_TRANSIENT_WORDS = ("busy", "no answer", "ring", "try again")
+# Words in a gateway's failure message: the line was busy, or the number itself is wrong.
+_TRANSIENT_WORDS = re.compile(r"\b(busy|no answer|ringing|rang out|try again)\b", re.I)
+_PERMANENT_WORDS = re.compile(
+    r"\b(invalid|not operational|not a fax|disconnected|blocked)\b", re.I
+)
 _PERMANENT_TYPES = {"fatalErrorType", "documentConversionErrorType"}
 
 
@@ -29,11 +32,10 @@ def classify_fax_failure(
     """A transmission that ended in ``failure``: busy/no answer → retry; bad number → permanent."""
     message = error_message or error_type or "fax transmission failed"
     text = f"fax failed: {message}" + (f" ({error_type})" if error_type else "")
-    lowered = message.lower()
     code = str(error_code) if error_code is not None else None
-    if any(word in lowered for word in _TRANSIENT_WORDS):
+    if _TRANSIENT_WORDS.search(message):
         return TransientError(text, code=code)
-    if any(word in lowered for word in _PERMANENT_WORDS) or error_type in _PERMANENT_TYPES:
+    if _PERMANENT_WORDS.search(message) or error_type in _PERMANENT_TYPES:
         return PermanentError(text, code=code)
     return TransientError(text, code=code)
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 from pydantic import SecretStr
 
 from dispatcher.channels.base import ChannelAdapter
-from dispatcher.channels.email import EmailAdapter
-from dispatcher.channels.fax import FaxAdapter
-from dispatcher.channels.twitter import TwitterAdapter
 from dispatcher.models import Channel
 from dispatcher.settings import Settings
 
@@ -38,6 +35,11 @@ def sandboxed_channels(settings: Settings) -> list[Channel]:
 
 def build_adapters(settings: Settings) -> dict[Channel, ChannelAdapter]:
     """One adapter per channel. Raises ConfigError for half-given provider settings."""
+    # Imported here so commands that send nothing don't load tweepy, aiohttp and httpx.
+    from dispatcher.channels.email import EmailAdapter
+    from dispatcher.channels.fax import FaxAdapter
+    from dispatcher.channels.twitter import TwitterAdapter
+
     sandbox = settings.sandbox
     email = settings.email
     if email.configured:

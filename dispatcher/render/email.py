@@ -35,6 +35,7 @@ def build_email(delivery: ClaimedDelivery, *, from_address: str, from_name: str)
     message["Subject"] = delivery.subject
     message["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = message_id(delivery, from_address)
-    message["Content-Language"] = delivery.language
     message.set_content(letter_text(delivery), charset="utf-8")
+    # After set_content, which replaces every Content-* header.
+    message["Content-Language"] = delivery.language
     return message

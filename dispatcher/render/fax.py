@@ -7,9 +7,6 @@ import functools
 import importlib.resources
 from pathlib import Path
 
-from fontTools.ttLib import TTCollection
-from fpdf import FPDF
-
 from dispatcher.models import ClaimedDelivery
 from dispatcher.render.letter import letter_text
 
@@ -25,6 +22,8 @@ def font_path() -> Path:
 
 @functools.cache
 def _covered_codepoints() -> frozenset[int]:
+    from fontTools.ttLib import TTCollection
+
     collection = TTCollection(str(font_path()), lazy=True)
     try:
         return frozenset(collection.fonts[0].getBestCmap())
@@ -41,6 +40,8 @@ def uncovered_characters(text: str) -> list[str]:
 
 def render_fax_pdf(delivery: ClaimedDelivery, *, header_text: str) -> bytes:
     """A4 PDF: a cover block (to, from, date) and the letter. CPU-bound: call it in a thread."""
+    from fpdf import FPDF  # heavy; only the worker renders faxes
+
     pdf = FPDF(format="A4")
     pdf.set_margins(20, 20, 20)
     pdf.set_auto_page_break(auto=True, margin=20)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from twitter_text import parse_tweet
-
 MAX_WEIGHTED_LENGTH = 280
 
 
@@ -14,4 +12,6 @@ def compose_tweet(handles: str, text: str, supporter_name: str) -> str:
 
 def weighted_length(text: str) -> int:
     """Length as X counts it (twitter-text rules: CJK and emoji weigh 2, URLs 23)."""
+    from twitter_text import parse_tweet  # its emoji tables take a while to load
+
     return int(parse_tweet(text).weightedLength)

@@ -1,0 +1,181 @@
+"""The real `dispatcher` CLI as a subprocess: send → worker --drain → report, against the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from dispatcher.sandbox import Faults, Sandbox
+from tests.conftest import OPEN_CAMPAIGN, port_of
+
+DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Cli:
+    env: dict[str, str]
+    cwd: Path
+
+    async def __call__(self, *args: str) -> Result:
+        process = await asyncio.create_subprocess_exec(
+            DISPATCHER,
+            *args,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await process.communicate()
+        assert process.returncode is not None
+        return Result(process.returncode, stdout.decode(), stderr.decode())
+
+
+@pytest.fixture
+async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
+    faults_email = Faults(fail_first=1, refuse=frozenset({"english@mail.gov.cn"}))
+    async with Sandbox(
+        tmp_path / "sandbox",
+        email_faults=faults_email,
+        fax_faults=Faults(busy_first=1),
+        x_faults=Faults(rate_limit_first=1, rate_limit_reset_seconds=0),
+        fax_transmit_seconds=0.05,
+    ) as box:
+        yield box
+
+
+@pytest.fixture
+def cli(tmp_path: Path, campaigns_dir: Path, sandbox: Sandbox) -> Cli:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
+    env.update(
+        {
+            "DISPATCHER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+            "DISPATCHER_CAMPAIGNS_DIR": str(campaigns_dir),
+            "DISPATCHER_SANDBOX__SMTP_PORT": str(sandbox.smtp_port),
+            "DISPATCHER_SANDBOX__FAX_PORT": str(port_of(sandbox.fax_base_url)),
+            "DISPATCHER_SANDBOX__X_PORT": str(port_of(sandbox.x_base_url)),
+            "DISPATCHER_SANDBOX__FAX_TRANSMIT_SECONDS": "0.05",
+            "DISPATCHER_RETRY__BASE_SECONDS": "0.05",
+            "DISPATCHER_RETRY__MAX_SECONDS": "0.2",
+            "DISPATCHER_RETRY__FAST_TRIES": "1",
+            "DISPATCHER_WORKER__IDLE_SECONDS": "0.05",
+            "COLUMNS": "200",
+        }
+    )
+    return Cli(env, tmp_path)
+
+
+async def test_send_then_drain_then_report_matches_what_the_sandbox_received(
+    cli: Cli, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    ana = await cli(
+        "send", "--campaign", OPEN_CAMPAIGN, "--name", "Ana Lima",
+        "--email", "ana@example.org", "--country", "Brazil",
+    )
+    assert ana.code == 0, ana.stderr
+    appeal_id = re.search(r"Appeal (\S+) stored with 5 deliveries", ana.stdout)
+    assert appeal_id, ana.stdout
+
+    letter = tmp_path / "letter.txt"
+    letter.write_text("请立即释放所有在新疆被任意拘押的人。", encoding="utf-8")
+    li = await cli(
+        "send", "--campaign", OPEN_CAMPAIGN, "--name", "李华", "--email", "li@example.net",
+        "--target", "cui-tiankai", "--message-file", str(letter), "--language", "zh",
+        "--tweet", "请立即释放所有被任意拘押的人",
+    )
+    assert li.code == 0, li.stderr
+    assert "stored with 3 deliveries" in li.stdout
+
+    again = await cli(
+        "send", "--campaign", OPEN_CAMPAIGN, "--name", "Ana Lima", "--email", "ANA@example.org",
+    )
+    assert again.code == 0 and "Already counted" in again.stdout
+    assert appeal_id.group(1) in again.stdout
+
+    worker = await cli("worker", "--drain")
+    assert worker.code == 0, worker.stderr
+    assert "using the sandbox already listening" in worker.stderr
+
+    report_run = await cli("report", "--campaign", OPEN_CAMPAIGN, "--format", "json")
+    assert report_run.code == 0, report_run.stderr
+    report = json.loads(report_run.stdout)
+    received = sandbox.delivered_counts()
+    assert {c: v["delivered"] for c, v in report["channels"].items()} == received
+    assert received == {"email": 2, "fax": 3, "twitter": 2}
+    assert report["actions"] == 7
+    assert (report["appeals"], report["supporters"]) == (2, 2)
+    assert report["channels"]["email"]["failed"] == 1  # the refused address
+    assert report["targets"]["xi-jinping"]["email"] == {
+        "delivered": 0, "failed": 1, "pending": 0, "cancelled": 0,
+    }
+
+    ana_mail = next(m for m in sandbox.emails if "Ana Lima" in str(m["From"]))
+    [sender] = ana_mail["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == (
+        "Ana Lima via Appeal Dispatcher",
+        "appeals@dispatcher.invalid",
+    )
+    assert str(ana_mail["Reply-To"]) == "Ana Lima <ana@example.org>"
+    assert str(ana_mail["To"]) == "Cui Tiankai <chinaembpress_us@mfa.gov.cn>"
+    assert re.fullmatch(r"<delivery-\d+\.\S+@dispatcher\.invalid>", str(ana_mail["Message-ID"]))
+    body = ana_mail.get_content().replace("\r\n", "\n")  # canonical CRLF on the wire
+    assert body.startswith("Dear Ambassador,\n\nI am distressed")
+    assert body.rstrip().endswith("Sincerely,\n\nAna Lima\nBrazil")
+    li_mail = next(m for m in sandbox.emails if "李华" in str(m["From"]))
+    assert "请立即释放" in li_mail.get_content()
+    assert {f.to for f in sandbox.faxes if f.status == "success"} == {"+861062381025", "+12024952138"}
+    texts = sorted(t["text"] for t in sandbox.tweets)
+    assert texts[0].startswith("@ChineseEmbinUS @AmbCuiTiankai ")
+    assert {t.rsplit("— ", 1)[1] for t in texts} == {"Ana Lima", "李华"}
+
+    log = await cli("log", "--campaign", OPEN_CAMPAIGN, "--status", "failed", "--format", "json")
+    assert log.code == 0
+    [failed] = [json.loads(line) for line in log.stdout.splitlines()]
+    assert (failed["target"], failed["channel"]) == ("xi-jinping", "email")
+    assert failed["last_error"]["code"] == "550"
+    assert "mailbox unavailable" in failed["last_error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--email", "not-an-email"], "supporter.email 'not-an-email' is not a valid email"),
+        (["--name", "Ana\r\nBcc: x@example.org"], "control or line-break characters"),
+        (["--target", "mayor"], "unknown target 'mayor'"),
+        (["--channel", "pigeon"], "unknown channel 'pigeon'; accepted: email, fax, twitter"),
+        (["--campaign", "ua-61-21"], "closed: its deadline was 2021-09-10"),
+        (["--campaign", "nope"], "unknown campaign 'nope'"),
+        (["--tweet", "释" * 120], "X accepts at most 280"),
+        (["--message-file", "big.txt"], "this campaign accepts at most 10000"),
+    ],
+)
+async def test_bad_input_exits_non_zero_with_a_sentence_and_stores_nothing(
+    cli: Cli, tmp_path: Path, args: list[str], says: str
+) -> None:
+    (tmp_path / "big.txt").write_text("word " * 3000, encoding="utf-8")
+    base = {"--campaign": OPEN_CAMPAIGN, "--name": "Ana Lima", "--email": "ana@example.org"}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        base[flag] = value
+    argv = [part for pair in base.items() for part in pair]
+    result = await cli("send", *argv)
+    assert result.code != 0
+    assert says in result.stderr
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    report = await cli("report", "--campaign", OPEN_CAMPAIGN, "--format", "json")
+    assert json.loads(report.stdout)["appeals"] == 0
+    log = await cli("log", "--format", "json")
+    assert log.stdout == ""

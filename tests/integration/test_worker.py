@@ -1,0 +1,218 @@
+"""The worker end to end: store → adapters → real sandbox servers → recorded outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from dispatcher.campaigns import CampaignCatalog
+from dispatcher.intake import AppealRequest, submit_appeal
+from dispatcher.models import Channel, DeliveryStatus
+from dispatcher.reporting import campaign_report
+from dispatcher.runtime import build_worker, close_adapters
+from dispatcher.sandbox import Faults, Sandbox
+from dispatcher.settings import RetrySettings
+from dispatcher.store import NewAppeal, NewDelivery, Store, utcnow
+from dispatcher.worker import Worker
+from tests.conftest import OPEN_CAMPAIGN, settings_for
+
+
+@pytest.fixture
+async def make_worker(
+    store: Store, campaigns_dir: Path
+) -> AsyncIterator[object]:
+    workers: list[Worker] = []
+
+    def make(sandbox: Sandbox, **retry: float) -> Worker:
+        settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
+        if retry:
+            settings = settings.model_copy(
+                update={"retry": settings.retry.model_copy(update=retry)}
+            )
+        worker = build_worker(settings, store)
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        await close_adapters(worker)
+
+
+def appeal(**overrides: object) -> AppealRequest:
+    values: dict[str, object] = {
+        "campaign_id": OPEN_CAMPAIGN,
+        "supporter_name": "Ana Lima",
+        "supporter_email": "ana@example.org",
+        "supporter_country": "Brazil",
+    }
+    values.update(overrides)
+    return AppealRequest(**values)  # type: ignore[arg-type]
+
+
+async def test_one_step_appeal_reaches_every_target_on_every_channel(
+    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+) -> None:
+    async with Sandbox(tmp_path / "box", fax_transmit_seconds=0.05) as sandbox:
+        await submit_appeal(store, catalog, appeal())
+        await submit_appeal(store, catalog, appeal(supporter_name="李华", supporter_email="li@example.net",
+                                                   message="请立即释放所有被任意拘押的人。", language="zh"))
+        await make_worker(sandbox).run(drain=True)
+        received = sandbox.delivered_counts()
+        fax_tags = sorted(f.tags["delivery_id"] for f in sandbox.faxes)
+    campaign = catalog.get(OPEN_CAMPAIGN)
+    assert campaign is not None
+    report = await campaign_report(store, campaign)
+    assert received == {"email": 4, "fax": 4, "twitter": 2}
+    assert {c: v["delivered"] for c, v in report["channels"].items()} == received
+    assert report["actions"] == 10 and report["appeals"] == 2 and report["supporters"] == 2
+    assert report["targets"]["cui-tiankai"]["twitter"]["delivered"] == 2
+    fax_ids = sorted(str(e.id) for e in await store.list_deliveries() if e.channel is Channel.FAX)
+    assert fax_tags == fax_ids
+
+
+async def test_transient_faults_are_retried_to_success_across_attempts(
+    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+) -> None:
+    # Two fast tries per attempt: three 451s need a second, durable attempt.
+    faults = Faults(fail_first=3)
+    async with Sandbox(tmp_path / "box", email_faults=faults, channels=["email"]) as sandbox:
+        await submit_appeal(store, catalog, appeal(targets=["xi-jinping"], channels=["email"]))
+        await make_worker(sandbox).run(drain=True)
+        assert len(sandbox.emails) == 1
+    [entry] = await store.list_deliveries()
+    assert entry.status is DeliveryStatus.DELIVERED and entry.attempts == 2
+    attempts = await store.list_attempts(entry.id)
+    assert [a.outcome for a in attempts] == ["transient", "delivered"]
+    assert attempts[0].error is not None and attempts[0].error.code == "451"
+
+
+async def test_permanent_refusal_is_not_retried_and_keeps_its_reason(
+    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+) -> None:
+    faults = Faults(refuse=frozenset({"english@mail.gov.cn"}))
+    async with Sandbox(tmp_path / "box", email_faults=faults, channels=["email"]) as sandbox:
+        await submit_appeal(store, catalog, appeal(channels=["email"]))
+        await make_worker(sandbox).run(drain=True)
+        assert [str(m["To"]) for m in sandbox.emails] == ["Cui Tiankai <chinaembpress_us@mfa.gov.cn>"]
+    failed = await store.list_deliveries(status=DeliveryStatus.FAILED)
+    assert [(e.target_id, e.attempts) for e in failed] == [("xi-jinping", 1)]
+    error = failed[0].last_error
+    assert error is not None and error.error_class == "PermanentError" and error.code == "550"
+    assert "mailbox unavailable" in error.message
+
+
+async def test_attempt_cap_ends_retrying(
+    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+) -> None:
+    faults = Faults(fail_first=1000)
+    async with Sandbox(tmp_path / "box", email_faults=faults, channels=["email"]) as sandbox:
+        await submit_appeal(store, catalog, appeal(targets=["xi-jinping"], channels=["email"]))
+        await make_worker(sandbox, max_attempts=3).run(drain=True)
+    [entry] = await store.list_deliveries()
+    assert entry.status is DeliveryStatus.FAILED and entry.attempts == 3
+    assert entry.last_error is not None
+    assert entry.last_error.message.startswith("gave up after 3 attempts")
+
+
+async def test_busy_fax_line_is_retried_and_bad_number_fails(
+    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+) -> None:
+    faults = Faults(busy_first=1, refuse=frozenset({"+861062381025"}))
+    async with Sandbox(
+        tmp_path / "box", fax_faults=faults, fax_transmit_seconds=0.05, channels=["fax"]
+    ) as sandbox:
+        await submit_appeal(store, catalog, appeal(channels=["fax"]))
+        await make_worker(sandbox).run(drain=True)
+        assert sandbox.delivered_counts()["fax"] == 1
+    by_target = {e.target_id: e for e in await store.list_deliveries()}
+    cui, xi = by_target["cui-tiankai"], by_target["xi-jinping"]
+    assert xi.status is DeliveryStatus.FAILED and xi.attempts == 1
+    assert xi.last_error is not None and "not operational" in xi.last_error.message
+    assert cui.status is DeliveryStatus.DELIVERED and cui.attempts == 2
+    assert [a.outcome for a in await store.list_attempts(cui.id)] == ["transient", "delivered"]
+
+
+async def test_rate_limit_and_server_error_on_x_are_retried(
+    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+) -> None:
+    faults = Faults(rate_limit_first=1, fail_first=2, rate_limit_reset_seconds=0)
+    async with Sandbox(tmp_path / "box", x_faults=faults, channels=["twitter"]) as sandbox:
+        await submit_appeal(store, catalog, appeal(channels=["twitter"]))
+        await make_worker(sandbox).run(drain=True)
+        assert len(sandbox.tweets) == 1
+        assert sandbox.tweets[0]["text"].endswith("— Ana Lima")
+    [entry] = await store.list_deliveries()
+    assert entry.status is DeliveryStatus.DELIVERED and entry.attempts == 2
+
+
+async def test_lost_response_then_duplicate_content_counts_once_as_delivered(
+    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+) -> None:
+    async with Sandbox(tmp_path / "box", x_faults=Faults(drop_first=1), channels=["twitter"]) as sandbox:
+        await submit_appeal(store, catalog, appeal(channels=["twitter"]))
+        await make_worker(sandbox).run(drain=True)
+        assert len(sandbox.tweets) == 1
+    [entry] = await store.list_deliveries()
+    assert entry.status is DeliveryStatus.DELIVERED
+
+
+async def test_a_crashed_workers_delivery_is_sent_by_the_next_worker(
+    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+) -> None:
+    async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
+        # A worker claims and dies: its lease ran out an hour ago.
+        an_hour_ago = utcnow() - dt.timedelta(hours=1)
+        request = appeal(targets=["xi-jinping"], channels=["email"])
+        await submit_appeal(store, catalog, request, now=an_hour_ago)
+        await store.claim_due_deliveries("dead", limit=10, lease_seconds=60, now=an_hour_ago)
+        await make_worker(sandbox).run(drain=True)
+        assert len(sandbox.emails) == 1
+    [entry] = await store.list_deliveries()
+    assert entry.status is DeliveryStatus.DELIVERED and entry.attempts == 2
+    assert [a.outcome for a in await store.list_attempts(entry.id)] == ["unknown", "delivered"]
+
+
+async def test_retry_that_would_land_after_the_deadline_expires(
+    store: Store, tmp_path: Path, make_worker
+) -> None:
+    expires_at = utcnow() + dt.timedelta(seconds=30)
+    await store.create_appeal(
+        NewAppeal("c1", "Ana", "ana@example.org", None, "en", "S", "B", False, None, expires_at),
+        [NewDelivery("t1", "T", "Dear T", Channel.EMAIL, "t@example.gov")],
+    )
+    async with Sandbox(tmp_path / "box", email_faults=Faults(fail_first=10), channels=["email"]) as sandbox:
+        await make_worker(sandbox, base_seconds=120, max_seconds=120).run(drain=True)
+    [entry] = await store.list_deliveries()
+    assert entry.status is DeliveryStatus.EXPIRED
+    assert entry.last_error is not None and "deadline passes before a retry" in entry.last_error.message
+
+
+async def test_two_workers_share_the_queue_without_double_sending(
+    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+) -> None:
+    async with Sandbox(tmp_path / "box", fax_transmit_seconds=0.05) as sandbox:
+        for n in range(4):
+            await submit_appeal(store, catalog, appeal(supporter_email=f"s{n}@example.org",
+                                                       supporter_name=f"Supporter {n}"))
+        first, second = make_worker(sandbox), make_worker(sandbox)
+        await asyncio.gather(first.run(drain=True), second.run(drain=True))
+        received = sandbox.delivered_counts()
+    assert received == {"email": 8, "fax": 8, "twitter": 4}
+    statuses = {e.status for e in await store.list_deliveries()}
+    assert statuses == {DeliveryStatus.DELIVERED}
+
+
+async def test_stop_event_ends_the_run_and_leaves_work_queued(
+    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+) -> None:
+    async with Sandbox(tmp_path / "box") as sandbox:
+        await submit_appeal(store, catalog, appeal())
+        stop = asyncio.Event()
+        stop.set()
+        stats = await make_worker(sandbox).run(stop=stop)
+    assert stats.handled == 0
+    assert await store.pending_count() == 5
