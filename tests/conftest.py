@@ -28,7 +28,9 @@ def write_open_campaign(directory: Path, *, deadline: dt.date | None = None) -> 
     text = (SHIPPED_CAMPAIGNS / "ua-61-21.toml").read_text(encoding="utf-8")
     deadline = deadline or dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)
     text = re.sub(r'^id = ".*"$', f'id = "{OPEN_CAMPAIGN}"', text, count=1, flags=re.M)
-    text = re.sub(r"^deadline = .*$", f"deadline = {deadline.isoformat()}", text, count=1, flags=re.M)
+    text = re.sub(
+        r"^deadline = .*$", f"deadline = {deadline.isoformat()}", text, count=1, flags=re.M
+    )
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{OPEN_CAMPAIGN}.toml"
     path.write_text(text, encoding="utf-8")
@@ -131,8 +133,12 @@ def settings_for(sandbox: Sandbox, *, database_url: str, campaigns_dir: Path) ->
         database_url=database_url,
         campaigns_dir=campaigns_dir,
         retry=RetrySettings(
-            base_seconds=0.05, max_seconds=0.2, max_attempts=4,
-            fast_tries=2, fast_wait_seconds=0, fast_max_seconds=5,
+            base_seconds=0.05,
+            max_seconds=0.2,
+            max_attempts=4,
+            fast_tries=2,
+            fast_wait_seconds=0,
+            fast_max_seconds=5,
         ),
         worker=WorkerSettings(idle_seconds=0.05, lease_seconds=30),
         sandbox=SandboxSettings(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import email.utils
 import re
 from typing import Any
 
@@ -20,9 +22,7 @@ from dispatcher.render.fax import render_fax_pdf
 
 # Words in a gateway's failure message: the line was busy, or the number itself is wrong.
 _TRANSIENT_WORDS = re.compile(r"\b(busy|no answer|ringing|rang out|try again)\b", re.I)
-_PERMANENT_WORDS = re.compile(
-    r"\b(invalid|not operational|not a fax|disconnected|blocked)\b", re.I
-)
+_PERMANENT_WORDS = re.compile(r"\b(invalid|not operational|not a fax|disconnected|blocked)\b", re.I)
 _PERMANENT_TYPES = {"fatalErrorType", "documentConversionErrorType"}
 
 
@@ -52,10 +52,17 @@ def classify_http_status(response: httpx.Response, body: dict[str, Any]) -> Deli
 
 
 def _retry_after(response: httpx.Response) -> float:
+    """Retry-After in seconds or as an HTTP date (RFC 9110); 60 s when absent or unreadable."""
+    value = response.headers.get("retry-after", "60").strip()
     try:
-        return float(response.headers.get("retry-after", "60"))
+        return float(value)
     except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
         return 60.0
+    return (when - dt.datetime.now(dt.UTC)).total_seconds()
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -61,6 +61,18 @@ def classify_tweepy_error(exc: tweepy.HTTPException) -> DeliveryError:
     return PermanentError(message, code=str(status))
 
 
+def classify_status_only(exc: aiohttp.ClientResponseError) -> DeliveryError:
+    status = exc.status
+    message = f"X answered HTTP {status} without a JSON body"
+    if status == 429:
+        reset = exc.headers.get("x-rate-limit-reset", "") if exc.headers else ""
+        retry_after = float(reset) - time.time() if reset.isdigit() else 60.0
+        return RateLimited(message, retry_after=retry_after, code=str(status))
+    if status >= 500 or status == 408:
+        return TransientError(message, code=str(status))
+    return PermanentError(message, code=str(status))
+
+
 class TwitterAdapter:
     """One tweet per delivery: the target's handles, the appeal's tweet, the supporter's name."""
 
@@ -103,10 +115,8 @@ class TwitterAdapter:
         except tweepy.HTTPException as exc:
             raise classify_tweepy_error(exc) from exc
         except aiohttp.ClientResponseError as exc:
-            # A non-JSON error body: tweepy could not parse it; classify by status alone.
-            if exc.status >= 500:
-                raise TransientError(f"X answered HTTP {exc.status}", code=str(exc.status)) from exc
-            raise PermanentError(f"X answered HTTP {exc.status}", code=str(exc.status)) from exc
+            # A non-JSON error body (a proxy's HTML page): classify by status alone.
+            raise classify_status_only(exc) from exc
         except aiohttp.ClientConnectorError as exc:
             raise TransientError(f"cannot reach the X API at {self.api_base_url}: {exc}") from exc
         except (TimeoutError, aiohttp.ClientError) as exc:

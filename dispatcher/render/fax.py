@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import functools
 import importlib.resources
+import os
+import tempfile
+import threading
 from pathlib import Path
 
 from dispatcher.models import ClaimedDelivery
 from dispatcher.render.letter import letter_text
 
 _FONT_FAMILY = "wqy-microhei"
+# Latin, Greek, Cyrillic and common punctuation/symbols: what most letters use.
+_ALPHABETIC_RANGES = (
+    (0x0020, 0x024F),
+    (0x0370, 0x03FF),
+    (0x0400, 0x052F),
+    (0x1E00, 0x1EFF),
+    (0x2000, 0x206F),
+    (0x20A0, 0x20CF),
+    (0x2100, 0x215F),
+)
+_subset_lock = threading.Lock()
 
 
 @functools.cache
@@ -31,11 +46,66 @@ def _covered_codepoints() -> frozenset[int]:
         collection.close()
 
 
+def _alphabetic_font_path() -> Path:
+    """The same face cut down to its alphabetic scripts, built once per process.
+
+    Loading the full 34,000-glyph CJK face costs ~0.25 s of CPU per PDF; the cut-down
+    face loads in a few milliseconds, and most letters need nothing else.
+    """
+    with _subset_lock:
+        return _build_alphabetic_font()
+
+
+@functools.cache
+def _build_alphabetic_font() -> Path:
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(str(font_path()), fontNumber=0, lazy=False)
+    options = subset.Options()
+    options.notdef_outline = True
+    options.name_IDs = ["*"]
+    options.drop_tables += ["FFTM"]
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=sorted(_alphabetic_codepoints()))
+    subsetter.subset(font)
+    handle, name = tempfile.mkstemp(prefix="dispatcher-fax-font-", suffix=".ttf")
+    os.close(handle)
+    font.save(name)
+    atexit.register(lambda: Path(name).unlink(missing_ok=True))
+    return Path(name)
+
+
+@functools.cache
+def _alphabetic_codepoints() -> frozenset[int]:
+    covered = _covered_codepoints()
+    return frozenset(
+        cp for start, end in _ALPHABETIC_RANGES for cp in range(start, end + 1) if cp in covered
+    )
+
+
+def _font_for(text: str) -> Path:
+    alphabetic = _alphabetic_codepoints()
+    if all(ch.isspace() or ord(ch) in alphabetic for ch in text):
+        return _alphabetic_font_path()
+    return font_path()
+
+
 def uncovered_characters(text: str) -> list[str]:
     """Characters of ``text`` the bundled fax font cannot draw (whitespace is always fine)."""
     covered = _covered_codepoints()
     missing = {ch for ch in text if not ch.isspace() and ord(ch) not in covered}
     return sorted(missing)
+
+
+def cover_text(delivery: ClaimedDelivery, header_text: str) -> str:
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    return (
+        f"{header_text}\n"
+        f"To: {delivery.target_name}, fax {delivery.address}\n"
+        f"From: {delivery.supporter_name}\n"
+        f"Date: {today}    Reference: delivery {delivery.id}"
+    )
 
 
 def render_fax_pdf(delivery: ClaimedDelivery, *, header_text: str) -> bytes:
@@ -45,19 +115,13 @@ def render_fax_pdf(delivery: ClaimedDelivery, *, header_text: str) -> bytes:
     pdf = FPDF(format="A4")
     pdf.set_margins(20, 20, 20)
     pdf.set_auto_page_break(auto=True, margin=20)
-    pdf.add_font(_FONT_FAMILY, fname=str(font_path()), collection_font_number=0)
+    fname = _font_for(cover_text(delivery, header_text) + delivery.subject + letter_text(delivery))
+    pdf.add_font(_FONT_FAMILY, fname=str(fname), collection_font_number=0)
     pdf.set_title(delivery.subject)
     pdf.set_creator("appeal-dispatcher")
     pdf.add_page()
     pdf.set_font(_FONT_FAMILY, size=9)
-    today = dt.datetime.now(dt.UTC).date().isoformat()
-    cover = (
-        f"{header_text}\n"
-        f"To: {delivery.target_name}, fax {delivery.address}\n"
-        f"From: {delivery.supporter_name}\n"
-        f"Date: {today}    Reference: delivery {delivery.id}"
-    )
-    pdf.multi_cell(0, 4.5, text=cover)
+    pdf.multi_cell(0, 4.5, text=cover_text(delivery, header_text))
     pdf.ln(6)
     pdf.set_font(_FONT_FAMILY, size=13)
     pdf.multi_cell(0, 7, text=delivery.subject)

@@ -1,4 +1,4 @@
-"""The real `dispatcher` CLI as a subprocess: send → worker --drain → report, against the sandbox."""
+"""The real `dispatcher` CLI in a subprocess: send → worker --drain → report, on the sandbox."""
 
 from __future__ import annotations
 
@@ -83,8 +83,15 @@ async def test_send_then_drain_then_report_matches_what_the_sandbox_received(
     cli: Cli, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     ana = await cli(
-        "send", "--campaign", OPEN_CAMPAIGN, "--name", "Ana Lima",
-        "--email", "ana@example.org", "--country", "Brazil",
+        "send",
+        "--campaign",
+        OPEN_CAMPAIGN,
+        "--name",
+        "Ana Lima",
+        "--email",
+        "ana@example.org",
+        "--country",
+        "Brazil",
     )
     assert ana.code == 0, ana.stderr
     appeal_id = re.search(r"Appeal (\S+) stored with 5 deliveries", ana.stdout)
@@ -93,15 +100,33 @@ async def test_send_then_drain_then_report_matches_what_the_sandbox_received(
     letter = tmp_path / "letter.txt"
     letter.write_text("请立即释放所有在新疆被任意拘押的人。", encoding="utf-8")
     li = await cli(
-        "send", "--campaign", OPEN_CAMPAIGN, "--name", "李华", "--email", "li@example.net",
-        "--target", "cui-tiankai", "--message-file", str(letter), "--language", "zh",
-        "--tweet", "请立即释放所有被任意拘押的人",
+        "send",
+        "--campaign",
+        OPEN_CAMPAIGN,
+        "--name",
+        "李华",
+        "--email",
+        "li@example.net",
+        "--target",
+        "cui-tiankai",
+        "--message-file",
+        str(letter),
+        "--language",
+        "zh",
+        "--tweet",
+        "请立即释放所有被任意拘押的人",
     )
     assert li.code == 0, li.stderr
     assert "stored with 3 deliveries" in li.stdout
 
     again = await cli(
-        "send", "--campaign", OPEN_CAMPAIGN, "--name", "Ana Lima", "--email", "ANA@example.org",
+        "send",
+        "--campaign",
+        OPEN_CAMPAIGN,
+        "--name",
+        "Ana Lima",
+        "--email",
+        "ANA@example.org",
     )
     assert again.code == 0 and "Already counted" in again.stdout
     assert appeal_id.group(1) in again.stdout
@@ -120,7 +145,10 @@ async def test_send_then_drain_then_report_matches_what_the_sandbox_received(
     assert (report["appeals"], report["supporters"]) == (2, 2)
     assert report["channels"]["email"]["failed"] == 1  # the refused address
     assert report["targets"]["xi-jinping"]["email"] == {
-        "delivered": 0, "failed": 1, "pending": 0, "cancelled": 0,
+        "delivered": 0,
+        "failed": 1,
+        "pending": 0,
+        "cancelled": 0,
     }
 
     ana_mail = next(m for m in sandbox.emails if "Ana Lima" in str(m["From"]))
@@ -137,7 +165,10 @@ async def test_send_then_drain_then_report_matches_what_the_sandbox_received(
     assert body.rstrip().endswith("Sincerely,\n\nAna Lima\nBrazil")
     li_mail = next(m for m in sandbox.emails if "李华" in str(m["From"]))
     assert "请立即释放" in li_mail.get_content()
-    assert {f.to for f in sandbox.faxes if f.status == "success"} == {"+861062381025", "+12024952138"}
+    assert {f.to for f in sandbox.faxes if f.status == "success"} == {
+        "+861062381025",
+        "+12024952138",
+    }
     texts = sorted(t["text"] for t in sandbox.tweets)
     assert texts[0].startswith("@ChineseEmbinUS @AmbCuiTiankai ")
     assert {t.rsplit("— ", 1)[1] for t in texts} == {"Ana Lima", "李华"}

@@ -20,9 +20,9 @@ from aiohttp import web
 from dispatcher.sandbox import Faults, Sandbox, verify_phaxio_signature
 
 # Non-ASCII on purpose: the sink must take 8-bit, UTF-8 mail as it comes.
-SUBJECT = "Bitte handeln Sie – Ukraine"  # noqa: RUF001
+SUBJECT = "Bitte handeln Sie – Ukraine"
 BODY_WORD = "допоможіть"
-BODY = f"Sehr geehrte Damen und Herren,\nбудь ласка, {BODY_WORD}.\n"  # noqa: RUF001
+BODY = f"Sehr geehrte Damen und Herren,\nбудь ласка, {BODY_WORD}.\n"
 PDF = b"%PDF-1.4\n% sandbox test letter\n%%EOF\n"
 OAUTH = (
     'OAuth oauth_consumer_key="ck", oauth_nonce="n", oauth_signature="sig%3D", '

@@ -89,7 +89,9 @@ async def test_expired_lease_makes_a_delivery_due_again(store: Store) -> None:
     await store.create_appeal(appeal(), [EMAIL_T1], now=NOW)
     [first] = await store.claim_due_deliveries("crashed", limit=10, lease_seconds=60, now=NOW)
     before_expiry = NOW + dt.timedelta(seconds=59)
-    assert await store.claim_due_deliveries("w2", limit=10, lease_seconds=60, now=before_expiry) == []
+    assert (
+        await store.claim_due_deliveries("w2", limit=10, lease_seconds=60, now=before_expiry) == []
+    )
     after_expiry = NOW + dt.timedelta(seconds=61)
     [again] = await store.claim_due_deliveries("w2", limit=10, lease_seconds=60, now=after_expiry)
     assert again.id == first.id and again.attempts == 2
@@ -97,7 +99,9 @@ async def test_expired_lease_makes_a_delivery_due_again(store: Store) -> None:
     attempts = await store.list_attempts(first.id)
     assert [(a.number, a.outcome) for a in attempts] == [(1, "unknown"), (2, None)]
     # The crashed worker's late report does not overwrite the new owner's lease.
-    late = DeliveryUpdate(first.id, DeliveryStatus.DELIVERED, attempt_outcome=AttemptOutcome.DELIVERED)
+    late = DeliveryUpdate(
+        first.id, DeliveryStatus.DELIVERED, attempt_outcome=AttemptOutcome.DELIVERED
+    )
     assert await store.record_outcomes("crashed", [late], now=after_expiry) == 0
     [entry] = await store.list_deliveries()
     assert entry.status is DeliveryStatus.SENDING
@@ -132,7 +136,11 @@ async def test_one_fax_in_flight_per_number(store: Store) -> None:
     assert poll.attempts == 1 and poll.provider_ref == "42"
     await store.record_outcomes(
         "w2",
-        [DeliveryUpdate(poll.id, DeliveryStatus.DELIVERED, attempt_outcome=AttemptOutcome.DELIVERED)],
+        [
+            DeliveryUpdate(
+                poll.id, DeliveryStatus.DELIVERED, attempt_outcome=AttemptOutcome.DELIVERED
+            )
+        ],
         now=poll_time,
     )
     # ... and once it is delivered the line is free for the next fax.

@@ -15,16 +15,13 @@ from dispatcher.models import Channel, DeliveryStatus
 from dispatcher.reporting import campaign_report
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Faults, Sandbox
-from dispatcher.settings import RetrySettings
 from dispatcher.store import NewAppeal, NewDelivery, Store, utcnow
 from dispatcher.worker import Worker
 from tests.conftest import OPEN_CAMPAIGN, settings_for
 
 
 @pytest.fixture
-async def make_worker(
-    store: Store, campaigns_dir: Path
-) -> AsyncIterator[object]:
+async def make_worker(store: Store, campaigns_dir: Path) -> AsyncIterator[object]:
     workers: list[Worker] = []
 
     def make(sandbox: Sandbox, **retry: float) -> Worker:
@@ -58,8 +55,16 @@ async def test_one_step_appeal_reaches_every_target_on_every_channel(
 ) -> None:
     async with Sandbox(tmp_path / "box", fax_transmit_seconds=0.05) as sandbox:
         await submit_appeal(store, catalog, appeal())
-        await submit_appeal(store, catalog, appeal(supporter_name="李华", supporter_email="li@example.net",
-                                                   message="请立即释放所有被任意拘押的人。", language="zh"))
+        await submit_appeal(
+            store,
+            catalog,
+            appeal(
+                supporter_name="李华",
+                supporter_email="li@example.net",
+                message="请立即释放所有被任意拘押的人。",
+                language="zh",
+            ),
+        )
         await make_worker(sandbox).run(drain=True)
         received = sandbox.delivered_counts()
         fax_tags = sorted(f.tags["delivery_id"] for f in sandbox.faxes)
@@ -97,7 +102,9 @@ async def test_permanent_refusal_is_not_retried_and_keeps_its_reason(
     async with Sandbox(tmp_path / "box", email_faults=faults, channels=["email"]) as sandbox:
         await submit_appeal(store, catalog, appeal(channels=["email"]))
         await make_worker(sandbox).run(drain=True)
-        assert [str(m["To"]) for m in sandbox.emails] == ["Cui Tiankai <chinaembpress_us@mfa.gov.cn>"]
+        assert [str(m["To"]) for m in sandbox.emails] == [
+            "Cui Tiankai <chinaembpress_us@mfa.gov.cn>"
+        ]
     failed = await store.list_deliveries(status=DeliveryStatus.FAILED)
     assert [(e.target_id, e.attempts) for e in failed] == [("xi-jinping", 1)]
     error = failed[0].last_error
@@ -152,7 +159,9 @@ async def test_rate_limit_and_server_error_on_x_are_retried(
 async def test_lost_response_then_duplicate_content_counts_once_as_delivered(
     store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
 ) -> None:
-    async with Sandbox(tmp_path / "box", x_faults=Faults(drop_first=1), channels=["twitter"]) as sandbox:
+    async with Sandbox(
+        tmp_path / "box", x_faults=Faults(drop_first=1), channels=["twitter"]
+    ) as sandbox:
         await submit_appeal(store, catalog, appeal(channels=["twitter"]))
         await make_worker(sandbox).run(drain=True)
         assert len(sandbox.tweets) == 1
@@ -184,11 +193,16 @@ async def test_retry_that_would_land_after_the_deadline_expires(
         NewAppeal("c1", "Ana", "ana@example.org", None, "en", "S", "B", False, None, expires_at),
         [NewDelivery("t1", "T", "Dear T", Channel.EMAIL, "t@example.gov")],
     )
-    async with Sandbox(tmp_path / "box", email_faults=Faults(fail_first=10), channels=["email"]) as sandbox:
+    async with Sandbox(
+        tmp_path / "box", email_faults=Faults(fail_first=10), channels=["email"]
+    ) as sandbox:
         await make_worker(sandbox, base_seconds=120, max_seconds=120).run(drain=True)
     [entry] = await store.list_deliveries()
     assert entry.status is DeliveryStatus.EXPIRED
-    assert entry.last_error is not None and "deadline passes before a retry" in entry.last_error.message
+    assert (
+        entry.last_error is not None
+        and "deadline passes before a retry" in entry.last_error.message
+    )
 
 
 async def test_two_workers_share_the_queue_without_double_sending(
@@ -196,8 +210,11 @@ async def test_two_workers_share_the_queue_without_double_sending(
 ) -> None:
     async with Sandbox(tmp_path / "box", fax_transmit_seconds=0.05) as sandbox:
         for n in range(4):
-            await submit_appeal(store, catalog, appeal(supporter_email=f"s{n}@example.org",
-                                                       supporter_name=f"Supporter {n}"))
+            await submit_appeal(
+                store,
+                catalog,
+                appeal(supporter_email=f"s{n}@example.org", supporter_name=f"Supporter {n}"),
+            )
         first, second = make_worker(sandbox), make_worker(sandbox)
         await asyncio.gather(first.run(drain=True), second.run(drain=True))
         received = sandbox.delivered_counts()

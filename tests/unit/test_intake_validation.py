@@ -56,7 +56,9 @@ def test_malformed_email(catalog: CampaignCatalog, email: str) -> None:
     assert error.kind is IntakeErrorKind.INVALID
 
 
-@pytest.mark.parametrize("name", ["Ana\r\nBcc: victim@example.org", "Ana\nLima", "Ana\x00", "A\u2028B"])
+@pytest.mark.parametrize(
+    "name", ["Ana\r\nBcc: victim@example.org", "Ana\nLima", "Ana\x00", "A\u2028B"]
+)
 def test_control_characters_in_name(catalog: CampaignCatalog, name: str) -> None:
     error = refused(catalog, supporter_name=name)
     assert error.field == "supporter.name"

@@ -1,0 +1,123 @@
+"""Benchmark: N one-step appeals, then `dispatcher worker --drain` against the sandbox.
+
+Runs entirely on loopback. This process seeds the appeals through the real intake service
+and hosts the sandbox servers; the worker is the real CLI in a second process. Prints
+intake appeals/s, drain wall time and deliveries/s overall and per channel, and checks that
+the sandbox received exactly what the report counts.
+
+    .venv/bin/python bench/worker_drain.py --appeals 1000
+    .venv/bin/python bench/worker_drain.py --appeals 1000 --channels email,twitter
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from dispatcher.campaigns import CampaignCatalog
+from dispatcher.intake import AppealRequest, submit_appeal
+from dispatcher.reporting import campaign_report
+from dispatcher.sandbox import Sandbox
+from dispatcher.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+CAMPAIGN = "ua-bench"
+
+
+def write_campaign(directory: Path) -> None:
+    text = (ROOT / "config/campaigns/ua-61-21.toml").read_text(encoding="utf-8")
+    deadline = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)
+    text = re.sub(r'^id = ".*"$', f'id = "{CAMPAIGN}"', text, count=1, flags=re.M)
+    text = re.sub(r"^deadline = .*$", f"deadline = {deadline}", text, count=1, flags=re.M)
+    directory.mkdir(parents=True)
+    (directory / f"{CAMPAIGN}.toml").write_text(text, encoding="utf-8")
+
+
+async def main(appeals: int, channels: list[str], workers: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="dispatcher-bench-"))
+    campaigns = work / "campaigns"
+    write_campaign(campaigns)
+    database_url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
+    catalog = CampaignCatalog.load(campaigns)
+    store = await Store.open(database_url)
+    started = time.perf_counter()
+    deliveries = 0
+    for n in range(appeals):
+        receipt = await submit_appeal(
+            store,
+            catalog,
+            AppealRequest(
+                campaign_id=CAMPAIGN,
+                supporter_name=f"Supporter {n}",
+                supporter_email=f"supporter{n}@example.org",
+                channels=channels,
+            ),
+        )
+        deliveries += len(receipt.created)
+    intake_seconds = time.perf_counter() - started
+    print(
+        f"intake: {appeals} appeals ({deliveries} deliveries) in {intake_seconds:.2f} s "
+        f"= {appeals / intake_seconds:.0f} appeals/s (one at a time, SQLite)"
+    )
+
+    async with Sandbox(work / "sandbox", fax_transmit_seconds=0.05) as sandbox:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
+        env.update(
+            {
+                "DISPATCHER_DATABASE_URL": database_url,
+                "DISPATCHER_CAMPAIGNS_DIR": str(campaigns),
+                "DISPATCHER_SANDBOX__SMTP_PORT": str(sandbox.smtp_port),
+                "DISPATCHER_SANDBOX__FAX_PORT": sandbox.fax_base_url.rsplit(":", 1)[1],
+                "DISPATCHER_SANDBOX__X_PORT": sandbox.x_base_url.rsplit(":", 1)[1],
+                "DISPATCHER_SANDBOX__FAX_TRANSMIT_SECONDS": "0.05",
+                "DISPATCHER_WORKER__TWITTER_CONCURRENCY": "10",
+            }
+        )
+        dispatcher = str(Path(sys.executable).with_name("dispatcher"))
+        started = time.perf_counter()
+        processes = [
+            await asyncio.create_subprocess_exec(
+                dispatcher, "worker", "--drain", env=env, stderr=asyncio.subprocess.DEVNULL
+            )
+            for _ in range(workers)
+        ]
+        codes = [await p.wait() for p in processes]
+        drain_seconds = time.perf_counter() - started
+        received = sandbox.delivered_counts()
+    campaign = catalog.get(CAMPAIGN)
+    assert campaign is not None
+    report = await campaign_report(store, campaign)
+    await store.close()
+    counted = {c: v["delivered"] for c, v in report["channels"].items()}
+    print(
+        f"drain: {workers} worker process(es) exited {codes} after {drain_seconds:.2f} s: "
+        f"{report['actions']} delivered = {report['actions'] / drain_seconds:.0f} deliveries/s"
+    )
+    for channel, count in counted.items():
+        if count:
+            print(f"  {channel}: {count} delivered")
+    print(
+        f"sandbox received {json.dumps(received)}; report counts {json.dumps(counted)}: "
+        + ("MATCH" if received == counted else "MISMATCH")
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--appeals", type=int, default=1000)
+    parser.add_argument(
+        "--channels",
+        default="email,fax,twitter",
+        help="comma-separated channels each appeal asks for",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    args = parser.parse_args()
+    asyncio.run(main(args.appeals, args.channels.split(","), args.workers))
