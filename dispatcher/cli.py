@@ -168,9 +168,19 @@ async def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
         smtp_port=cfg.smtp_port,
         fax_port=cfg.fax_port,
         x_port=cfg.x_port,
-        email_faults=Faults(fail_first=args.email_fail_first),
-        fax_faults=Faults(fail_first=args.fax_fail_first, busy_first=args.fax_busy_first),
-        x_faults=Faults(fail_first=args.x_fail_first, rate_limit_first=args.x_rate_limit_first),
+        email_faults=Faults(
+            fail_first=args.email_fail_first, refuse=frozenset(args.email_refuse or ())
+        ),
+        fax_faults=Faults(
+            fail_first=args.fax_fail_first,
+            busy_first=args.fax_busy_first,
+            refuse=frozenset(args.fax_refuse or ()),
+        ),
+        x_faults=Faults(
+            fail_first=args.x_fail_first,
+            rate_limit_first=args.x_rate_limit_first,
+            refuse=frozenset(args.x_refuse or ()),
+        ),
         fax_transmit_seconds=cfg.fax_transmit_seconds,
     )
     try:
@@ -291,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("--x-rate-limit-first", "answer the first N tweets with HTTP 429"),
     ):
         sandbox.add_argument(flag, type=int, default=0, metavar="N", help=what)
+    for flag, metavar, what in (
+        ("--email-refuse", "ADDRESS", "refuse this recipient with SMTP 550 (repeatable)"),
+        ("--fax-refuse", "NUMBER", "end faxes to this E.164 number as not operational"),
+        ("--x-refuse", "HANDLE", "refuse posts mentioning this handle with HTTP 403"),
+    ):
+        sandbox.add_argument(flag, action="append", metavar=metavar, help=what)
     return parser
 
 

@@ -44,17 +44,10 @@ def print_log(entries: Sequence[LogEntry], fmt: str, *, header: bool = True) -> 
     if not entries and header:
         out.print("No deliveries match.")
         return
-    table = Table(
-        "updated",
-        "delivery",
-        "campaign",
-        "target",
-        "channel",
-        "status",
-        "attempts",
-        "last error",
-        show_header=header,
-    )
+    table = Table(show_header=header)
+    for name in ("updated", "id", "campaign", "target", "channel", "status", "tries"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("last error", overflow="fold", ratio=1)
     for e in entries:
         error = ""
         if e.last_error is not None:

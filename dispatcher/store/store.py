@@ -300,17 +300,20 @@ class Store:
         other = deliveries.alias("other")
         earlier = deliveries.alias("earlier")
         fax = Channel.FAX.value
-        line_busy = exists().where(
+        # Two EXISTS with an equality on status each, so both are index searches on
+        # ix_deliveries_line instead of a walk through every delivery to that number.
+        awaiting_on_line = exists().where(
             other.c.channel == fax,
             other.c.address == d.c.address,
+            other.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value,
             other.c.id != d.c.id,
-            or_(
-                other.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value,
-                and_(
-                    other.c.status == DeliveryStatus.SENDING.value,
-                    other.c.lease_until >= now,
-                ),
-            ),
+        )
+        sending_on_line = exists().where(
+            other.c.channel == fax,
+            other.c.address == d.c.address,
+            other.c.status == DeliveryStatus.SENDING.value,
+            other.c.id != d.c.id,
+            other.c.lease_until >= now,
         )
         older_fax_waiting = exists().where(
             earlier.c.channel == fax,
@@ -323,7 +326,9 @@ class Store:
             and_(d.c.status == DeliveryStatus.QUEUED.value, d.c.next_attempt_at <= now),
             and_(d.c.status == DeliveryStatus.SENDING.value, d.c.lease_until < now),
         )
-        paced = or_(d.c.channel != fax, and_(~line_busy, ~older_fax_waiting))
+        paced = or_(
+            d.c.channel != fax, and_(~awaiting_on_line, ~sending_on_line, ~older_fax_waiting)
+        )
         poll_due = and_(
             d.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value,
             d.c.next_attempt_at <= now,
@@ -331,7 +336,8 @@ class Store:
         )
         return (
             select(d.c.id)
-            .where(or_(and_(send_due, paced), poll_due))
+            # The IN lets the planner read only pending rows (ix_deliveries_due).
+            .where(d.c.status.in_(_PENDING), or_(and_(send_due, paced), poll_due))
             .order_by(d.c.next_attempt_at, d.c.id)
             .limit(limit)
         )
@@ -341,6 +347,7 @@ class Store:
         await conn.execute(
             update(d)
             .where(
+                d.c.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]),
                 d.c.expires_at <= now,
                 or_(
                     d.c.status == DeliveryStatus.QUEUED.value,

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -43,6 +44,16 @@ class Cli:
         stdout, stderr = await process.communicate()
         assert process.returncode is not None
         return Result(process.returncode, stdout.decode(), stderr.decode())
+
+    async def start(self, *args: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            DISPATCHER,
+            *args,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
 
 
 @pytest.fixture
@@ -210,3 +221,54 @@ async def test_bad_input_exits_non_zero_with_a_sentence_and_stores_nothing(
     assert json.loads(report.stdout)["appeals"] == 0
     log = await cli("log", "--format", "json")
     assert log.stdout == ""
+
+
+async def test_log_follow_streams_changes_and_worker_exits_cleanly_on_sigterm(cli: Cli) -> None:
+    sent = await cli(
+        "send",
+        "--campaign",
+        OPEN_CAMPAIGN,
+        "--name",
+        "Ana Lima",
+        "--email",
+        "ana@example.org",
+        "--target",
+        "cui-tiankai",
+        "--channel",
+        "email",
+    )
+    assert sent.code == 0, sent.stderr
+    follow = await cli.start("log", "--follow", "--format", "json", "--interval", "0.05")
+    processes = [follow]
+    try:
+        assert follow.stdout is not None
+        first = json.loads(await asyncio.wait_for(follow.stdout.readline(), timeout=30))
+        assert (first["target"], first["channel"], first["status"]) == (
+            "cui-tiankai",
+            "email",
+            "queued",
+        )
+        worker = await cli.start("worker")
+        processes.append(worker)
+        # The stream is the event we wait for. It shows each change it observes (a state
+        # held for less than one poll interval can be skipped), ending with delivered.
+        seen: list[str] = []
+        while "delivered" not in seen:
+            line = await asyncio.wait_for(follow.stdout.readline(), timeout=30)
+            assert line, "log --follow ended early"
+            event = json.loads(line)
+            assert (event["id"], event["target"]) == (first["id"], "cui-tiankai")
+            seen.append(event["status"])
+        assert set(seen) <= {"sending", "queued", "delivered"}
+        worker.send_signal(signal.SIGTERM)
+        _, worker_err = await asyncio.wait_for(worker.communicate(), timeout=30)
+        assert worker.returncode == 0, worker_err.decode()
+        assert "worker stopped: " in worker_err.decode()
+        follow.send_signal(signal.SIGINT)
+        await asyncio.wait_for(follow.communicate(), timeout=30)
+        assert follow.returncode == 0
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
