@@ -61,7 +61,7 @@ def _build_alphabetic_font() -> Path:
     from fontTools import subset
     from fontTools.ttLib import TTFont
 
-    font = TTFont(str(font_path()), fontNumber=0, lazy=False)
+    font = TTFont(str(font_path()), fontNumber=0)
     options = subset.Options()
     options.notdef_outline = True
     options.name_IDs = ["*"]
