@@ -75,8 +75,8 @@ async def main(appeals: int, channels: list[str], workers: int) -> None:
                 "DISPATCHER_DATABASE_URL": database_url,
                 "DISPATCHER_CAMPAIGNS_DIR": str(campaigns),
                 "DISPATCHER_SANDBOX__SMTP_PORT": str(sandbox.smtp_port),
-                "DISPATCHER_SANDBOX__FAX_PORT": sandbox.fax_base_url.rsplit(":", 1)[1],
-                "DISPATCHER_SANDBOX__X_PORT": sandbox.x_base_url.rsplit(":", 1)[1],
+                "DISPATCHER_SANDBOX__FAX_PORT": str(sandbox.fax_port),
+                "DISPATCHER_SANDBOX__X_PORT": str(sandbox.x_port),
                 "DISPATCHER_SANDBOX__FAX_TRANSMIT_SECONDS": "0.05",
                 "DISPATCHER_WORKER__TWITTER_CONCURRENCY": "10",
             }

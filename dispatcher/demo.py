@@ -142,8 +142,8 @@ def demo_settings(base: Settings, sandbox: Sandbox) -> Settings:
             "sandbox": SandboxSettings(
                 host="127.0.0.1",
                 smtp_port=sandbox.smtp_port,
-                fax_port=int(sandbox.fax_base_url.rsplit(":", 1)[1]),
-                x_port=int(sandbox.x_base_url.rsplit(":", 1)[1]),
+                fax_port=sandbox.fax_port,
+                x_port=sandbox.x_port,
                 directory=SANDBOX_DIR,
                 fax_transmit_seconds=0.5,
             ),

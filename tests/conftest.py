@@ -122,10 +122,6 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
         yield box
 
 
-def port_of(url: str) -> int:
-    return int(url.rsplit(":", 1)[1])
-
-
 def settings_for(sandbox: Sandbox, *, database_url: str, campaigns_dir: Path) -> Settings:
     """Settings that send every channel to ``sandbox`` with retries fast enough for tests."""
     return Settings(
@@ -145,8 +141,8 @@ def settings_for(sandbox: Sandbox, *, database_url: str, campaigns_dir: Path) ->
             host="127.0.0.1",
             # A channel the sandbox does not run points at port 9 (discard): nothing listens.
             smtp_port=sandbox.smtp_port if "email" in sandbox.channels else 9,
-            fax_port=port_of(sandbox.fax_base_url) if "fax" in sandbox.channels else 9,
-            x_port=port_of(sandbox.x_base_url) if "twitter" in sandbox.channels else 9,
+            fax_port=sandbox.fax_port if "fax" in sandbox.channels else 9,
+            x_port=sandbox.x_port if "twitter" in sandbox.channels else 9,
             directory=sandbox.directory,
             fax_transmit_seconds=0.05,
         ),

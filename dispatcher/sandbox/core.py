@@ -95,6 +95,18 @@ class Sandbox:
         return self._fax.base_url
 
     @property
+    def fax_port(self) -> int:
+        """The fax gateway's bound port."""
+        self._require("fax")
+        return self._fax.port
+
+    @property
+    def x_port(self) -> int:
+        """The X API stand-in's bound port."""
+        self._require("twitter")
+        return self._x.port
+
+    @property
     def x_base_url(self) -> str:
         """``http://host:port`` of the X API stand-in."""
         self._require("twitter")

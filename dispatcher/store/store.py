@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
     Row,
-    and_,
     case,
-    exists,
     func,
     insert,
-    literal,
-    or_,
     select,
     text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dispatcher.models import (
-    PENDING_STATUSES,
     AttemptOutcome,
     Channel,
     ClaimedDelivery,
@@ -32,19 +26,19 @@ from dispatcher.models import (
     ErrorInfo,
 )
 from dispatcher.store.engine import create_engine, migrate
+from dispatcher.store.intake_sql import insert_appeal
+from dispatcher.store.queue_sql import PENDING, due_candidates, expire_overdue, load_claimed
 from dispatcher.store.records import (
     AppealReceipt,
     AttemptEntry,
-    DeliverySummary,
     DeliveryUpdate,
     LogEntry,
     NewAppeal,
     NewDelivery,
 )
-from dispatcher.store.schema import appeals, attempts, deliveries, supporters
+from dispatcher.store.schema import appeals, attempts, deliveries
 
 _CLAIM_LOCK_KEY = 7_261_022
-_PENDING = [s.value for s in PENDING_STATUSES]
 
 
 def utcnow() -> dt.datetime:
@@ -96,121 +90,11 @@ class Store:
         for _ in range(3):
             try:
                 async with self.engine.begin() as conn:
-                    return await self._create_appeal(conn, appeal, wanted, now)
+                    return await insert_appeal(conn, appeal, wanted, now)
             except IntegrityError:
                 # A concurrent identical submission won the race: look again.
                 continue
         raise RuntimeError("could not store the appeal after 3 tries of concurrent duplicates")
-
-    async def _create_appeal(
-        self,
-        conn: AsyncConnection,
-        appeal: NewAppeal,
-        wanted: Sequence[NewDelivery],
-        now: dt.datetime,
-    ) -> AppealReceipt:
-        email_lc = appeal.supporter_email.lower()
-        existing_rows = (
-            await conn.execute(
-                select(
-                    deliveries.c.id,
-                    deliveries.c.appeal_id,
-                    deliveries.c.target_id,
-                    deliveries.c.channel,
-                    deliveries.c.status,
-                ).where(
-                    deliveries.c.campaign_id == appeal.campaign_id,
-                    deliveries.c.supporter_email_lc == email_lc,
-                )
-            )
-        ).all()
-        have = {(r.target_id, r.channel): r for r in existing_rows}
-        repeats = tuple(
-            DeliverySummary(r.id, r.target_id, Channel(r.channel), DeliveryStatus(r.status))
-            for w in wanted
-            if (r := have.get((w.target_id, w.channel.value))) is not None
-        )
-        new = [w for w in wanted if (w.target_id, w.channel.value) not in have]
-        if not new:
-            first = have[(wanted[0].target_id, wanted[0].channel.value)]
-            return AppealReceipt(appeal_id=first.appeal_id, created=(), already_counted=repeats)
-
-        supporter_id = await self._upsert_supporter(conn, appeal, email_lc, now)
-        appeal_id = secrets.token_urlsafe(16)
-        await conn.execute(
-            insert(appeals).values(
-                id=appeal_id,
-                campaign_id=appeal.campaign_id,
-                supporter_id=supporter_id,
-                supporter_name=appeal.supporter_name,
-                supporter_country=appeal.supporter_country,
-                language=appeal.language,
-                subject=appeal.subject,
-                body=appeal.body,
-                own_message=appeal.own_message,
-                tweet=appeal.tweet,
-                created_at=now,
-            )
-        )
-        rows = [
-            {
-                "appeal_id": appeal_id,
-                "campaign_id": appeal.campaign_id,
-                "supporter_email_lc": email_lc,
-                "target_id": w.target_id,
-                "target_name": w.target_name,
-                "salutation": w.salutation,
-                "channel": w.channel.value,
-                "address": w.address,
-                "status": DeliveryStatus.QUEUED.value,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "expires_at": appeal.expires_at,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for w in new
-        ]
-        await conn.execute(insert(deliveries), rows)
-        created = (
-            await conn.execute(
-                select(deliveries.c.id, deliveries.c.target_id, deliveries.c.channel)
-                .where(deliveries.c.appeal_id == appeal_id)
-                .order_by(deliveries.c.id)
-            )
-        ).all()
-        return AppealReceipt(
-            appeal_id=appeal_id,
-            created=tuple(
-                DeliverySummary(r.id, r.target_id, Channel(r.channel), DeliveryStatus.QUEUED)
-                for r in created
-            ),
-            already_counted=repeats,
-        )
-
-    async def _upsert_supporter(
-        self, conn: AsyncConnection, appeal: NewAppeal, email_lc: str, now: dt.datetime
-    ) -> int:
-        found = await conn.scalar(select(supporters.c.id).where(supporters.c.email_lc == email_lc))
-        if found is not None:
-            await conn.execute(
-                update(supporters)
-                .where(supporters.c.id == found)
-                .values(name=appeal.supporter_name, country=appeal.supporter_country)
-            )
-            return int(found)
-        result = await conn.execute(
-            insert(supporters)
-            .values(
-                email_lc=email_lc,
-                email=appeal.supporter_email,
-                name=appeal.supporter_name,
-                country=appeal.supporter_country,
-                created_at=now,
-            )
-            .returning(supporters.c.id)
-        )
-        return int(result.scalar_one())
 
     # ------------------------------------------------------------------ the queue
 
@@ -239,8 +123,8 @@ class Store:
                 await conn.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK_KEY}
                 )
-            await self._expire_overdue(conn, now)
-            candidates = self._due_candidates(now, limit)
+            await expire_overdue(conn, now)
+            candidates = due_candidates(now, limit)
             if conn.dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
             d = deliveries
@@ -293,152 +177,7 @@ class Store:
                         for r in sends
                     ],
                 )
-            return await self._load_claimed(conn, [r.id for r in claimed])
-
-    def _due_candidates(self, now: dt.datetime, limit: int) -> Any:
-        d = deliveries
-        other = deliveries.alias("other")
-        earlier = deliveries.alias("earlier")
-        fax = Channel.FAX.value
-        # Two EXISTS with an equality on status each, so both are index searches on
-        # ix_deliveries_line instead of a walk through every delivery to that number.
-        awaiting_on_line = exists().where(
-            other.c.channel == fax,
-            other.c.address == d.c.address,
-            other.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value,
-            other.c.id != d.c.id,
-        )
-        sending_on_line = exists().where(
-            other.c.channel == fax,
-            other.c.address == d.c.address,
-            other.c.status == DeliveryStatus.SENDING.value,
-            other.c.id != d.c.id,
-            other.c.lease_until >= now,
-        )
-        older_fax_waiting = exists().where(
-            earlier.c.channel == fax,
-            earlier.c.address == d.c.address,
-            earlier.c.id < d.c.id,
-            earlier.c.status == DeliveryStatus.QUEUED.value,
-            earlier.c.next_attempt_at <= now,
-        )
-        send_due = or_(
-            and_(d.c.status == DeliveryStatus.QUEUED.value, d.c.next_attempt_at <= now),
-            and_(d.c.status == DeliveryStatus.SENDING.value, d.c.lease_until < now),
-        )
-        paced = or_(
-            d.c.channel != fax, and_(~awaiting_on_line, ~sending_on_line, ~older_fax_waiting)
-        )
-        poll_due = and_(
-            d.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value,
-            d.c.next_attempt_at <= now,
-            or_(d.c.lease_until.is_(None), d.c.lease_until < now),
-        )
-        return (
-            select(d.c.id)
-            # The IN lets the planner read only pending rows (ix_deliveries_due).
-            .where(d.c.status.in_(_PENDING), or_(and_(send_due, paced), poll_due))
-            .order_by(d.c.next_attempt_at, d.c.id)
-            .limit(limit)
-        )
-
-    async def _expire_overdue(self, conn: AsyncConnection, now: dt.datetime) -> None:
-        d = deliveries
-        await conn.execute(
-            update(d)
-            .where(
-                d.c.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]),
-                d.c.expires_at <= now,
-                or_(
-                    d.c.status == DeliveryStatus.QUEUED.value,
-                    and_(d.c.status == DeliveryStatus.SENDING.value, d.c.lease_until < now),
-                ),
-            )
-            .values(
-                status=DeliveryStatus.EXPIRED.value,
-                lease_until=None,
-                lease_owner=None,
-                updated_at=now,
-                last_error_class="Expired",
-                last_error_code=None,
-                last_error_message=case(
-                    (
-                        d.c.last_error_message.is_(None),
-                        "the campaign deadline passed before it was sent",
-                    ),
-                    else_=literal("the campaign deadline passed before a retry; last error: ")
-                    + d.c.last_error_message,
-                ),
-            )
-        )
-
-    async def _load_claimed(self, conn: AsyncConnection, ids: list[int]) -> list[ClaimedDelivery]:
-        d, a = deliveries, appeals
-        earlier = attempts.alias("earlier")
-        unknown_before = exists().where(
-            earlier.c.delivery_id == d.c.id,
-            earlier.c.number < d.c.attempts,
-            or_(earlier.c.outcome.is_(None), earlier.c.outcome == AttemptOutcome.UNKNOWN.value),
-        )
-        rows = (
-            await conn.execute(
-                select(
-                    d.c.id,
-                    d.c.appeal_id,
-                    d.c.campaign_id,
-                    d.c.target_id,
-                    d.c.target_name,
-                    d.c.salutation,
-                    d.c.channel,
-                    d.c.address,
-                    d.c.status,
-                    d.c.attempts,
-                    d.c.provider_ref,
-                    d.c.expires_at,
-                    d.c.supporter_email_lc,
-                    a.c.supporter_name,
-                    a.c.supporter_country,
-                    a.c.language,
-                    a.c.subject,
-                    a.c.body,
-                    a.c.tweet,
-                    supporters.c.email.label("supporter_email"),
-                    unknown_before.label("earlier_outcome_unknown"),
-                )
-                .select_from(
-                    d.join(a, a.c.id == d.c.appeal_id).join(
-                        supporters, supporters.c.id == a.c.supporter_id
-                    )
-                )
-                .where(d.c.id.in_(ids))
-                .order_by(d.c.id)
-            )
-        ).all()
-        return [
-            ClaimedDelivery(
-                id=r.id,
-                appeal_id=r.appeal_id,
-                campaign_id=r.campaign_id,
-                target_id=r.target_id,
-                target_name=r.target_name,
-                salutation=r.salutation,
-                channel=Channel(r.channel),
-                address=r.address,
-                status=DeliveryStatus(r.status),
-                attempts=r.attempts,
-                provider_ref=r.provider_ref,
-                expires_at=r.expires_at,
-                supporter_name=r.supporter_name,
-                supporter_email=r.supporter_email,
-                supporter_country=r.supporter_country,
-                language=r.language,
-                subject=r.subject,
-                body=r.body,
-                tweet=r.tweet,
-                earlier_outcome_unknown=bool(r.earlier_outcome_unknown),
-            )
-            for r in rows
-        ]
+            return await load_claimed(conn, [r.id for r in claimed])
 
     async def record_outcomes(
         self, worker: str, updates: Sequence[DeliveryUpdate], *, now: dt.datetime | None = None
@@ -533,9 +272,7 @@ class Store:
 
     async def pending_count(self, campaign_id: str | None = None) -> int:
         """Deliveries still queued, sending or awaiting confirmation."""
-        query = (
-            select(func.count()).select_from(deliveries).where(deliveries.c.status.in_(_PENDING))
-        )
+        query = select(func.count()).select_from(deliveries).where(deliveries.c.status.in_(PENDING))
         if campaign_id is not None:
             query = query.where(deliveries.c.campaign_id == campaign_id)
         async with self.engine.connect() as conn:
@@ -552,7 +289,7 @@ class Store:
             row = (
                 await conn.execute(
                     select(d.c.status, d.c.lease_until, d.c.next_attempt_at)
-                    .where(d.c.status.in_(_PENDING))
+                    .where(d.c.status.in_(PENDING))
                     .order_by(due)
                     .limit(1)
                 )

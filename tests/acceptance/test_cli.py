@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dispatcher.sandbox import Faults, Sandbox
-from tests.conftest import OPEN_CAMPAIGN, port_of
+from tests.conftest import OPEN_CAMPAIGN
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
 
@@ -77,8 +77,8 @@ def cli(tmp_path: Path, campaigns_dir: Path, sandbox: Sandbox) -> Cli:
             "DISPATCHER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
             "DISPATCHER_CAMPAIGNS_DIR": str(campaigns_dir),
             "DISPATCHER_SANDBOX__SMTP_PORT": str(sandbox.smtp_port),
-            "DISPATCHER_SANDBOX__FAX_PORT": str(port_of(sandbox.fax_base_url)),
-            "DISPATCHER_SANDBOX__X_PORT": str(port_of(sandbox.x_base_url)),
+            "DISPATCHER_SANDBOX__FAX_PORT": str(sandbox.fax_port),
+            "DISPATCHER_SANDBOX__X_PORT": str(sandbox.x_port),
             "DISPATCHER_SANDBOX__FAX_TRANSMIT_SECONDS": "0.05",
             "DISPATCHER_RETRY__BASE_SECONDS": "0.05",
             "DISPATCHER_RETRY__MAX_SECONDS": "0.2",

@@ -331,7 +331,7 @@ async def test_taken_port_raises_and_leaves_nothing_running(tmp_path: Path) -> N
     (tmp_path / "email").mkdir()
     (tmp_path / "email" / "00007-old.eml").write_bytes(b"old")
     async with Sandbox(tmp_path / "first") as first:
-        second = Sandbox(tmp_path, x_port=int(first.x_base_url.rsplit(":", 1)[1]), clear=True)
+        second = Sandbox(tmp_path, x_port=first.x_port, clear=True)
         with pytest.raises(OSError):
             await second.start()
         # email and fax had started before X failed; they were closed again.

@@ -1,0 +1,167 @@
+"""Statements for the queue: which deliveries are due, expiry, and loading a claimed batch."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import and_, case, exists, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatcher.models import (
+    PENDING_STATUSES,
+    AttemptOutcome,
+    Channel,
+    ClaimedDelivery,
+    DeliveryStatus,
+)
+from dispatcher.store.schema import appeals, attempts, deliveries, supporters
+
+# Status values of deliveries not yet settled (queued, sending, awaiting confirmation).
+PENDING = [s.value for s in PENDING_STATUSES]
+
+
+def due_candidates(now: dt.datetime, limit: int) -> Any:
+    d = deliveries
+    other = deliveries.alias("other")
+    earlier = deliveries.alias("earlier")
+    fax = Channel.FAX.value
+    # Two EXISTS with an equality on status each, so both are index searches on
+    # ix_deliveries_line instead of a walk through every delivery to that number.
+    awaiting_on_line = exists().where(
+        other.c.channel == fax,
+        other.c.address == d.c.address,
+        other.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value,
+        other.c.id != d.c.id,
+    )
+    sending_on_line = exists().where(
+        other.c.channel == fax,
+        other.c.address == d.c.address,
+        other.c.status == DeliveryStatus.SENDING.value,
+        other.c.id != d.c.id,
+        other.c.lease_until >= now,
+    )
+    older_fax_waiting = exists().where(
+        earlier.c.channel == fax,
+        earlier.c.address == d.c.address,
+        earlier.c.id < d.c.id,
+        earlier.c.status == DeliveryStatus.QUEUED.value,
+        earlier.c.next_attempt_at <= now,
+    )
+    send_due = or_(
+        and_(d.c.status == DeliveryStatus.QUEUED.value, d.c.next_attempt_at <= now),
+        and_(d.c.status == DeliveryStatus.SENDING.value, d.c.lease_until < now),
+    )
+    paced = or_(d.c.channel != fax, and_(~awaiting_on_line, ~sending_on_line, ~older_fax_waiting))
+    poll_due = and_(
+        d.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value,
+        d.c.next_attempt_at <= now,
+        or_(d.c.lease_until.is_(None), d.c.lease_until < now),
+    )
+    return (
+        select(d.c.id)
+        # The IN lets the planner read only pending rows (ix_deliveries_due).
+        .where(d.c.status.in_(PENDING), or_(and_(send_due, paced), poll_due))
+        .order_by(d.c.next_attempt_at, d.c.id)
+        .limit(limit)
+    )
+
+
+async def expire_overdue(conn: AsyncConnection, now: dt.datetime) -> None:
+    d = deliveries
+    await conn.execute(
+        update(d)
+        .where(
+            d.c.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]),
+            d.c.expires_at <= now,
+            or_(
+                d.c.status == DeliveryStatus.QUEUED.value,
+                and_(d.c.status == DeliveryStatus.SENDING.value, d.c.lease_until < now),
+            ),
+        )
+        .values(
+            status=DeliveryStatus.EXPIRED.value,
+            lease_until=None,
+            lease_owner=None,
+            updated_at=now,
+            last_error_class="Expired",
+            last_error_code=None,
+            last_error_message=case(
+                (
+                    d.c.last_error_message.is_(None),
+                    "the campaign deadline passed before it was sent",
+                ),
+                else_=literal("the campaign deadline passed before a retry; last error: ")
+                + d.c.last_error_message,
+            ),
+        )
+    )
+
+
+async def load_claimed(conn: AsyncConnection, ids: list[int]) -> list[ClaimedDelivery]:
+    d, a = deliveries, appeals
+    earlier = attempts.alias("earlier")
+    unknown_before = exists().where(
+        earlier.c.delivery_id == d.c.id,
+        earlier.c.number < d.c.attempts,
+        or_(earlier.c.outcome.is_(None), earlier.c.outcome == AttemptOutcome.UNKNOWN.value),
+    )
+    rows = (
+        await conn.execute(
+            select(
+                d.c.id,
+                d.c.appeal_id,
+                d.c.campaign_id,
+                d.c.target_id,
+                d.c.target_name,
+                d.c.salutation,
+                d.c.channel,
+                d.c.address,
+                d.c.status,
+                d.c.attempts,
+                d.c.provider_ref,
+                d.c.expires_at,
+                d.c.supporter_email_lc,
+                a.c.supporter_name,
+                a.c.supporter_country,
+                a.c.language,
+                a.c.subject,
+                a.c.body,
+                a.c.tweet,
+                supporters.c.email.label("supporter_email"),
+                unknown_before.label("earlier_outcome_unknown"),
+            )
+            .select_from(
+                d.join(a, a.c.id == d.c.appeal_id).join(
+                    supporters, supporters.c.id == a.c.supporter_id
+                )
+            )
+            .where(d.c.id.in_(ids))
+            .order_by(d.c.id)
+        )
+    ).all()
+    return [
+        ClaimedDelivery(
+            id=r.id,
+            appeal_id=r.appeal_id,
+            campaign_id=r.campaign_id,
+            target_id=r.target_id,
+            target_name=r.target_name,
+            salutation=r.salutation,
+            channel=Channel(r.channel),
+            address=r.address,
+            status=DeliveryStatus(r.status),
+            attempts=r.attempts,
+            provider_ref=r.provider_ref,
+            expires_at=r.expires_at,
+            supporter_name=r.supporter_name,
+            supporter_email=r.supporter_email,
+            supporter_country=r.supporter_country,
+            language=r.language,
+            subject=r.subject,
+            body=r.body,
+            tweet=r.tweet,
+            earlier_outcome_unknown=bool(r.earlier_outcome_unknown),
+        )
+        for r in rows
+    ]
