@@ -96,19 +96,12 @@ class Worker:
         )
         if not batch:
             return 0
-        tasks = [asyncio.create_task(self._handle(d)) for d in batch]
+        started: set[int] = set()
+        tasks = [asyncio.create_task(self._handle(d, started)) for d in batch]
         try:
             updates = await asyncio.gather(*tasks)
         except asyncio.CancelledError:
-            # Forced shutdown: keep what finished; the rest may or may not have gone out.
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            updates = [
-                t.result() if t.done() and not t.cancelled() else self._interrupted(d)
-                for t, d in zip(tasks, batch, strict=True)
-            ]
-            await asyncio.shield(self.store.record_outcomes(self.name, updates))
+            await asyncio.shield(self._abandon(batch, tasks, started))
             raise
         await self.store.record_outcomes(self.name, updates)
         self.stats.batches += 1
@@ -118,9 +111,33 @@ class Worker:
             self.stats.outcomes[key] = self.stats.outcomes.get(key, 0) + 1
         return len(updates)
 
-    async def _handle(self, delivery: ClaimedDelivery) -> DeliveryUpdate:
+    async def _abandon(
+        self,
+        batch: list[ClaimedDelivery],
+        tasks: list[asyncio.Task[DeliveryUpdate]],
+        started: set[int],
+    ) -> None:
+        """Forced shutdown: record what finished, mark sends cut off midway as "outcome
+        unknown" (due again at once), and hand back untouched deliveries that never started."""
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        updates: list[DeliveryUpdate] = []
+        untouched: list[int] = []
+        for task, delivery in zip(tasks, batch, strict=True):
+            if task.done() and not task.cancelled():
+                updates.append(task.result())
+            elif delivery.id in started:
+                updates.append(self._interrupted(delivery))
+            else:
+                untouched.append(delivery.id)
+        await self.store.record_outcomes(self.name, updates)
+        await self.store.release(self.name, untouched)
+
+    async def _handle(self, delivery: ClaimedDelivery, started: set[int]) -> DeliveryUpdate:
         adapter = self.adapters[delivery.channel]
         async with self._limits[delivery.channel]:
+            started.add(delivery.id)
             try:
                 if delivery.status is DeliveryStatus.AWAITING_CONFIRMATION:
                     return await self._confirm(adapter, delivery)

@@ -15,6 +15,7 @@ from dispatcher.models import Channel, DeliveryStatus
 from dispatcher.reporting import campaign_report
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Faults, Sandbox
+from dispatcher.settings import EmailSettings
 from dispatcher.store import NewAppeal, NewDelivery, Store, utcnow
 from dispatcher.worker import Worker
 from tests.conftest import OPEN_CAMPAIGN, settings_for
@@ -233,3 +234,44 @@ async def test_stop_event_ends_the_run_and_leaves_work_queued(
         stats = await make_worker(sandbox).run(stop=stop)
     assert stats.handled == 0
     assert await store.pending_count() == 5
+
+
+async def test_forced_stop_marks_cut_off_sends_unknown_and_releases_unstarted(
+    store: Store, catalog: CampaignCatalog, campaigns_dir: Path, tmp_path: Path
+) -> None:
+    # A real TCP peer that accepts SMTP connections and never answers: sends hang there.
+    connected = asyncio.Event()
+
+    async def tarpit(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connected.set()
+        await reader.read()  # until the client goes away
+        writer.close()
+
+    server = await asyncio.start_server(tarpit, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with Sandbox(tmp_path / "box", channels=["fax"]) as sandbox:
+            settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
+            settings = settings.model_copy(
+                update={
+                    "email": EmailSettings(host="127.0.0.1", port=port, start_tls=False),
+                    "worker": settings.worker.model_copy(update={"email_concurrency": 1}),
+                }
+            )
+            await submit_appeal(store, catalog, appeal(channels=["email"]))
+            worker = build_worker(settings, store)
+            run = asyncio.create_task(worker.run())
+            await connected.wait()
+            run.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await run
+            await close_adapters(worker)
+    finally:
+        server.close()
+        await server.wait_closed()
+    entries = {e.target_id: e for e in await store.list_deliveries()}
+    cut_off, untouched = entries["xi-jinping"], entries["cui-tiankai"]
+    assert cut_off.status is DeliveryStatus.QUEUED and cut_off.attempts == 1
+    assert [a.outcome for a in await store.list_attempts(cut_off.id)] == ["unknown"]
+    assert untouched.status is DeliveryStatus.QUEUED and untouched.attempts == 0
+    assert await store.list_attempts(untouched.id) == []
