@@ -134,7 +134,7 @@ async def cmd_log(settings: Settings, args: argparse.Namespace) -> int:
     status = DeliveryStatus(args.status) if args.status else None
     async with open_store(settings) as store:
         entries = await store.list_deliveries(campaign_id=args.campaign, status=status)
-        print_log(entries, args.format)
+        print_log(entries, args.format, show_campaign=args.campaign is None)
         if not args.follow:
             return 0
         seen = {(e.id, e.updated_at) for e in entries}
@@ -152,7 +152,7 @@ async def cmd_log(settings: Settings, args: argparse.Namespace) -> int:
                 if (e.id, e.updated_at) not in seen
             ]
             if fresh:
-                print_log(fresh, args.format, header=False)
+                print_log(fresh, args.format, header=False, show_campaign=args.campaign is None)
                 seen.update((e.id, e.updated_at) for e in fresh)
                 since = max(e.updated_at for e in fresh)
     return 0

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -36,7 +37,9 @@ def print_report(report: dict[str, Any]) -> None:
     out.print(table)
 
 
-def print_log(entries: Sequence[LogEntry], fmt: str, *, header: bool = True) -> None:
+def print_log(
+    entries: Sequence[LogEntry], fmt: str, *, header: bool = True, show_campaign: bool = True
+) -> None:
     if fmt == "json":
         for entry in entries:
             print(json.dumps(log_entry_json(entry), ensure_ascii=False), flush=True)
@@ -44,25 +47,20 @@ def print_log(entries: Sequence[LogEntry], fmt: str, *, header: bool = True) -> 
     if not entries and header:
         out.print("No deliveries match.")
         return
-    table = Table(show_header=header)
-    for name in ("updated", "id", "campaign", "target", "channel", "status", "tries"):
+    table = Table(show_header=header, box=box.SIMPLE_HEAD, pad_edge=False)
+    columns = ("updated", "id", "campaign", "target", "channel", "status", "tries")
+    for name in columns if show_campaign else tuple(c for c in columns if c != "campaign"):
         table.add_column(name, no_wrap=True)
-    table.add_column("last error", overflow="fold", ratio=1)
+    table.add_column("last error", overflow="fold", ratio=1, min_width=20)
     for e in entries:
         error = ""
         if e.last_error is not None:
             code = f" {e.last_error.code}" if e.last_error.code else ""
             error = f"{e.last_error.error_class}{code}: {e.last_error.message}"
-        table.add_row(
-            e.updated_at.strftime("%H:%M:%S"),
-            str(e.id),
-            e.campaign_id,
-            e.target_id,
-            e.channel.value,
-            _status_markup(e.status),
-            str(e.attempts),
-            error,
-        )
+        cells = [e.updated_at.strftime("%H:%M:%S"), str(e.id), e.campaign_id, e.target_id]
+        if not show_campaign:
+            cells.pop(2)
+        table.add_row(*cells, e.channel.value, _status_markup(e.status), str(e.attempts), error)
     out.print(table)
 
 
