@@ -30,6 +30,7 @@ from dispatcher.runtime import (
 )
 from dispatcher.settings import Settings
 from dispatcher.store import DatabaseUrlError, utcnow
+from dispatcher.worker import Worker
 
 
 class UsageError(Exception):
@@ -102,19 +103,24 @@ async def cmd_send(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    async with open_store(settings) as store, embedded_sandbox(settings, err.print):
+    async with open_store(settings) as store:
+        # Build first: half-given provider settings fail before anything starts.
         worker = build_worker(settings, store)
-        stop = asyncio.Event()
-        task = asyncio.current_task()
-        install_stop_handlers(stop, task)
-        err.print(f"worker {worker.name} started" + (" (drain)" if args.drain else ""))
-        try:
-            stats = await worker.run(drain=args.drain, stop=stop)
-        finally:
-            await close_adapters(worker)
+        async with embedded_sandbox(settings, err.print):
+            await _run_worker(worker, drain=args.drain)
+    return 0
+
+
+async def _run_worker(worker: Worker, *, drain: bool) -> None:
+    stop = asyncio.Event()
+    install_stop_handlers(stop, asyncio.current_task())
+    err.print(f"worker {worker.name} started" + (" (drain)" if drain else ""))
+    try:
+        stats = await worker.run(drain=drain, stop=stop)
+    finally:
+        await close_adapters(worker)
     summary = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "nothing to do"
     err.print(f"worker stopped: {stats.handled} handled in {stats.batches} batches ({summary})")
-    return 0
 
 
 async def cmd_report(settings: Settings, args: argparse.Namespace) -> int:

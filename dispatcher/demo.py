@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dispatcher.campaigns import CampaignCatalog, load_campaign
+from dispatcher.campaigns import CampaignCatalog, CampaignError, load_campaign
 from dispatcher.intake import AppealRequest, IntakeError, submit_appeal
 from dispatcher.models import DeliveryStatus
 from dispatcher.output import print_report
@@ -105,7 +105,13 @@ def demo_appeals() -> list[DemoAppeal]:
 def write_demo_campaign(source_dir: Path, target_dir: Path, today: dt.date) -> Path:
     """A copy of the shipped campaign, clearly labelled, with the deadline 30 days ahead."""
     source = source_dir / f"{SOURCE_CAMPAIGN}.toml"
-    text = source.read_text(encoding="utf-8")
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CampaignError(
+            f"{source}: the demo needs the shipped UA 61.21 campaign here "
+            f"({exc.strerror}); check DISPATCHER_CAMPAIGNS_DIR"
+        ) from exc
     deadline = today + dt.timedelta(days=30)
     text = re.sub(r'^id = ".*"$', f'id = "{DEMO_CAMPAIGN}"', text, count=1, flags=re.M)
     text = re.sub(
