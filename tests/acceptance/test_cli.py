@@ -7,11 +7,14 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 
+import aiosmtplib
 import pytest
 
 from dispatcher.sandbox import Faults, Sandbox
@@ -272,3 +275,45 @@ async def test_log_follow_streams_changes_and_worker_exits_cleanly_on_sigterm(cl
             if process.returncode is None:
                 process.kill()
                 await process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_sandbox_command_serves_records_and_stops_on_sigint(cli: Cli, tmp_path: Path) -> None:
+    ports = {"SMTP": _free_port(), "FAX": _free_port(), "X": _free_port()}
+    cli.env.update({f"DISPATCHER_SANDBOX__{k}_PORT": str(v) for k, v in ports.items()})
+    cli.env["DISPATCHER_SANDBOX__DIRECTORY"] = str(tmp_path / "standalone")
+    process = await cli.start("sandbox", "--email-refuse", "nobody@example.gov")
+    try:
+        assert process.stdout is not None
+        banner = ""
+        while "X API" not in banner:
+            line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+            assert line, "the sandbox exited early"
+            banner += line.decode()
+        assert f"127.0.0.1:{ports['SMTP']}" in banner
+        assert f"http://127.0.0.1:{ports['FAX']}/v2/faxes" in banner
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "a@example.org", "t@example.gov", "Hi"
+        message.set_content("hello")
+        await aiosmtplib.send(message, hostname="127.0.0.1", port=ports["SMTP"], start_tls=False)
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
+            del message["To"]
+            message["To"] = "nobody@example.gov"
+            await aiosmtplib.send(
+                message, hostname="127.0.0.1", port=ports["SMTP"], start_tls=False
+            )
+        assert [p.name for p in (tmp_path / "standalone" / "email").iterdir()] == [
+            "00001-t@example.gov.eml"
+        ]
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.communicate(), timeout=30)
+        assert process.returncode == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
