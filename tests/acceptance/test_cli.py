@@ -36,19 +36,14 @@ class Cli:
     cwd: Path
 
     async def __call__(self, *args: str) -> Result:
-        process = await asyncio.create_subprocess_exec(
-            DISPATCHER,
-            *args,
-            cwd=self.cwd,
-            env=self.env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        """Run ``dispatcher ARGS`` to completion."""
+        process = await self.start(*args)
         stdout, stderr = await process.communicate()
         assert process.returncode is not None
         return Result(process.returncode, stdout.decode(), stderr.decode())
 
     async def start(self, *args: str) -> asyncio.subprocess.Process:
+        """Start ``dispatcher ARGS`` with piped stdout and stderr."""
         return await asyncio.create_subprocess_exec(
             DISPATCHER,
             *args,
