@@ -12,17 +12,14 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dispatcher.channels.base import ChannelAdapter, DeliveryError, TransientError
-from dispatcher.models import AttemptOutcome, Channel, ClaimedDelivery, DeliveryStatus, ErrorInfo
-from dispatcher.retry import RetryPolicy, decide_retry, send_with_fast_retries
+from dispatcher.channels.base import ChannelAdapter, DeliveryError, SendResult, TransientError
+from dispatcher.models import AttemptOutcome, Channel, ClaimedDelivery, DeliveryStatus
+from dispatcher.outcomes import confirmation_update, error_info, retry_or_end
+from dispatcher.retry import RetryPolicy, send_with_fast_retries
 from dispatcher.settings import WorkerSettings
 from dispatcher.store import DeliveryUpdate, Store, utcnow
 
 log = logging.getLogger(__name__)
-
-
-def error_info(exc: DeliveryError) -> ErrorInfo:
-    return ErrorInfo(type(exc).__name__, exc.code, exc.message)
 
 
 def default_worker_name() -> str:
@@ -146,7 +143,7 @@ class Worker:
                 # A bug must not lose the delivery: log it and retry later like a transient fault.
                 log.exception("unexpected error handling delivery %s", delivery.id)
                 error = TransientError(f"internal error: {exc!r}")
-                return self._retry_or_end(delivery, error, AttemptOutcome.TRANSIENT)
+                return retry_or_end(self.policy, delivery, error, AttemptOutcome.TRANSIENT)
 
     async def _send(self, adapter: ChannelAdapter, delivery: ClaimedDelivery) -> DeliveryUpdate:
         attempt = await send_with_fast_retries(adapter, delivery, self.policy)
@@ -181,64 +178,15 @@ class Worker:
                 attempt_outcome=AttemptOutcome.PERMANENT,
                 response_summary=summary.strip() or None,
             )
-        return self._retry_or_end(delivery, attempt.error, attempt.outcome, summary.strip())
+        return retry_or_end(self.policy, delivery, attempt.error, attempt.outcome, summary.strip())
 
     async def _confirm(self, adapter: ChannelAdapter, delivery: ClaimedDelivery) -> DeliveryUpdate:
+        verdict: SendResult | DeliveryError
         try:
-            result = await adapter.check(delivery)
+            verdict = await adapter.check(delivery)
         except DeliveryError as exc:
-            if isinstance(exc, TransientError):
-                return self._retry_or_end(delivery, exc, AttemptOutcome.TRANSIENT)
-            return DeliveryUpdate(
-                delivery.id,
-                DeliveryStatus.FAILED,
-                error=error_info(exc),
-                attempt_outcome=AttemptOutcome.PERMANENT,
-            )
-        if result.confirmed:
-            return DeliveryUpdate(
-                delivery.id,
-                DeliveryStatus.DELIVERED,
-                attempt_outcome=AttemptOutcome.DELIVERED,
-                response_summary=result.summary,
-            )
-        return DeliveryUpdate(
-            delivery.id,
-            DeliveryStatus.AWAITING_CONFIRMATION,
-            next_attempt_at=utcnow() + dt.timedelta(seconds=self.poll_seconds),
-        )
-
-    def _retry_or_end(
-        self,
-        delivery: ClaimedDelivery,
-        error: DeliveryError,
-        outcome: AttemptOutcome,
-        summary: str | None = None,
-    ) -> DeliveryUpdate:
-        decision = decide_retry(
-            self.policy,
-            attempts_made=delivery.attempts,
-            error=error,
-            now=utcnow(),
-            expires_at=delivery.expires_at,
-        )
-        if decision.retry_at is not None:
-            return DeliveryUpdate(
-                delivery.id,
-                DeliveryStatus.QUEUED,
-                next_attempt_at=decision.retry_at,
-                error=error_info(error),
-                attempt_outcome=outcome,
-                response_summary=summary or None,
-            )
-        status = DeliveryStatus.EXPIRED if decision.expired else DeliveryStatus.FAILED
-        return DeliveryUpdate(
-            delivery.id,
-            status,
-            error=ErrorInfo(type(error).__name__, error.code, decision.reason),
-            attempt_outcome=outcome,
-            response_summary=summary or None,
-        )
+            verdict = exc
+        return confirmation_update(self.policy, delivery, verdict, poll_seconds=self.poll_seconds)
 
     def _interrupted(self, delivery: ClaimedDelivery) -> DeliveryUpdate:
         if delivery.status is DeliveryStatus.AWAITING_CONFIRMATION:

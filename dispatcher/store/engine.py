@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions (a test checks they agree). Knowing it lets
 # every command skip loading Alembic when the schema is already current.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 # Any constant works; it only has to be the same in every process sharing the database.
 _MIGRATION_LOCK_KEY = 7_261_021
 

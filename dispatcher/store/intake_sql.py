@@ -24,6 +24,10 @@ async def insert_appeal(
     now: dt.datetime,
 ) -> AppealReceipt:
     email_lc = appeal.supporter_email.lower()
+    if appeal.idempotency_key is not None:
+        keyed = await _appeal_with_key(conn, appeal.campaign_id, appeal.idempotency_key)
+        if keyed is not None:
+            return keyed
     existing_rows = (
         await conn.execute(
             select(
@@ -64,6 +68,7 @@ async def insert_appeal(
             own_message=appeal.own_message,
             tweet=appeal.tweet,
             created_at=now,
+            idempotency_key=appeal.idempotency_key,
         )
     )
     rows = [
@@ -126,3 +131,33 @@ async def upsert_supporter(
         .returning(supporters.c.id)
     )
     return int(result.scalar_one())
+
+
+async def _appeal_with_key(
+    conn: AsyncConnection, campaign_id: str, key: str
+) -> AppealReceipt | None:
+    """The appeal an earlier request with this idempotency key created, as a repeat."""
+    appeal_id = await conn.scalar(
+        select(appeals.c.id).where(
+            appeals.c.campaign_id == campaign_id, appeals.c.idempotency_key == key
+        )
+    )
+    if appeal_id is None:
+        return None
+    rows = (
+        await conn.execute(
+            select(
+                deliveries.c.id, deliveries.c.target_id, deliveries.c.channel, deliveries.c.status
+            )
+            .where(deliveries.c.appeal_id == appeal_id)
+            .order_by(deliveries.c.id)
+        )
+    ).all()
+    return AppealReceipt(
+        appeal_id=str(appeal_id),
+        created=(),
+        already_counted=tuple(
+            DeliverySummary(r.id, r.target_id, Channel(r.channel), DeliveryStatus(r.status))
+            for r in rows
+        ),
+    )

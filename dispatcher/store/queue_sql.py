@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, case, exists, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.models import (
@@ -15,6 +15,7 @@ from dispatcher.models import (
     ClaimedDelivery,
     DeliveryStatus,
 )
+from dispatcher.store.records import DeliveryUpdate
 from dispatcher.store.schema import appeals, attempts, deliveries, supporters
 
 # Status values of deliveries not yet settled (queued, sending, awaiting confirmation).
@@ -165,3 +166,56 @@ async def load_claimed(conn: AsyncConnection, ids: list[int]) -> list[ClaimedDel
         )
         for r in rows
     ]
+
+
+async def apply_update(
+    conn: AsyncConnection,
+    u: DeliveryUpdate,
+    condition: ColumnElement[bool],
+    now: dt.datetime,
+    *,
+    close_attempt_regardless: bool = False,
+) -> int:
+    """Write one outcome to its delivery if ``condition`` holds, and close its attempt row.
+
+    The attempt row is closed only when the delivery changed, unless
+    ``close_attempt_regardless`` (a worker that lost its lease still finished its attempt).
+    Returns 1 if the delivery changed, else 0.
+    """
+    d = deliveries
+    values: dict[str, Any] = {
+        "status": u.status.value,
+        "lease_until": None,
+        "lease_owner": None,
+        "updated_at": now,
+    }
+    if u.next_attempt_at is not None:
+        values["next_attempt_at"] = u.next_attempt_at
+    if u.provider_ref is not None:
+        values["provider_ref"] = u.provider_ref
+    if u.error is not None:
+        values |= {
+            "last_error_class": u.error.error_class,
+            "last_error_code": u.error.code,
+            "last_error_message": u.error.message,
+        }
+    elif u.status is DeliveryStatus.DELIVERED:
+        values |= {"last_error_class": None, "last_error_code": None, "last_error_message": None}
+    result = await conn.execute(update(d).where(d.c.id == u.delivery_id, condition).values(values))
+    changed = int(result.rowcount)
+    if u.attempt_outcome is not None and (changed or close_attempt_regardless):
+        current = select(d.c.attempts).where(d.c.id == u.delivery_id).scalar_subquery()
+        await conn.execute(
+            update(attempts)
+            .where(attempts.c.delivery_id == u.delivery_id, attempts.c.number == current)
+            .values(
+                finished_at=now,
+                outcome=u.attempt_outcome.value,
+                error_class=u.error.error_class if u.error else None,
+                error_code=u.error.code if u.error else None,
+                error_message=u.error.message if u.error else None,
+                provider_ref=u.provider_ref,
+                response_summary=u.response_summary,
+            )
+        )
+    return changed

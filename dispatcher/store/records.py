@@ -20,6 +20,7 @@ class NewAppeal:
     own_message: bool
     tweet: str | None
     expires_at: dt.datetime
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

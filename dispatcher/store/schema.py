@@ -74,6 +74,9 @@ appeals = Table(
     Column("own_message", Boolean, nullable=False),
     Column("tweet", Text),
     Column("created_at", UTCDateTime, nullable=False),
+    # A client's key for "the same submission again" (sent twice over a flaky network).
+    Column("idempotency_key", String(128)),
+    UniqueConstraint("campaign_id", "idempotency_key", name="uq_appeal_idempotency_key"),
 )
 
 deliveries = Table(
@@ -127,4 +130,17 @@ attempts = Table(
     Column("provider_ref", String(128)),
     Column("response_summary", Text),
     UniqueConstraint("delivery_id", "number", name="uq_attempt_number"),
+)
+
+# Actions a supporter took outside the dispatcher (a call, a posted letter): counted apart.
+reported_actions = Table(
+    "reported_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign_id", String(64), nullable=False, index=True),
+    Column("target_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("supporter_name", String(200)),
+    Column("supporter_email_lc", String(320)),
+    Column("created_at", UTCDateTime, nullable=False),
 )

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     Row,
+    and_,
     case,
     func,
     insert,
@@ -27,7 +28,13 @@ from dispatcher.models import (
 )
 from dispatcher.store.engine import create_engine, migrate
 from dispatcher.store.intake_sql import insert_appeal
-from dispatcher.store.queue_sql import PENDING, due_candidates, expire_overdue, load_claimed
+from dispatcher.store.queue_sql import (
+    PENDING,
+    apply_update,
+    due_candidates,
+    expire_overdue,
+    load_claimed,
+)
 from dispatcher.store.records import (
     AppealReceipt,
     AttemptEntry,
@@ -36,7 +43,7 @@ from dispatcher.store.records import (
     NewAppeal,
     NewDelivery,
 )
-from dispatcher.store.schema import appeals, attempts, deliveries
+from dispatcher.store.schema import appeals, attempts, deliveries, reported_actions
 
 _CLAIM_LOCK_KEY = 7_261_022
 
@@ -190,55 +197,16 @@ class Store:
         if not updates:
             return 0
         now = now or utcnow()
-        d = deliveries
         changed = 0
         async with self.engine.begin() as conn:
             for u in updates:
-                values: dict[str, Any] = {
-                    "status": u.status.value,
-                    "lease_until": None,
-                    "lease_owner": None,
-                    "updated_at": now,
-                }
-                if u.next_attempt_at is not None:
-                    values["next_attempt_at"] = u.next_attempt_at
-                if u.provider_ref is not None:
-                    values["provider_ref"] = u.provider_ref
-                if u.error is not None:
-                    values |= {
-                        "last_error_class": u.error.error_class,
-                        "last_error_code": u.error.code,
-                        "last_error_message": u.error.message,
-                    }
-                elif u.status is DeliveryStatus.DELIVERED:
-                    values |= {
-                        "last_error_class": None,
-                        "last_error_code": None,
-                        "last_error_message": None,
-                    }
-                result = await conn.execute(
-                    update(d)
-                    .where(d.c.id == u.delivery_id, d.c.lease_owner == worker)
-                    .values(values)
+                changed += await apply_update(
+                    conn,
+                    u,
+                    deliveries.c.lease_owner == worker,
+                    now,
+                    close_attempt_regardless=True,
                 )
-                changed += result.rowcount
-                if u.attempt_outcome is not None:
-                    current = select(d.c.attempts).where(d.c.id == u.delivery_id).scalar_subquery()
-                    await conn.execute(
-                        update(attempts)
-                        .where(
-                            attempts.c.delivery_id == u.delivery_id, attempts.c.number == current
-                        )
-                        .values(
-                            finished_at=now,
-                            outcome=u.attempt_outcome.value,
-                            error_class=u.error.error_class if u.error else None,
-                            error_code=u.error.code if u.error else None,
-                            error_message=u.error.message if u.error else None,
-                            provider_ref=u.provider_ref,
-                            response_summary=u.response_summary,
-                        )
-                    )
         return changed
 
     async def release(
@@ -334,16 +302,32 @@ class Store:
         campaign_id: str | None = None,
         status: DeliveryStatus | None = None,
         appeal_id: str | None = None,
+        channel: Channel | None = None,
+        target_id: str | None = None,
         updated_since: dt.datetime | None = None,
+        before_id: int | None = None,
+        newest_first: bool = False,
         limit: int | None = None,
     ) -> list[LogEntry]:
-        """The delivery log, oldest change first."""
+        """The delivery log: oldest change first, or newest delivery first for paging.
+
+        Paging: pass the last id of a page as ``before_id`` with ``newest_first``.
+        """
         d = deliveries
-        query = select(d).order_by(d.c.updated_at, d.c.id)
+        if newest_first:
+            query = select(d).order_by(d.c.id.desc())
+        else:
+            query = select(d).order_by(d.c.updated_at, d.c.id)
         if campaign_id is not None:
             query = query.where(d.c.campaign_id == campaign_id)
         if status is not None:
             query = query.where(d.c.status == status.value)
+        if channel is not None:
+            query = query.where(d.c.channel == channel.value)
+        if target_id is not None:
+            query = query.where(d.c.target_id == target_id)
+        if before_id is not None:
+            query = query.where(d.c.id < before_id)
         if appeal_id is not None:
             query = query.where(d.c.appeal_id == appeal_id)
         if updated_since is not None:
@@ -353,6 +337,147 @@ class Store:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_log_entry(r) for r in rows]
+
+    async def get_delivery(self, delivery_id: int) -> LogEntry | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(deliveries).where(deliveries.c.id == delivery_id))
+            ).first()
+        return None if row is None else _log_entry(row)
+
+    async def appeal_campaign(self, appeal_id: str) -> str | None:
+        """The campaign of an appeal, or None when there is no such appeal."""
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(
+                select(appeals.c.campaign_id).where(appeals.c.id == appeal_id)
+            )
+        return None if found is None else str(found)
+
+    async def change_status(
+        self,
+        delivery_id: int,
+        *,
+        allowed_from: frozenset[DeliveryStatus],
+        to: DeliveryStatus,
+        now: dt.datetime | None = None,
+        error: ErrorInfo | None = None,
+    ) -> LogEntry | None:
+        """Move a delivery to ``to`` only from one of ``allowed_from`` (an operator action).
+
+        Returns the updated row, or None when the delivery is in another status (or absent).
+        Going back to ``queued`` makes it due at once.
+        """
+        now = now or utcnow()
+        d = deliveries
+        values: dict[str, Any] = {
+            "status": to.value,
+            "updated_at": now,
+            "lease_until": None,
+            "lease_owner": None,
+        }
+        if to is DeliveryStatus.QUEUED:
+            values["next_attempt_at"] = now
+        if error is not None:
+            values |= {
+                "last_error_class": error.error_class,
+                "last_error_code": error.code,
+                "last_error_message": error.message,
+            }
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(d)
+                .where(d.c.id == delivery_id, d.c.status.in_([s.value for s in allowed_from]))
+                .values(values)
+            )
+            if result.rowcount == 0:
+                return None
+            row = (await conn.execute(select(d).where(d.c.id == delivery_id))).one()
+        return _log_entry(row)
+
+    async def awaiting_fax(self, provider_ref: str) -> ClaimedDelivery | None:
+        """The fax awaiting confirmation under this gateway id (for a status callback)."""
+        d = deliveries
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(
+                select(d.c.id).where(
+                    d.c.channel == Channel.FAX.value,
+                    d.c.provider_ref == provider_ref,
+                    d.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value,
+                )
+            )
+            if found is None:
+                return None
+            claimed = await load_claimed(conn, [int(found)])
+        return claimed[0] if claimed else None
+
+    async def settle_awaiting(
+        self, update_: DeliveryUpdate, provider_ref: str, *, now: dt.datetime | None = None
+    ) -> bool:
+        """Record a provider's verdict on a delivery still awaiting confirmation.
+
+        Settled or re-sent deliveries are left alone (a duplicate or late callback has no
+        effect). Returns whether anything changed.
+        """
+        condition = and_(
+            deliveries.c.provider_ref == provider_ref,
+            deliveries.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value,
+        )
+        async with self.engine.begin() as conn:
+            return await apply_update(conn, update_, condition, now or utcnow()) > 0
+
+    async def record_reported_action(
+        self,
+        *,
+        campaign_id: str,
+        target_id: str,
+        kind: str,
+        supporter_name: str | None,
+        supporter_email: str | None,
+        now: dt.datetime | None = None,
+    ) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                insert(reported_actions)
+                .values(
+                    campaign_id=campaign_id,
+                    target_id=target_id,
+                    kind=kind,
+                    supporter_name=supporter_name,
+                    supporter_email_lc=supporter_email.lower() if supporter_email else None,
+                    created_at=now or utcnow(),
+                )
+                .returning(reported_actions.c.id)
+            )
+            return int(result.scalar_one())
+
+    async def reported_action_counts(self, campaign_id: str) -> list[tuple[str, str, int]]:
+        """(target_id, kind, count) of self-reported actions."""
+        r = reported_actions
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(r.c.target_id, r.c.kind, func.count())
+                    .where(r.c.campaign_id == campaign_id)
+                    .group_by(r.c.target_id, r.c.kind)
+                )
+            ).all()
+        return [(row[0], row[1], int(row[2])) for row in rows]
+
+    async def status_counts(self) -> list[tuple[str, str, int]]:
+        """(channel, status, count) over all campaigns: for metrics."""
+        d = deliveries
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(d.c.channel, d.c.status, func.count()).group_by(d.c.channel, d.c.status)
+                )
+            ).all()
+        return [(row[0], row[1], int(row[2])) for row in rows]
+
+    async def ping(self) -> None:
+        """Raises when the database cannot be reached."""
+        async with self.engine.connect() as conn:
+            await conn.execute(select(1))
 
     async def list_attempts(self, delivery_id: int) -> list[AttemptEntry]:
         async with self.engine.connect() as conn:
