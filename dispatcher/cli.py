@@ -210,9 +210,23 @@ async def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from dispatcher.demo import run_demo
+    from dispatcher.demo import ServeOptions, run_demo
 
-    return await run_demo(settings, out)
+    serve = ServeOptions(args.host, args.port) if args.serve else None
+    return await run_demo(settings, out, serve)
+
+
+async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from dispatcher.web.app import create_app
+
+    app = create_app(settings, run_worker=not args.no_worker, announce=err.print)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level)
+    base = f"http://{args.host}:{args.port}"
+    err.print(f"serving {base}/c/<campaign>, {base}/operator and {base}/docs")
+    await uvicorn.Server(config).serve()
+    return 0
 
 
 # ---------------------------------------------------------------- plumbing
@@ -242,7 +256,23 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    add("demo", cmd_demo, "run the whole pipeline against the local sandbox and show the report")
+    demo = add("demo", cmd_demo, "run the whole pipeline against the local sandbox and report")
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="then keep the sandbox and the web pages running (Ctrl-C stops)",
+    )
+
+    serve = add("serve", cmd_serve, "run the HTTP service (API, pages) and, by default, a worker")
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="send nothing here; separate `dispatcher worker` processes send",
+    )
+    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    for p in (demo, serve):
+        p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+        p.add_argument("--port", type=int, default=8000, help="port to listen on")
 
     send = add("send", cmd_send, "submit one supporter's appeal (all chosen targets × channels)")
     send.add_argument("--campaign", required=True, help="campaign id (see `dispatcher campaigns`)")

@@ -55,6 +55,7 @@ class AppealRequest:
     message: str | None = None
     tweet: str | None = None
     language: str | None = None
+    idempotency_key: str | None = None
 
 
 def _bad_characters(text: str, *, allow_newlines: bool) -> list[str]:
@@ -68,7 +69,7 @@ def _bad_characters(text: str, *, allow_newlines: bool) -> list[str]:
     )
 
 
-def _clean_line(field: str, value: str, *, limit: int, required: bool) -> str | None:
+def clean_line(field: str, value: str, *, limit: int, required: bool) -> str | None:
     value = value.strip()
     if not value:
         if required:
@@ -193,9 +194,7 @@ def validate_appeal(
             f"campaign {campaign.id!r} closed: its deadline was {campaign.deadline.isoformat()}",
             IntakeErrorKind.CLOSED,
         )
-    name = _clean_line(
-        "supporter.name", request.supporter_name, limit=MAX_NAME_CHARS, required=True
-    )
+    name = clean_line("supporter.name", request.supporter_name, limit=MAX_NAME_CHARS, required=True)
     assert name is not None
     try:
         email = validate_email(request.supporter_email.strip(), check_deliverability=False)
@@ -204,7 +203,7 @@ def validate_appeal(
             "supporter.email",
             f"supporter.email {request.supporter_email!r} is not a valid email address: {exc}",
         ) from None
-    country = _clean_line(
+    country = clean_line(
         "supporter.country",
         request.supporter_country or "",
         limit=MAX_COUNTRY_CHARS,
@@ -276,6 +275,9 @@ def validate_appeal(
         own_message=own_message,
         tweet=tweet,
         expires_at=campaign.closes_at,
+        idempotency_key=clean_line(
+            "idempotency_key", request.idempotency_key or "", limit=128, required=False
+        ),
     )
     deliveries = tuple(
         NewDelivery(

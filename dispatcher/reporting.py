@@ -7,8 +7,8 @@ import io
 from typing import Any
 
 from dispatcher.campaigns import Campaign
-from dispatcher.models import SENT_CHANNELS, DeliveryStatus
-from dispatcher.store import LogEntry, Store
+from dispatcher.models import SENT_CHANNELS, DeliveryStatus, ErrorInfo
+from dispatcher.store import AttemptEntry, LogEntry, Store
 
 # Report buckets: "failed" is every delivery that ended without arriving except cancelled.
 _BUCKET = {
@@ -36,6 +36,9 @@ async def campaign_report(store: Store, campaign: Campaign) -> dict[str, Any]:
         bucket = _BUCKET[DeliveryStatus(status)]
         channels.setdefault(channel, _empty())[bucket] += count
         targets.setdefault(target_id, {}).setdefault(channel, _empty())[bucket] += count
+    self_reported: dict[str, dict[str, int]] = {}
+    for target_id, kind, count in await store.reported_action_counts(campaign.id):
+        self_reported.setdefault(target_id, {})[kind] = count
     return {
         "campaign": campaign.id,
         "title": campaign.title,
@@ -46,6 +49,11 @@ async def campaign_report(store: Store, campaign: Campaign) -> dict[str, Any]:
         "actions": sum(c["delivered"] for c in channels.values()),
         "channels": channels,
         "targets": targets,
+        # Calls and posted letters supporters told us about: counted apart from `actions`.
+        "self_reported": {
+            "total": sum(sum(kinds.values()) for kinds in self_reported.values()),
+            "targets": self_reported,
+        },
     }
 
 
@@ -73,13 +81,26 @@ def log_entry_json(entry: LogEntry) -> dict[str, Any]:
         "status": entry.status.value,
         "attempts": entry.attempts,
         "provider_ref": entry.provider_ref,
-        "last_error": None
-        if entry.last_error is None
-        else {
-            "class": entry.last_error.error_class,
-            "code": entry.last_error.code,
-            "message": entry.last_error.message,
-        },
+        "last_error": error_json(entry.last_error),
         "next_attempt_at": entry.next_attempt_at.isoformat(),
         "updated_at": entry.updated_at.isoformat(),
+    }
+
+
+def error_json(error: ErrorInfo | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    return {"class": error.error_class, "code": error.code, "message": error.message}
+
+
+def attempt_json(attempt: AttemptEntry) -> dict[str, Any]:
+    return {
+        "number": attempt.number,
+        "worker": attempt.worker,
+        "started_at": attempt.started_at.isoformat(),
+        "finished_at": attempt.finished_at.isoformat() if attempt.finished_at else None,
+        "outcome": attempt.outcome,
+        "error": error_json(attempt.error),
+        "provider_ref": attempt.provider_ref,
+        "response_summary": attempt.response_summary,
     }

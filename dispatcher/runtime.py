@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from dispatcher.campaigns import CampaignCatalog
 from dispatcher.channels.registry import build_adapters, poll_seconds, sandboxed_channels
+from dispatcher.models import Channel
 from dispatcher.retry import RetryPolicy
 from dispatcher.settings import Settings
 from dispatcher.store import Store
@@ -83,7 +84,13 @@ async def embedded_sandbox(
             await sandbox.stop()
 
 
-def build_worker(settings: Settings, store: Store, *, name: str | None = None) -> Worker:
+def build_worker(
+    settings: Settings,
+    store: Store,
+    *,
+    name: str | None = None,
+    on_attempt: Callable[[Channel, float], None] | None = None,
+) -> Worker:
     return Worker(
         store,
         build_adapters(settings),
@@ -91,6 +98,7 @@ def build_worker(settings: Settings, store: Store, *, name: str | None = None) -
         settings=settings.worker,
         poll_seconds=poll_seconds(settings),
         name=name,
+        on_attempt=on_attempt,
     )
 
 

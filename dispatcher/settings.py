@@ -85,6 +85,14 @@ class WorkerSettings(BaseModel):
     twitter_concurrency: int = Field(default=2, ge=1)
 
 
+class IntakeSettings(BaseModel):
+    """Limits on the public intake endpoint. A rate of 0 disables that limit."""
+
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    per_ip_per_minute: int = Field(default=30, ge=0)
+    per_email_per_hour: int = Field(default=10, ge=0)
+
+
 class SandboxSettings(BaseModel):
     """Where the built-in sandbox listens and records what it receives."""
 
@@ -113,3 +121,6 @@ class Settings(BaseSettings):
     retry: RetrySettings = RetrySettings()
     worker: WorkerSettings = WorkerSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    intake: IntakeSettings = IntakeSettings()
+    # Bearer token for the operator API and dashboard; unset = operator endpoints disabled.
+    operator_token: SecretStr | None = None

@@ -9,7 +9,8 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from dispatcher.channels.base import ChannelAdapter, DeliveryError, SendResult, TransientError
@@ -49,6 +50,7 @@ class Worker:
         settings: WorkerSettings,
         poll_seconds: float,
         name: str | None = None,
+        on_attempt: Callable[[Channel, float], None] | None = None,
     ) -> None:
         self.store = store
         self.adapters = adapters
@@ -57,6 +59,7 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.name = name or default_worker_name()
         self.stats = WorkerStats()
+        self.on_attempt = on_attempt
         self._limits = {
             Channel.EMAIL: asyncio.Semaphore(settings.email_concurrency),
             Channel.FAX: asyncio.Semaphore(settings.fax_concurrency),
@@ -146,7 +149,10 @@ class Worker:
                 return retry_or_end(self.policy, delivery, error, AttemptOutcome.TRANSIENT)
 
     async def _send(self, adapter: ChannelAdapter, delivery: ClaimedDelivery) -> DeliveryUpdate:
+        started = time.perf_counter()
         attempt = await send_with_fast_retries(adapter, delivery, self.policy)
+        if self.on_attempt is not None:
+            self.on_attempt(delivery.channel, time.perf_counter() - started)
         summary = (attempt.result.summary if attempt.result else "") + (
             f" [{attempt.tries} tries]" if attempt.tries > 1 else ""
         )

@@ -7,9 +7,11 @@ accept under a directory a person can browse, and injects faults described by
 
 from __future__ import annotations
 
+from dispatcher.channels.phaxio import phaxio_signature, verify_phaxio_signature
+
 from .core import CHANNELS, Sandbox
 from .faults import Faults
-from .fax_gateway import SandboxFax, phaxio_signature, verify_phaxio_signature
+from .fax_gateway import SandboxFax
 
 __all__ = [
     "CHANNELS",

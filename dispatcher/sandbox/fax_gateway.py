@@ -18,8 +18,6 @@ Successful faxes are written to ``<directory>/NNNNN-<to>.pdf`` and ``.json``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import re
@@ -33,6 +31,8 @@ from typing import Any, Literal
 
 import httpx
 from aiohttp import BasicAuth, BodyPartReader, web
+
+from dispatcher.channels.phaxio import phaxio_signature
 
 from .faults import FaultCounter, Faults
 from .http_server import HttpServer, json_error
@@ -50,37 +50,6 @@ _CALLBACK_TIMEOUT_SECONDS = 5.0
 # Phaxio's style (a numeric string), not copied from Phaxio's code table.
 REFUSED_ERROR = ("fatalErrorType", "43", "Phone number not operational")
 BUSY_ERROR = ("lineErrorType", "34", "Busy")
-
-
-def phaxio_signature(
-    token: str, url: str, fields: Mapping[str, str], files: Mapping[str, bytes]
-) -> str:
-    """Phaxio's callback signature (the ``X-Phaxio-Signature`` header value).
-
-    Lowercase hex HMAC-SHA1 keyed with ``token`` over: ``url`` exactly as registered,
-    then ``name + value`` of every POST field sorted by name, then ``name +
-    sha1_hex(content)`` of every file part sorted by name.
-    """
-    signed = url
-    signed += "".join(name + fields[name] for name in sorted(fields))
-    # SHA-1 is fixed by Phaxio's scheme, not a choice made here.
-    signed += "".join(
-        name + hashlib.sha1(files[name]).hexdigest()  # noqa: S324
-        for name in sorted(files)
-    )
-    return hmac.new(token.encode(), signed.encode(), hashlib.sha1).hexdigest()
-
-
-def verify_phaxio_signature(
-    token: str,
-    url: str,
-    fields: Mapping[str, str],
-    files: Mapping[str, bytes],
-    signature: str,
-) -> bool:
-    """True if ``signature`` is what :func:`phaxio_signature` gives (constant time)."""
-    expected = phaxio_signature(token, url, fields, files)
-    return hmac.compare_digest(expected, signature.strip().lower())
 
 
 @dataclass

@@ -1,0 +1,97 @@
+"""The ASGI application: JSON API, pages, webhooks; optionally the worker in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from dispatcher.campaigns import CampaignCatalog
+from dispatcher.channels.registry import poll_seconds
+from dispatcher.retry import RetryPolicy
+from dispatcher.runtime import build_worker, close_adapters, embedded_sandbox
+from dispatcher.settings import Settings
+from dispatcher.store import Store
+from dispatcher.web import api, docs, pages, webhooks
+from dispatcher.web.context import ServiceContext
+from dispatcher.web.errors import install_error_handlers
+from dispatcher.web.metrics import Metrics
+from dispatcher.web.security import RateLimiter, SecurityHeaders
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    run_worker: bool = True,
+    announce: Callable[[str], None] = log.info,
+) -> FastAPI:
+    """The service. With ``run_worker`` the lifespan also runs a worker (and, for channels
+    without provider settings, the embedded sandbox); the worker stops gracefully first."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = await Store.open(settings.database_url)
+        metrics = Metrics()
+        context = ServiceContext(
+            settings=settings,
+            store=store,
+            catalog=CampaignCatalog.load(settings.campaigns_dir),
+            policy=RetryPolicy.from_settings(settings.retry),
+            poll_seconds=poll_seconds(settings),
+            metrics=metrics,
+            per_ip=RateLimiter(settings.intake.per_ip_per_minute, 60.0),
+            per_email=RateLimiter(settings.intake.per_email_per_hour, 3600.0),
+        )
+        app.state.context = context
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(store.close)
+            if run_worker:
+                worker = build_worker(settings, store, on_attempt=metrics.observe_attempt)
+                stack.push_async_callback(close_adapters, worker)
+                await stack.enter_async_context(embedded_sandbox(settings, announce))
+                context.worker_task = asyncio.create_task(worker.run(stop=context.stopping))
+                stack.push_async_callback(_stop_worker, context)
+            try:
+                yield
+            finally:
+                context.stopping.set()
+
+    app = FastAPI(
+        title="Appeal dispatcher",
+        summary="One-step multi-channel appeals to officials, counted exactly.",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.add_middleware(SecurityHeaders)
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(api.router)
+    app.include_router(webhooks.router)
+    app.include_router(docs.router)
+    app.include_router(pages.router)
+    return app
+
+
+async def _stop_worker(context: ServiceContext) -> None:
+    """The stop event is set: let the current batch finish, then collect the task."""
+    context.stopping.set()
+    task = context.worker_task
+    if task is None:
+        return
+    try:
+        await asyncio.wait_for(task, timeout=60)
+    except TimeoutError:
+        log.warning("worker did not finish its batch in 60 s; cancelling it")
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

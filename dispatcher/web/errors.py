@@ -1,0 +1,81 @@
+"""One JSON error shape for every API failure: {"error": {"status", "field", "message"}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dispatcher.intake import IntakeError, IntakeErrorKind
+from dispatcher.operations import ActionErrorKind, OperatorActionError
+
+INTAKE_STATUS = {
+    IntakeErrorKind.UNKNOWN_CAMPAIGN: 404,
+    IntakeErrorKind.TOO_LARGE: 413,
+    IntakeErrorKind.CLOSED: 410,
+    IntakeErrorKind.INVALID: 422,
+}
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        self.headers = headers
+
+
+def error_response(
+    status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": {"status": status, "field": field, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def from_intake(exc: IntakeError) -> ApiError:
+    return ApiError(INTAKE_STATUS[exc.kind], exc.message, exc.field)
+
+
+def describe_validation(errors: list[Any]) -> tuple[str | None, str]:
+    """The first pydantic error as (field path, sentence); the path drops the "body" prefix."""
+    first = errors[0]
+    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    field = ".".join(loc) or None
+    if first.get("type") == "json_invalid":
+        return None, "the request body is not valid JSON"
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    return field, f"{field}: {message}" if field else message
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.message, exc.field, exc.headers)
+
+    @app.exception_handler(IntakeError)
+    async def _intake_error(_: Request, exc: IntakeError) -> JSONResponse:
+        return error_response(INTAKE_STATUS[exc.kind], exc.message, exc.field)
+
+    @app.exception_handler(OperatorActionError)
+    async def _action_error(_: Request, exc: OperatorActionError) -> JSONResponse:
+        status = 404 if exc.kind is ActionErrorKind.NOT_FOUND else 409
+        return error_response(status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        field, message = describe_validation(list(exc.errors()))
+        return error_response(422, message, field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))

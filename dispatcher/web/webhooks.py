@@ -1,0 +1,60 @@
+"""Provider webhooks: the fax gateway's status callback (Phaxio-compatible, signed)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.datastructures import UploadFile
+
+from dispatcher.channels.phaxio import verify_phaxio_signature
+from dispatcher.operations import apply_fax_callback
+from dispatcher.web.api import Context
+from dispatcher.web.errors import ApiError
+
+router = APIRouter()
+MAX_CALLBACK_BYTES = 1024 * 1024
+
+
+@router.post("/webhooks/fax")
+async def fax_callback(request: Request, context: Context) -> dict[str, Any]:
+    """Verify ``X-Phaxio-Signature`` and settle the fax's delivery as polling would.
+
+    401 for a missing or wrong signature (nothing changes); 404 when callbacks are not
+    configured. Replays, duplicates and late callbacks are accepted and change nothing.
+    """
+    fax_settings = context.settings.fax
+    token = fax_settings.callback_token.get_secret_value() if fax_settings.callback_token else ""
+    if not token or not fax_settings.callback_url:
+        raise ApiError(
+            404,
+            "fax callbacks are disabled: set DISPATCHER_FAX__CALLBACK_URL and "
+            "DISPATCHER_FAX__CALLBACK_TOKEN",
+        )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_CALLBACK_BYTES:
+        raise ApiError(413, f"callback body is over {MAX_CALLBACK_BYTES} bytes")
+    fields: dict[str, str] = {}
+    files: dict[str, bytes] = {}
+    async with request.form() as form:  # closes uploaded parts' temporary files
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                files[name] = await value.read()
+            else:
+                fields[name] = value
+    signature = request.headers.get("x-phaxio-signature", "")
+    if not signature or not verify_phaxio_signature(
+        token, fax_settings.callback_url, fields, files, signature
+    ):
+        raise ApiError(401, "missing or invalid X-Phaxio-Signature")
+    try:
+        fax = json.loads(fields.get("fax", ""))
+    except ValueError:
+        raise ApiError(422, "field 'fax' is not a JSON fax object", "fax") from None
+    if not isinstance(fax, dict):
+        raise ApiError(422, "field 'fax' is not a JSON fax object", "fax")
+    changed = await apply_fax_callback(
+        context.store, context.policy, fax, poll_seconds=context.poll_seconds
+    )
+    return {"received": True, "changed": changed}

@@ -1,0 +1,86 @@
+"""Fixtures for the HTTP service: the app over ASGI, and a live uvicorn server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from dispatcher.settings import IntakeSettings, Settings
+from dispatcher.web.app import create_app
+from dispatcher.web.context import ServiceContext
+
+OPERATOR_TOKEN = "operator-secret-token"
+CALLBACK_URL = "https://dispatcher.example.org/webhooks/fax"
+CALLBACK_TOKEN = "callback-secret"
+
+
+def web_settings(tmp_path: Path, campaigns_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'web.db'}",
+        "campaigns_dir": campaigns_dir,
+        "operator_token": OPERATOR_TOKEN,
+        "intake": IntakeSettings(per_ip_per_minute=0, per_email_per_hour=0),
+        "fax": {"callback_url": CALLBACK_URL, "callback_token": CALLBACK_TOKEN},
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@contextlib.asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    app = create_app(settings, run_worker=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield app, client
+
+
+MakeClient = Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def client(tmp_path: Path, campaigns_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(web_settings(tmp_path, campaigns_dir)) as (_, http):
+        yield http
+
+
+@pytest.fixture
+def make_client(tmp_path: Path, campaigns_dir: Path) -> MakeClient:
+    """A client for an app built with other settings (``make_client(operator_token=None)``)."""
+
+    @contextlib.asynccontextmanager
+    async def make(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        async with running_app(web_settings(tmp_path, campaigns_dir, **overrides)) as (_, http):
+            yield http
+
+    return make
+
+
+def context_of(app: FastAPI) -> ServiceContext:
+    context: ServiceContext = app.state.context
+    return context
+
+
+@contextlib.asynccontextmanager
+async def live_server(app: FastAPI) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on an ephemeral loopback port; yields the base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            await task  # raises the start-up error
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

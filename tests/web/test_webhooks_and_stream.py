@@ -1,0 +1,188 @@
+"""Fax status callbacks (signed, Phaxio-compatible) and the live delivery stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dispatcher.channels.phaxio import phaxio_signature
+from dispatcher.models import AttemptOutcome, DeliveryStatus
+from dispatcher.store import DeliveryUpdate, Store, utcnow
+from tests.conftest import OPEN_CAMPAIGN
+from tests.web.conftest import (
+    CALLBACK_TOKEN,
+    CALLBACK_URL,
+    OPERATOR_TOKEN,
+    context_of,
+    live_server,
+    running_app,
+    web_settings,
+)
+
+APPEALS = f"/api/campaigns/{OPEN_CAMPAIGN}/appeals"
+FAX_REF = "4242"
+
+
+async def fax_awaiting_confirmation(client: httpx.AsyncClient, store: Store) -> int:
+    """An appeal's fax to the ambassador, sent and awaiting the gateway's confirmation."""
+    body = {
+        "supporter": {"name": "Ana Lima", "email": "ana@example.org"},
+        "targets": ["cui-tiankai"],
+        "channels": ["fax"],
+    }
+    created = (await client.post(APPEALS, json=body)).json()
+    [claimed] = await store.claim_due_deliveries("w", limit=1, lease_seconds=60)
+    await store.record_outcomes(
+        "w",
+        [
+            DeliveryUpdate(
+                claimed.id,
+                DeliveryStatus.AWAITING_CONFIRMATION,
+                next_attempt_at=utcnow(),
+                provider_ref=FAX_REF,
+                attempt_outcome=AttemptOutcome.ACCEPTED,
+            )
+        ],
+    )
+    return int(created["deliveries"][0]["id"])
+
+
+def fax_fields(status: str, **errors: Any) -> dict[str, str]:
+    fax = {"id": int(FAX_REF), "status": status, "direction": "sent", **errors}
+    return {
+        "fax": json.dumps(fax),
+        "success": "true" if status == "success" else "false",
+        "is_test": "true",
+        "direction": "sent",
+    }
+
+
+def signed(fields: dict[str, str], files: dict[str, bytes] | None = None) -> dict[str, str]:
+    return {
+        "X-Phaxio-Signature": phaxio_signature(CALLBACK_TOKEN, CALLBACK_URL, fields, files or {})
+    }
+
+
+async def status_of(client: httpx.AsyncClient, delivery_id: int) -> dict[str, Any]:
+    page = await client.get(
+        "/api/deliveries?include=attempts", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    )
+    return next(d for d in page.json()["deliveries"] if d["id"] == delivery_id)
+
+
+async def test_signed_callback_settles_the_fax_and_replays_change_nothing(
+    tmp_path: Path, campaigns_dir: Path
+) -> None:
+    async with running_app(web_settings(tmp_path, campaigns_dir)) as (app, client):
+        delivery_id = await fax_awaiting_confirmation(client, context_of(app).store)
+        fields = fax_fields("success")
+        ok = await client.post("/webhooks/fax", data=fields, headers=signed(fields))
+        assert ok.status_code == 200 and ok.json() == {"received": True, "changed": True}
+        row = await status_of(client, delivery_id)
+        assert row["status"] == "delivered"
+        assert [a["outcome"] for a in row["attempts_detail"]] == ["delivered"]
+        replay = await client.post("/webhooks/fax", data=fields, headers=signed(fields))
+        assert replay.status_code == 200 and replay.json()["changed"] is False
+        # A late "failure" for the same fax does not move a settled delivery back.
+        late = fax_fields("failure", error_type="lineErrorType", error_message="Busy")
+        out_of_order = await client.post("/webhooks/fax", data=late, headers=signed(late))
+        assert out_of_order.status_code == 200 and out_of_order.json()["changed"] is False
+        assert (await status_of(client, delivery_id))["status"] == "delivered"
+
+
+async def test_failure_callbacks_are_classified_like_polling(
+    tmp_path: Path, campaigns_dir: Path
+) -> None:
+    async with running_app(web_settings(tmp_path, campaigns_dir)) as (app, client):
+        delivery_id = await fax_awaiting_confirmation(client, context_of(app).store)
+        busy = fax_fields(
+            "failure", error_type="lineErrorType", error_code="34", error_message="Busy"
+        )
+        response = await client.post("/webhooks/fax", data=busy, headers=signed(busy))
+        assert response.json()["changed"] is True
+        row = await status_of(client, delivery_id)
+        assert row["status"] == "queued"  # busy line: retried later
+        assert row["last_error"] == {
+            "class": "TransientError",
+            "code": "34",
+            "message": "fax failed: Busy (lineErrorType)",
+        }
+
+
+async def test_forged_or_tampered_callbacks_are_refused(
+    tmp_path: Path, campaigns_dir: Path
+) -> None:
+    async with running_app(web_settings(tmp_path, campaigns_dir)) as (app, client):
+        delivery_id = await fax_awaiting_confirmation(client, context_of(app).store)
+        fields = fax_fields("success")
+        missing = await client.post("/webhooks/fax", data=fields)
+        assert missing.status_code == 401
+        assert missing.json()["error"]["message"] == "missing or invalid X-Phaxio-Signature"
+        wrong_key = {"X-Phaxio-Signature": phaxio_signature("guess", CALLBACK_URL, fields, {})}
+        assert (
+            await client.post("/webhooks/fax", data=fields, headers=wrong_key)
+        ).status_code == 401
+        tampered = dict(fields, fax=fields["fax"].replace("4242", "4243"))
+        assert (
+            await client.post("/webhooks/fax", data=tampered, headers=signed(fields))
+        ).status_code == 401
+        # Multipart with a file part: changing the file's bytes breaks the signature.
+        files_signed = signed(fields, {"file": b"%PDF-1.4 original"})
+        tampered_file = await client.post(
+            "/webhooks/fax",
+            data=fields,
+            files={"file": ("fax.pdf", b"%PDF-1.4 changed", "application/pdf")},
+            headers=files_signed,
+        )
+        assert tampered_file.status_code == 401
+        assert (await status_of(client, delivery_id))["status"] == "awaiting_confirmation"
+        genuine_file = await client.post(
+            "/webhooks/fax",
+            data=fields,
+            files={"file": ("fax.pdf", b"%PDF-1.4 original", "application/pdf")},
+            headers=files_signed,
+        )
+        assert genuine_file.status_code == 200
+        assert (await status_of(client, delivery_id))["status"] == "delivered"
+
+
+async def test_callbacks_are_disabled_without_url_and_token(
+    tmp_path: Path, campaigns_dir: Path
+) -> None:
+    settings = web_settings(tmp_path, campaigns_dir, fax={})
+    async with running_app(settings) as (_, client):
+        fields = fax_fields("success")
+        response = await client.post("/webhooks/fax", data=fields, headers=signed(fields))
+        assert response.status_code == 404
+
+
+async def test_stream_sends_delivery_changes_as_server_sent_events(
+    tmp_path: Path, campaigns_dir: Path
+) -> None:
+    settings = web_settings(tmp_path, campaigns_dir)
+    async with running_app(settings) as (app, _), live_server(app) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+            async with http.stream("GET", "/api/deliveries/stream", headers=headers) as stream:
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                lines = stream.aiter_lines()
+                assert await anext(lines) == "retry: 2000"
+                body = {
+                    "supporter": {"name": "Ana", "email": "ana@example.org"},
+                    "channels": ["email"],
+                }
+                created = await http.post(APPEALS, json=body)
+                assert created.status_code == 202
+                events: list[dict[str, Any]] = []
+                while len(events) < 2:
+                    line = await asyncio.wait_for(anext(lines), timeout=10)
+                    if line.startswith("data: "):
+                        events.append(json.loads(line.removeprefix("data: ")))
+        assert sorted((e["target"], e["status"]) for e in events) == [
+            ("cui-tiankai", "queued"),
+            ("xi-jinping", "queued"),
+        ]
