@@ -56,6 +56,9 @@ class AppealRequest:
     tweet: str | None = None
     language: str | None = None
     idempotency_key: str | None = None
+    # Exact (target id, channel) choices, as the supporter page's checkboxes give them;
+    # when set, ``targets`` and ``channels`` are not used.
+    pairs: Sequence[tuple[str, str]] = ()
 
 
 def _bad_characters(text: str, *, allow_newlines: bool) -> list[str]:
@@ -167,6 +170,17 @@ def _pairs(
     return pairs
 
 
+def _chosen_pairs(
+    campaign: Campaign, chosen: Sequence[tuple[str, str]]
+) -> list[tuple[Target, Channel]]:
+    pairs: list[tuple[Target, Channel]] = []
+    for target_id, channel_name in dict.fromkeys(chosen):
+        targets = _choose_targets(campaign, [target_id])
+        channels = _choose_channels([channel_name])
+        pairs.extend(_pairs(targets, channels, targets_explicit=True))
+    return pairs
+
+
 @dataclass(frozen=True, slots=True)
 class ValidAppeal:
     appeal: NewAppeal
@@ -210,9 +224,12 @@ def validate_appeal(
         required=False,
     )
 
-    targets = _choose_targets(campaign, request.targets)
-    channels = _choose_channels(request.channels)
-    pairs = _pairs(targets, channels, targets_explicit=bool(request.targets))
+    if request.pairs:
+        pairs = _chosen_pairs(campaign, request.pairs)
+    else:
+        targets = _choose_targets(campaign, request.targets)
+        channels = _choose_channels(request.channels)
+        pairs = _pairs(targets, channels, targets_explicit=bool(request.targets))
     used = {channel for _, channel in pairs}
 
     language = (request.language or campaign.default_language).strip().lower()
@@ -306,3 +323,14 @@ async def submit_appeal(
     """
     valid = validate_appeal(catalog, request, now=now)
     return await store.create_appeal(valid.appeal, valid.deliveries, now=now)
+
+
+def tweet_lengths(campaign: Campaign, text: str | None, supporter_name: str) -> dict[str, int]:
+    """Weighted length of the tweet each X target would get (handles + text + signature)."""
+    tweet = text.strip() if text and text.strip() else campaign.tweet
+    name = supporter_name.strip() or "A supporter"
+    return {
+        target.id: weighted_length(compose_tweet(" ".join(target.twitter), tweet, name))
+        for target in campaign.targets
+        if target.twitter
+    }

@@ -13,7 +13,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dispatcher.campaigns import Campaign
-from dispatcher.intake import AppealRequest, IntakeError, IntakeErrorKind, submit_appeal
+from dispatcher.intake import (
+    AppealRequest,
+    IntakeError,
+    IntakeErrorKind,
+    submit_appeal,
+    tweet_lengths,
+)
 from dispatcher.models import Channel, DeliveryStatus
 from dispatcher.operations import (
     ReportedActionRequest,
@@ -21,6 +27,7 @@ from dispatcher.operations import (
     report_action,
     retry_delivery,
 )
+from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH
 from dispatcher.reporting import attempt_json, campaign_report, log_entry_json, report_csv
 from dispatcher.store import AppealReceipt, LogEntry, utcnow
 from dispatcher.web.context import ServiceContext, get_context
@@ -168,28 +175,18 @@ def reason(entry: LogEntry) -> str | None:
 # ---------------------------------------------------------------- public endpoints
 
 
-async def accept_appeal(
-    context: ServiceContext, request: Request, campaign_id: str, payload: AppealIn
-) -> tuple[int, dict[str, Any]]:
-    """Shared by the JSON API and the HTML form: 202 created, 200 already counted."""
-    context.per_email.check(payload.supporter.email.strip().lower(), "email address")
-    receipt = await submit_appeal(
-        context.store,
-        context.catalog,
-        AppealRequest(
-            campaign_id=campaign_id,
-            supporter_name=payload.supporter.name,
-            supporter_email=payload.supporter.email,
-            supporter_country=payload.supporter.country,
-            targets=payload.targets or (),
-            channels=payload.channels or (),
-            message=payload.message,
-            tweet=payload.tweet,
-            language=payload.language,
-            idempotency_key=payload.idempotency_key,
-        ),
+async def accept_appeal(context: ServiceContext, appeal: AppealRequest) -> AppealReceipt:
+    """Shared by the JSON API and the HTML form: the per-email limit, then intake."""
+    context.per_email.check(appeal.supporter_email.strip().lower(), "email address")
+    return await submit_appeal(context.store, context.catalog, appeal)
+
+
+def closed_error(campaign: Campaign) -> IntakeError:
+    return IntakeError(
+        "campaign",
+        f"campaign {campaign.id!r} closed: its deadline was {campaign.deadline.isoformat()}",
+        IntakeErrorKind.CLOSED,
     )
-    return (200 if receipt.is_repeat else 202), receipt_json(receipt)
 
 
 @router.post(
@@ -217,18 +214,28 @@ async def post_appeal(campaign_id: str, request: Request, context: Context) -> J
     campaign = _campaign(context, campaign_id)
     body = await read_limited_body(request, context.settings.intake.max_body_bytes)
     if not campaign.is_open():
-        raise IntakeError(
-            "campaign",
-            f"campaign {campaign.id!r} closed: its deadline was {campaign.deadline.isoformat()}",
-            IntakeErrorKind.CLOSED,
-        )
+        raise closed_error(campaign)
     try:
         payload = AppealIn.model_validate_json(body or b"null")
     except ValidationError as exc:
         field, message = describe_validation(list(exc.errors()))
         raise ApiError(422, message, field) from None
-    status, result = await accept_appeal(context, request, campaign_id, payload)
-    return JSONResponse(result, status_code=status)
+    receipt = await accept_appeal(
+        context,
+        AppealRequest(
+            campaign_id=campaign_id,
+            supporter_name=payload.supporter.name,
+            supporter_email=payload.supporter.email,
+            supporter_country=payload.supporter.country,
+            targets=payload.targets or (),
+            channels=payload.channels or (),
+            message=payload.message,
+            tweet=payload.tweet,
+            language=payload.language,
+            idempotency_key=payload.idempotency_key,
+        ),
+    )
+    return JSONResponse(receipt_json(receipt), status_code=200 if receipt.is_repeat else 202)
 
 
 @router.get("/api/appeals/{appeal_id}")
@@ -262,6 +269,25 @@ async def list_campaigns(context: Context) -> dict[str, Any]:
 @router.get("/api/campaigns/{campaign_id}")
 async def get_campaign(campaign_id: str, context: Context) -> dict[str, Any]:
     return public_campaign(_campaign(context, campaign_id), with_letters=True)
+
+
+class TweetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str | None = Field(default=None, max_length=2000)
+    name: str = Field(default="", max_length=200)
+
+
+@router.post("/api/campaigns/{campaign_id}/tweet-length")
+async def tweet_length(campaign_id: str, payload: TweetIn, context: Context) -> dict[str, Any]:
+    """The live counter's source: the same weighting and composition the server enforces."""
+    lengths = tweet_lengths(_campaign(context, campaign_id), payload.text, payload.name)
+    longest = max(lengths.values(), default=0)
+    return {
+        "weighted_length": longest,
+        "limit": MAX_WEIGHTED_LENGTH,
+        "fits": longest <= MAX_WEIGHTED_LENGTH,
+        "targets": lengths,
+    }
 
 
 @router.get("/api/campaigns/{campaign_id}/report")

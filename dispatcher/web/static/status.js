@@ -1,0 +1,43 @@
+// Status page: refresh each delivery's state and the campaign total until all are settled.
+(function () {
+  "use strict";
+  var table = document.getElementById("appeal-status");
+  if (!table) { return; }
+  var words = {
+    queued: "waiting to be sent", sending: "sending now",
+    awaiting_confirmation: "sent, waiting for the fax line to confirm", delivered: "delivered",
+    failed: "not delivered", expired: "not delivered before the deadline", cancelled: "cancelled"
+  };
+  var settled = { delivered: 1, failed: 1, expired: 1, cancelled: 1 };
+  var appeal = table.dataset.appeal;
+  var campaign = table.dataset.campaign;
+  function refresh() {
+    Promise.all([
+      fetch("/api/appeals/" + encodeURIComponent(appeal)).then(function (r) { return r.json(); }),
+      fetch("/api/campaigns/" + encodeURIComponent(campaign) + "/report").then(function (r) { return r.json(); })
+    ]).then(function (results) {
+      var done = true;
+      results[0].deliveries.forEach(function (d) {
+        var row = table.querySelector('tr[data-delivery="' + d.id + '"]');
+        if (!row) { return; }
+        var cell = row.cells[2];
+        cell.className = "state state-" + d.status;
+        cell.textContent = "";
+        var word = document.createElement("span");
+        word.className = "word";
+        word.textContent = words[d.status] || d.status;
+        cell.appendChild(word);
+        if (d.reason) {
+          var why = document.createElement("span");
+          why.className = "reason";
+          why.textContent = ": " + d.reason;
+          cell.appendChild(why);
+        }
+        if (!settled[d.status]) { done = false; }
+      });
+      document.getElementById("total-actions").textContent = results[1].actions;
+      if (!done) { setTimeout(refresh, 1000); }
+    }).catch(function () { setTimeout(refresh, 3000); });
+  }
+  refresh();
+})();

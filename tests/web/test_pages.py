@@ -1,0 +1,150 @@
+"""The HTML pages without a browser: forms post and redirect, errors re-render, text is escaped."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.conftest import OPEN_CAMPAIGN
+from tests.web.conftest import OPERATOR_TOKEN, MakeClient
+
+PAGE = f"/c/{OPEN_CAMPAIGN}"
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+def supporter_form(csrf: str, **overrides: str | list[str]) -> dict[str, str | list[str]]:
+    form: dict[str, str | list[str]] = {
+        "csrf": csrf,
+        "name": "Ana Lima",
+        "email": "ana@example.org",
+        "country": "Brazil",
+        "language": "en",
+        "message": "Please release everyone detained arbitrarily.",
+        "tweet": "",
+        "pick": ["xi-jinping:email", "cui-tiankai:twitter"],
+    }
+    form.update(overrides)
+    return form
+
+
+async def test_supporter_page_shows_targets_channels_letter_and_one_send_button(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get(PAGE)
+    assert page.status_code == 200
+    html = page.text
+    for value in (
+        "xi-jinping:email",
+        "xi-jinping:fax",
+        "cui-tiankai:email",
+        "cui-tiankai:fax",
+        "cui-tiankai:twitter",
+    ):
+        assert f'name="pick" value="{value}" checked' in html
+    assert "I am distressed to learn" in html
+    assert html.count('type="submit" class="send"') == 1
+    assert '<label for="name">' in html and '<label for="email">' in html
+    assert "2021" not in html.split("Please act by")[1][:80]
+    assert "set-cookie" in page.headers and "samesite=strict" in page.headers["set-cookie"].lower()
+
+
+async def test_closed_campaign_says_so_and_accepts_nothing(client: httpx.AsyncClient) -> None:
+    page = await client.get("/c/ua-61-21")
+    assert "This campaign is closed." in page.text and "2021-09-10" in page.text
+    assert 'class="send"' not in page.text
+    token = csrf_of(await client.get(PAGE))  # the closed page has no form to take one from
+    posted = await client.post("/c/ua-61-21", data=supporter_form(token))
+    assert posted.status_code == 410
+
+
+async def test_send_without_javascript_redirects_to_the_status_page(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get(PAGE)
+    sent = await client.post(PAGE, data=supporter_form(csrf_of(page)))
+    assert sent.status_code == 303
+    location = sent.headers["location"]
+    assert location.startswith("/a/")
+    status = await client.get(location)
+    assert status.status_code == 200
+    assert status.text.count("waiting to be sent") == 2
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in status.text
+    again = await client.post(PAGE, data=supporter_form(csrf_of(page)))
+    assert again.headers["location"] == location + "?repeat=1"
+
+
+async def test_form_errors_rerender_escaped_with_the_values_kept(client: httpx.AsyncClient) -> None:
+    page = await client.get(PAGE)
+    sneaky = "<script>alert(1)</script>"
+    bad = await client.post(
+        PAGE, data=supporter_form(csrf_of(page), name=sneaky, email="not-an-email")
+    )
+    assert bad.status_code == 422
+    assert "is not a valid email address" in bad.text
+    assert sneaky not in bad.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in bad.text
+    report = (await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")).json()
+    assert report["appeals"] == 0
+
+
+async def test_forms_without_a_valid_csrf_token_are_refused(client: httpx.AsyncClient) -> None:
+    await client.get(PAGE)
+    forged = await client.post(PAGE, data=supporter_form("forged.token"))
+    assert forged.status_code == 403
+    client.cookies.clear()
+    no_cookie = await client.post(PAGE, data=supporter_form("x.y"))
+    assert no_cookie.status_code == 403
+
+
+async def test_self_reported_action_form(client: httpx.AsyncClient) -> None:
+    page = await client.get(PAGE)
+    response = await client.post(
+        f"{PAGE}/reported", data={"csrf": csrf_of(page), "target": "cui-tiankai", "kind": "call"}
+    )
+    assert response.status_code == 200 and "your action is counted" in response.text
+    report = (await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")).json()
+    assert report["self_reported"]["total"] == 1
+
+
+async def test_operator_login_sets_a_strict_httponly_cookie_and_escapes_supporter_text(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get(PAGE)
+    await client.post(PAGE, data=supporter_form(csrf_of(page), name="Ana <b>bold</b> Lima"))
+    login_page = await client.get("/operator")
+    assert 'name="token"' in login_page.text
+    wrong = await client.post(
+        "/operator/login", data={"csrf": csrf_of(login_page), "token": "nope"}
+    )
+    assert wrong.status_code == 401
+    signed_in = await client.post(
+        "/operator/login", data={"csrf": csrf_of(login_page), "token": OPERATOR_TOKEN}
+    )
+    assert signed_in.status_code == 303
+    cookie = signed_in.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    dashboard = await client.get("/operator")
+    assert dashboard.status_code == 200
+    assert dashboard.text.count('data-delivery="') == 2
+    assert "ana@example.org" not in dashboard.text.split("Deliveries")[0]
+    assert "<b>bold</b>" not in dashboard.text
+    csrf = csrf_of(dashboard)
+    delivery_id = re.search(r'data-delivery="(\d+)"', dashboard.text).group(1)  # type: ignore[union-attr]
+    cancelled = await client.post(
+        f"/operator/deliveries/{delivery_id}/cancel", data={"csrf": csrf, "back": "status=queued"}
+    )
+    assert (
+        cancelled.status_code == 303 and cancelled.headers["location"] == "/operator?status=queued"
+    )
+    detail = await client.get(f"/operator/deliveries/{delivery_id}")
+    assert "cancelled" in detail.text
+
+
+async def test_operator_dashboard_is_disabled_without_a_token(make_client: MakeClient) -> None:
+    async with make_client(operator_token=None) as client:
+        assert (await client.get("/operator")).status_code == 404
