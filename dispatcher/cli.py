@@ -222,7 +222,14 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from dispatcher.web.app import create_app
 
     app = create_app(settings, run_worker=not args.no_worker, announce=err.print)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level)
+    # Live streams (SSE) never end on their own: give them a few seconds, then close them.
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=5,
+    )
     base = f"http://{args.host}:{args.port}"
     err.print(f"serving {base}/c/<campaign>, {base}/operator and {base}/docs")
     await uvicorn.Server(config).serve()

@@ -270,7 +270,13 @@ async def _serve(settings: Settings, options: ServeOptions, console: Console) ->
     )
     app = create_app(settings, announce=console.print)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=options.host, port=options.port, log_level="warning")
+        uvicorn.Config(
+            app,
+            host=options.host,
+            port=options.port,
+            log_level="warning",
+            timeout_graceful_shutdown=5,
+        )
     )
     await server.serve()
 

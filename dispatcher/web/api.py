@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -371,20 +372,35 @@ async def list_deliveries(
 
 @router.get("/api/deliveries/stream", dependencies=[Operator])
 async def stream_deliveries(
-    request: Request, context: Context, campaign: str | None = None
+    request: Request, context: Context, campaign: str | None = None, since: str | None = None
 ) -> StreamingResponse:
-    """Server-Sent Events: one ``delivery`` event per observed state change."""
+    """Server-Sent Events: one ``delivery`` event per observed state change.
+
+    ``since`` (ISO 8601, e.g. when a page was rendered) replays changes from then on, so a
+    page never misses what happened between rendering and connecting.
+    """
+    start = utcnow()
+    if since:
+        try:
+            start = dt.datetime.fromisoformat(since)
+        except ValueError:
+            raise ApiError(422, f"since {since!r} is not an ISO 8601 time", "since") from None
+        if start.tzinfo is None:
+            raise ApiError(422, f"since {since!r} needs a time zone offset", "since")
     return StreamingResponse(
-        delivery_events(request, context, campaign or None),
+        delivery_events(request, context, campaign or None, start),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
 async def delivery_events(
-    request: Request, context: ServiceContext, campaign: str | None, interval: float = 0.5
+    request: Request,
+    context: ServiceContext,
+    campaign: str | None,
+    since: dt.datetime,
+    interval: float = 0.5,
 ) -> AsyncIterator[str]:
-    since = utcnow()
     seen: set[tuple[int, str]] = set()
     yield "retry: 2000\n\n"
     while not context.stopping.is_set() and not await request.is_disconnected():

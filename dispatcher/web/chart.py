@@ -1,4 +1,4 @@
-"""The dashboard's chart: delivered deliveries per hour by channel, as SVG polyline points."""
+"""The dashboard's chart: delivered deliveries per hour by channel, as SVG bars."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 from dispatcher.models import SENT_CHANNELS, DeliveryStatus
 from dispatcher.store import LogEntry
 
+MAX_HOURS = 48
+
 
 def _hour(when: dt.datetime) -> dt.datetime:
     return when.replace(minute=0, second=0, microsecond=0)
@@ -16,28 +18,42 @@ def _hour(when: dt.datetime) -> dt.datetime:
 def delivery_chart(
     entries: list[LogEntry], *, width: int = 600, height: int = 160
 ) -> dict[str, Any]:
-    """Deliveries per hour by channel (delivered, by when they settled), as SVG polylines."""
+    """Bars per hour (the last ``MAX_HOURS`` hours with deliveries), one per channel."""
     delivered = [e for e in entries if e.status is DeliveryStatus.DELIVERED]
     if not delivered:
-        return {"series": [], "width": width, "height": height, "labels": []}
-    hours = sorted({_hour(e.updated_at) for e in delivered})
-    start, end = hours[0], hours[-1]
+        return {"bars": [], "width": width, "height": height, "labels": [], "totals": {}}
+    end = max(_hour(e.updated_at) for e in delivered)
+    start = max(
+        min(_hour(e.updated_at) for e in delivered), end - dt.timedelta(hours=MAX_HOURS - 1)
+    )
     slots = int((end - start).total_seconds() // 3600) + 1
     counts = {c: [0] * slots for c in SENT_CHANNELS}
     for e in delivered:
-        slot = int(
-            (e.updated_at.replace(minute=0, second=0, microsecond=0) - start).total_seconds()
-            // 3600
-        )
-        counts[e.channel][slot] += 1
-    peak = max(max(v) for v in counts.values()) or 1
-    step = width / max(slots - 1, 1)
-    series = []
-    for channel, values in counts.items():
-        points = " ".join(
-            f"{i * step:.1f},{height - (v / peak) * (height - 10):.1f}"
-            for i, v in enumerate(values)
-        )
-        series.append({"channel": channel.value, "points": points, "total": sum(values)})
-    labels = [(start + dt.timedelta(hours=i)).strftime("%d %b %H:00") for i in (0, slots - 1)]
-    return {"series": series, "width": width, "height": height, "labels": labels, "peak": peak}
+        slot = int((_hour(e.updated_at) - start).total_seconds() // 3600)
+        if slot >= 0:
+            counts[e.channel][slot] += 1
+    peak = max(max(values) for values in counts.values()) or 1
+    slot_width = width / slots
+    bar_width = slot_width * 0.8 / len(SENT_CHANNELS)
+    bars = []
+    for j, (channel, values) in enumerate(counts.items()):
+        for i, count in enumerate(values):
+            bar_height = (count / peak) * (height - 4)
+            bars.append(
+                {
+                    "channel": channel.value,
+                    "x": round(i * slot_width + slot_width * 0.1 + j * bar_width, 1),
+                    "y": round(height - bar_height, 1),
+                    "width": round(bar_width, 1),
+                    "height": round(bar_height, 1),
+                    "title": f"{channel.value}: {count}",
+                }
+            )
+    return {
+        "bars": bars,
+        "width": width,
+        "height": height,
+        "labels": [start.strftime("%d %b %H:00"), (end + dt.timedelta(hours=1)).strftime("%H:00")],
+        "totals": {c.value: sum(v) for c, v in counts.items()},
+        "peak": peak,
+    }

@@ -28,6 +28,7 @@ from dispatcher.operations import (
     retry_delivery,
 )
 from dispatcher.reporting import BUCKETS, campaign_report
+from dispatcher.store import utcnow
 from dispatcher.web.api import (
     Context,
     accept_appeal,
@@ -275,6 +276,9 @@ async def operator_page(
     if not _operator_state(request, context):
         return _page(request, "operator_login.html", context, {"error": None})
     filters = {"campaign": campaign, "channel": channel, "status": status, "target": target}
+    # Taken before reading the log: the live stream replays every change from here on, so
+    # nothing that happens while this page renders is missed.
+    rendered_at = utcnow()
     entries = await context.store.list_deliveries(
         campaign_id=campaign or None,
         status=DeliveryStatus(status) if status in DeliveryStatus._value2member_map_ else None,
@@ -301,6 +305,7 @@ async def operator_page(
             "retryable": {s.value for s in RETRYABLE_FROM},
             "cancellable": {s.value for s in CANCELLABLE_FROM},
             "chart": delivery_chart(entries),
+            "rendered_at": rendered_at.isoformat(),
         },
     )
 

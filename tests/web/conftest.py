@@ -18,7 +18,8 @@ from dispatcher.web.app import create_app
 from dispatcher.web.context import ServiceContext
 
 OPERATOR_TOKEN = "operator-secret-token"
-CALLBACK_URL = "https://dispatcher.example.org/webhooks/fax"
+# Loopback and closed: a sandbox fax gateway that calls it back reaches nothing outside.
+CALLBACK_URL = "http://127.0.0.1:9/webhooks/fax"
 CALLBACK_TOKEN = "callback-secret"
 
 
@@ -72,7 +73,10 @@ def context_of(app: FastAPI) -> ServiceContext:
 @contextlib.asynccontextmanager
 async def live_server(app: FastAPI) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn on an ephemeral loopback port; yields the base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

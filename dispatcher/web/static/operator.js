@@ -60,7 +60,9 @@
     row.classList.add("fresh");
     return row;
   }
-  var url = "/api/deliveries/stream" + (query.get("campaign") ? "?campaign=" + encodeURIComponent(query.get("campaign")) : "");
+  var params = new URLSearchParams({ since: table.dataset.since });
+  if (query.get("campaign")) { params.set("campaign", query.get("campaign")); }
+  var url = "/api/deliveries/stream?" + params.toString();
   var source = new EventSource(url);
   source.addEventListener("open", function () { live.textContent = "(live)"; });
   source.addEventListener("error", function () { live.textContent = "(reconnecting…)"; });

@@ -12,12 +12,15 @@
   var appeal = table.dataset.appeal;
   var campaign = table.dataset.campaign;
   function refresh() {
-    Promise.all([
-      fetch("/api/appeals/" + encodeURIComponent(appeal)).then(function (r) { return r.json(); }),
-      fetch("/api/campaigns/" + encodeURIComponent(campaign) + "/report").then(function (r) { return r.json(); })
-    ]).then(function (results) {
+    var status = null;
+    // The report is read after the appeal, so the total never lags the rows it shows.
+    fetch("/api/appeals/" + encodeURIComponent(appeal)).then(function (r) { return r.json(); })
+    .then(function (data) {
+      status = data;
+      return fetch("/api/campaigns/" + encodeURIComponent(campaign) + "/report");
+    }).then(function (r) { return r.json(); }).then(function (report) {
       var done = true;
-      results[0].deliveries.forEach(function (d) {
+      status.deliveries.forEach(function (d) {
         var row = table.querySelector('tr[data-delivery="' + d.id + '"]');
         if (!row) { return; }
         var cell = row.cells[2];
@@ -35,7 +38,7 @@
         }
         if (!settled[d.status]) { done = false; }
       });
-      document.getElementById("total-actions").textContent = results[1].actions;
+      document.getElementById("total-actions").textContent = report.actions;
       if (!done) { setTimeout(refresh, 1000); }
     }).catch(function () { setTimeout(refresh, 3000); });
   }

@@ -1,0 +1,159 @@
+"""End to end in real headless Chromium (Debian's, driven by Playwright) against a live server
+whose in-process worker sends to the sandbox: the supporter's one click, the operator's view."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from dispatcher.sandbox import Faults, Sandbox
+from dispatcher.settings import RetrySettings, SandboxSettings, WorkerSettings
+from dispatcher.web.app import create_app
+from tests.conftest import OPEN_CAMPAIGN, ROOT
+from tests.web.conftest import OPERATOR_TOKEN, live_server, web_settings
+
+CHROMIUM = (
+    os.environ.get("DISPATCHER_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+)
+SCREENSHOTS = ROOT / "var" / "screenshots"
+EMAIL_LABEL = re.compile("^Your email")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+if not Path(CHROMIUM).exists() and os.environ.get("DISPATCHER_REQUIRE_BROWSER"):
+    raise RuntimeError(f"DISPATCHER_REQUIRE_BROWSER is set but {CHROMIUM} does not exist")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason="Chromium is not installed (make test installs Debian's chromium when it can)",
+)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+def service_settings(tmp_path: Path, campaigns_dir: Path, sandbox: Sandbox, **overrides: object):  # type: ignore[no-untyped-def]
+    return web_settings(
+        tmp_path,
+        campaigns_dir,
+        retry=RetrySettings(base_seconds=0.05, max_seconds=0.2, max_attempts=1, fast_tries=1),
+        worker=WorkerSettings(idle_seconds=0.05),
+        fax={},  # status by polling here; the webhook has its own tests
+        sandbox=SandboxSettings(
+            smtp_port=sandbox.smtp_port,
+            fax_port=sandbox.fax_port,
+            x_port=sandbox.x_port,
+            directory=sandbox.directory,
+            fax_transmit_seconds=0.05,
+        ),
+        **overrides,
+    )
+
+
+async def test_supporter_edits_the_letter_sends_once_and_watches_it_arrive(
+    browser,
+    tmp_path: Path,
+    campaigns_dir: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    from playwright.async_api import expect
+
+    async with Sandbox(tmp_path / "box", fax_transmit_seconds=0.05) as sandbox:
+        app = create_app(service_settings(tmp_path, campaigns_dir, sandbox))
+        async with app.router.lifespan_context(app), live_server(app) as base:
+            page = await browser.new_page(viewport={"width": 900, "height": 1400})  # type: ignore[attr-defined]
+            await page.goto(f"{base}/c/{OPEN_CAMPAIGN}")
+            await expect(page.get_by_role("heading", level=1)).to_contain_text("Xinjiang")
+            letter = page.get_by_role("textbox", name=re.compile("^Letter"))
+            await letter.fill(
+                "I write to ask you to free every person detained arbitrarily in Xinjiang."
+            )
+            await page.get_by_label("Your name", exact=True).fill("Ana Lima")
+            await page.get_by_role("textbox", name=re.compile("^Your email")).fill(
+                "ana@example.org"
+            )
+            await page.get_by_role("textbox", name=re.compile("^Country")).fill("Brazil")
+            await expect(page.locator("#tweet-count")).to_contain_text("/ 280")
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=SCREENSHOTS / "supporter-page.png", full_page=True)
+            await page.get_by_role("button", name="Send my appeal").click()
+            await expect(page.get_by_role("heading", level=1)).to_have_text("Your appeal")
+            rows = page.locator("#appeal-status tbody tr")
+            await expect(rows).to_have_count(5)
+            await expect(page.locator("#appeal-status .state-delivered")).to_have_count(
+                5, timeout=30_000
+            )
+            await expect(page.locator("#total-actions")).to_have_text("5")
+            await page.screenshot(path=SCREENSHOTS / "supporter-status.png", full_page=True)
+        assert sandbox.delivered_counts() == {"email": 2, "fax": 2, "twitter": 1}
+        bodies = [m.get_content() for m in sandbox.emails]
+        assert all("free every person detained arbitrarily" in b for b in bodies)
+
+
+async def test_operator_sees_the_live_log_and_retries_a_failed_delivery(
+    browser,
+    tmp_path: Path,
+    campaigns_dir: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    from playwright.async_api import expect
+
+    # The first email is refused once; with one attempt allowed it ends failed until retried.
+    async with Sandbox(
+        tmp_path / "box", email_faults=Faults(fail_first=1), fax_transmit_seconds=0.05
+    ) as sandbox:
+        app = create_app(service_settings(tmp_path, campaigns_dir, sandbox))
+        async with app.router.lifespan_context(app), live_server(app) as base:
+            page = await browser.new_page(viewport={"width": 1280, "height": 1100})  # type: ignore[attr-defined]
+            await page.goto(f"{base}/operator")
+            await page.get_by_label("Operator token").fill(OPERATOR_TOKEN)
+            await page.get_by_role("button", name="Sign in").click()
+            await expect(page.get_by_role("heading", level=1)).to_have_text("Delivery log")
+            await expect(page.locator("#live-state")).to_have_text("(live)")
+            # A supporter acts now, elsewhere: the rows appear without a reload.
+            supporter = await browser.new_page()  # type: ignore[attr-defined]
+            await supporter.goto(f"{base}/c/{OPEN_CAMPAIGN}")
+            await supporter.get_by_label("Your name", exact=True).fill("Bo Chen")
+            await supporter.get_by_role("textbox", name=re.compile("^Your email")).fill(
+                "bo@example.org"
+            )
+            await supporter.get_by_role("button", name="Send my appeal").click()
+            log = page.locator("#delivery-log tbody tr")
+            await expect(log).to_have_count(5, timeout=30_000)
+            failed = page.locator(
+                "#delivery-log tbody tr", has=page.locator("td.status", has_text="failed")
+            )
+            await expect(failed).to_have_count(1, timeout=30_000)
+            await expect(failed.locator("td.last-error")).to_contain_text("451")
+            await expect(
+                page.locator("#delivery-log td.status", has_text="delivered")
+            ).to_have_count(4, timeout=30_000)
+            await page.reload()
+            await page.screenshot(path=SCREENSHOTS / "operator-dashboard.png", full_page=True)
+            failed = page.locator(
+                "#delivery-log tbody tr", has=page.locator("td.status", has_text="failed")
+            )
+            await failed.get_by_role("button", name="Retry").click()
+            await expect(
+                page.locator("#delivery-log td.status", has_text="delivered")
+            ).to_have_count(5, timeout=30_000)
+        assert sandbox.delivered_counts()["email"] == 2
