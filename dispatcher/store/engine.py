@@ -15,6 +15,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD_REVISION = "0002"
 # Any constant works; it only has to be the same in every process sharing the database.
 _MIGRATION_LOCK_KEY = 7_261_021
+# Execution option marking a connection that will write (see _configure_sqlite).
+WRITE_OPTION = "dispatcher_writes"
 
 
 class DatabaseUrlError(ValueError):
@@ -60,7 +62,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front (a deferred transaction that later writes can
+        # fail with SQLITE_BUSY in WAL mode instead of waiting); readers don't block anyone.
+        if connection.get_execution_options().get(WRITE_OPTION):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
 
 
 def _current_revision(connection: Connection) -> str | None:
@@ -83,7 +90,7 @@ def _upgrade(connection: Connection) -> None:
 
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest revision; safe to run from many processes at once."""
-    async with engine.begin() as conn:
+    async with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}

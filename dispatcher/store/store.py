@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -17,7 +19,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dispatcher.models import (
     AttemptOutcome,
@@ -26,7 +28,7 @@ from dispatcher.models import (
     DeliveryStatus,
     ErrorInfo,
 )
-from dispatcher.store.engine import create_engine, migrate
+from dispatcher.store.engine import WRITE_OPTION, create_engine, migrate
 from dispatcher.store.intake_sql import insert_appeal
 from dispatcher.store.queue_sql import (
     PENDING,
@@ -67,6 +69,21 @@ class Store:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time. Queueing this process's writers here, instead of
+        # letting each spin in SQLite's busy handler, keeps tail latency low under load.
+        self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (SQLite: one at a time per process; others still wait on
+        BEGIN IMMEDIATE with the busy timeout)."""
+        if self._sqlite_writer is None:
+            async with self._write_engine.begin() as conn:
+                yield conn
+            return
+        async with self._sqlite_writer, self._write_engine.begin() as conn:
+            yield conn
 
     @classmethod
     async def open(cls, url: str, *, migrate_schema: bool = True) -> Store:
@@ -96,7 +113,7 @@ class Store:
         now = now or utcnow()
         for _ in range(3):
             try:
-                async with self.engine.begin() as conn:
+                async with self._writing() as conn:
                     return await insert_appeal(conn, appeal, wanted, now)
             except IntegrityError:
                 # A concurrent identical submission won the race: look again.
@@ -124,7 +141,7 @@ class Store:
         """
         now = now or utcnow()
         lease_until = now + dt.timedelta(seconds=lease_seconds)
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             if conn.dialect.name == "postgresql":
                 # Serialise claims so the per-number fax check sees every other claim.
                 await conn.execute(
@@ -198,7 +215,7 @@ class Store:
             return 0
         now = now or utcnow()
         changed = 0
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             for u in updates:
                 changed += await apply_update(
                     conn,
@@ -217,7 +234,7 @@ class Store:
             return
         now = now or utcnow()
         d = deliveries
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             sending = d.c.status == DeliveryStatus.SENDING.value
             await conn.execute(
                 attempts.delete().where(
@@ -383,7 +400,7 @@ class Store:
                 "last_error_code": error.code,
                 "last_error_message": error.message,
             }
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             result = await conn.execute(
                 update(d)
                 .where(d.c.id == delivery_id, d.c.status.in_([s.value for s in allowed_from]))
@@ -422,7 +439,7 @@ class Store:
             deliveries.c.provider_ref == provider_ref,
             deliveries.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value,
         )
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             return await apply_update(conn, update_, condition, now or utcnow()) > 0
 
     async def record_reported_action(
@@ -435,7 +452,7 @@ class Store:
         supporter_email: str | None,
         now: dt.datetime | None = None,
     ) -> int:
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             result = await conn.execute(
                 insert(reported_actions)
                 .values(

@@ -1,0 +1,118 @@
+"""Benchmark: POST /api/campaigns/{id}/appeals against `dispatcher serve --no-worker` on SQLite.
+
+The server is the real CLI in its own process; this process is the load generator (an
+async httpx client with N concurrent connections on loopback). Each request is a distinct
+supporter, so every one is stored (supporter, appeal, five deliveries in one transaction).
+Prints appeals/s and the p50/p90/p99 latency, and checks the report counts every appeal.
+
+    .venv/bin/python bench/intake_http.py --requests 2000 --concurrency 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import re
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+CAMPAIGN = "ua-bench"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def main(requests: int, concurrency: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="dispatcher-intake-bench-"))
+    (work / "campaigns").mkdir()
+    text = (ROOT / "config/campaigns/ua-61-21.toml").read_text(encoding="utf-8")
+    deadline = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)
+    text = re.sub(r'^id = ".*"$', f'id = "{CAMPAIGN}"', text, count=1, flags=re.M)
+    text = re.sub(r"^deadline = .*$", f"deadline = {deadline}", text, count=1, flags=re.M)
+    (work / "campaigns" / f"{CAMPAIGN}.toml").write_text(text, encoding="utf-8")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
+    env.update(
+        {
+            "DISPATCHER_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'bench.db'}",
+            "DISPATCHER_CAMPAIGNS_DIR": str(work / "campaigns"),
+            "DISPATCHER_INTAKE__PER_IP_PER_MINUTE": "0",
+            "DISPATCHER_INTAKE__PER_EMAIL_PER_HOUR": "0",
+        }
+    )
+    dispatcher = str(Path(sys.executable).with_name("dispatcher"))
+    server = await asyncio.create_subprocess_exec(
+        dispatcher,
+        "serve",
+        "--no-worker",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        env=env,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    try:
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+            for _ in range(300):
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.05)
+            queue: asyncio.Queue[int] = asyncio.Queue()
+            for n in range(requests):
+                queue.put_nowait(n)
+            latencies: list[float] = []
+            statuses: dict[int, int] = {}
+
+            async def user() -> None:
+                while not queue.empty():
+                    n = queue.get_nowait()
+                    body = {"supporter": {"name": f"Supporter {n}", "email": f"s{n}@example.org"}}
+                    started = time.perf_counter()
+                    response = await client.post(f"/api/campaigns/{CAMPAIGN}/appeals", json=body)
+                    latencies.append(time.perf_counter() - started)
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+            started = time.perf_counter()
+            await asyncio.gather(*(user() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - started
+            report = (await client.get(f"/api/campaigns/{CAMPAIGN}/report")).json()
+    finally:
+        server.terminate()
+        await server.wait()
+    quantiles = statistics.quantiles(sorted(latencies), n=100)
+    print(
+        f"{requests} appeals over {concurrency} connections in {elapsed:.2f} s = "
+        f"{requests / elapsed:.0f} appeals/s; statuses {statuses}"
+    )
+    print(
+        f"latency p50 {quantiles[49] * 1000:.1f} ms, p90 {quantiles[89] * 1000:.1f} ms, "
+        f"p99 {quantiles[98] * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
+    )
+    stored = report["appeals"]
+    print(f"report: {stored} appeals stored" + (" (all)" if stored == requests else " MISMATCH"))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    asyncio.run(main(args.requests, args.concurrency))
