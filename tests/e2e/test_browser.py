@@ -157,3 +157,22 @@ async def test_operator_sees_the_live_log_and_retries_a_failed_delivery(
                 page.locator("#delivery-log td.status", has_text="delivered")
             ).to_have_count(5, timeout=30_000)
         assert sandbox.delivered_counts()["email"] == 2
+
+
+async def test_api_docs_render_offline_from_local_assets(
+    browser,
+    tmp_path: Path,
+    campaigns_dir: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    from playwright.async_api import expect
+
+    app = create_app(web_settings(tmp_path, campaigns_dir), run_worker=False)
+    async with app.router.lifespan_context(app), live_server(app) as base:
+        page = await browser.new_page()  # type: ignore[attr-defined]
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        await page.goto(f"{base}/docs")
+        await expect(page.locator(".swagger-ui .info .title")).to_contain_text("Appeal dispatcher")
+        await expect(page.get_by_text("/api/campaigns/{campaign_id}/appeals").first).to_be_visible()
+        assert requested and all(url.startswith(base) for url in requested)
+        await page.close()
