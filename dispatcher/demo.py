@@ -286,7 +286,7 @@ async def _run_worker_with_progress(
 ) -> None:
     worker = build_worker(settings, store)
     stop = asyncio.Event()
-    install_stop_handlers(stop)
+    remove_handlers = install_stop_handlers(stop)
     run = asyncio.create_task(worker.run(drain=True, stop=stop))
     columns = (
         TextColumn("{task.description}"),
@@ -310,6 +310,7 @@ async def _run_worker_with_progress(
                 await asyncio.wait({run}, timeout=0.2)
         await run
     finally:
+        remove_handlers()  # `demo --serve` hands Ctrl-C to the web server next
         await close_adapters(worker)
     failed = await store.list_deliveries(campaign_id=DEMO_CAMPAIGN, status=DeliveryStatus.FAILED)
     for entry in failed:

@@ -107,8 +107,13 @@ async def close_adapters(worker: Worker) -> None:
         await adapter.aclose()
 
 
-def install_stop_handlers(stop: asyncio.Event, task: asyncio.Task[object] | None = None) -> None:
-    """SIGINT/SIGTERM once: finish the current batch and exit. Twice: cancel (leases released)."""
+def install_stop_handlers(
+    stop: asyncio.Event, task: asyncio.Task[object] | None = None
+) -> Callable[[], None]:
+    """SIGINT/SIGTERM once: finish the current batch and exit. Twice: cancel (leases released).
+
+    Returns a function that removes the handlers again (for code that runs on afterwards).
+    """
     loop = asyncio.get_running_loop()
 
     def on_signal() -> None:
@@ -116,5 +121,12 @@ def install_stop_handlers(stop: asyncio.Event, task: asyncio.Task[object] | None
             task.cancel()
         stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
         loop.add_signal_handler(sig, on_signal)
+
+    def remove() -> None:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+    return remove

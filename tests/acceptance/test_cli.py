@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -15,6 +16,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
+import httpx
 import pytest
 
 from dispatcher.sandbox import Faults, Sandbox
@@ -308,6 +310,44 @@ async def test_sandbox_command_serves_records_and_stops_on_sigint(cli: Cli, tmp_
         process.send_signal(signal.SIGINT)
         await asyncio.wait_for(process.communicate(), timeout=30)
         assert process.returncode == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_serve_accepts_an_appeal_sends_it_and_stops_on_sigterm(cli: Cli) -> None:
+    port = _free_port()
+    cli.env["DISPATCHER_OPERATOR_TOKEN"] = "t0ken"
+    process = await cli.start("serve", "--port", str(port), "--log-level", "warning")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            for _ in range(300):  # until the server answers (bounded)
+                with contextlib.suppress(httpx.TransportError):
+                    health = await http.get("/healthz")
+                    break
+                await asyncio.sleep(0.05)
+            assert health.json() == {"status": "ok", "database": "ok", "worker": "running"}
+            body = {
+                "supporter": {"name": "Ana Lima", "email": "ana@example.org"},
+                "targets": ["cui-tiankai"],
+                "channels": ["fax", "twitter"],
+            }
+            created = await http.post(f"/api/campaigns/{OPEN_CAMPAIGN}/appeals", json=body)
+            assert created.status_code == 202
+            appeal_url = f"/api/appeals/{created.json()['appeal_id']}"
+            for _ in range(600):  # the in-process worker sends; bounded wait for settling
+                statuses = {d["status"] for d in (await http.get(appeal_url)).json()["deliveries"]}
+                if statuses == {"delivered"}:
+                    break
+                await asyncio.sleep(0.05)
+            assert statuses == {"delivered"}
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+        # uvicorn shuts down gracefully, then re-raises SIGTERM: the conventional exit status.
+        assert process.returncode in (0, -signal.SIGTERM)
+        assert "Traceback" not in stderr.decode()
     finally:
         if process.returncode is None:
             process.kill()
