@@ -187,6 +187,31 @@ class ValidAppeal:
     deliveries: tuple[NewDelivery, ...]
 
 
+def closed_error(campaign: Campaign) -> IntakeError:
+    return IntakeError(
+        "campaign",
+        f"campaign {campaign.id!r} closed: its deadline was {campaign.deadline.isoformat()}",
+        IntakeErrorKind.CLOSED,
+    )
+
+
+def open_campaign(
+    catalog: CampaignCatalog, campaign_id: str, *, now: dt.datetime | None = None
+) -> Campaign:
+    """The campaign, if it exists and is open; IntakeError (unknown / closed) otherwise."""
+    campaign = catalog.get(campaign_id)
+    if campaign is None:
+        known = ", ".join(catalog.ids) or "none"
+        raise IntakeError(
+            "campaign",
+            f"unknown campaign {campaign_id!r}; known campaigns: {known}",
+            IntakeErrorKind.UNKNOWN_CAMPAIGN,
+        )
+    if not campaign.is_open(now or utcnow()):
+        raise closed_error(campaign)
+    return campaign
+
+
 def validate_appeal(
     catalog: CampaignCatalog, request: AppealRequest, *, now: dt.datetime | None = None
 ) -> ValidAppeal:
@@ -194,20 +219,7 @@ def validate_appeal(
 
     Order of checks: unknown campaign, closed campaign, then each field.
     """
-    campaign = catalog.get(request.campaign_id)
-    if campaign is None:
-        known = ", ".join(catalog.ids) or "none"
-        raise IntakeError(
-            "campaign",
-            f"unknown campaign {request.campaign_id!r}; known campaigns: {known}",
-            IntakeErrorKind.UNKNOWN_CAMPAIGN,
-        )
-    if not campaign.is_open(now or utcnow()):
-        raise IntakeError(
-            "campaign",
-            f"campaign {campaign.id!r} closed: its deadline was {campaign.deadline.isoformat()}",
-            IntakeErrorKind.CLOSED,
-        )
+    campaign = open_campaign(catalog, request.campaign_id, now=now)
     name = clean_line("supporter.name", request.supporter_name, limit=MAX_NAME_CHARS, required=True)
     assert name is not None
     try:

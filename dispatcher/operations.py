@@ -10,7 +10,7 @@ from typing import Any
 from dispatcher.campaigns import CampaignCatalog
 from dispatcher.channels.base import DeliveryError, SendResult
 from dispatcher.channels.fax import classify_fax_failure
-from dispatcher.intake import IntakeError, IntakeErrorKind, clean_line
+from dispatcher.intake import IntakeError, IntakeErrorKind, clean_line, open_campaign
 from dispatcher.models import DeliveryStatus, ErrorInfo
 from dispatcher.outcomes import confirmation_update
 from dispatcher.retry import RetryPolicy
@@ -94,19 +94,7 @@ async def report_action(
     store: Store, catalog: CampaignCatalog, request: ReportedActionRequest
 ) -> int:
     """Store an action the supporter took themselves (a call, a posted letter)."""
-    campaign = catalog.get(request.campaign_id)
-    if campaign is None:
-        raise IntakeError(
-            "campaign",
-            f"unknown campaign {request.campaign_id!r}",
-            IntakeErrorKind.UNKNOWN_CAMPAIGN,
-        )
-    if not campaign.is_open():
-        raise IntakeError(
-            "campaign",
-            f"campaign {campaign.id!r} closed: its deadline was {campaign.deadline.isoformat()}",
-            IntakeErrorKind.CLOSED,
-        )
+    campaign = open_campaign(catalog, request.campaign_id)
     if campaign.target(request.target_id) is None:
         known = ", ".join(t.id for t in campaign.targets)
         raise IntakeError(

@@ -16,8 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dispatcher.campaigns import Campaign
 from dispatcher.intake import (
     AppealRequest,
-    IntakeError,
-    IntakeErrorKind,
+    closed_error,
     submit_appeal,
     tweet_lengths,
 )
@@ -180,14 +179,6 @@ async def accept_appeal(context: ServiceContext, appeal: AppealRequest) -> Appea
     """Shared by the JSON API and the HTML form: the per-email limit, then intake."""
     context.per_email.check(appeal.supporter_email.strip().lower(), "email address")
     return await submit_appeal(context.store, context.catalog, appeal)
-
-
-def closed_error(campaign: Campaign) -> IntakeError:
-    return IntakeError(
-        "campaign",
-        f"campaign {campaign.id!r} closed: its deadline was {campaign.deadline.isoformat()}",
-        IntakeErrorKind.CLOSED,
-    )
 
 
 @router.post(

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from dispatcher.campaigns import Campaign
-from dispatcher.intake import AppealRequest, IntakeError, IntakeErrorKind
+from dispatcher.intake import AppealRequest, IntakeError, IntakeErrorKind, closed_error
 from dispatcher.models import SENT_CHANNELS, Channel, DeliveryStatus
 from dispatcher.operations import (
     CANCELLABLE_FROM,
@@ -33,7 +33,6 @@ from dispatcher.web.api import (
     Context,
     accept_appeal,
     client_ip,
-    closed_error,
     public_campaign,
     reason,
 )
