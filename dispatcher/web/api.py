@@ -32,7 +32,7 @@ from dispatcher.reporting import attempt_json, campaign_report, log_entry_json, 
 from dispatcher.store import AppealReceipt, LogEntry, utcnow
 from dispatcher.web.context import ServiceContext, get_context
 from dispatcher.web.errors import ApiError, describe_validation
-from dispatcher.web.security import presented_operator_token, read_limited_body, token_matches
+from dispatcher.web.security import read_limited_body
 
 router = APIRouter()
 Context = Annotated[ServiceContext, Depends(get_context)]
@@ -149,10 +149,7 @@ def client_ip(request: Request) -> str:
 
 def require_operator(request: Request, context: Context) -> None:
     """Operator endpoints: 404 when no token is configured (disabled), 401 without it."""
-    expected = context.operator_token
-    if expected is None:
-        raise ApiError(404, "operator endpoints are disabled: DISPATCHER_OPERATOR_TOKEN is not set")
-    if not token_matches(presented_operator_token(request), expected):
+    if not context.is_operator(request):
         raise ApiError(
             401,
             "operator token missing or wrong",

@@ -41,7 +41,6 @@ from dispatcher.web.errors import INTAKE_STATUS, ApiError
 from dispatcher.web.security import (
     CSRF_COOKIE,
     OPERATOR_COOKIE,
-    presented_operator_token,
     token_matches,
 )
 
@@ -255,14 +254,6 @@ async def appeal_page(
 # ---------------------------------------------------------------- operator dashboard
 
 
-def _operator_state(request: Request, context: Context) -> bool:
-    """True when signed in; 404 when the dashboard is disabled (no token configured)."""
-    expected = context.operator_token
-    if expected is None:
-        raise ApiError(404, "the operator dashboard is disabled: set DISPATCHER_OPERATOR_TOKEN")
-    return token_matches(presented_operator_token(request), expected)
-
-
 @router.get("/operator", response_class=HTMLResponse)
 async def operator_page(
     request: Request,
@@ -272,7 +263,7 @@ async def operator_page(
     status: str = "",
     target: str = "",
 ) -> HTMLResponse:
-    if not _operator_state(request, context):
+    if not context.is_operator(request):
         return _page(request, "operator_login.html", context, {"error": None})
     filters = {"campaign": campaign, "channel": channel, "status": status, "target": target}
     # Taken before reading the log: the live stream replays every change from here on, so
@@ -311,9 +302,7 @@ async def operator_page(
 
 @router.post("/operator/login", response_class=HTMLResponse)
 async def operator_login(request: Request, context: Context) -> Response:
-    expected = context.operator_token
-    if expected is None:
-        raise ApiError(404, "the operator dashboard is disabled: set DISPATCHER_OPERATOR_TOKEN")
+    expected = context.required_operator_token()
     values = await _form(request, context)
     token = _one(values, "token")
     if not token_matches(token, expected):
@@ -348,7 +337,7 @@ async def operator_logout(request: Request, context: Context) -> Response:
 async def operator_action(
     request: Request, delivery_id: int, action: str, context: Context
 ) -> Response:
-    if not _operator_state(request, context):
+    if not context.is_operator(request):
         raise ApiError(401, "sign in to the operator dashboard first")
     values = await _form(request, context)
     if action not in {"retry", "cancel"}:
@@ -365,7 +354,7 @@ async def operator_action(
 
 @router.get("/operator/deliveries/{delivery_id}", response_class=HTMLResponse)
 async def operator_delivery(request: Request, delivery_id: int, context: Context) -> HTMLResponse:
-    if not _operator_state(request, context):
+    if not context.is_operator(request):
         return _page(request, "operator_login.html", context, {"error": None})
     entry = await context.store.get_delivery(delivery_id)
     if entry is None:
