@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dispatcher.campaigns import CampaignCatalog
-from dispatcher.channels.base import DeliveryError, SendResult
-from dispatcher.channels.fax import classify_fax_failure
+from dispatcher.channels.fax import fax_verdict
 from dispatcher.intake import IntakeError, IntakeErrorKind, clean_line, open_campaign
 from dispatcher.models import DeliveryStatus, ErrorInfo
 from dispatcher.outcomes import confirmation_update
@@ -118,18 +117,6 @@ async def report_action(
     )
 
 
-def fax_verdict(fax: dict[str, Any]) -> SendResult | DeliveryError | None:
-    """What a gateway's fax object says: delivered, failed (classified), or nothing yet."""
-    status = fax.get("status")
-    if status == "success":
-        return SendResult(True, str(fax.get("id")), "transmitted (confirmed by callback)")
-    if status == "failure":
-        return classify_fax_failure(
-            fax.get("error_type"), fax.get("error_code"), fax.get("error_message")
-        )
-    return None
-
-
 async def apply_fax_callback(
     store: Store, policy: RetryPolicy, fax: dict[str, Any], *, poll_seconds: float
 ) -> bool:
@@ -139,7 +126,7 @@ async def apply_fax_callback(
     statuses change nothing. Returns whether a delivery changed.
     """
     fax_id = fax.get("id")
-    verdict = fax_verdict(fax)
+    verdict = fax_verdict(fax, note=", confirmed by callback")
     if fax_id is None or verdict is None:
         return False
     delivery = await store.awaiting_fax(str(fax_id))

@@ -73,6 +73,20 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def fax_verdict(fax: dict[str, Any], *, note: str = "") -> SendResult | DeliveryError | None:
+    """What a gateway's fax object says, whether polled or called back: transmitted, failed
+    (classified), or None while it is still queued or in progress."""
+    status = fax.get("status")
+    if status == "success":
+        pages = fax.get("num_pages", "?")
+        return SendResult(True, str(fax.get("id")), f"transmitted ({pages} pages{note})")
+    if status == "failure":
+        return classify_fax_failure(
+            fax.get("error_type"), fax.get("error_code"), fax.get("error_message")
+        )
+    return None
+
+
 class FaxAdapter:
     """``send`` posts the PDF (the gateway accepts it); ``check`` polls until it is transmitted."""
 
@@ -134,14 +148,10 @@ class FaxAdapter:
                 )
             raise error
         data = body.get("data") or {}
-        status = data.get("status")
-        if status == "success":
-            return SendResult(True, ref, f"transmitted ({data.get('num_pages', '?')} pages)")
-        if status == "failure":
-            raise classify_fax_failure(
-                data.get("error_type"), data.get("error_code"), data.get("error_message")
-            )
-        return SendResult(False, ref, f"gateway status {status}")
+        verdict = fax_verdict(data)
+        if isinstance(verdict, DeliveryError):
+            raise verdict
+        return verdict or SendResult(False, ref, f"gateway status {data.get('status')}")
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
