@@ -27,6 +27,7 @@ from dispatcher.runtime import (
     install_stop_handlers,
     load_catalog,
     open_store,
+    sandbox_from_settings,
 )
 from dispatcher.settings import Settings
 from dispatcher.store import DatabaseUrlError, utcnow
@@ -165,15 +166,11 @@ async def cmd_log(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
-    from dispatcher.sandbox import Faults, Sandbox
+    from dispatcher.sandbox import Faults
 
     cfg = settings.sandbox
-    sandbox = Sandbox(
-        cfg.directory,
-        host=cfg.host,
-        smtp_port=cfg.smtp_port,
-        fax_port=cfg.fax_port,
-        x_port=cfg.x_port,
+    sandbox = sandbox_from_settings(
+        cfg,
         email_faults=Faults(
             fail_first=args.email_fail_first, refuse=frozenset(args.email_refuse or ())
         ),
@@ -187,7 +184,6 @@ async def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
             rate_limit_first=args.x_rate_limit_first,
             refuse=frozenset(args.x_refuse or ()),
         ),
-        fax_transmit_seconds=cfg.fax_transmit_seconds,
     )
     try:
         await sandbox.start()

@@ -7,19 +7,19 @@ import contextlib
 import errno
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from typing import TYPE_CHECKING
 
 from dispatcher.campaigns import CampaignCatalog
 from dispatcher.channels.registry import build_adapters, poll_seconds, sandboxed_channels
 from dispatcher.models import Channel
 from dispatcher.retry import RetryPolicy
-from dispatcher.settings import Settings
+from dispatcher.settings import SandboxSettings, Settings
 from dispatcher.store import Store
 from dispatcher.worker import Worker
 
 if TYPE_CHECKING:
-    from dispatcher.sandbox import Sandbox
+    from dispatcher.sandbox import Faults, Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +47,12 @@ async def embedded_sandbox(
     A port that is already taken is assumed to be a ``dispatcher sandbox`` running
     separately; the worker then sends there.
     """
-    from dispatcher.sandbox import Sandbox
-
     cfg = settings.sandbox
     started: list[Sandbox] = []
     ports = {"email": cfg.smtp_port, "fax": cfg.fax_port, "twitter": cfg.x_port}
     try:
         for channel in sandboxed_channels(settings):
-            sandbox = Sandbox(
-                cfg.directory,
-                host=cfg.host,
-                smtp_port=cfg.smtp_port,
-                fax_port=cfg.fax_port,
-                x_port=cfg.x_port,
-                fax_transmit_seconds=cfg.fax_transmit_seconds,
-                channels=(channel.value,),
-            )
+            sandbox = sandbox_from_settings(cfg, channels=(channel.value,))
             try:
                 await sandbox.start()
             except OSError as exc:
@@ -82,6 +72,31 @@ async def embedded_sandbox(
     finally:
         for sandbox in started:
             await sandbox.stop()
+
+
+def sandbox_from_settings(
+    cfg: SandboxSettings,
+    *,
+    channels: Collection[str] | None = None,
+    email_faults: Faults | None = None,
+    fax_faults: Faults | None = None,
+    x_faults: Faults | None = None,
+) -> Sandbox:
+    """A sandbox (not started) where DISPATCHER_SANDBOX__* says, with optional faults."""
+    from dispatcher.sandbox import CHANNELS, Faults, Sandbox
+
+    return Sandbox(
+        cfg.directory,
+        host=cfg.host,
+        smtp_port=cfg.smtp_port,
+        fax_port=cfg.fax_port,
+        x_port=cfg.x_port,
+        fax_transmit_seconds=cfg.fax_transmit_seconds,
+        channels=CHANNELS if channels is None else channels,
+        email_faults=email_faults or Faults(),
+        fax_faults=fax_faults or Faults(),
+        x_faults=x_faults or Faults(),
+    )
 
 
 def build_worker(
