@@ -124,7 +124,7 @@ def public_campaign(campaign: Campaign, *, with_letters: bool = False) -> dict[s
     return data
 
 
-def _campaign(context: ServiceContext, campaign_id: str) -> Campaign:
+def campaign_or_404(context: ServiceContext, campaign_id: str) -> Campaign:
     campaign = context.catalog.get(campaign_id)
     if campaign is None:
         raise ApiError(404, f"unknown campaign {campaign_id!r}", "campaign")
@@ -200,7 +200,7 @@ async def accept_appeal(context: ServiceContext, appeal: AppealRequest) -> Appea
 async def post_appeal(campaign_id: str, request: Request, context: Context) -> JSONResponse:
     """One step: the supporter's appeal to every chosen target over every chosen channel."""
     context.per_ip.check(client_ip(request), "address")
-    campaign = _campaign(context, campaign_id)
+    campaign = campaign_or_404(context, campaign_id)
     body = await read_limited_body(request, context.settings.intake.max_body_bytes)
     if not campaign.is_open():
         raise closed_error(campaign)
@@ -257,7 +257,7 @@ async def list_campaigns(context: Context) -> dict[str, Any]:
 
 @router.get("/api/campaigns/{campaign_id}")
 async def get_campaign(campaign_id: str, context: Context) -> dict[str, Any]:
-    return public_campaign(_campaign(context, campaign_id), with_letters=True)
+    return public_campaign(campaign_or_404(context, campaign_id), with_letters=True)
 
 
 class TweetIn(BaseModel):
@@ -269,7 +269,7 @@ class TweetIn(BaseModel):
 @router.post("/api/campaigns/{campaign_id}/tweet-length")
 async def tweet_length(campaign_id: str, payload: TweetIn, context: Context) -> dict[str, Any]:
     """The live counter's source: the same weighting and composition the server enforces."""
-    lengths = tweet_lengths(_campaign(context, campaign_id), payload.text, payload.name)
+    lengths = tweet_lengths(campaign_or_404(context, campaign_id), payload.text, payload.name)
     longest = max(lengths.values(), default=0)
     return {
         "weighted_length": longest,
@@ -282,7 +282,7 @@ async def tweet_length(campaign_id: str, payload: TweetIn, context: Context) -> 
 @router.get("/api/campaigns/{campaign_id}/report")
 async def get_report(campaign_id: str, context: Context) -> dict[str, Any]:
     """The totals shared with officials (public)."""
-    return await campaign_report(context.store, _campaign(context, campaign_id))
+    return await campaign_report(context.store, campaign_or_404(context, campaign_id))
 
 
 @router.post("/api/campaigns/{campaign_id}/reported-actions", status_code=201)
@@ -421,7 +421,7 @@ async def post_cancel(delivery_id: int, context: Context) -> dict[str, Any]:
 
 @router.get("/api/campaigns/{campaign_id}/report.csv", dependencies=[Operator])
 async def get_report_csv(campaign_id: str, context: Context) -> PlainTextResponse:
-    report = await campaign_report(context.store, _campaign(context, campaign_id))
+    report = await campaign_report(context.store, campaign_or_404(context, campaign_id))
     return PlainTextResponse(
         report_csv(report),
         media_type="text/csv",

@@ -32,6 +32,7 @@ from dispatcher.store import utcnow
 from dispatcher.web.api import (
     Context,
     accept_appeal,
+    campaign_or_404,
     client_ip,
     public_campaign,
     reason,
@@ -94,13 +95,6 @@ def _one(values: dict[str, Any], key: str) -> str:
     return str(found[0])
 
 
-def _campaign_or_404(context: Context, campaign_id: str) -> Campaign:
-    campaign = context.catalog.get(campaign_id)
-    if campaign is None:
-        raise ApiError(404, f"unknown campaign {campaign_id!r}")
-    return campaign
-
-
 # ---------------------------------------------------------------- supporter pages
 
 
@@ -113,7 +107,7 @@ async def home(request: Request, context: Context) -> HTMLResponse:
 async def campaign_page(
     request: Request, campaign_id: str, context: Context, lang: str | None = None
 ) -> HTMLResponse:
-    campaign = _campaign_or_404(context, campaign_id)
+    campaign = campaign_or_404(context, campaign_id)
     language = lang if lang in campaign.letter else campaign.default_language
     return await _render_campaign(request, context, campaign, {"language": language})
 
@@ -152,7 +146,7 @@ async def _render_campaign(
 @router.post("/c/{campaign_id}", response_class=HTMLResponse)
 async def campaign_submit(request: Request, campaign_id: str, context: Context) -> Response:
     """The one Send button: a plain form post, then the status page."""
-    campaign = _campaign_or_404(context, campaign_id)
+    campaign = campaign_or_404(context, campaign_id)
     context.per_ip.check(client_ip(request), "address")
     values = await _form(request, context)
     form: dict[str, Any] = {
@@ -196,7 +190,7 @@ async def campaign_submit(request: Request, campaign_id: str, context: Context) 
 
 @router.post("/c/{campaign_id}/reported", response_class=HTMLResponse)
 async def reported_submit(request: Request, campaign_id: str, context: Context) -> Response:
-    campaign = _campaign_or_404(context, campaign_id)
+    campaign = campaign_or_404(context, campaign_id)
     values = await _form(request, context)
     try:
         await report_action(
