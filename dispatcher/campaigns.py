@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from dispatcher.models import Channel
+from dispatcher.models import Channel, is_language_code
 
 
 class CampaignError(Exception):
@@ -110,7 +110,7 @@ class Campaign(BaseModel):
     @classmethod
     def _languages_are_codes(cls, value: dict[str, Letter]) -> dict[str, Letter]:
         for lang in value:
-            if not (2 <= len(lang) <= 8 and lang.replace("-", "").isalnum()):
+            if not is_language_code(lang):
                 raise ValueError(f"{lang!r} is not a language code such as 'en' or 'zh'")
         return value
 

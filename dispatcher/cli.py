@@ -17,7 +17,7 @@ from rich.table import Table
 from dispatcher.campaigns import Campaign, CampaignCatalog, CampaignError
 from dispatcher.channels.registry import ConfigError
 from dispatcher.intake import AppealRequest, IntakeError, submit_appeal
-from dispatcher.models import DeliveryStatus
+from dispatcher.models import DeliveryStatus, utcnow
 from dispatcher.output import err, out, print_log, print_report
 from dispatcher.reporting import campaign_report, report_csv
 from dispatcher.runtime import (
@@ -30,7 +30,7 @@ from dispatcher.runtime import (
     sandbox_from_settings,
 )
 from dispatcher.settings import Settings
-from dispatcher.store import DatabaseUrlError, utcnow
+from dispatcher.store import DatabaseUrlError
 from dispatcher.worker import Worker
 
 

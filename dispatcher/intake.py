@@ -11,10 +11,18 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError, validate_email
 
 from dispatcher.campaigns import Campaign, CampaignCatalog, Target
-from dispatcher.models import SENT_CHANNELS, Channel
+from dispatcher.models import (
+    SENT_CHANNELS,
+    AppealReceipt,
+    Channel,
+    NewAppeal,
+    NewDelivery,
+    is_language_code,
+    utcnow,
+)
 from dispatcher.render.fax import uncovered_characters
 from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH, compose_tweet, weighted_length
-from dispatcher.store import AppealReceipt, NewAppeal, NewDelivery, Store, utcnow
+from dispatcher.store import Store
 
 MAX_NAME_CHARS = 200
 MAX_COUNTRY_CHARS = 64
@@ -249,7 +257,7 @@ def validate_appeal(
     if request.message is not None and request.message.strip():
         body = _clean_text("message", request.message, limit=campaign.max_message_chars)
         own_message = True
-        if not (2 <= len(language) <= 8 and language.replace("-", "").isalnum()):
+        if not is_language_code(language):
             raise _invalid("language", f"language {language!r} is not a code such as 'en' or 'zh'")
     else:
         if template is None:

@@ -10,10 +10,10 @@ from typing import Any
 from dispatcher.campaigns import CampaignCatalog
 from dispatcher.channels.fax import fax_verdict
 from dispatcher.intake import IntakeError, IntakeErrorKind, clean_line, open_campaign
-from dispatcher.models import DeliveryStatus, ErrorInfo
+from dispatcher.models import DeliveryStatus, ErrorInfo, LogEntry
 from dispatcher.outcomes import confirmation_update
 from dispatcher.retry import RetryPolicy
-from dispatcher.store import LogEntry, Store
+from dispatcher.store import Store
 
 REPORTED_KINDS = ("call", "letter")
 RETRYABLE_FROM = frozenset(

@@ -9,9 +9,15 @@ from __future__ import annotations
 import datetime as dt
 
 from dispatcher.channels.base import DeliveryError, SendResult, TransientError
-from dispatcher.models import AttemptOutcome, ClaimedDelivery, DeliveryStatus, ErrorInfo
+from dispatcher.models import (
+    AttemptOutcome,
+    ClaimedDelivery,
+    DeliveryStatus,
+    DeliveryUpdate,
+    ErrorInfo,
+    utcnow,
+)
 from dispatcher.retry import RetryPolicy, decide_retry
-from dispatcher.store import DeliveryUpdate, utcnow
 
 
 def error_info(exc: DeliveryError) -> ErrorInfo:

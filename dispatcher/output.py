@@ -10,9 +10,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from dispatcher.models import DeliveryStatus
+from dispatcher.models import DeliveryStatus, LogEntry
 from dispatcher.reporting import BUCKETS, log_entry_json
-from dispatcher.store import LogEntry
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

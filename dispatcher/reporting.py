@@ -7,8 +7,8 @@ import io
 from typing import Any
 
 from dispatcher.campaigns import Campaign
-from dispatcher.models import SENT_CHANNELS, DeliveryStatus, ErrorInfo
-from dispatcher.store import AttemptEntry, LogEntry, Store
+from dispatcher.models import SENT_CHANNELS, AttemptEntry, DeliveryStatus, ErrorInfo, LogEntry
+from dispatcher.store import Store
 
 # Report buckets: "failed" is every delivery that ended without arriving except cancelled.
 _BUCKET = {

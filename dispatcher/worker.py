@@ -14,11 +14,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from dispatcher.channels.base import ChannelAdapter, DeliveryError, SendResult, TransientError
-from dispatcher.models import AttemptOutcome, Channel, ClaimedDelivery, DeliveryStatus
+from dispatcher.models import (
+    AttemptOutcome,
+    Channel,
+    ClaimedDelivery,
+    DeliveryStatus,
+    DeliveryUpdate,
+    utcnow,
+)
 from dispatcher.outcomes import confirmation_update, error_info, retry_or_end
 from dispatcher.retry import RetryPolicy, send_with_fast_retries
 from dispatcher.settings import WorkerSettings
-from dispatcher.store import DeliveryUpdate, Store, utcnow
+from dispatcher.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,13 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.models import (
+    AppealReceipt,
     Channel,
     DeliveryStatus,
+    DeliverySummary,
+    NewAppeal,
+    NewDelivery,
 )
-from dispatcher.store.records import AppealReceipt, DeliverySummary, NewAppeal, NewDelivery
 from dispatcher.store.schema import appeals, deliveries, supporters
 
 

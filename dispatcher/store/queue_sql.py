@@ -14,8 +14,8 @@ from dispatcher.models import (
     Channel,
     ClaimedDelivery,
     DeliveryStatus,
+    DeliveryUpdate,
 )
-from dispatcher.store.records import DeliveryUpdate
 from dispatcher.store.schema import appeals, attempts, deliveries, supporters
 
 # Status values of deliveries not yet settled (queued, sending, awaiting confirmation).

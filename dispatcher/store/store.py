@@ -22,11 +22,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dispatcher.models import (
+    AppealReceipt,
+    AttemptEntry,
     AttemptOutcome,
     Channel,
     ClaimedDelivery,
     DeliveryStatus,
+    DeliveryUpdate,
     ErrorInfo,
+    LogEntry,
+    NewAppeal,
+    NewDelivery,
+    utcnow,
 )
 from dispatcher.store.engine import WRITE_OPTION, create_engine, migrate
 from dispatcher.store.intake_sql import insert_appeal
@@ -37,21 +44,9 @@ from dispatcher.store.queue_sql import (
     expire_overdue,
     load_claimed,
 )
-from dispatcher.store.records import (
-    AppealReceipt,
-    AttemptEntry,
-    DeliveryUpdate,
-    LogEntry,
-    NewAppeal,
-    NewDelivery,
-)
 from dispatcher.store.schema import appeals, attempts, deliveries, reported_actions
 
 _CLAIM_LOCK_KEY = 7_261_022
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _error(row: Any, prefix: str) -> ErrorInfo | None:

@@ -20,7 +20,7 @@ from dispatcher.intake import (
     submit_appeal,
     tweet_lengths,
 )
-from dispatcher.models import Channel, DeliveryStatus
+from dispatcher.models import AppealReceipt, Channel, DeliveryStatus, LogEntry, utcnow
 from dispatcher.operations import (
     ReportedActionRequest,
     cancel_delivery,
@@ -29,7 +29,6 @@ from dispatcher.operations import (
 )
 from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH
 from dispatcher.reporting import attempt_json, campaign_report, log_entry_json, report_csv
-from dispatcher.store import AppealReceipt, LogEntry, utcnow
 from dispatcher.web.context import ServiceContext, get_context
 from dispatcher.web.errors import ApiError, describe_validation
 from dispatcher.web.security import read_limited_body

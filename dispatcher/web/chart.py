@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from dispatcher.models import SENT_CHANNELS, DeliveryStatus
-from dispatcher.store import LogEntry
+from dispatcher.models import SENT_CHANNELS, DeliveryStatus, LogEntry
 
 MAX_HOURS = 48
 

@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from dispatcher.campaigns import Campaign
 from dispatcher.intake import AppealRequest, IntakeError, IntakeErrorKind, closed_error
-from dispatcher.models import SENT_CHANNELS, Channel, DeliveryStatus
+from dispatcher.models import SENT_CHANNELS, Channel, DeliveryStatus, utcnow
 from dispatcher.operations import (
     CANCELLABLE_FROM,
     REPORTED_KINDS,
@@ -28,7 +28,6 @@ from dispatcher.operations import (
     retry_delivery,
 )
 from dispatcher.reporting import BUCKETS, campaign_report
-from dispatcher.store import utcnow
 from dispatcher.web.api import (
     Context,
     accept_appeal,

@@ -5,8 +5,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from dispatcher.models import AttemptOutcome, Channel, DeliveryStatus, ErrorInfo
-from dispatcher.store import DeliveryUpdate, NewAppeal, NewDelivery, Store
+from dispatcher.models import (
+    AttemptOutcome,
+    Channel,
+    DeliveryStatus,
+    DeliveryUpdate,
+    ErrorInfo,
+    NewAppeal,
+    NewDelivery,
+)
+from dispatcher.store import Store
 
 NOW = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)
 LATER = NOW + dt.timedelta(days=30)

@@ -11,12 +11,12 @@ import pytest
 
 from dispatcher.campaigns import CampaignCatalog
 from dispatcher.intake import AppealRequest, submit_appeal
-from dispatcher.models import Channel, DeliveryStatus
+from dispatcher.models import Channel, DeliveryStatus, NewAppeal, NewDelivery, utcnow
 from dispatcher.reporting import campaign_report
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.settings import EmailSettings
-from dispatcher.store import NewAppeal, NewDelivery, Store, utcnow
+from dispatcher.store import Store
 from dispatcher.worker import Worker
 from tests.conftest import OPEN_CAMPAIGN, settings_for
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from dispatcher.channels.phaxio import phaxio_signature
-from dispatcher.models import AttemptOutcome, DeliveryStatus
-from dispatcher.store import DeliveryUpdate, Store, utcnow
+from dispatcher.models import AttemptOutcome, DeliveryStatus, DeliveryUpdate, utcnow
+from dispatcher.store import Store
 from tests.conftest import OPEN_CAMPAIGN
 from tests.web.conftest import (
     CALLBACK_TOKEN,
