@@ -10,7 +10,7 @@ from typing import Any
 from dispatcher.campaigns import CampaignCatalog
 from dispatcher.channels.fax import fax_verdict
 from dispatcher.intake import IntakeError, IntakeErrorKind, clean_line, open_campaign
-from dispatcher.models import DeliveryStatus, ErrorInfo, LogEntry
+from dispatcher.models import DeliveryStatus, ErrorInfo, LogEntry, utcnow
 from dispatcher.outcomes import confirmation_update
 from dispatcher.retry import RetryPolicy
 from dispatcher.store import Store
@@ -132,5 +132,5 @@ async def apply_fax_callback(
     delivery = await store.awaiting_fax(str(fax_id))
     if delivery is None:
         return False
-    update = confirmation_update(policy, delivery, verdict, poll_seconds=poll_seconds)
+    update = confirmation_update(policy, delivery, verdict, now=utcnow(), poll_seconds=poll_seconds)
     return await store.settle_awaiting(update, str(fax_id))

@@ -1,27 +1,108 @@
-"""From what a provider answered to what the store records: one place for the decision.
+"""From what a provider answered to what the store records: every such decision is here.
 
-The worker (after a send or a status poll) and the fax status webhook both use these, so a
-callback moves a delivery exactly as polling would.
+The worker (after a send, a status poll, an interruption or a bug) and the fax status
+webhook all turn an answer into a :class:`DeliveryUpdate` through these functions, so a
+callback moves a delivery exactly as polling would. They take ``now`` and do no I/O.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from dispatcher.channels.base import DeliveryError, SendResult, TransientError
+from dispatcher.channels.base import (
+    DeliveryError,
+    DuplicateContent,
+    PermanentError,
+    RateLimited,
+    SendResult,
+    TransientError,
+)
 from dispatcher.models import (
     AttemptOutcome,
     ClaimedDelivery,
     DeliveryStatus,
     DeliveryUpdate,
     ErrorInfo,
-    utcnow,
 )
-from dispatcher.retry import RetryPolicy, decide_retry
+from dispatcher.retry import RetryPolicy, SendAttempt, decide_retry
+
+DUPLICATE_NOTE = "provider reports duplicate content: an earlier try had already gone out"
 
 
 def error_info(exc: DeliveryError) -> ErrorInfo:
     return ErrorInfo(type(exc).__name__, exc.code, exc.message)
+
+
+def send_update(
+    policy: RetryPolicy,
+    delivery: ClaimedDelivery,
+    attempt: SendAttempt,
+    *,
+    now: dt.datetime,
+    poll_seconds: float,
+) -> DeliveryUpdate:
+    """What one send attempt means: delivered, awaiting confirmation, failed, or retry.
+
+    A duplicate-content refusal counts as delivered only when an earlier try may have
+    reached the provider; otherwise it is a permanent failure like any other refusal.
+    """
+    notes = f" [{attempt.tries} tries]" if attempt.tries > 1 else ""
+    error = attempt.error
+    if error is None:
+        assert attempt.result is not None
+        return _answered(delivery, attempt.result, notes, now=now, poll_seconds=poll_seconds)
+    if isinstance(error, DuplicateContent) and attempt.maybe_sent:
+        return _answered(
+            delivery,
+            SendResult(True, None, DUPLICATE_NOTE),
+            notes,
+            now=now,
+            poll_seconds=poll_seconds,
+        )
+    summary = notes.strip() or None
+    if isinstance(error, PermanentError):
+        return DeliveryUpdate(
+            delivery.id,
+            DeliveryStatus.FAILED,
+            error=error_info(error),
+            attempt_outcome=AttemptOutcome.PERMANENT,
+            response_summary=summary,
+        )
+    if isinstance(error, RateLimited):
+        outcome = AttemptOutcome.RATE_LIMITED
+    elif error.outcome_unknown:
+        outcome = AttemptOutcome.UNKNOWN
+    else:
+        outcome = AttemptOutcome.TRANSIENT
+    return retry_or_end(policy, delivery, error, outcome, summary, now=now)
+
+
+def _answered(
+    delivery: ClaimedDelivery,
+    result: SendResult,
+    notes: str,
+    *,
+    now: dt.datetime,
+    poll_seconds: float,
+) -> DeliveryUpdate:
+    """The provider took it: delivered, or accepted with a confirmation still to come."""
+    summary = (result.summary + notes).strip()
+    if result.confirmed:
+        return DeliveryUpdate(
+            delivery.id,
+            DeliveryStatus.DELIVERED,
+            provider_ref=result.provider_ref,
+            attempt_outcome=AttemptOutcome.DELIVERED,
+            response_summary=summary,
+        )
+    return DeliveryUpdate(
+        delivery.id,
+        DeliveryStatus.AWAITING_CONFIRMATION,
+        next_attempt_at=now + dt.timedelta(seconds=poll_seconds),
+        provider_ref=result.provider_ref,
+        attempt_outcome=AttemptOutcome.ACCEPTED,
+        response_summary=summary,
+    )
 
 
 def retry_or_end(
@@ -30,13 +111,15 @@ def retry_or_end(
     error: DeliveryError,
     outcome: AttemptOutcome,
     summary: str | None = None,
+    *,
+    now: dt.datetime,
 ) -> DeliveryUpdate:
     """Queue the delivery again after backoff, or end it (attempt cap, deadline)."""
     decision = decide_retry(
         policy,
         attempts_made=delivery.attempts,
         error=error,
-        now=utcnow(),
+        now=now,
         expires_at=delivery.expires_at,
     )
     if decision.retry_at is not None:
@@ -63,12 +146,13 @@ def confirmation_update(
     delivery: ClaimedDelivery,
     verdict: SendResult | DeliveryError,
     *,
+    now: dt.datetime,
     poll_seconds: float,
 ) -> DeliveryUpdate:
     """A provider's word on an accepted delivery: delivered, failed, retry, or still waiting."""
     if isinstance(verdict, DeliveryError):
         if isinstance(verdict, TransientError):
-            return retry_or_end(policy, delivery, verdict, AttemptOutcome.TRANSIENT)
+            return retry_or_end(policy, delivery, verdict, AttemptOutcome.TRANSIENT, now=now)
         return DeliveryUpdate(
             delivery.id,
             DeliveryStatus.FAILED,
@@ -85,5 +169,30 @@ def confirmation_update(
     return DeliveryUpdate(
         delivery.id,
         DeliveryStatus.AWAITING_CONFIRMATION,
-        next_attempt_at=utcnow() + dt.timedelta(seconds=poll_seconds),
+        next_attempt_at=now + dt.timedelta(seconds=poll_seconds),
+    )
+
+
+def internal_error_update(
+    policy: RetryPolicy, delivery: ClaimedDelivery, exc: Exception, *, now: dt.datetime
+) -> DeliveryUpdate:
+    """A bug while handling the delivery: never lose it, retry later like a transient fault."""
+    error = TransientError(f"internal error: {exc!r}")
+    return retry_or_end(policy, delivery, error, AttemptOutcome.TRANSIENT, now=now)
+
+
+def interrupted_update(delivery: ClaimedDelivery, *, now: dt.datetime) -> DeliveryUpdate:
+    """A forced stop cut the send (or the status poll) off midway: due again at once.
+
+    A send may have reached the provider, so its attempt ends ``unknown``.
+    """
+    if delivery.status is DeliveryStatus.AWAITING_CONFIRMATION:
+        return DeliveryUpdate(delivery.id, delivery.status, next_attempt_at=now)
+    error = TransientError("worker stopped during the attempt", outcome_unknown=True)
+    return DeliveryUpdate(
+        delivery.id,
+        DeliveryStatus.QUEUED,
+        next_attempt_at=now,
+        error=error_info(error),
+        attempt_outcome=AttemptOutcome.UNKNOWN,
     )

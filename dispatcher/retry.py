@@ -17,13 +17,11 @@ from tenacity import (
 from dispatcher.channels.base import (
     ChannelAdapter,
     DeliveryError,
-    DuplicateContent,
-    PermanentError,
     RateLimited,
     SendResult,
     TransientError,
 )
-from dispatcher.models import AttemptOutcome, ClaimedDelivery
+from dispatcher.models import ClaimedDelivery
 from dispatcher.settings import RetrySettings
 
 
@@ -89,11 +87,19 @@ def decide_retry(
 
 
 @dataclass(frozen=True, slots=True)
-class AttemptResult:
-    outcome: AttemptOutcome
-    result: SendResult | None = None
-    error: DeliveryError | None = None
-    tries: int = 1
+class SendAttempt:
+    """What one attempt came to after its fast retries: the provider's answer or the last error.
+
+    ``maybe_sent`` is true when a try of this attempt, or an earlier attempt, may have
+    reached the provider (its outcome is unknown), so a refusal as a duplicate can mean
+    that the delivery arrived. What the attempt means for the delivery is decided in
+    :mod:`dispatcher.outcomes`.
+    """
+
+    result: SendResult | None
+    error: DeliveryError | None
+    tries: int
+    maybe_sent: bool
 
 
 def _fast_wait(policy: RetryPolicy) -> object:
@@ -108,12 +114,11 @@ def _fast_wait(policy: RetryPolicy) -> object:
 
 async def send_with_fast_retries(
     adapter: ChannelAdapter, delivery: ClaimedDelivery, policy: RetryPolicy
-) -> AttemptResult:
+) -> SendAttempt:
     """One attempt: send, retrying transient faults a few times within ``fast_max_seconds``.
 
     A rate limit longer than the remaining fast budget ends the attempt so the durable
-    schedule can wait instead. Duplicate content counts as delivered only when an earlier
-    try (this attempt or a previous one) may have reached the provider.
+    schedule can wait instead. Never raises a DeliveryError: it comes back in the result.
     """
     maybe_sent = delivery.earlier_outcome_unknown
     tries = 0
@@ -138,19 +143,6 @@ async def send_with_fast_retries(
                 except DeliveryError as exc:
                     maybe_sent = maybe_sent or exc.outcome_unknown
                     raise
-    except DuplicateContent as exc:
-        if maybe_sent:
-            note = "provider reports duplicate content: an earlier try had already gone out"
-            return AttemptResult(
-                AttemptOutcome.DELIVERED, SendResult(True, None, note), None, tries
-            )
-        return AttemptResult(AttemptOutcome.PERMANENT, None, exc, tries)
-    except PermanentError as exc:
-        return AttemptResult(AttemptOutcome.PERMANENT, None, exc, tries)
-    except RateLimited as exc:
-        return AttemptResult(AttemptOutcome.RATE_LIMITED, None, exc, tries)
-    except TransientError as exc:
-        outcome = AttemptOutcome.UNKNOWN if exc.outcome_unknown else AttemptOutcome.TRANSIENT
-        return AttemptResult(outcome, None, exc, tries)
-    outcome = AttemptOutcome.DELIVERED if result.confirmed else AttemptOutcome.ACCEPTED
-    return AttemptResult(outcome, result, None, tries)
+    except DeliveryError as exc:
+        return SendAttempt(None, exc, tries, maybe_sent)
+    return SendAttempt(result, None, tries, maybe_sent)

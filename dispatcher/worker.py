@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import os
 import secrets
@@ -13,16 +12,20 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from dispatcher.channels.base import ChannelAdapter, DeliveryError, SendResult, TransientError
+from dispatcher.channels.base import ChannelAdapter, DeliveryError, SendResult
 from dispatcher.models import (
-    AttemptOutcome,
     Channel,
     ClaimedDelivery,
     DeliveryStatus,
     DeliveryUpdate,
     utcnow,
 )
-from dispatcher.outcomes import confirmation_update, error_info, retry_or_end
+from dispatcher.outcomes import (
+    confirmation_update,
+    internal_error_update,
+    interrupted_update,
+    send_update,
+)
 from dispatcher.retry import RetryPolicy, send_with_fast_retries
 from dispatcher.settings import WorkerSettings
 from dispatcher.store import Store
@@ -135,7 +138,7 @@ class Worker:
             if task.done() and not task.cancelled():
                 updates.append(task.result())
             elif delivery.id in started:
-                updates.append(self._interrupted(delivery))
+                updates.append(interrupted_update(delivery, now=utcnow()))
             else:
                 untouched.append(delivery.id)
         await self.store.record_outcomes(self.name, updates)
@@ -150,48 +153,17 @@ class Worker:
                     return await self._confirm(adapter, delivery)
                 return await self._send(adapter, delivery)
             except Exception as exc:
-                # A bug must not lose the delivery: log it and retry later like a transient fault.
                 log.exception("unexpected error handling delivery %s", delivery.id)
-                error = TransientError(f"internal error: {exc!r}")
-                return retry_or_end(self.policy, delivery, error, AttemptOutcome.TRANSIENT)
+                return internal_error_update(self.policy, delivery, exc, now=utcnow())
 
     async def _send(self, adapter: ChannelAdapter, delivery: ClaimedDelivery) -> DeliveryUpdate:
         started = time.perf_counter()
         attempt = await send_with_fast_retries(adapter, delivery, self.policy)
         if self.on_attempt is not None:
             self.on_attempt(delivery.channel, time.perf_counter() - started)
-        summary = (attempt.result.summary if attempt.result else "") + (
-            f" [{attempt.tries} tries]" if attempt.tries > 1 else ""
+        return send_update(
+            self.policy, delivery, attempt, now=utcnow(), poll_seconds=self.poll_seconds
         )
-        if attempt.outcome is AttemptOutcome.DELIVERED:
-            assert attempt.result is not None
-            return DeliveryUpdate(
-                delivery.id,
-                DeliveryStatus.DELIVERED,
-                provider_ref=attempt.result.provider_ref,
-                attempt_outcome=AttemptOutcome.DELIVERED,
-                response_summary=summary.strip(),
-            )
-        if attempt.outcome is AttemptOutcome.ACCEPTED:
-            assert attempt.result is not None
-            return DeliveryUpdate(
-                delivery.id,
-                DeliveryStatus.AWAITING_CONFIRMATION,
-                next_attempt_at=utcnow() + dt.timedelta(seconds=self.poll_seconds),
-                provider_ref=attempt.result.provider_ref,
-                attempt_outcome=AttemptOutcome.ACCEPTED,
-                response_summary=summary.strip(),
-            )
-        assert attempt.error is not None
-        if attempt.outcome is AttemptOutcome.PERMANENT:
-            return DeliveryUpdate(
-                delivery.id,
-                DeliveryStatus.FAILED,
-                error=error_info(attempt.error),
-                attempt_outcome=AttemptOutcome.PERMANENT,
-                response_summary=summary.strip() or None,
-            )
-        return retry_or_end(self.policy, delivery, attempt.error, attempt.outcome, summary.strip())
 
     async def _confirm(self, adapter: ChannelAdapter, delivery: ClaimedDelivery) -> DeliveryUpdate:
         verdict: SendResult | DeliveryError
@@ -199,16 +171,6 @@ class Worker:
             verdict = await adapter.check(delivery)
         except DeliveryError as exc:
             verdict = exc
-        return confirmation_update(self.policy, delivery, verdict, poll_seconds=self.poll_seconds)
-
-    def _interrupted(self, delivery: ClaimedDelivery) -> DeliveryUpdate:
-        if delivery.status is DeliveryStatus.AWAITING_CONFIRMATION:
-            return DeliveryUpdate(delivery.id, delivery.status, next_attempt_at=utcnow())
-        error = TransientError("worker stopped during the attempt", outcome_unknown=True)
-        return DeliveryUpdate(
-            delivery.id,
-            DeliveryStatus.QUEUED,
-            next_attempt_at=utcnow(),
-            error=error_info(error),
-            attempt_outcome=AttemptOutcome.UNKNOWN,
+        return confirmation_update(
+            self.policy, delivery, verdict, now=utcnow(), poll_seconds=self.poll_seconds
         )

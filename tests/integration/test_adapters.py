@@ -25,11 +25,18 @@ from dispatcher.channels.base import (
 from dispatcher.channels.email import EmailAdapter
 from dispatcher.channels.fax import FaxAdapter
 from dispatcher.channels.twitter import TwitterAdapter
-from dispatcher.models import AttemptOutcome, Channel, ClaimedDelivery, DeliveryStatus
+from dispatcher.models import (
+    AttemptOutcome,
+    Channel,
+    ClaimedDelivery,
+    DeliveryStatus,
+    DeliveryUpdate,
+)
+from dispatcher.outcomes import send_update
 from dispatcher.render.email import build_email, message_id
 from dispatcher.render.letter import letter_text
 from dispatcher.render.tweet import compose_tweet
-from dispatcher.retry import RetryPolicy, send_with_fast_retries
+from dispatcher.retry import RetryPolicy, SendAttempt, send_with_fast_retries
 from dispatcher.sandbox import Faults, Sandbox
 
 FROM_ADDRESS = "appeals@dispatch.example.org"
@@ -593,14 +600,23 @@ async def test_x_adapter_reopens_its_session_after_aclose(sandbox: Sandbox) -> N
 # --- fast retries with a real adapter -----------------------------------------------
 
 
+async def attempt_once(
+    adapter: EmailAdapter | FaxAdapter | TwitterAdapter, claimed: ClaimedDelivery
+) -> tuple[SendAttempt, DeliveryUpdate]:
+    """One attempt as the worker makes it, and the update the outcome rules decide on."""
+    attempt = await send_with_fast_retries(adapter, claimed, FAST)
+    now = dt.datetime.now(dt.UTC)
+    return attempt, send_update(FAST, claimed, attempt, now=now, poll_seconds=60)
+
+
 async def test_fast_retries_get_email_through_two_transient_failures(tmp_path: Path) -> None:
     async with sandbox_with(tmp_path, "email", Faults(fail_first=2)) as box:
         adapter = email_adapter(box.smtp_port)
         try:
-            attempt = await send_with_fast_retries(adapter, delivery(), FAST)
+            attempt, update = await attempt_once(adapter, delivery())
         finally:
             await adapter.aclose()
-    assert attempt.outcome is AttemptOutcome.DELIVERED
+    assert update.attempt_outcome is AttemptOutcome.DELIVERED
     assert attempt.tries == 3
     assert attempt.error is None
     assert len(box.emails) == 1
@@ -610,10 +626,10 @@ async def test_fast_retries_end_transient_when_faults_outlast_tries(tmp_path: Pa
     async with sandbox_with(tmp_path, "email", Faults(fail_first=5)) as box:
         adapter = email_adapter(box.smtp_port)
         try:
-            attempt = await send_with_fast_retries(adapter, delivery(), FAST)
+            attempt, update = await attempt_once(adapter, delivery())
         finally:
             await adapter.aclose()
-    assert attempt.outcome is AttemptOutcome.TRANSIENT
+    assert update.attempt_outcome is AttemptOutcome.TRANSIENT
     assert attempt.tries == 3
     assert isinstance(attempt.error, TransientError) and attempt.error.code == "451"
     assert box.emails == []
@@ -623,13 +639,14 @@ async def test_dropped_tweet_then_duplicate_counts_as_delivered(tmp_path: Path) 
     async with sandbox_with(tmp_path, "twitter", Faults(drop_first=1)) as box:
         adapter = x_adapter(box.x_base_url)
         try:
-            attempt = await send_with_fast_retries(adapter, delivery(Channel.TWITTER), FAST)
+            attempt, update = await attempt_once(adapter, delivery(Channel.TWITTER))
         finally:
             await adapter.aclose()
-    assert attempt.outcome is AttemptOutcome.DELIVERED
+    assert update.attempt_outcome is AttemptOutcome.DELIVERED
     assert attempt.tries == 2
-    assert attempt.result is not None and attempt.result.confirmed
-    assert "duplicate content" in attempt.result.summary
+    assert update.status is DeliveryStatus.DELIVERED
+    assert update.response_summary is not None
+    assert "duplicate content" in update.response_summary
     assert len(box.tweets) == 1  # posted once, not twice
 
 
@@ -637,12 +654,10 @@ async def test_duplicate_without_unknown_outcome_is_permanent(sandbox: Sandbox) 
     adapter = x_adapter(sandbox.x_base_url)
     try:
         await adapter.send(delivery(Channel.TWITTER, delivery_id=1))
-        attempt = await send_with_fast_retries(
-            adapter, delivery(Channel.TWITTER, delivery_id=2), FAST
-        )
+        attempt, update = await attempt_once(adapter, delivery(Channel.TWITTER, delivery_id=2))
     finally:
         await adapter.aclose()
-    assert attempt.outcome is AttemptOutcome.PERMANENT
+    assert update.attempt_outcome is AttemptOutcome.PERMANENT
     assert isinstance(attempt.error, DuplicateContent)
     assert attempt.tries == 1
 
@@ -654,10 +669,10 @@ async def test_duplicate_after_earlier_unknown_attempt_is_delivered(sandbox: San
         # A previous attempt went out, but the worker never learned it.
         await adapter.send(claimed)
         retried = dataclasses.replace(claimed, attempts=1, earlier_outcome_unknown=True)
-        attempt = await send_with_fast_retries(adapter, retried, FAST)
+        attempt, update = await attempt_once(adapter, retried)
     finally:
         await adapter.aclose()
-    assert attempt.outcome is AttemptOutcome.DELIVERED
+    assert update.attempt_outcome is AttemptOutcome.DELIVERED
     assert attempt.tries == 1
     assert len(sandbox.tweets) == 1
 
@@ -666,12 +681,12 @@ async def test_permanent_refusal_is_not_retried(tmp_path: Path) -> None:
     async with sandbox_with(tmp_path, "email", Faults(refuse=frozenset({TARGET_EMAIL}))) as box:
         adapter = email_adapter(box.smtp_port)
         try:
-            attempt = await send_with_fast_retries(adapter, delivery(), FAST)
+            attempt, update = await attempt_once(adapter, delivery())
             # The fault counter shows no other try was made: the next message is the first.
             later = await adapter.send(delivery(address="other@gov.example"))
         finally:
             await adapter.aclose()
-    assert attempt.outcome is AttemptOutcome.PERMANENT
+    assert update.attempt_outcome is AttemptOutcome.PERMANENT
     assert attempt.tries == 1
     assert isinstance(attempt.error, PermanentError) and attempt.error.code == "550"
     assert later.confirmed and len(box.emails) == 1
@@ -682,12 +697,13 @@ async def test_fax_is_accepted_after_a_short_rate_limit(tmp_path: Path) -> None:
     async with sandbox_with(tmp_path, "fax", faults) as box:
         adapter = fax_adapter(box.fax_base_url)
         try:
-            attempt = await send_with_fast_retries(adapter, delivery(Channel.FAX), FAST)
+            attempt, update = await attempt_once(adapter, delivery(Channel.FAX))
         finally:
             await adapter.aclose()
-    assert attempt.outcome is AttemptOutcome.ACCEPTED
+    assert update.attempt_outcome is AttemptOutcome.ACCEPTED
     assert attempt.tries == 2
-    assert attempt.result is not None and attempt.result.provider_ref == "1"
+    assert update.status is DeliveryStatus.AWAITING_CONFIRMATION
+    assert update.provider_ref == "1"
 
 
 async def test_rate_limit_longer_than_fast_budget_ends_the_attempt(tmp_path: Path) -> None:
@@ -695,10 +711,10 @@ async def test_rate_limit_longer_than_fast_budget_ends_the_attempt(tmp_path: Pat
     async with sandbox_with(tmp_path, "fax", faults) as box:
         adapter = fax_adapter(box.fax_base_url)
         try:
-            attempt = await send_with_fast_retries(adapter, delivery(Channel.FAX), FAST)
+            attempt, update = await attempt_once(adapter, delivery(Channel.FAX))
         finally:
             await adapter.aclose()
-    assert attempt.outcome is AttemptOutcome.RATE_LIMITED
+    assert update.attempt_outcome is AttemptOutcome.RATE_LIMITED
     assert attempt.tries == 1
     assert isinstance(attempt.error, RateLimited) and attempt.error.retry_after == 60
     assert box.faxes == []
