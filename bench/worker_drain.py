@@ -22,11 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from dispatcher.campaigns import CampaignCatalog
-from dispatcher.intake import AppealRequest, submit_appeal
-from dispatcher.reporting import campaign_report
+from dispatcher.runtime import open_service
 from dispatcher.sandbox import Sandbox
-from dispatcher.store import Store
+from dispatcher.service import Service
+from dispatcher.service.intake import submit_appeal
+from dispatcher.service.reporting import campaign_report
+from dispatcher.service.validation import AppealRequest
+from dispatcher.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGN = "ua-bench"
@@ -41,19 +43,13 @@ def write_campaign(directory: Path) -> None:
     (directory / f"{CAMPAIGN}.toml").write_text(text, encoding="utf-8")
 
 
-async def main(appeals: int, channels: list[str], workers: int) -> None:
-    work = Path(tempfile.mkdtemp(prefix="dispatcher-bench-"))
-    campaigns = work / "campaigns"
-    write_campaign(campaigns)
-    database_url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
-    catalog = CampaignCatalog.load(campaigns)
-    store = await Store.open(database_url)
+async def seed(service: Service, appeals: int, channels: list[str]) -> None:
+    """The appeals, one at a time through the real intake service."""
     started = time.perf_counter()
     deliveries = 0
     for n in range(appeals):
         receipt = await submit_appeal(
-            store,
-            catalog,
+            service,
             AppealRequest(
                 campaign_id=CAMPAIGN,
                 supporter_name=f"Supporter {n}",
@@ -68,38 +64,51 @@ async def main(appeals: int, channels: list[str], workers: int) -> None:
         f"= {appeals / intake_seconds:.0f} appeals/s (one at a time, SQLite)"
     )
 
-    async with Sandbox(work / "sandbox", fax_transmit_seconds=0.05) as sandbox:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
-        env.update(
-            {
-                "DISPATCHER_DATABASE_URL": database_url,
-                "DISPATCHER_CAMPAIGNS_DIR": str(campaigns),
-                "DISPATCHER_SANDBOX__SMTP_PORT": str(sandbox.smtp_port),
-                "DISPATCHER_SANDBOX__FAX_PORT": str(sandbox.fax_port),
-                "DISPATCHER_SANDBOX__X_PORT": str(sandbox.x_port),
-                "DISPATCHER_SANDBOX__FAX_TRANSMIT_SECONDS": "0.05",
-                "DISPATCHER_WORKER__TWITTER_CONCURRENCY": "10",
-            }
+
+async def drain(settings: Settings, sandbox: Sandbox, workers: int) -> tuple[list[int], float]:
+    """``dispatcher worker --drain`` in ``workers`` processes; their exit codes and the time."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
+    env.update(
+        {
+            "DISPATCHER_DATABASE_URL": settings.database_url,
+            "DISPATCHER_CAMPAIGNS_DIR": str(settings.campaigns_dir),
+            "DISPATCHER_SANDBOX__SMTP_PORT": str(sandbox.smtp_port),
+            "DISPATCHER_SANDBOX__FAX_PORT": str(sandbox.fax_port),
+            "DISPATCHER_SANDBOX__X_PORT": str(sandbox.x_port),
+            "DISPATCHER_SANDBOX__FAX_TRANSMIT_SECONDS": "0.05",
+            "DISPATCHER_WORKER__TWITTER_CONCURRENCY": "10",
+        }
+    )
+    dispatcher = str(Path(sys.executable).with_name("dispatcher"))
+    started = time.perf_counter()
+    processes = [
+        await asyncio.create_subprocess_exec(
+            dispatcher, "worker", "--drain", env=env, stderr=asyncio.subprocess.DEVNULL
         )
-        dispatcher = str(Path(sys.executable).with_name("dispatcher"))
-        started = time.perf_counter()
-        processes = [
-            await asyncio.create_subprocess_exec(
-                dispatcher, "worker", "--drain", env=env, stderr=asyncio.subprocess.DEVNULL
-            )
-            for _ in range(workers)
-        ]
-        codes = [await p.wait() for p in processes]
-        drain_seconds = time.perf_counter() - started
-        received = sandbox.delivered_counts()
-    campaign = catalog.get(CAMPAIGN)
-    assert campaign is not None
-    report = await campaign_report(store, campaign)
-    await store.close()
-    counted = {c: v["delivered"] for c, v in report["channels"].items()}
+        for _ in range(workers)
+    ]
+    codes = [await p.wait() for p in processes]
+    return codes, time.perf_counter() - started
+
+
+async def main(appeals: int, channels: list[str], workers: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="dispatcher-bench-"))
+    write_campaign(work / "campaigns")
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=f"sqlite+aiosqlite:///{work / 'bench.db'}",
+        campaigns_dir=work / "campaigns",
+    )
+    async with open_service(settings) as service:
+        await seed(service, appeals, channels)
+        async with Sandbox(work / "sandbox", fax_transmit_seconds=0.05) as sandbox:
+            codes, drain_seconds = await drain(settings, sandbox, workers)
+            received = sandbox.delivered_counts()
+        report = await campaign_report(service, CAMPAIGN)
+    counted = {c: v.delivered for c, v in report.channels.items()}
     print(
         f"drain: {workers} worker process(es) exited {codes} after {drain_seconds:.2f} s: "
-        f"{report['actions']} delivered = {report['actions'] / drain_seconds:.0f} deliveries/s"
+        f"{report.actions} delivered = {report.actions / drain_seconds:.0f} deliveries/s"
     )
     for channel, count in counted.items():
         if count:

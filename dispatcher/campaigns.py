@@ -21,9 +21,10 @@ from pydantic import (
 )
 
 from dispatcher.models import Channel, is_language_code
+from dispatcher.settings import ConfigurationError
 
 
-class CampaignError(Exception):
+class CampaignError(ConfigurationError):
     """A campaign file is missing, unreadable or invalid; the message names file and field."""
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -14,23 +13,23 @@ from pathlib import Path
 from pydantic import ValidationError
 from rich.table import Table
 
-from dispatcher.campaigns import Campaign, CampaignCatalog, CampaignError
-from dispatcher.channels.registry import ConfigError
-from dispatcher.intake import AppealRequest, IntakeError, submit_appeal
-from dispatcher.models import DeliveryStatus, utcnow
-from dispatcher.output import err, out, print_log, print_report
-from dispatcher.reporting import campaign_report, report_csv
+from dispatcher.models import SENT_CHANNELS, DeliveryStatus, utcnow
+from dispatcher.output import err, out, print_log, print_receipt, print_report
 from dispatcher.runtime import (
     build_worker,
     close_adapters,
     embedded_sandbox,
     install_stop_handlers,
     load_catalog,
-    open_store,
+    open_service,
     sandbox_from_settings,
 )
-from dispatcher.settings import Settings
-from dispatcher.store import DatabaseUrlError
+from dispatcher.service import ServiceError
+from dispatcher.service.intake import submit_appeal
+from dispatcher.service.log import LogFilter, delivery_changes, follow_deliveries
+from dispatcher.service.reporting import campaign_report, report_csv
+from dispatcher.service.validation import AppealRequest
+from dispatcher.settings import ConfigurationError, Settings
 from dispatcher.worker import Worker
 
 
@@ -56,14 +55,13 @@ async def cmd_campaigns(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    async with open_store(settings):
+    async with open_service(settings):
         pass
     out.print(f"Schema is up to date in {settings.database_url}")
     return 0
 
 
 async def cmd_send(settings: Settings, args: argparse.Namespace) -> int:
-    catalog = load_catalog(settings)
     message = None
     if args.message_file is not None:
         try:
@@ -81,32 +79,16 @@ async def cmd_send(settings: Settings, args: argparse.Namespace) -> int:
         tweet=args.tweet,
         language=args.language,
     )
-    async with open_store(settings) as store:
-        receipt = await submit_appeal(store, catalog, request)
-    if receipt.is_repeat:
-        out.print(
-            f"Already counted: appeal [bold]{receipt.appeal_id}[/] holds these deliveries; "
-            "nothing new was stored."
-        )
-    else:
-        out.print(
-            f"Appeal [bold]{receipt.appeal_id}[/] stored with {len(receipt.created)} deliveries."
-        )
-    table = Table("delivery", "target", "channel", "status")
-    for d in receipt.created:
-        table.add_row(str(d.id), d.target_id, d.channel.value, d.status.value)
-    for d in receipt.already_counted:
-        table.add_row(
-            str(d.id), d.target_id, d.channel.value, f"{d.status.value} (already counted)"
-        )
-    out.print(table)
+    async with open_service(settings) as service:
+        receipt = await submit_appeal(service, request)
+    print_receipt(receipt)
     return 0
 
 
 async def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    async with open_store(settings) as store:
+    async with open_service(settings) as service:
         # Build first: half-given provider settings fail before anything starts.
-        worker = build_worker(settings, store)
+        worker = build_worker(settings, service)
         async with embedded_sandbox(settings, err.print):
             await _run_worker(worker, drain=args.drain)
     return 0
@@ -125,11 +107,10 @@ async def _run_worker(worker: Worker, *, drain: bool) -> None:
 
 
 async def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
-    campaign = _campaign(load_catalog(settings), args.campaign)
-    async with open_store(settings) as store:
-        report = await campaign_report(store, campaign)
+    async with open_service(settings) as service:
+        report = await campaign_report(service, args.campaign)
     if args.format == "json":
-        print(json.dumps(report, indent=2, ensure_ascii=False))
+        print(report.model_dump_json(indent=2))
     elif args.format == "csv":
         sys.stdout.write(report_csv(report))
     else:
@@ -138,30 +119,25 @@ async def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_log(settings: Settings, args: argparse.Namespace) -> int:
-    status = DeliveryStatus(args.status) if args.status else None
-    async with open_store(settings) as store:
-        entries = await store.list_deliveries(campaign_id=args.campaign, status=status)
-        print_log(entries, args.format, show_campaign=args.campaign is None)
+    log_filter = LogFilter.parse(
+        campaign=args.campaign, status=args.status, channel=args.channel, target=args.target
+    )
+    show_campaign = log_filter.campaign is None
+    async with open_service(settings) as service:
+        entries = await delivery_changes(service, log_filter)
+        print_log(entries, args.format, show_campaign=show_campaign)
         if not args.follow:
             return 0
-        seen = {(e.id, e.updated_at) for e in entries}
-        since = max((e.updated_at for e in entries), default=utcnow())
         stop = asyncio.Event()
         install_stop_handlers(stop)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=args.interval)
-            fresh = [
-                e
-                for e in await store.list_deliveries(
-                    campaign_id=args.campaign, status=status, updated_since=since
-                )
-                if (e.id, e.updated_at) not in seen
-            ]
-            if fresh:
-                print_log(fresh, args.format, header=False, show_campaign=args.campaign is None)
-                seen.update((e.id, e.updated_at) for e in fresh)
-                since = max(e.updated_at for e in fresh)
+        since = max((e.updated_at for e in entries), default=utcnow())
+        changes = follow_deliveries(
+            service, log_filter, since=since, stop=stop, interval=args.interval, seen=entries
+        )
+        async with contextlib.aclosing(changes):
+            async for fresh in changes:
+                if fresh:
+                    print_log(fresh, args.format, header=False, show_campaign=show_campaign)
     return 0
 
 
@@ -233,14 +209,6 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- plumbing
-
-
-def _campaign(catalog: CampaignCatalog, campaign_id: str) -> Campaign:
-    campaign = catalog.get(campaign_id)
-    if campaign is None:
-        known = ", ".join(catalog.ids) or "none"
-        raise UsageError(f"unknown campaign {campaign_id!r}; known campaigns: {known}")
-    return campaign
 
 
 Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
@@ -321,7 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     log_cmd = add("log", cmd_log, "the delivery log: target, channel, status, attempts, last error")
     log_cmd.add_argument("--campaign", help="only this campaign")
-    log_cmd.add_argument("--status", choices=[s.value for s in DeliveryStatus])
+    log_cmd.add_argument(
+        "--status", help=f"only this status: {', '.join(s.value for s in DeliveryStatus)}"
+    )
+    log_cmd.add_argument(
+        "--channel", help=f"only this channel: {', '.join(c.value for c in SENT_CHANNELS)}"
+    )
+    log_cmd.add_argument("--target", metavar="ID", help="only this target")
     log_cmd.add_argument(
         "--follow", action="store_true", help="keep printing changes as they happen"
     )
@@ -367,10 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings()
         return int(asyncio.run(args.func(settings, args)))
-    except IntakeError as exc:
+    except ServiceError as exc:
         err.print(f"error: {exc.message}", markup=False)
         return 1
-    except (UsageError, CampaignError, ConfigError, DatabaseUrlError) as exc:
+    except (UsageError, ConfigurationError) as exc:
         err.print(f"error: {exc}", markup=False)
         return 2
     except KeyboardInterrupt:

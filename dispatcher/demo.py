@@ -15,21 +15,22 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dispatcher.campaigns import CampaignCatalog, CampaignError, load_campaign
-from dispatcher.intake import AppealRequest, IntakeError, submit_appeal
 from dispatcher.models import DeliveryStatus
 from dispatcher.output import print_report
-from dispatcher.reporting import campaign_report
-from dispatcher.runtime import build_worker, close_adapters, install_stop_handlers
+from dispatcher.runtime import build_worker, close_adapters, install_stop_handlers, open_service
 from dispatcher.sandbox import Faults, Sandbox
+from dispatcher.service import Service, ServiceError
+from dispatcher.service.intake import submit_appeal
+from dispatcher.service.log import LogFilter, delivery_changes
+from dispatcher.service.reporting import CampaignReport, campaign_report
+from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import RetrySettings, SandboxSettings, Settings
-from dispatcher.store import Store
 
 SOURCE_CAMPAIGN = "ua-61-21"
 DEMO_CAMPAIGN = "ua-61-21-demo"
@@ -178,8 +179,7 @@ async def run_demo(base: Settings, console: Console, serve: ServeOptions | None 
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
     write_demo_campaign(base.campaigns_dir, DEMO_DIR / "campaigns", dt.datetime.now(dt.UTC).date())
-    catalog = CampaignCatalog.load(DEMO_DIR / "campaigns")
-    campaign = catalog.get(DEMO_CAMPAIGN)
+    campaign = CampaignCatalog.load(DEMO_DIR / "campaigns").get(DEMO_CAMPAIGN)
     assert campaign is not None
     xi_fax = campaign.targets[0].fax or ""
     sandbox = Sandbox(
@@ -198,31 +198,12 @@ async def run_demo(base: Settings, console: Console, serve: ServeOptions | None 
     )
     async with sandbox:
         settings = demo_settings(base, sandbox)
-        store = await Store.open(settings.database_url)
-        try:
+        async with open_service(settings) as service:
             console.rule("Supporters act (one step each)")
-            total = 0
-            for item in demo_appeals():
-                try:
-                    receipt = await submit_appeal(store, catalog, item.request)
-                except IntakeError as exc:
-                    console.print(f"  [red]refused[/] {item.label}: {exc.message}")
-                    continue
-                who = item.request.supporter_name
-                if receipt.is_repeat:
-                    console.print(
-                        f"  {who}: {item.label} → [yellow]already counted[/] "
-                        f"(appeal {receipt.appeal_id}, nothing new stored)"
-                    )
-                else:
-                    total += len(receipt.created)
-                    chans = ", ".join(f"{d.target_id}/{d.channel}" for d in receipt.created)
-                    console.print(f"  {who}: {item.label} → appeal {receipt.appeal_id}: {chans}")
+            total = await _submit_appeals(service, console)
             console.rule("Worker sends (live)")
-            await _run_worker_with_progress(settings, store, total, console)
-            report = await campaign_report(store, campaign)
-        finally:
-            await store.close()
+            await _run_worker_with_progress(settings, service, total, console)
+            report = await campaign_report(service, DEMO_CAMPAIGN)
         received = sandbox.delivered_counts()
         match = _print_outcome(console, report, received)
         console.print(f"Demo finished in {time.monotonic() - started:.1f} s.")
@@ -231,10 +212,32 @@ async def run_demo(base: Settings, console: Console, serve: ServeOptions | None 
     return 0 if match else 1
 
 
-def _print_outcome(console: Console, report: dict[str, Any], received: dict[str, int]) -> bool:
+async def _submit_appeals(service: Service, console: Console) -> int:
+    """The demo supporters act, one step each; returns how many deliveries were created."""
+    total = 0
+    for item in demo_appeals():
+        try:
+            receipt = await submit_appeal(service, item.request)
+        except ServiceError as exc:
+            console.print(f"  [red]refused[/] {item.label}: {exc.message}")
+            continue
+        who = item.request.supporter_name
+        if receipt.is_repeat:
+            console.print(
+                f"  {who}: {item.label} → [yellow]already counted[/] "
+                f"(appeal {receipt.appeal_id}, nothing new stored)"
+            )
+        else:
+            total += len(receipt.created)
+            chans = ", ".join(f"{d.target_id}/{d.channel}" for d in receipt.created)
+            console.print(f"  {who}: {item.label} → appeal {receipt.appeal_id}: {chans}")
+    return total
+
+
+def _print_outcome(console: Console, report: CampaignReport, received: dict[str, int]) -> bool:
     console.rule("Report")
     print_report(report)
-    counted = {channel: counts["delivered"] for channel, counts in report["channels"].items()}
+    counted = {channel: counts.delivered for channel, counts in report.channels.items()}
     match = counted == received
     console.print(
         f"Sandbox received: email {received['email']}, fax {received['fax']}, "
@@ -282,9 +285,10 @@ async def _serve(settings: Settings, options: ServeOptions, console: Console) ->
 
 
 async def _run_worker_with_progress(
-    settings: Settings, store: Store, total: int, console: Console
+    settings: Settings, service: Service, total: int, console: Console
 ) -> None:
-    worker = build_worker(settings, store)
+    worker = build_worker(settings, service)
+    demo_log = LogFilter(campaign=DEMO_CAMPAIGN)
     stop = asyncio.Event()
     remove_handlers = install_stop_handlers(stop)
     run = asyncio.create_task(worker.run(drain=True, stop=stop))
@@ -298,7 +302,7 @@ async def _run_worker_with_progress(
         with Progress(*columns, console=console) as progress:
             bar = progress.add_task("settling", total=total)
             while True:
-                entries = await store.list_deliveries(campaign_id=DEMO_CAMPAIGN)
+                entries = await delivery_changes(service, demo_log)
                 counts: dict[str, int] = {}
                 for e in entries:
                     counts[e.status.value] = counts.get(e.status.value, 0) + 1
@@ -312,7 +316,8 @@ async def _run_worker_with_progress(
     finally:
         remove_handlers()  # `demo --serve` hands Ctrl-C to the web server next
         await close_adapters(worker)
-    failed = await store.list_deliveries(campaign_id=DEMO_CAMPAIGN, status=DeliveryStatus.FAILED)
+    failed_log = LogFilter(campaign=DEMO_CAMPAIGN, status=DeliveryStatus.FAILED)
+    failed = await delivery_changes(service, failed_log)
     for entry in failed:
         err = entry.last_error
         console.print(

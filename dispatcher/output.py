@@ -1,38 +1,57 @@
-"""Console output shared by the CLI commands and the demo (rich tables)."""
+"""Console output shared by the CLI commands and the demo (rich tables, JSON lines)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from typing import Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from dispatcher.models import DeliveryStatus, LogEntry
-from dispatcher.reporting import BUCKETS, log_entry_json
+from dispatcher.models import AppealReceipt, DeliveryStatus, LogEntry
+from dispatcher.service.reporting import BUCKETS, CampaignReport
+from dispatcher.service.views import DeliveryView
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
-def print_report(report: dict[str, Any]) -> None:
-    state = "open" if report["open"] else "closed"
+def print_receipt(receipt: AppealReceipt) -> None:
+    if receipt.is_repeat:
+        out.print(
+            f"Already counted: appeal [bold]{receipt.appeal_id}[/] holds these deliveries; "
+            "nothing new was stored."
+        )
+    else:
+        out.print(
+            f"Appeal [bold]{receipt.appeal_id}[/] stored with {len(receipt.created)} deliveries."
+        )
+    table = Table("delivery", "target", "channel", "status")
+    for d in receipt.created:
+        table.add_row(str(d.id), d.target_id, d.channel.value, d.status.value)
+    for d in receipt.already_counted:
+        table.add_row(
+            str(d.id), d.target_id, d.channel.value, f"{d.status.value} (already counted)"
+        )
+    out.print(table)
+
+
+def print_report(report: CampaignReport) -> None:
+    state = "open" if report.open else "closed"
     out.print(
-        f"[bold]{report['campaign']}[/] — {report['title']} (deadline {report['deadline']}, "
-        f"{state})"
+        f"[bold]{report.campaign}[/] — {report.title} "
+        f"(deadline {report.deadline.isoformat()}, {state})"
     )
     out.print(
-        f"appeals {report['appeals']}   supporters {report['supporters']}   "
-        f"[bold green]actions {report['actions']}[/] (delivered; the number shared with officials)"
+        f"appeals {report.appeals}   supporters {report.supporters}   "
+        f"[bold green]actions {report.actions}[/] (delivered; the number shared with officials)"
     )
     table = Table("target", "channel", *BUCKETS)
-    for target_id, by_channel in report["targets"].items():
+    for target_id, by_channel in report.targets.items():
         for channel, counts in by_channel.items():
-            table.add_row(target_id, channel, *(str(counts[b]) for b in BUCKETS))
-    for channel, counts in report["channels"].items():
-        table.add_row("[bold]all[/]", channel, *(f"[bold]{counts[b]}[/]" for b in BUCKETS))
+            table.add_row(target_id, channel, *(str(n) for n in counts.in_order()))
+    for channel, counts in report.channels.items():
+        table.add_row("[bold]all[/]", channel, *(f"[bold]{n}[/]" for n in counts.in_order()))
     out.print(table)
 
 
@@ -41,7 +60,7 @@ def print_log(
 ) -> None:
     if fmt == "json":
         for entry in entries:
-            print(json.dumps(log_entry_json(entry), ensure_ascii=False), flush=True)
+            print(DeliveryView.of(entry).model_dump_json(by_alias=True), flush=True)
         return
     if not entries and header:
         out.print("No deliveries match.")

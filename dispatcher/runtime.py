@@ -1,4 +1,8 @@
-"""Wiring shared by the CLI commands: settings → store, catalog, adapters, embedded sandbox."""
+"""The composition root: settings → service (store, campaigns), worker, embedded sandbox.
+
+The CLI, the web app and the demo get everything they run on from here; this is the one
+module above the store that opens it.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,16 @@ from collections.abc import AsyncIterator, Callable, Collection
 from typing import TYPE_CHECKING
 
 from dispatcher.campaigns import CampaignCatalog
-from dispatcher.channels.registry import build_adapters, poll_seconds, sandboxed_channels
+from dispatcher.channels.registry import (
+    CHANNELS,
+    build_adapters,
+    concurrency_limits,
+    poll_seconds,
+    sandboxed_channels,
+)
 from dispatcher.models import Channel
 from dispatcher.retry import RetryPolicy
+from dispatcher.service import Service
 from dispatcher.settings import SandboxSettings, Settings
 from dispatcher.store import Store
 from dispatcher.worker import Worker
@@ -25,11 +36,21 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[Store]:
-    """The store, with its schema brought up to date (first use needs no manual migration)."""
+async def open_service(settings: Settings) -> AsyncIterator[Service]:
+    """The service over the configured database and campaigns.
+
+    The schema is brought up to date on the way in (first use needs no manual migration);
+    the campaigns are loaded first, so a bad campaign file fails before anything opens.
+    """
+    catalog = load_catalog(settings)
     store = await Store.open(settings.database_url)
     try:
-        yield store
+        yield Service(
+            store=store,
+            catalog=catalog,
+            policy=RetryPolicy.from_settings(settings.retry),
+            poll_seconds=poll_seconds(settings),
+        )
     finally:
         await store.close()
 
@@ -49,7 +70,6 @@ async def embedded_sandbox(
     """
     cfg = settings.sandbox
     started: list[Sandbox] = []
-    ports = {"email": cfg.smtp_port, "fax": cfg.fax_port, "twitter": cfg.x_port}
     try:
         for channel in sandboxed_channels(settings):
             sandbox = sandbox_from_settings(cfg, channels=(channel.value,))
@@ -60,13 +80,13 @@ async def embedded_sandbox(
                     raise
                 announce(
                     f"{channel.value}: using the sandbox already listening on "
-                    f"{cfg.host}:{ports[channel.value]}"
+                    f"{cfg.host}:{CHANNELS[channel].sandbox_port(cfg)}"
                 )
                 continue
             started.append(sandbox)
             announce(
                 f"{channel.value}: no provider configured, sending to the embedded sandbox on "
-                f"{cfg.host}:{ports[channel.value]} (recorded in {cfg.directory}/)"
+                f"{cfg.host}:{CHANNELS[channel].sandbox_port(cfg)} (recorded in {cfg.directory}/)"
             )
         yield started
     finally:
@@ -101,17 +121,19 @@ def sandbox_from_settings(
 
 def build_worker(
     settings: Settings,
-    store: Store,
+    service: Service,
     *,
     name: str | None = None,
     on_attempt: Callable[[Channel, float], None] | None = None,
 ) -> Worker:
+    """A worker on the service's store. Raises ConfigError for half-given provider settings."""
     return Worker(
-        store,
+        service.store,
         build_adapters(settings),
-        policy=RetryPolicy.from_settings(settings.retry),
+        policy=service.policy,
         settings=settings.worker,
-        poll_seconds=poll_seconds(settings),
+        concurrency=concurrency_limits(settings.worker),
+        poll_seconds=service.poll_seconds,
         name=name,
         on_attempt=on_attempt,
     )

@@ -14,6 +14,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/dispatcher.db"
 
 
+class ConfigurationError(ValueError):
+    """What this installation was given cannot work (a setting, a campaign file, a URL).
+
+    The message is one sentence naming the variable, file or value and what is accepted.
+    """
+
+
 class EmailSettings(BaseModel):
     """SMTP submission server. With no ``host``, the sandbox SMTP server is used."""
 

@@ -47,7 +47,7 @@ class WorkerStats:
 class Worker:
     """Runs the claim → send → record loop against one store with one set of adapters.
 
-    Concurrency is limited per channel (``WorkerSettings.*_concurrency``); the store's claim
+    Sends in flight are limited per channel (``concurrency``); the store's claim
     keeps at most one fax in flight per fax number across all workers.
     """
 
@@ -58,6 +58,7 @@ class Worker:
         *,
         policy: RetryPolicy,
         settings: WorkerSettings,
+        concurrency: Mapping[Channel, int],
         poll_seconds: float,
         name: str | None = None,
         on_attempt: Callable[[Channel, float], None] | None = None,
@@ -70,11 +71,7 @@ class Worker:
         self.name = name or default_worker_name()
         self.stats = WorkerStats()
         self.on_attempt = on_attempt
-        self._limits = {
-            Channel.EMAIL: asyncio.Semaphore(settings.email_concurrency),
-            Channel.FAX: asyncio.Semaphore(settings.fax_concurrency),
-            Channel.TWITTER: asyncio.Semaphore(settings.twitter_concurrency),
-        }
+        self._limits = {channel: asyncio.Semaphore(n) for channel, n in concurrency.items()}
 
     async def run(self, *, drain: bool = False, stop: asyncio.Event | None = None) -> WorkerStats:
         """Work until ``stop`` is set (the current batch is finished first).

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from dispatcher.campaigns import CampaignCatalog
+from dispatcher.retry import RetryPolicy
 from dispatcher.sandbox import Sandbox
+from dispatcher.service import Service
 from dispatcher.settings import RetrySettings, SandboxSettings, Settings, WorkerSettings
 from dispatcher.store import Store
 
@@ -21,6 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CAMPAIGNS = ROOT / "config" / "campaigns"
 OPEN_CAMPAIGN = "ua-open"
 POSTGRES_URL = os.environ.get("DISPATCHER_TEST_POSTGRES_URL")
+# Retries fast enough for tests: durable backoff of 0.05-0.2 s, two quick tries inside.
+FAST_RETRY = RetrySettings(
+    base_seconds=0.05,
+    max_seconds=0.2,
+    max_attempts=4,
+    fast_tries=2,
+    fast_wait_seconds=0,
+    fast_max_seconds=5,
+)
 
 
 def write_open_campaign(directory: Path, *, deadline: dt.date | None = None) -> Path:
@@ -108,6 +119,17 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
+def service(store: Store, catalog: CampaignCatalog) -> Service:
+    """The service layer over ``store`` and the test campaigns, with the tests' fast retries."""
+    return Service(
+        store=store,
+        catalog=catalog,
+        policy=RetryPolicy.from_settings(FAST_RETRY),
+        poll_seconds=0.05,
+    )
+
+
+@pytest.fixture
 async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'dispatcher.db'}")
     try:
@@ -128,14 +150,7 @@ def settings_for(sandbox: Sandbox, *, database_url: str, campaigns_dir: Path) ->
         _env_file=None,  # type: ignore[call-arg]
         database_url=database_url,
         campaigns_dir=campaigns_dir,
-        retry=RetrySettings(
-            base_seconds=0.05,
-            max_seconds=0.2,
-            max_attempts=4,
-            fast_tries=2,
-            fast_wait_seconds=0,
-            fast_max_seconds=5,
-        ),
+        retry=FAST_RETRY,
         worker=WorkerSettings(idle_seconds=0.05, lease_seconds=30),
         sandbox=SandboxSettings(
             host="127.0.0.1",

@@ -1,20 +1,40 @@
-"""Which adapter serves which channel: the configured provider, or else the local sandbox."""
+"""The channels, described once: how each is labelled, built, paced and sandboxed.
+
+Every other place that needs the set of channels (the worker's limits, the embedded
+sandbox, the pages) reads :data:`CHANNELS`. Adding a channel means a ``Channel`` value,
+its adapter module, and one :class:`ChannelSpec` here.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from pydantic import SecretStr
 
 from dispatcher.channels.base import ChannelAdapter
 from dispatcher.models import Channel
-from dispatcher.settings import Settings
+from dispatcher.settings import ConfigurationError, SandboxSettings, Settings, WorkerSettings
 
 DEFAULT_X_API = "https://api.twitter.com"
 # The sandbox checks that credentials are present, not what they are.
 _SANDBOX_SECRET = "sandbox"  # noqa: S105 - not a secret: the local sandbox accepts any
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigurationError):
     """Provider settings are incomplete; the message names the missing variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    """What the application needs to know about one channel besides its adapter's code."""
+
+    channel: Channel
+    label: str  # what supporters and operators read
+    configured: Callable[[Settings], bool]  # provider settings given (else: the sandbox)
+    build: Callable[[Settings], ChannelAdapter]  # the provider's adapter, or the sandbox's
+    sandbox_port: Callable[[SandboxSettings], int]
+    concurrency: Callable[[WorkerSettings], int]  # sends in flight per worker
 
 
 def _secret(value: SecretStr | None, env_name: str, channel: str) -> str:
@@ -23,102 +43,121 @@ def _secret(value: SecretStr | None, env_name: str, channel: str) -> str:
     return value.get_secret_value()
 
 
+def _email_adapter(settings: Settings) -> ChannelAdapter:
+    # Imported here so commands that send nothing don't load aiosmtplib, httpx or tweepy.
+    from dispatcher.channels.email import EmailAdapter
+
+    email, sandbox = settings.email, settings.sandbox
+    if email.host is not None:
+        host, port = email.host, email.port or (465 if email.use_tls else 587)
+        username = email.username
+        password = email.password.get_secret_value() if email.password else None
+        start_tls, use_tls = email.start_tls, email.use_tls
+    else:  # the sandbox speaks plain SMTP on loopback and asks for no AUTH
+        host, port = sandbox.host, sandbox.smtp_port
+        username, password, start_tls, use_tls = None, None, False, False
+    return EmailAdapter(
+        host=host,
+        port=port,
+        from_address=email.from_address,
+        from_name=email.from_name,
+        username=username,
+        password=password,
+        start_tls=start_tls,
+        use_tls=use_tls,
+        timeout=email.timeout_seconds,
+    )
+
+
+def _fax_adapter(settings: Settings) -> ChannelAdapter:
+    from dispatcher.channels.fax import FaxAdapter
+
+    fax, sandbox = settings.fax, settings.sandbox
+    if fax.base_url is not None:
+        base_url = fax.base_url
+        api_key = _secret(fax.api_key, "DISPATCHER_FAX__API_KEY", "DISPATCHER_FAX__BASE_URL")
+        api_secret = _secret(
+            fax.api_secret, "DISPATCHER_FAX__API_SECRET", "DISPATCHER_FAX__BASE_URL"
+        )
+    else:
+        base_url = f"http://{sandbox.host}:{sandbox.fax_port}"
+        api_key = api_secret = _SANDBOX_SECRET
+    return FaxAdapter(
+        base_url=base_url,
+        api_key=api_key,
+        api_secret=api_secret,
+        header_text=fax.header_text,
+        callback_url=fax.callback_url,
+        timeout=fax.timeout_seconds,
+    )
+
+
+def _x_adapter(settings: Settings) -> ChannelAdapter:
+    from dispatcher.channels.twitter import TwitterAdapter
+
+    x, sandbox = settings.twitter, settings.sandbox
+    if x.configured:
+        what = "X (DISPATCHER_TWITTER__*)"
+        base_url = x.api_base_url or DEFAULT_X_API
+        keys = [
+            _secret(getattr(x, name), f"DISPATCHER_TWITTER__{name.upper()}", what)
+            for name in ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
+        ]
+    else:
+        base_url = f"http://{sandbox.host}:{sandbox.x_port}"
+        keys = [_SANDBOX_SECRET] * 4
+    return TwitterAdapter(
+        api_base_url=base_url,
+        consumer_key=keys[0],
+        consumer_secret=keys[1],
+        access_token=keys[2],
+        access_token_secret=keys[3],
+        timeout=x.timeout_seconds,
+    )
+
+
+CHANNELS: dict[Channel, ChannelSpec] = {
+    Channel.EMAIL: ChannelSpec(
+        Channel.EMAIL,
+        label="Email",
+        configured=lambda s: s.email.configured,
+        build=_email_adapter,
+        sandbox_port=lambda sandbox: sandbox.smtp_port,
+        concurrency=lambda worker: worker.email_concurrency,
+    ),
+    Channel.FAX: ChannelSpec(
+        Channel.FAX,
+        label="Fax",
+        configured=lambda s: s.fax.configured,
+        build=_fax_adapter,
+        sandbox_port=lambda sandbox: sandbox.fax_port,
+        concurrency=lambda worker: worker.fax_concurrency,
+    ),
+    Channel.TWITTER: ChannelSpec(
+        Channel.TWITTER,
+        label="X (Twitter)",
+        configured=lambda s: s.twitter.configured,
+        build=_x_adapter,
+        sandbox_port=lambda sandbox: sandbox.x_port,
+        concurrency=lambda worker: worker.twitter_concurrency,
+    ),
+}
+CHANNEL_LABELS = {channel: spec.label for channel, spec in CHANNELS.items()}
+
+
 def sandboxed_channels(settings: Settings) -> list[Channel]:
     """Channels that have no provider settings and therefore go to the sandbox."""
-    configured = {
-        Channel.EMAIL: settings.email.configured,
-        Channel.FAX: settings.fax.configured,
-        Channel.TWITTER: settings.twitter.configured,
-    }
-    return [channel for channel, is_set in configured.items() if not is_set]
+    return [channel for channel, spec in CHANNELS.items() if not spec.configured(settings)]
 
 
 def build_adapters(settings: Settings) -> dict[Channel, ChannelAdapter]:
     """One adapter per channel. Raises ConfigError for half-given provider settings."""
-    # Imported here so commands that send nothing don't load tweepy, aiohttp and httpx.
-    from dispatcher.channels.email import EmailAdapter
-    from dispatcher.channels.fax import FaxAdapter
-    from dispatcher.channels.twitter import TwitterAdapter
+    return {channel: spec.build(settings) for channel, spec in CHANNELS.items()}
 
-    sandbox = settings.sandbox
-    email = settings.email
-    if email.configured:
-        assert email.host is not None
-        port = email.port or (465 if email.use_tls else 587)
-        password = email.password.get_secret_value() if email.password else None
-        email_adapter = EmailAdapter(
-            host=email.host,
-            port=port,
-            from_address=email.from_address,
-            from_name=email.from_name,
-            username=email.username,
-            password=password,
-            start_tls=email.start_tls,
-            use_tls=email.use_tls,
-            timeout=email.timeout_seconds,
-        )
-    else:
-        email_adapter = EmailAdapter(
-            host=sandbox.host,
-            port=sandbox.smtp_port,
-            from_address=email.from_address,
-            from_name=email.from_name,
-            start_tls=False,
-            timeout=email.timeout_seconds,
-        )
 
-    fax = settings.fax
-    if fax.configured:
-        assert fax.base_url is not None
-        fax_adapter = FaxAdapter(
-            base_url=fax.base_url,
-            api_key=_secret(fax.api_key, "DISPATCHER_FAX__API_KEY", "DISPATCHER_FAX__BASE_URL"),
-            api_secret=_secret(
-                fax.api_secret, "DISPATCHER_FAX__API_SECRET", "DISPATCHER_FAX__BASE_URL"
-            ),
-            header_text=fax.header_text,
-            callback_url=fax.callback_url,
-            timeout=fax.timeout_seconds,
-        )
-    else:
-        fax_adapter = FaxAdapter(
-            base_url=f"http://{sandbox.host}:{sandbox.fax_port}",
-            api_key=_SANDBOX_SECRET,
-            api_secret=_SANDBOX_SECRET,
-            header_text=fax.header_text,
-            callback_url=fax.callback_url,
-            timeout=fax.timeout_seconds,
-        )
-
-    tw = settings.twitter
-    if tw.configured:
-        what = "X (DISPATCHER_TWITTER__*)"
-        twitter_adapter = TwitterAdapter(
-            api_base_url=tw.api_base_url or DEFAULT_X_API,
-            consumer_key=_secret(tw.consumer_key, "DISPATCHER_TWITTER__CONSUMER_KEY", what),
-            consumer_secret=_secret(
-                tw.consumer_secret, "DISPATCHER_TWITTER__CONSUMER_SECRET", what
-            ),
-            access_token=_secret(tw.access_token, "DISPATCHER_TWITTER__ACCESS_TOKEN", what),
-            access_token_secret=_secret(
-                tw.access_token_secret, "DISPATCHER_TWITTER__ACCESS_TOKEN_SECRET", what
-            ),
-            timeout=tw.timeout_seconds,
-        )
-    else:
-        twitter_adapter = TwitterAdapter(
-            api_base_url=f"http://{sandbox.host}:{sandbox.x_port}",
-            consumer_key=_SANDBOX_SECRET,
-            consumer_secret=_SANDBOX_SECRET,
-            access_token=_SANDBOX_SECRET,
-            access_token_secret=_SANDBOX_SECRET,
-            timeout=tw.timeout_seconds,
-        )
-    return {
-        Channel.EMAIL: email_adapter,
-        Channel.FAX: fax_adapter,
-        Channel.TWITTER: twitter_adapter,
-    }
+def concurrency_limits(settings: WorkerSettings) -> dict[Channel, int]:
+    """Sends in flight per channel per worker."""
+    return {channel: spec.concurrency(settings) for channel, spec in CHANNELS.items()}
 
 
 def poll_seconds(settings: Settings) -> float:

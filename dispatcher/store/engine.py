@@ -9,6 +9,8 @@ from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from dispatcher.settings import ConfigurationError
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions (a test checks they agree). Knowing it lets
 # every command skip loading Alembic when the schema is already current.
@@ -19,7 +21,7 @@ _MIGRATION_LOCK_KEY = 7_261_021
 WRITE_OPTION = "dispatcher_writes"
 
 
-class DatabaseUrlError(ValueError):
+class DatabaseUrlError(ConfigurationError):
     """The database URL names a driver we do not support."""
 
 

@@ -11,16 +11,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from dispatcher.campaigns import CampaignCatalog
-from dispatcher.channels.registry import poll_seconds
-from dispatcher.retry import RetryPolicy
-from dispatcher.runtime import build_worker, close_adapters, embedded_sandbox
+from dispatcher.runtime import build_worker, close_adapters, embedded_sandbox, open_service
 from dispatcher.settings import Settings
-from dispatcher.store import Store
-from dispatcher.web import api, docs, pages, webhooks
-from dispatcher.web.context import ServiceContext
+from dispatcher.web.deps import WebContext
 from dispatcher.web.errors import install_error_handlers
 from dispatcher.web.metrics import Metrics
+from dispatcher.web.routes import appeals, dashboard, docs, health, operator, pages, webhooks
 from dispatcher.web.security import RateLimiter, SecurityHeaders
 
 log = logging.getLogger(__name__)
@@ -38,27 +34,18 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = await Store.open(settings.database_url)
-        metrics = Metrics()
-        context = ServiceContext(
-            settings=settings,
-            store=store,
-            catalog=CampaignCatalog.load(settings.campaigns_dir),
-            policy=RetryPolicy.from_settings(settings.retry),
-            poll_seconds=poll_seconds(settings),
-            metrics=metrics,
-            per_ip=RateLimiter(settings.intake.per_ip_per_minute, 60.0),
-            per_email=RateLimiter(settings.intake.per_email_per_hour, 3600.0),
-        )
-        app.state.context = context
         async with contextlib.AsyncExitStack() as stack:
-            stack.push_async_callback(store.close)
+            service = await stack.enter_async_context(open_service(settings))
+            context = WebContext(
+                settings=settings,
+                service=service,
+                metrics=Metrics(),
+                per_ip=RateLimiter(settings.intake.per_ip_per_minute, 60.0),
+                per_email=RateLimiter(settings.intake.per_email_per_hour, 3600.0),
+            )
+            app.state.context = context
             if run_worker:
-                worker = build_worker(settings, store, on_attempt=metrics.observe_attempt)
-                stack.push_async_callback(close_adapters, worker)
-                await stack.enter_async_context(embedded_sandbox(settings, announce))
-                context.worker_task = asyncio.create_task(worker.run(stop=context.stopping))
-                stack.push_async_callback(_stop_worker, context)
+                await _start_worker(stack, settings, context, announce)
             try:
                 yield
             finally:
@@ -75,14 +62,26 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(api.router)
-    app.include_router(webhooks.router)
-    app.include_router(docs.router)
-    app.include_router(pages.router)
+    for area in (appeals, operator, health, webhooks, docs, pages, dashboard):
+        app.include_router(area.router)
     return app
 
 
-async def _stop_worker(context: ServiceContext) -> None:
+async def _start_worker(
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    context: WebContext,
+    announce: Callable[[str], None],
+) -> None:
+    """The in-process worker (and the sandbox for unconfigured channels), stopped on exit."""
+    worker = build_worker(settings, context.service, on_attempt=context.metrics.observe_attempt)
+    stack.push_async_callback(close_adapters, worker)
+    await stack.enter_async_context(embedded_sandbox(settings, announce))
+    context.worker_task = asyncio.create_task(worker.run(stop=context.stopping))
+    stack.push_async_callback(_stop_worker, context)
+
+
+async def _stop_worker(context: WebContext) -> None:
     """The stop event is set: let the current batch finish, then collect the task."""
     context.stopping.set()
     task = context.worker_task

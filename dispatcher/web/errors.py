@@ -9,18 +9,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dispatcher.intake import IntakeError, IntakeErrorKind
-from dispatcher.operations import ActionErrorKind, OperatorActionError
+from dispatcher.service import ErrorKind, ServiceError
 
-INTAKE_STATUS = {
-    IntakeErrorKind.UNKNOWN_CAMPAIGN: 404,
-    IntakeErrorKind.TOO_LARGE: 413,
-    IntakeErrorKind.CLOSED: 410,
-    IntakeErrorKind.INVALID: 422,
+STATUS_OF = {
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.TOO_LARGE: 413,
+    ErrorKind.CLOSED: 410,
+    ErrorKind.INVALID: 422,
+    ErrorKind.CONFLICT: 409,
 }
 
 
 class ApiError(Exception):
+    """A refusal decided by the web layer itself (auth, rate limit, body size, form token)."""
+
     def __init__(
         self,
         status: int,
@@ -42,14 +44,10 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def from_intake(exc: IntakeError) -> ApiError:
-    return ApiError(INTAKE_STATUS[exc.kind], exc.message, exc.field)
-
-
 def describe_validation(errors: list[Any]) -> tuple[str | None, str]:
     """The first pydantic error as (field path, sentence); the path drops the "body" prefix."""
     first = errors[0]
-    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
     field = ".".join(loc) or None
     if first.get("type") == "json_invalid":
         return None, "the request body is not valid JSON"
@@ -62,14 +60,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.message, exc.field, exc.headers)
 
-    @app.exception_handler(IntakeError)
-    async def _intake_error(_: Request, exc: IntakeError) -> JSONResponse:
-        return error_response(INTAKE_STATUS[exc.kind], exc.message, exc.field)
-
-    @app.exception_handler(OperatorActionError)
-    async def _action_error(_: Request, exc: OperatorActionError) -> JSONResponse:
-        status = 404 if exc.kind is ActionErrorKind.NOT_FOUND else 409
-        return error_response(status, exc.message)
+    @app.exception_handler(ServiceError)
+    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        return error_response(STATUS_OF[exc.kind], exc.message, exc.field)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

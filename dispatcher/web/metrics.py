@@ -5,7 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 
 from dispatcher.models import Channel, DeliveryStatus
-from dispatcher.store import Store
+from dispatcher.service import Service
+from dispatcher.service.health import delivery_status_counts
 
 
 class Metrics:
@@ -35,10 +36,10 @@ class Metrics:
     def observe_attempt(self, channel: Channel, seconds: float) -> None:
         self.attempt_seconds.labels(channel=channel.value).observe(seconds)
 
-    async def render(self, store: Store) -> bytes:
+    async def render(self, service: Service) -> bytes:
         """Refresh the store-derived gauges and render the text exposition format."""
         counts = {(c.value, s.value): 0 for c in Channel for s in DeliveryStatus}
-        for channel, status, count in await store.status_counts():
+        for channel, status, count in await delivery_status_counts(service):
             counts[(channel, status)] = count
         pending = {s.value for s in DeliveryStatus if not s.settled}
         for (channel, status), count in counts.items():

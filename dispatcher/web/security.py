@@ -93,14 +93,6 @@ def token_matches(given: str | None, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def presented_operator_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value:
-        return value.strip()
-    return request.cookies.get(OPERATOR_COOKIE)
-
-
 class Csrf:
     """Double-submit CSRF tokens for HTML forms, bound to a per-process secret."""
 

@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from dispatcher.campaigns import CampaignCatalog
-from dispatcher.intake import AppealRequest, submit_appeal
 from dispatcher.models import Channel, DeliveryStatus, NewAppeal, NewDelivery, utcnow
-from dispatcher.reporting import campaign_report
+from dispatcher.retry import RetryPolicy
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Faults, Sandbox
+from dispatcher.service import Service
+from dispatcher.service.intake import submit_appeal
+from dispatcher.service.reporting import campaign_report
+from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import EmailSettings
 from dispatcher.store import Store
 from dispatcher.worker import Worker
 from tests.conftest import OPEN_CAMPAIGN, settings_for
 
+MakeWorker = Callable[..., Worker]
+
 
 @pytest.fixture
-async def make_worker(store: Store, campaigns_dir: Path) -> AsyncIterator[object]:
+async def make_worker(service: Service, campaigns_dir: Path) -> AsyncIterator[MakeWorker]:
     workers: list[Worker] = []
 
     def make(sandbox: Sandbox, **retry: float) -> Worker:
@@ -31,7 +36,8 @@ async def make_worker(store: Store, campaigns_dir: Path) -> AsyncIterator[object
             settings = settings.model_copy(
                 update={"retry": settings.retry.model_copy(update=retry)}
             )
-        worker = build_worker(settings, store)
+        policy = RetryPolicy.from_settings(settings.retry)
+        worker = build_worker(settings, dataclasses.replace(service, policy=policy))
         workers.append(worker)
         return worker
 
@@ -52,13 +58,15 @@ def appeal(**overrides: object) -> AppealRequest:
 
 
 async def test_one_step_appeal_reaches_every_target_on_every_channel(
-    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+    store: Store,
+    tmp_path: Path,
+    make_worker: MakeWorker,
+    service: Service,
 ) -> None:
     async with Sandbox(tmp_path / "box", fax_transmit_seconds=0.05) as sandbox:
-        await submit_appeal(store, catalog, appeal())
+        await submit_appeal(service, appeal())
         await submit_appeal(
-            store,
-            catalog,
+            service,
             appeal(
                 supporter_name="李华",
                 supporter_email="li@example.net",
@@ -69,24 +77,25 @@ async def test_one_step_appeal_reaches_every_target_on_every_channel(
         await make_worker(sandbox).run(drain=True)
         received = sandbox.delivered_counts()
         fax_tags = sorted(f.tags["delivery_id"] for f in sandbox.faxes)
-    campaign = catalog.get(OPEN_CAMPAIGN)
-    assert campaign is not None
-    report = await campaign_report(store, campaign)
+    report = await campaign_report(service, OPEN_CAMPAIGN)
     assert received == {"email": 4, "fax": 4, "twitter": 2}
-    assert {c: v["delivered"] for c, v in report["channels"].items()} == received
-    assert report["actions"] == 10 and report["appeals"] == 2 and report["supporters"] == 2
-    assert report["targets"]["cui-tiankai"]["twitter"]["delivered"] == 2
+    assert {c: v.delivered for c, v in report.channels.items()} == received
+    assert (report.actions, report.appeals, report.supporters) == (10, 2, 2)
+    assert report.targets["cui-tiankai"]["twitter"].delivered == 2
     fax_ids = sorted(str(e.id) for e in await store.list_deliveries() if e.channel is Channel.FAX)
     assert fax_tags == fax_ids
 
 
 async def test_transient_faults_are_retried_to_success_across_attempts(
-    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+    store: Store,
+    tmp_path: Path,
+    make_worker: MakeWorker,
+    service: Service,
 ) -> None:
     # Two fast tries per attempt: three 451s need a second, durable attempt.
     faults = Faults(fail_first=3)
     async with Sandbox(tmp_path / "box", email_faults=faults, channels=["email"]) as sandbox:
-        await submit_appeal(store, catalog, appeal(targets=["xi-jinping"], channels=["email"]))
+        await submit_appeal(service, appeal(targets=["xi-jinping"], channels=["email"]))
         await make_worker(sandbox).run(drain=True)
         assert len(sandbox.emails) == 1
     [entry] = await store.list_deliveries()
@@ -97,11 +106,14 @@ async def test_transient_faults_are_retried_to_success_across_attempts(
 
 
 async def test_permanent_refusal_is_not_retried_and_keeps_its_reason(
-    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+    store: Store,
+    tmp_path: Path,
+    make_worker: MakeWorker,
+    service: Service,
 ) -> None:
     faults = Faults(refuse=frozenset({"english@mail.gov.cn"}))
     async with Sandbox(tmp_path / "box", email_faults=faults, channels=["email"]) as sandbox:
-        await submit_appeal(store, catalog, appeal(channels=["email"]))
+        await submit_appeal(service, appeal(channels=["email"]))
         await make_worker(sandbox).run(drain=True)
         assert [str(m["To"]) for m in sandbox.emails] == [
             "Cui Tiankai <chinaembpress_us@mfa.gov.cn>"
@@ -114,11 +126,14 @@ async def test_permanent_refusal_is_not_retried_and_keeps_its_reason(
 
 
 async def test_attempt_cap_ends_retrying(
-    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+    store: Store,
+    tmp_path: Path,
+    make_worker: MakeWorker,
+    service: Service,
 ) -> None:
     faults = Faults(fail_first=1000)
     async with Sandbox(tmp_path / "box", email_faults=faults, channels=["email"]) as sandbox:
-        await submit_appeal(store, catalog, appeal(targets=["xi-jinping"], channels=["email"]))
+        await submit_appeal(service, appeal(targets=["xi-jinping"], channels=["email"]))
         await make_worker(sandbox, max_attempts=3).run(drain=True)
     [entry] = await store.list_deliveries()
     assert entry.status is DeliveryStatus.FAILED and entry.attempts == 3
@@ -127,13 +142,16 @@ async def test_attempt_cap_ends_retrying(
 
 
 async def test_busy_fax_line_is_retried_and_bad_number_fails(
-    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+    store: Store,
+    tmp_path: Path,
+    make_worker: MakeWorker,
+    service: Service,
 ) -> None:
     faults = Faults(busy_first=1, refuse=frozenset({"+861062381025"}))
     async with Sandbox(
         tmp_path / "box", fax_faults=faults, fax_transmit_seconds=0.05, channels=["fax"]
     ) as sandbox:
-        await submit_appeal(store, catalog, appeal(channels=["fax"]))
+        await submit_appeal(service, appeal(channels=["fax"]))
         await make_worker(sandbox).run(drain=True)
         assert sandbox.delivered_counts()["fax"] == 1
     by_target = {e.target_id: e for e in await store.list_deliveries()}
@@ -145,11 +163,14 @@ async def test_busy_fax_line_is_retried_and_bad_number_fails(
 
 
 async def test_rate_limit_and_server_error_on_x_are_retried(
-    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+    store: Store,
+    tmp_path: Path,
+    make_worker: MakeWorker,
+    service: Service,
 ) -> None:
     faults = Faults(rate_limit_first=1, fail_first=2, rate_limit_reset_seconds=0)
     async with Sandbox(tmp_path / "box", x_faults=faults, channels=["twitter"]) as sandbox:
-        await submit_appeal(store, catalog, appeal(channels=["twitter"]))
+        await submit_appeal(service, appeal(channels=["twitter"]))
         await make_worker(sandbox).run(drain=True)
         assert len(sandbox.tweets) == 1
         assert sandbox.tweets[0]["text"].endswith("— Ana Lima")
@@ -158,12 +179,15 @@ async def test_rate_limit_and_server_error_on_x_are_retried(
 
 
 async def test_lost_response_then_duplicate_content_counts_once_as_delivered(
-    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+    store: Store,
+    tmp_path: Path,
+    make_worker: MakeWorker,
+    service: Service,
 ) -> None:
     async with Sandbox(
         tmp_path / "box", x_faults=Faults(drop_first=1), channels=["twitter"]
     ) as sandbox:
-        await submit_appeal(store, catalog, appeal(channels=["twitter"]))
+        await submit_appeal(service, appeal(channels=["twitter"]))
         await make_worker(sandbox).run(drain=True)
         assert len(sandbox.tweets) == 1
     [entry] = await store.list_deliveries()
@@ -171,13 +195,16 @@ async def test_lost_response_then_duplicate_content_counts_once_as_delivered(
 
 
 async def test_a_crashed_workers_delivery_is_sent_by_the_next_worker(
-    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+    store: Store,
+    tmp_path: Path,
+    make_worker: MakeWorker,
+    service: Service,
 ) -> None:
     async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
         # A worker claims and dies: its lease ran out an hour ago.
         an_hour_ago = utcnow() - dt.timedelta(hours=1)
         request = appeal(targets=["xi-jinping"], channels=["email"])
-        await submit_appeal(store, catalog, request, now=an_hour_ago)
+        await submit_appeal(service, request, now=an_hour_ago)
         await store.claim_due_deliveries("dead", limit=10, lease_seconds=60, now=an_hour_ago)
         await make_worker(sandbox).run(drain=True)
         assert len(sandbox.emails) == 1
@@ -187,7 +214,7 @@ async def test_a_crashed_workers_delivery_is_sent_by_the_next_worker(
 
 
 async def test_retry_that_would_land_after_the_deadline_expires(
-    store: Store, tmp_path: Path, make_worker
+    store: Store, tmp_path: Path, make_worker: MakeWorker, service: Service
 ) -> None:
     expires_at = utcnow() + dt.timedelta(seconds=30)
     await store.create_appeal(
@@ -207,13 +234,15 @@ async def test_retry_that_would_land_after_the_deadline_expires(
 
 
 async def test_two_workers_share_the_queue_without_double_sending(
-    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+    store: Store,
+    tmp_path: Path,
+    make_worker: MakeWorker,
+    service: Service,
 ) -> None:
     async with Sandbox(tmp_path / "box", fax_transmit_seconds=0.05) as sandbox:
         for n in range(4):
             await submit_appeal(
-                store,
-                catalog,
+                service,
                 appeal(supporter_email=f"s{n}@example.org", supporter_name=f"Supporter {n}"),
             )
         first, second = make_worker(sandbox), make_worker(sandbox)
@@ -225,10 +254,13 @@ async def test_two_workers_share_the_queue_without_double_sending(
 
 
 async def test_stop_event_ends_the_run_and_leaves_work_queued(
-    store: Store, catalog: CampaignCatalog, tmp_path: Path, make_worker
+    store: Store,
+    tmp_path: Path,
+    make_worker: MakeWorker,
+    service: Service,
 ) -> None:
     async with Sandbox(tmp_path / "box") as sandbox:
-        await submit_appeal(store, catalog, appeal())
+        await submit_appeal(service, appeal())
         stop = asyncio.Event()
         stop.set()
         stats = await make_worker(sandbox).run(stop=stop)
@@ -237,7 +269,7 @@ async def test_stop_event_ends_the_run_and_leaves_work_queued(
 
 
 async def test_forced_stop_marks_cut_off_sends_unknown_and_releases_unstarted(
-    store: Store, catalog: CampaignCatalog, campaigns_dir: Path, tmp_path: Path
+    store: Store, service: Service, campaigns_dir: Path, tmp_path: Path
 ) -> None:
     # A real TCP peer that accepts SMTP connections and never answers: sends hang there.
     connected = asyncio.Event()
@@ -258,8 +290,8 @@ async def test_forced_stop_marks_cut_off_sends_unknown_and_releases_unstarted(
                     "worker": settings.worker.model_copy(update={"email_concurrency": 1}),
                 }
             )
-            await submit_appeal(store, catalog, appeal(channels=["email"]))
-            worker = build_worker(settings, store)
+            await submit_appeal(service, appeal(channels=["email"]))
+            worker = build_worker(settings, service)
             run = asyncio.create_task(worker.run())
             await connected.wait()
             run.cancel()

@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 
 from dispatcher.campaigns import CampaignCatalog
-from dispatcher.intake import AppealRequest, IntakeError, IntakeErrorKind, validate_appeal
 from dispatcher.models import Channel
+from dispatcher.service import ErrorKind, ServiceError
+from dispatcher.service.validation import AppealRequest, validate_appeal
 from tests.conftest import OPEN_CAMPAIGN
 
 
@@ -22,8 +23,8 @@ def request(**overrides: object) -> AppealRequest:
     return AppealRequest(**values)  # type: ignore[arg-type]
 
 
-def refused(catalog: CampaignCatalog, **overrides: object) -> IntakeError:
-    with pytest.raises(IntakeError) as info:
+def refused(catalog: CampaignCatalog, **overrides: object) -> ServiceError:
+    with pytest.raises(ServiceError) as info:
         validate_appeal(catalog, request(**overrides))
     return info.value
 
@@ -53,7 +54,7 @@ def test_explicit_channel_skips_targets_without_it(catalog: CampaignCatalog) -> 
 def test_malformed_email(catalog: CampaignCatalog, email: str) -> None:
     error = refused(catalog, supporter_email=email)
     assert error.field == "supporter.email"
-    assert error.kind is IntakeErrorKind.INVALID
+    assert error.kind is ErrorKind.INVALID
 
 
 @pytest.mark.parametrize(
@@ -73,7 +74,7 @@ def test_empty_and_overlong_name(catalog: CampaignCatalog) -> None:
 
 def test_unknown_campaign_and_target_and_channel(catalog: CampaignCatalog) -> None:
     error = refused(catalog, campaign_id="nope")
-    assert error.kind is IntakeErrorKind.UNKNOWN_CAMPAIGN and "'nope'" in error.message
+    assert error.kind is ErrorKind.NOT_FOUND and "'nope'" in error.message
     error = refused(catalog, targets=["mayor"])
     assert error.field == "targets" and "'mayor'" in error.message and "xi-jinping" in error.message
     error = refused(catalog, channels=["pigeon"])
@@ -90,7 +91,7 @@ def test_channel_the_chosen_target_lacks(catalog: CampaignCatalog) -> None:
 
 def test_closed_campaign_names_its_deadline(catalog: CampaignCatalog) -> None:
     error = refused(catalog, campaign_id="ua-61-21")
-    assert error.kind is IntakeErrorKind.CLOSED
+    assert error.kind is ErrorKind.CLOSED
     assert "2021-09-10" in error.message
 
 
@@ -98,9 +99,9 @@ def test_campaign_closes_after_its_deadline_day(catalog: CampaignCatalog) -> Non
     campaign = catalog.get(OPEN_CAMPAIGN)
     assert campaign is not None
     after = campaign.closes_at + dt.timedelta(seconds=1)
-    with pytest.raises(IntakeError) as info:
+    with pytest.raises(ServiceError) as info:
         validate_appeal(catalog, request(), now=after)
-    assert info.value.kind is IntakeErrorKind.CLOSED
+    assert info.value.kind is ErrorKind.CLOSED
 
 
 def test_oversize_message(catalog: CampaignCatalog) -> None:

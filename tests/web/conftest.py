@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from dispatcher.settings import IntakeSettings, Settings
 from dispatcher.web.app import create_app
-from dispatcher.web.context import ServiceContext
+from dispatcher.web.deps import WebContext
 
 OPERATOR_TOKEN = "operator-secret-token"
 # Loopback and closed: a sandbox fax gateway that calls it back reaches nothing outside.
@@ -65,8 +65,8 @@ def make_client(tmp_path: Path, campaigns_dir: Path) -> MakeClient:
     return make
 
 
-def context_of(app: FastAPI) -> ServiceContext:
-    context: ServiceContext = app.state.context
+def context_of(app: FastAPI) -> WebContext:
+    context: WebContext = app.state.context
     return context
 
 

@@ -12,6 +12,7 @@ from tests.web.conftest import OPERATOR_TOKEN, MakeClient
 
 APPEALS = f"/api/campaigns/{OPEN_CAMPAIGN}/appeals"
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+NAMES = {"xi-jinping": "Xi Jinping", "cui-tiankai": "Cui Tiankai"}
 
 
 def appeal(**overrides: Any) -> dict[str, Any]:
@@ -141,6 +142,7 @@ async def test_appeal_status_for_the_supporter(client: httpx.AsyncClient) -> Non
             {
                 "id": d["id"],
                 "target": d["target"],
+                "target_name": NAMES[d["target"]],
                 "channel": "email",
                 "status": "queued",
                 "reason": None,

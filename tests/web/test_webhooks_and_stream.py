@@ -78,7 +78,7 @@ async def test_signed_callback_settles_the_fax_and_replays_change_nothing(
     tmp_path: Path, campaigns_dir: Path
 ) -> None:
     async with running_app(web_settings(tmp_path, campaigns_dir)) as (app, client):
-        delivery_id = await fax_awaiting_confirmation(client, context_of(app).store)
+        delivery_id = await fax_awaiting_confirmation(client, context_of(app).service.store)
         fields = fax_fields("success")
         ok = await client.post("/webhooks/fax", data=fields, headers=signed(fields))
         assert ok.status_code == 200 and ok.json() == {"received": True, "changed": True}
@@ -98,7 +98,7 @@ async def test_failure_callbacks_are_classified_like_polling(
     tmp_path: Path, campaigns_dir: Path
 ) -> None:
     async with running_app(web_settings(tmp_path, campaigns_dir)) as (app, client):
-        delivery_id = await fax_awaiting_confirmation(client, context_of(app).store)
+        delivery_id = await fax_awaiting_confirmation(client, context_of(app).service.store)
         busy = fax_fields(
             "failure", error_type="lineErrorType", error_code="34", error_message="Busy"
         )
@@ -117,7 +117,7 @@ async def test_forged_or_tampered_callbacks_are_refused(
     tmp_path: Path, campaigns_dir: Path
 ) -> None:
     async with running_app(web_settings(tmp_path, campaigns_dir)) as (app, client):
-        delivery_id = await fax_awaiting_confirmation(client, context_of(app).store)
+        delivery_id = await fax_awaiting_confirmation(client, context_of(app).service.store)
         fields = fax_fields("success")
         missing = await client.post("/webhooks/fax", data=fields)
         assert missing.status_code == 401

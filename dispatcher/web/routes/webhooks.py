@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 
 from dispatcher.channels.phaxio import verify_phaxio_signature
-from dispatcher.operations import apply_fax_callback
-from dispatcher.web.api import Context
+from dispatcher.service.callbacks import apply_fax_callback
+from dispatcher.web.deps import ContextDep
 from dispatcher.web.errors import ApiError
+from dispatcher.web.schemas import CallbackOut, errors
 
-router = APIRouter()
+router = APIRouter(tags=["provider webhooks"])
 MAX_CALLBACK_BYTES = 1024 * 1024
 
 
-@router.post("/webhooks/fax")
-async def fax_callback(request: Request, context: Context) -> dict[str, Any]:
+@router.post("/webhooks/fax", response_model=CallbackOut, responses=errors(401, 404, 413, 422))
+async def fax_callback(request: Request, context: ContextDep) -> CallbackOut:
     """Verify ``X-Phaxio-Signature`` and settle the fax's delivery as polling would.
 
     401 for a missing or wrong signature (nothing changes); 404 when callbacks are not
@@ -54,7 +54,5 @@ async def fax_callback(request: Request, context: Context) -> dict[str, Any]:
         raise ApiError(422, "field 'fax' is not a JSON fax object", "fax") from None
     if not isinstance(fax, dict):
         raise ApiError(422, "field 'fax' is not a JSON fax object", "fax")
-    changed = await apply_fax_callback(
-        context.store, context.policy, fax, poll_seconds=context.poll_seconds
-    )
-    return {"received": True, "changed": changed}
+    changed = await apply_fax_callback(context.service, fax)
+    return CallbackOut(received=True, changed=changed)

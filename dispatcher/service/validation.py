@@ -1,0 +1,317 @@
+"""Checking a supporter's appeal before anything is stored, one named step at a time.
+
+:func:`validate_appeal` runs the steps in order: the campaign (unknown, closed), the
+supporter, the targets × channels, the letter, what the fax font can draw, and the post's
+length on X. Each raises a :class:`ServiceError` naming the field and what is accepted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+
+from dispatcher.campaigns import Campaign, CampaignCatalog, Target
+from dispatcher.models import SENT_CHANNELS, Channel, NewAppeal, NewDelivery, is_language_code
+from dispatcher.render.fax import uncovered_characters
+from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH, compose_tweet, weighted_length
+from dispatcher.service.catalog import open_campaign
+from dispatcher.service.errors import invalid
+
+MAX_NAME_CHARS = 200
+MAX_COUNTRY_CHARS = 64
+MAX_KEY_CHARS = 128
+_FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Co", "Zl", "Zp"}  # controls, surrogates, line breaks
+_REPORTED_NOT_SENT = {"phone", "post", "postal", "letter"}
+
+Pair = tuple[Target, Channel]
+
+
+@dataclass(frozen=True, slots=True)
+class AppealRequest:
+    """What a supporter asks for; everything optional is chosen from the campaign."""
+
+    campaign_id: str
+    supporter_name: str
+    supporter_email: str
+    supporter_country: str | None = None
+    targets: Sequence[str] = ()
+    channels: Sequence[str] = ()
+    message: str | None = None
+    tweet: str | None = None
+    language: str | None = None
+    idempotency_key: str | None = None
+    # Exact (target id, channel) choices, as the supporter page's checkboxes give them;
+    # when set, ``targets`` and ``channels`` are not used.
+    pairs: Sequence[tuple[str, str]] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ValidAppeal:
+    appeal: NewAppeal
+    deliveries: tuple[NewDelivery, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Supporter:
+    name: str
+    email: str
+    country: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Letter:
+    language: str
+    subject: str
+    body: str
+    own: bool
+
+
+def validate_appeal(
+    catalog: CampaignCatalog, request: AppealRequest, *, now: dt.datetime | None = None
+) -> ValidAppeal:
+    """Check everything before anything is stored; raises ServiceError naming the field.
+
+    Order of checks: unknown campaign, closed campaign, then each field.
+    """
+    campaign = open_campaign(catalog, request.campaign_id, now=now)
+    supporter = check_supporter(request)
+    pairs = check_choices(campaign, request)
+    letter = check_letter(campaign, request)
+    used = {channel for _, channel in pairs}
+    if Channel.FAX in used:
+        check_fax_font(supporter, letter, pairs)
+    tweet = None
+    if Channel.TWITTER in used:
+        tweet = check_tweet(campaign, request, supporter.name, pairs)
+    appeal = NewAppeal(
+        campaign_id=campaign.id,
+        supporter_name=supporter.name,
+        supporter_email=supporter.email,
+        supporter_country=supporter.country,
+        language=letter.language,
+        subject=letter.subject,
+        body=letter.body,
+        own_message=letter.own,
+        tweet=tweet,
+        expires_at=campaign.closes_at,
+        idempotency_key=clean_line(
+            "idempotency_key", request.idempotency_key or "", limit=MAX_KEY_CHARS, required=False
+        ),
+    )
+    return ValidAppeal(appeal, tuple(_new_delivery(target, channel) for target, channel in pairs))
+
+
+def _new_delivery(target: Target, channel: Channel) -> NewDelivery:
+    return NewDelivery(
+        target_id=target.id,
+        target_name=target.name,
+        salutation=target.salutation,
+        channel=channel,
+        address=target.address(channel) or "",
+    )
+
+
+# ---------------------------------------------------------------- the supporter
+
+
+def check_supporter(request: AppealRequest) -> _Supporter:
+    name = clean_line("supporter.name", request.supporter_name, limit=MAX_NAME_CHARS, required=True)
+    assert name is not None
+    try:
+        email = validate_email(request.supporter_email.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise invalid(
+            "supporter.email",
+            f"supporter.email {request.supporter_email!r} is not a valid email address: {exc}",
+        ) from None
+    country = clean_line(
+        "supporter.country",
+        request.supporter_country or "",
+        limit=MAX_COUNTRY_CHARS,
+        required=False,
+    )
+    return _Supporter(name, email.normalized, country)
+
+
+def _bad_characters(text: str, *, allow_newlines: bool) -> list[str]:
+    allowed = {"\n", "\t"} if allow_newlines else set()
+    return sorted(
+        {
+            f"U+{ord(ch):04X}"
+            for ch in text
+            if ch not in allowed and unicodedata.category(ch) in _FORBIDDEN_CATEGORIES
+        }
+    )
+
+
+def clean_line(field: str, value: str, *, limit: int, required: bool) -> str | None:
+    """One line of text, stripped: None when empty and not required."""
+    value = value.strip()
+    if not value:
+        if required:
+            raise invalid(field, f"{field} must not be empty")
+        return None
+    if len(value) > limit:
+        raise invalid(field, f"{field} is {len(value)} characters; at most {limit} are accepted")
+    bad = _bad_characters(value, allow_newlines=False)
+    if bad:
+        raise invalid(
+            field,
+            f"{field} {value!r} contains control or line-break characters ({', '.join(bad)}); "
+            "use a single line of text",
+        )
+    return value
+
+
+def clean_text(field: str, value: str, *, limit: int) -> str:
+    """Free text over several lines, with line endings made ``\\n``."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not value:
+        raise invalid(field, f"{field} must not be empty")
+    if len(value) > limit:
+        raise invalid(
+            field, f"{field} is {len(value)} characters; this campaign accepts at most {limit}"
+        )
+    bad = _bad_characters(value, allow_newlines=True)
+    if bad:
+        raise invalid(field, f"{field} contains control characters ({', '.join(bad)})")
+    return value
+
+
+# ---------------------------------------------------------------- targets × channels
+
+
+def check_choices(campaign: Campaign, request: AppealRequest) -> list[Pair]:
+    """The (target, channel) pairs to deliver: exact picks, or targets × channels."""
+    if request.pairs:
+        pairs: list[Pair] = []
+        for target_id, channel_name in dict.fromkeys(request.pairs):
+            targets = _choose_targets(campaign, [target_id])
+            pairs.extend(_pairs(targets, _choose_channels([channel_name]), explicit=True))
+        return pairs
+    targets = _choose_targets(campaign, request.targets)
+    channels = _choose_channels(request.channels)
+    return _pairs(targets, channels, explicit=bool(request.targets))
+
+
+def _choose_targets(campaign: Campaign, wanted: Sequence[str]) -> list[Target]:
+    if not wanted:
+        return list(campaign.targets)
+    chosen: list[Target] = []
+    for target_id in dict.fromkeys(wanted):
+        target = campaign.target(target_id)
+        if target is None:
+            known = ", ".join(t.id for t in campaign.targets)
+            raise invalid(
+                "targets",
+                f"unknown target {target_id!r} in campaign {campaign.id}; known targets: {known}",
+            )
+        chosen.append(target)
+    return chosen
+
+
+def _choose_channels(wanted: Sequence[str]) -> list[Channel] | None:
+    if not wanted:
+        return None
+    chosen: list[Channel] = []
+    accepted = ", ".join(c.value for c in SENT_CHANNELS)
+    for name in dict.fromkeys(wanted):
+        try:
+            chosen.append(Channel(name.strip().lower()))
+        except ValueError:
+            hint = (
+                " (phone calls and posted letters are reported, not sent)"
+                if name in _REPORTED_NOT_SENT
+                else ""
+            )
+            raise invalid(
+                "channels", f"unknown channel {name!r}; accepted: {accepted}{hint}"
+            ) from None
+    return chosen
+
+
+def _pairs(targets: list[Target], channels: list[Channel] | None, *, explicit: bool) -> list[Pair]:
+    """Every chosen channel of every chosen target. A channel a target lacks is skipped,
+    unless both were named explicitly: then it is an error."""
+    pairs: list[Pair] = []
+    for target in targets:
+        available = target.channels
+        for channel in channels or available:
+            if channel in available:
+                pairs.append((target, channel))
+            elif explicit and channels is not None:
+                have = ", ".join(c.value for c in available) or "none"
+                raise invalid(
+                    "channels",
+                    f"target {target.id!r} cannot be reached by {channel.value}; "
+                    f"its channels: {have}",
+                )
+    if not pairs:
+        asked = ", ".join(c.value for c in channels or ())
+        raise invalid("channels", f"none of the chosen targets can be reached by {asked}")
+    return pairs
+
+
+# ---------------------------------------------------------------- the letter
+
+
+def check_letter(campaign: Campaign, request: AppealRequest) -> _Letter:
+    """The supporter's own words, or the campaign's sample in the chosen language."""
+    language = (request.language or campaign.default_language).strip().lower()
+    template = campaign.letter.get(language)
+    subject = (template or campaign.letter[campaign.default_language]).subject
+    if request.message is not None and request.message.strip():
+        body = clean_text("message", request.message, limit=campaign.max_message_chars)
+        if not is_language_code(language):
+            raise invalid("language", f"language {language!r} is not a code such as 'en' or 'zh'")
+        return _Letter(language, subject, body, own=True)
+    if template is None:
+        have = ", ".join(sorted(campaign.letter))
+        raise invalid(
+            "language",
+            f"campaign {campaign.id} has no sample letter in {language!r} (it has: {have}); "
+            "write your own message or choose one of those",
+        )
+    return _Letter(language, subject, template.body.strip(), own=False)
+
+
+def check_fax_font(supporter: _Supporter, letter: _Letter, pairs: list[Pair]) -> None:
+    """A fax is refused at intake, not sent as empty boxes, when the font lacks a script."""
+    salutations = " ".join(t.salutation for t, c in pairs if c is Channel.FAX)
+    text = " ".join([supporter.name, supporter.country or "", letter.subject, letter.body])
+    missing = uncovered_characters(f"{text} {salutations}")
+    if missing:
+        shown = "".join(missing[:10])
+        raise invalid(
+            "message",
+            f"the fax font cannot draw these characters: {shown!r}; the fax channel accepts "
+            "Latin, Greek, Cyrillic and Chinese (CJK) script — leave out fax or write in one "
+            "of those scripts",
+        )
+
+
+# ---------------------------------------------------------------- the post on X
+
+
+def check_tweet(campaign: Campaign, request: AppealRequest, name: str, pairs: list[Pair]) -> str:
+    """The post's text; each X target's composed post must fit X's weighted limit."""
+    tweet = campaign.tweet
+    if request.tweet is not None and request.tweet.strip():
+        tweet = clean_text("tweet", request.tweet, limit=MAX_WEIGHTED_LENGTH)
+    for target, channel in pairs:
+        if channel is not Channel.TWITTER:
+            continue
+        handles = target.address(channel) or ""
+        length = weighted_length(compose_tweet(handles, tweet, name))
+        if length > MAX_WEIGHTED_LENGTH:
+            whose = "your tweet" if request.tweet else "the campaign tweet"
+            raise invalid(
+                "tweet",
+                f"{whose} is {length} weighted characters once {handles} and your name are "
+                f"added; X accepts at most {MAX_WEIGHTED_LENGTH} (CJK characters count 2)",
+            )
+    return tweet

@@ -1,0 +1,115 @@
+"""What every route may depend on: the context, the operator check, the campaign, the client.
+
+Routes reach the application only through :class:`WebContext` (its ``service``) and the
+annotated dependencies here; no route module imports another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from dispatcher.campaigns import Campaign
+from dispatcher.models import AppealReceipt
+from dispatcher.service import Service
+from dispatcher.service.catalog import find_campaign
+from dispatcher.service.intake import submit_appeal
+from dispatcher.service.validation import AppealRequest
+from dispatcher.settings import Settings
+from dispatcher.web.errors import ApiError
+from dispatcher.web.metrics import Metrics
+from dispatcher.web.security import OPERATOR_COOKIE, Csrf, RateLimiter, token_matches
+
+
+@dataclass
+class WebContext:
+    """Built once at start-up by the app factory; ``request.app.state.context``."""
+
+    settings: Settings
+    service: Service
+    metrics: Metrics
+    per_ip: RateLimiter
+    per_email: RateLimiter
+    csrf: Csrf = field(default_factory=Csrf)
+    worker_task: asyncio.Task[object] | None = None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def operator_token(self) -> str | None:
+        token = self.settings.operator_token
+        return token.get_secret_value() if token and token.get_secret_value() else None
+
+    def required_operator_token(self) -> str:
+        """The configured operator token; 404 (operator features disabled) when there is none."""
+        token = self.operator_token
+        if token is None:
+            raise ApiError(
+                404, "operator endpoints and dashboard are disabled: set DISPATCHER_OPERATOR_TOKEN"
+            )
+        return token
+
+    def is_operator(self, request: Request) -> bool:
+        """Whether the request carries the operator token (bearer header or dashboard cookie)."""
+        presented = _bearer_token(request) or request.cookies.get(OPERATOR_COOKIE)
+        return token_matches(presented, self.required_operator_token())
+
+    async def accept_appeal(self, appeal: AppealRequest) -> AppealReceipt:
+        """The JSON API's and the form's intake: the per-email limit, then the service."""
+        self.per_email.check(appeal.supporter_email.strip().lower(), "email address")
+        return await submit_appeal(self.service, appeal)
+
+
+def get_context(request: Request) -> WebContext:
+    context: WebContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[WebContext, Depends(get_context)]
+
+
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+# Declared in /openapi.json, so /docs has an Authorize button for the operator token. The
+# check itself is require_operator's (auto_error off): our error shape, and the cookie too.
+operator_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="operatorToken",
+    description="The value of DISPATCHER_OPERATOR_TOKEN. The dashboard's sign-in cookie "
+    "is accepted in its place.",
+)
+
+
+def require_operator(
+    request: Request,
+    context: ContextDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)],
+) -> None:
+    """Operator endpoints: 404 when no token is configured (disabled), 401 without it."""
+    if not context.is_operator(request):
+        raise ApiError(
+            401,
+            "operator token missing or wrong",
+            headers={"WWW-Authenticate": 'Bearer realm="dispatcher operator"'},
+        )
+
+
+OperatorDep = Depends(require_operator)
+
+
+def campaign_or_404(campaign_id: str, context: ContextDep) -> Campaign:
+    """The campaign a path names (open or closed); 404 with the known ids otherwise."""
+    return find_campaign(context.service.catalog, campaign_id)
+
+
+CampaignDep = Annotated[Campaign, Depends(campaign_or_404)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

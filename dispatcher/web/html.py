@@ -1,0 +1,75 @@
+"""Rendering pages: templates, the CSRF token every form carries, reading a posted form.
+
+Shared by the supporter pages and the operator dashboard. Templates autoescape:
+supporter-written text is untrusted everywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from dispatcher.channels.registry import CHANNEL_LABELS
+from dispatcher.web.deps import WebContext
+from dispatcher.web.errors import ApiError
+from dispatcher.web.security import CSRF_COOKIE
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+STATUS_WORDS = {
+    "queued": "waiting to be sent",
+    "sending": "sending now",
+    "awaiting_confirmation": "sent, waiting for the fax line to confirm",
+    "delivered": "delivered",
+    "failed": "not delivered",
+    "expired": "not delivered before the deadline",
+    "cancelled": "cancelled",
+}
+
+
+def render_page(
+    request: Request,
+    template: str,
+    context: WebContext,
+    values: dict[str, Any],
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render with a fresh CSRF token (cookie + hidden field) for the page's forms."""
+    token = request.cookies.get(CSRF_COOKIE)
+    if not token or not context.csrf.valid(token, token):
+        token = context.csrf.new_token()
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {"csrf": token, "channel_labels": CHANNEL_LABELS, "status_words": STATUS_WORDS, **values},
+        status_code=status_code,
+    )
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/")
+    return response
+
+
+class PostedForm:
+    """A form posted from one of our pages, its CSRF token checked."""
+
+    def __init__(self, values: dict[str, list[str]]) -> None:
+        self._values = values
+
+    @classmethod
+    async def read(cls, request: Request, context: WebContext) -> PostedForm:
+        """The posted form; 403 when its token is missing, expired or from another site."""
+        form = await request.form()
+        if not context.csrf.valid(request.cookies.get(CSRF_COOKIE), str(form.get("csrf", ""))):
+            raise ApiError(403, "the form expired or came from another site; reload the page")
+        return cls({key: [str(v) for v in form.getlist(key)] for key in form})
+
+    def one(self, key: str) -> str:
+        """The first value of ``key``, or ''."""
+        found = self._values.get(key) or [""]
+        return found[0]
+
+    def all(self, key: str) -> list[str]:
+        return list(self._values.get(key, []))

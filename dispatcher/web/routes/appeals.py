@@ -1,0 +1,147 @@
+"""Public JSON endpoints: appeals in, their status out, campaigns and their report."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
+
+from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH
+from dispatcher.service.catalog import closed_error
+from dispatcher.service.intake import tweet_lengths
+from dispatcher.service.reported import ReportedActionRequest, report_action
+from dispatcher.service.reporting import CampaignReport, campaign_report
+from dispatcher.service.status import AppealStatus, appeal_status
+from dispatcher.service.validation import AppealRequest
+from dispatcher.web.deps import CampaignDep, ContextDep, client_ip
+from dispatcher.web.errors import ApiError, describe_validation
+from dispatcher.web.schemas import (
+    AppealAccepted,
+    AppealIn,
+    CampaignList,
+    CampaignOut,
+    ReportedActionIn,
+    ReportedActionOut,
+    TweetIn,
+    TweetLengthOut,
+    errors,
+)
+from dispatcher.web.security import read_limited_body
+
+router = APIRouter(prefix="/api", tags=["appeals and campaigns"])
+
+
+@router.post(
+    "/campaigns/{campaign_id}/appeals",
+    status_code=202,
+    response_model=AppealAccepted,
+    responses={
+        200: {"model": AppealAccepted, "description": "already counted: nothing new stored"},
+        **errors(404, 410, 413, 422, 429),
+    },
+    # The body is read by hand (size limit first, then 410 before 422), so describe it here.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": AppealIn.model_json_schema()}},
+        }
+    },
+)
+async def post_appeal(
+    campaign: CampaignDep, request: Request, response: Response, context: ContextDep
+) -> AppealAccepted:
+    """One step: the supporter's appeal to every chosen target over every chosen channel.
+
+    Checked in this order: 404 unknown campaign, 429 rate limit, 413 body too large,
+    410 closed campaign, 422 invalid field.
+    """
+    context.per_ip.check(client_ip(request), "address")
+    body = await read_limited_body(request, context.settings.intake.max_body_bytes)
+    if not campaign.is_open():
+        raise closed_error(campaign)
+    try:
+        payload = AppealIn.model_validate_json(body or b"null")
+    except ValidationError as exc:
+        field, message = describe_validation(list(exc.errors()))
+        raise ApiError(422, message, field) from None
+    receipt = await context.accept_appeal(
+        AppealRequest(
+            campaign_id=campaign.id,
+            supporter_name=payload.supporter.name,
+            supporter_email=payload.supporter.email,
+            supporter_country=payload.supporter.country,
+            targets=payload.targets or (),
+            channels=payload.channels or (),
+            message=payload.message,
+            tweet=payload.tweet,
+            language=payload.language,
+            idempotency_key=payload.idempotency_key,
+        )
+    )
+    if receipt.is_repeat:
+        response.status_code = 200
+    return AppealAccepted.of(receipt)
+
+
+@router.get("/appeals/{appeal_id}", response_model=AppealStatus, responses=errors(404))
+async def get_appeal(appeal_id: str, context: ContextDep) -> AppealStatus:
+    """A supporter's status page data: each delivery with a plain-language reason."""
+    return await appeal_status(context.service, appeal_id)
+
+
+@router.get("/campaigns", response_model=CampaignList)
+async def list_campaigns(context: ContextDep) -> CampaignList:
+    return CampaignList(campaigns=[CampaignOut.of(c) for c in context.service.catalog])
+
+
+@router.get("/campaigns/{campaign_id}", response_model=CampaignOut, responses=errors(404))
+async def get_campaign(campaign: CampaignDep) -> CampaignOut:
+    return CampaignOut.of(campaign, with_letters=True)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/tweet-length",
+    response_model=TweetLengthOut,
+    responses=errors(404, 422),
+)
+async def tweet_length(campaign: CampaignDep, payload: TweetIn) -> TweetLengthOut:
+    """The live counter's source: the same weighting and composition the server enforces."""
+    lengths = tweet_lengths(campaign, payload.text, payload.name)
+    longest = max(lengths.values(), default=0)
+    return TweetLengthOut(
+        weighted_length=longest,
+        limit=MAX_WEIGHTED_LENGTH,
+        fits=longest <= MAX_WEIGHTED_LENGTH,
+        targets=lengths,
+    )
+
+
+@router.get("/campaigns/{campaign_id}/report", response_model=CampaignReport, responses=errors(404))
+async def get_report(campaign_id: str, context: ContextDep) -> CampaignReport:
+    """The totals shared with officials (public)."""
+    return await campaign_report(context.service, campaign_id)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/reported-actions",
+    status_code=201,
+    response_model=ReportedActionOut,
+    responses=errors(404, 410, 422),
+)
+async def post_reported_action(
+    campaign_id: str, payload: ReportedActionIn, context: ContextDep
+) -> ReportedActionOut:
+    """A call or posted letter the supporter made themselves, counted as self-reported."""
+    supporter = payload.supporter
+    action_id = await report_action(
+        context.service,
+        ReportedActionRequest(
+            campaign_id=campaign_id,
+            target_id=payload.target,
+            kind=payload.kind,
+            supporter_name=supporter.name if supporter else None,
+            supporter_email=supporter.email if supporter else None,
+        ),
+    )
+    return ReportedActionOut(
+        id=action_id, campaign=campaign_id, target=payload.target, kind=payload.kind
+    )

@@ -1,0 +1,126 @@
+"""The operator dashboard: sign-in, the live delivery log with totals, retry and cancel."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from dispatcher.models import SENT_CHANNELS, DeliveryStatus, utcnow
+from dispatcher.service import ServiceError
+from dispatcher.service.log import LogFilter, delivery_detail, delivery_page
+from dispatcher.service.operator import (
+    CANCELLABLE_FROM,
+    RETRYABLE_FROM,
+    cancel_delivery,
+    retry_delivery,
+)
+from dispatcher.service.reporting import BUCKETS, campaign_report
+from dispatcher.web.chart import delivery_chart
+from dispatcher.web.deps import ContextDep
+from dispatcher.web.errors import STATUS_OF, ApiError
+from dispatcher.web.html import PostedForm, render_page
+from dispatcher.web.security import OPERATOR_COOKIE, token_matches
+
+router = APIRouter(include_in_schema=False)
+LOG_ROWS = 200
+
+
+@router.get("/operator", response_class=HTMLResponse)
+async def operator_page(
+    request: Request,
+    context: ContextDep,
+    campaign: str = "",
+    channel: str = "",
+    status: str = "",
+    target: str = "",
+) -> HTMLResponse:
+    if not context.is_operator(request):
+        return render_page(request, "operator_login.html", context, {"error": None})
+    filters = {"campaign": campaign, "channel": channel, "status": status, "target": target}
+    error: ServiceError | None = None
+    try:
+        log_filter = LogFilter.parse(**filters)
+    except ServiceError as exc:  # shown above an unfiltered log, with the same sentence
+        error, log_filter = exc, LogFilter()
+    # Taken before reading the log: the live stream replays every change from here on, so
+    # nothing that happens while this page renders is missed.
+    rendered_at = utcnow()
+    page = await delivery_page(context.service, log_filter, limit=LOG_ROWS)
+    if log_filter.campaign is not None:
+        campaigns = [c for c in context.service.catalog if c.id == log_filter.campaign]
+    else:
+        campaigns = list(context.service.catalog)
+    reports = [await campaign_report(context.service, c.id) for c in campaigns]
+    values = {
+        "filters": filters,
+        "query": urlencode(log_filter.as_query()),
+        "error": error,
+        "entries": page.entries,
+        "reports": reports,
+        "buckets": BUCKETS,
+        "all_campaigns": list(context.service.catalog),
+        "channels": [c.value for c in SENT_CHANNELS],
+        "statuses": [s.value for s in DeliveryStatus],
+        "retryable": {s.value for s in RETRYABLE_FROM},
+        "cancellable": {s.value for s in CANCELLABLE_FROM},
+        "chart": delivery_chart(page.entries),
+        "rendered_at": rendered_at.isoformat(),
+    }
+    status_code = STATUS_OF[error.kind] if error else 200
+    return render_page(request, "operator.html", context, values, status_code=status_code)
+
+
+@router.post("/operator/login", response_class=HTMLResponse)
+async def operator_login(request: Request, context: ContextDep) -> Response:
+    expected = context.required_operator_token()
+    posted = await PostedForm.read(request, context)
+    if not token_matches(posted.one("token"), expected):
+        values = {"error": "That token is not right."}
+        return render_page(request, "operator_login.html", context, values, status_code=401)
+    response = RedirectResponse("/operator", status_code=303)
+    response.set_cookie(
+        OPERATOR_COOKIE,
+        posted.one("token"),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/operator/logout")
+async def operator_logout(request: Request, context: ContextDep) -> Response:
+    await PostedForm.read(request, context)
+    response = RedirectResponse("/operator", status_code=303)
+    response.delete_cookie(OPERATOR_COOKIE, path="/")
+    return response
+
+
+@router.post("/operator/deliveries/{delivery_id}/{action}")
+async def operator_action(
+    request: Request, delivery_id: int, action: str, context: ContextDep
+) -> Response:
+    if not context.is_operator(request):
+        raise ApiError(401, "sign in to the operator dashboard first")
+    posted = await PostedForm.read(request, context)
+    if action not in {"retry", "cancel"}:
+        raise ApiError(404, f"no operator action {action!r}")
+    perform = retry_delivery if action == "retry" else cancel_delivery
+    await perform(context.service, delivery_id)
+    back = posted.one("back")
+    query = back if back and not back.startswith(("/", "\\")) and "://" not in back else ""
+    return RedirectResponse(f"/operator?{query}" if query else "/operator", status_code=303)
+
+
+@router.get("/operator/deliveries/{delivery_id}", response_class=HTMLResponse)
+async def operator_delivery(
+    request: Request, delivery_id: int, context: ContextDep
+) -> HTMLResponse:
+    if not context.is_operator(request):
+        return render_page(request, "operator_login.html", context, {"error": None})
+    detail = await delivery_detail(context.service, delivery_id)
+    values = {"entry": detail.entry, "attempts": detail.attempts}
+    return render_page(request, "operator_delivery.html", context, values)

@@ -1,0 +1,155 @@
+"""Operator endpoints: the delivery log (paged, and live over SSE), retry, cancel, CSV."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from dispatcher.models import LogEntry, utcnow
+from dispatcher.service.log import (
+    MAX_PAGE,
+    LogFilter,
+    delivery_attempts,
+    delivery_page,
+    follow_deliveries,
+)
+from dispatcher.service.operator import cancel_delivery, retry_delivery
+from dispatcher.service.reporting import campaign_report, report_csv
+from dispatcher.service.views import AttemptView
+from dispatcher.web.deps import ContextDep, OperatorDep, WebContext
+from dispatcher.web.errors import ApiError
+from dispatcher.web.schemas import DeliveryOut, DeliveryPage, errors
+
+router = APIRouter(prefix="/api", tags=["operators"], dependencies=[OperatorDep])
+OPERATOR_ERRORS = errors(401, 404, 422)
+
+
+@router.get("/deliveries", response_model=DeliveryPage, responses=OPERATOR_ERRORS)
+async def list_deliveries(
+    context: ContextDep,
+    campaign: str | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+    target: str | None = None,
+    cursor: str | None = None,
+    include: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> DeliveryPage:
+    """The delivery log, newest first; ``next_cursor`` fetches the next page.
+
+    ``include=attempts`` adds each delivery's attempts as ``attempts_detail``.
+    """
+    log_filter = LogFilter.parse(campaign=campaign, status=status, channel=channel, target=target)
+    if include not in (None, "", "attempts"):
+        raise ApiError(422, f"include {include!r} is not supported; accepted: attempts", "include")
+    page = await delivery_page(context.service, log_filter, cursor=cursor, limit=limit)
+    rows = []
+    for entry in page.entries:
+        row = DeliveryOut.of(entry)
+        if include == "attempts":
+            attempts = await delivery_attempts(context.service, entry.id)
+            row = row.model_copy(update={"attempts_detail": [AttemptView.of(a) for a in attempts]})
+        rows.append(row)
+    return DeliveryPage(deliveries=rows, next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/deliveries/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "one `delivery` event (a delivery as in /api/deliveries) per change",
+        },
+        **OPERATOR_ERRORS,
+    },
+)
+async def stream_deliveries(
+    request: Request,
+    context: ContextDep,
+    campaign: str | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+    target: str | None = None,
+    since: str | None = None,
+) -> StreamingResponse:
+    """Server-Sent Events: one ``delivery`` event per observed change to a matching delivery.
+
+    ``since`` (ISO 8601 with a zone, e.g. when a page was rendered) replays changes from
+    then on, so a page never misses what happened between rendering and connecting.
+    """
+    log_filter = LogFilter.parse(campaign=campaign, status=status, channel=channel, target=target)
+    start = _since(since)
+    return StreamingResponse(
+        _events(request, context, log_filter, start),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _since(value: str | None) -> dt.datetime:
+    if not value:
+        return utcnow()
+    try:
+        start = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ApiError(422, f"since {value!r} is not an ISO 8601 time", "since") from None
+    if start.tzinfo is None:
+        raise ApiError(422, f"since {value!r} needs a time zone offset", "since")
+    return start
+
+
+async def _events(
+    request: Request, context: WebContext, log_filter: LogFilter, since: dt.datetime
+) -> AsyncIterator[str]:
+    yield "retry: 2000\n\n"
+    changes = follow_deliveries(context.service, log_filter, since=since, stop=context.stopping)
+    async with contextlib.aclosing(changes):
+        async for batch in changes:
+            if await request.is_disconnected():
+                return
+            for entry in batch:
+                yield _event(entry)
+            if not batch:
+                yield ": idle\n\n"
+
+
+def _event(entry: LogEntry) -> str:
+    data = DeliveryOut.of(entry).model_dump_json(by_alias=True)
+    return f"id: {entry.id}-{entry.updated_at.timestamp()}\nevent: delivery\ndata: {data}\n\n"
+
+
+@router.post(
+    "/deliveries/{delivery_id}/retry", response_model=DeliveryOut, responses=errors(401, 404, 409)
+)
+async def post_retry(delivery_id: int, context: ContextDep) -> DeliveryOut:
+    """Queue a failed, expired, cancelled or waiting delivery to be sent now."""
+    return DeliveryOut.of(await retry_delivery(context.service, delivery_id))
+
+
+@router.post(
+    "/deliveries/{delivery_id}/cancel", response_model=DeliveryOut, responses=errors(401, 404, 409)
+)
+async def post_cancel(delivery_id: int, context: ContextDep) -> DeliveryOut:
+    """Stop a queued, failed or expired delivery; one that went out cannot be recalled."""
+    return DeliveryOut.of(await cancel_delivery(context.service, delivery_id))
+
+
+@router.get(
+    "/campaigns/{campaign_id}/report.csv",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/csv": {}}}, **errors(401, 404)},
+)
+async def get_report_csv(campaign_id: str, context: ContextDep) -> PlainTextResponse:
+    """The report as CSV: one row per target × channel, and a total row per channel."""
+    report = await campaign_report(context.service, campaign_id)
+    return PlainTextResponse(
+        report_csv(report),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{campaign_id}-report.csv"'},
+    )

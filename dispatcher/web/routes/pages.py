@@ -1,0 +1,141 @@
+"""The supporter's pages: the one-step campaign page and the appeal's status page.
+
+Every form works without JavaScript (plain POST, redirect); scripts in /static only add
+live updates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from dispatcher.campaigns import Campaign
+from dispatcher.service import ServiceError
+from dispatcher.service.catalog import closed_error, find_campaign
+from dispatcher.service.errors import invalid
+from dispatcher.service.reported import REPORTED_KINDS, ReportedActionRequest, report_action
+from dispatcher.service.reporting import campaign_report
+from dispatcher.service.status import appeal_status
+from dispatcher.service.validation import AppealRequest
+from dispatcher.web.deps import CampaignDep, ContextDep, WebContext, client_ip
+from dispatcher.web.errors import STATUS_OF
+from dispatcher.web.html import PostedForm, render_page
+
+router = APIRouter(include_in_schema=False)
+APPEAL_FIELDS = ("name", "email", "country", "language", "message", "tweet")
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request, context: ContextDep) -> HTMLResponse:
+    campaigns = list(context.service.catalog)
+    return render_page(request, "home.html", context, {"campaigns": campaigns})
+
+
+@router.get("/c/{campaign_id}", response_class=HTMLResponse)
+async def campaign_page(
+    request: Request, campaign: CampaignDep, context: ContextDep, lang: str | None = None
+) -> HTMLResponse:
+    language = lang if lang in campaign.letter else campaign.default_language
+    return await _render_campaign(request, context, campaign, {"language": language})
+
+
+async def _render_campaign(
+    request: Request,
+    context: WebContext,
+    campaign: Campaign,
+    form: dict[str, Any],
+    *,
+    error: ServiceError | None = None,
+    notice: str | None = None,
+) -> HTMLResponse:
+    report = await campaign_report(context.service, campaign.id)
+    language = form.get("language") or campaign.default_language
+    letter = campaign.letter.get(language) or campaign.letter[campaign.default_language]
+    values = {
+        "campaign": campaign,
+        "report": report,
+        "form": form,
+        "letter": letter,
+        "language": language,
+        "error": error,
+        "notice": notice,
+        "kinds": REPORTED_KINDS,
+    }
+    status = STATUS_OF[error.kind] if error else 200
+    return render_page(request, "campaign.html", context, values, status_code=status)
+
+
+@router.post("/c/{campaign_id}", response_class=HTMLResponse)
+async def campaign_submit(request: Request, campaign: CampaignDep, context: ContextDep) -> Response:
+    """The one Send button: a plain form post, then the status page."""
+    context.per_ip.check(client_ip(request), "address")
+    posted = await PostedForm.read(request, context)
+    form: dict[str, Any] = {key: posted.one(key) for key in APPEAL_FIELDS}
+    form["picked"] = posted.all("pick")
+    try:
+        appeal = _appeal_from_form(campaign, form)
+        receipt = await context.accept_appeal(appeal)
+    except ServiceError as exc:
+        return await _render_campaign(request, context, campaign, form, error=exc)
+    query = "?repeat=1" if receipt.is_repeat else ""
+    return RedirectResponse(f"/a/{receipt.appeal_id}{query}", status_code=303)
+
+
+def _appeal_from_form(campaign: Campaign, form: dict[str, Any]) -> AppealRequest:
+    if not campaign.is_open():
+        raise closed_error(campaign)
+    pairs = [tuple(p.split(":", 1)) for p in form["picked"] if ":" in p]
+    if not pairs:
+        raise invalid("channels", "choose at least one official and channel")
+    sample = campaign.letter.get(form["language"])
+    message = form["message"]
+    if sample is not None and message.replace("\r\n", "\n").strip() == sample.body.strip():
+        message = ""  # unchanged sample letter: store it as "the sample", not as own words
+    return AppealRequest(
+        campaign_id=campaign.id,
+        supporter_name=form["name"],
+        supporter_email=form["email"],
+        supporter_country=form["country"] or None,
+        message=message or None,
+        tweet=form["tweet"] or None,
+        language=form["language"] or None,
+        pairs=[(target, channel) for target, channel in pairs],
+    )
+
+
+@router.post("/c/{campaign_id}/reported", response_class=HTMLResponse)
+async def reported_submit(request: Request, campaign: CampaignDep, context: ContextDep) -> Response:
+    posted = await PostedForm.read(request, context)
+    try:
+        await report_action(
+            context.service,
+            ReportedActionRequest(
+                campaign_id=campaign.id,
+                target_id=posted.one("target"),
+                kind=posted.one("kind"),
+                supporter_name=posted.one("name") or None,
+            ),
+        )
+    except ServiceError as exc:
+        return await _render_campaign(request, context, campaign, {}, error=exc)
+    return await _render_campaign(
+        request, context, campaign, {}, notice="Thank you: your action is counted."
+    )
+
+
+@router.get("/a/{appeal_id}", response_class=HTMLResponse)
+async def appeal_page(
+    request: Request, appeal_id: str, context: ContextDep, repeat: int = 0
+) -> HTMLResponse:
+    status = await appeal_status(context.service, appeal_id)
+    campaign = find_campaign(context.service.catalog, status.campaign)
+    report = await campaign_report(context.service, campaign.id)
+    values = {
+        "campaign": campaign,
+        "appeal": status,
+        "report": report,
+        "repeat": bool(repeat),
+    }
+    return render_page(request, "appeal.html", context, values)

@@ -1,0 +1,233 @@
+"""The JSON API's shapes: what it accepts, what it answers, and how it refuses.
+
+Every JSON route names one of these (or a service model: the report, an appeal's status,
+a delivery) as its ``response_model``, and lists its error answers with :func:`errors`,
+so ``/openapi.json`` documents every shape a client can receive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dispatcher.campaigns import Campaign
+from dispatcher.models import AppealReceipt, Channel, DeliveryStatus
+from dispatcher.service.views import AttemptView, DeliveryView
+
+# ---------------------------------------------------------------- errors
+
+
+class ErrorDetail(BaseModel):
+    status: int = Field(description="the HTTP status, repeated")
+    field: str | None = Field(description="the input the error is about, if any")
+    message: str = Field(description="one sentence: the bad value and what is accepted")
+
+
+class ErrorOut(BaseModel):
+    """Every error answer of the API has this shape."""
+
+    error: ErrorDetail
+
+
+_ERROR_MEANING = {
+    401: "operator token missing or wrong",
+    403: "the form expired or came from another site",
+    404: "no such campaign, appeal or delivery (or the feature is not configured)",
+    409: "the delivery's status does not allow this action",
+    410: "the campaign is closed",
+    413: "the request body is too large",
+    422: "a value is not accepted; `field` names it",
+    429: "too many requests; `Retry-After` says when to try again",
+    503: "unhealthy",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` entries for these error statuses, all with :class:`ErrorOut`."""
+    return {code: {"model": ErrorOut, "description": _ERROR_MEANING[code]} for code in codes}
+
+
+# ---------------------------------------------------------------- appeals in and out
+
+
+class SupporterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    email: str
+    country: str | None = None
+
+
+class AppealIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    supporter: SupporterIn
+    language: str | None = None
+    message: str | None = None
+    tweet: str | None = None
+    targets: list[str] | None = None
+    channels: list[str] | None = None
+    idempotency_key: str | None = Field(default=None, max_length=128)
+
+
+class DeliveryCreated(BaseModel):
+    id: int
+    target: str
+    channel: Channel
+    status: DeliveryStatus
+
+
+class AppealAccepted(BaseModel):
+    """202 for a new appeal; 200 with ``already_counted`` when nothing new was stored."""
+
+    appeal_id: str
+    already_counted: bool
+    deliveries: list[DeliveryCreated]
+
+    @classmethod
+    def of(cls, receipt: AppealReceipt) -> AppealAccepted:
+        deliveries = sorted([*receipt.created, *receipt.already_counted], key=lambda d: d.id)
+        return cls(
+            appeal_id=receipt.appeal_id,
+            already_counted=receipt.is_repeat,
+            deliveries=[
+                DeliveryCreated(id=d.id, target=d.target_id, channel=d.channel, status=d.status)
+                for d in deliveries
+            ],
+        )
+
+
+class ReportedSupporterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    email: str | None = None
+
+
+class ReportedActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target: str
+    kind: str = Field(description="call or letter")
+    supporter: ReportedSupporterIn | None = None
+
+
+class ReportedActionOut(BaseModel):
+    id: int
+    campaign: str
+    target: str
+    kind: str
+
+
+class TweetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str | None = Field(default=None, max_length=2000)
+    name: str = Field(default="", max_length=200)
+
+
+class TweetLengthOut(BaseModel):
+    weighted_length: int = Field(description="the longest post any X target would get")
+    limit: int
+    fits: bool
+    targets: dict[str, int] = Field(description="target id → weighted length of its post")
+
+
+# ---------------------------------------------------------------- campaigns
+
+
+class TargetOut(BaseModel):
+    id: str
+    name: str
+    title: str | None
+    salutation: str
+    channels: list[Channel]
+    email: str | None
+    fax: str | None
+    twitter: list[str]
+    phone: str | None
+    postal: str | None
+
+
+class LetterOut(BaseModel):
+    subject: str
+    body: str
+
+
+class CampaignOut(BaseModel):
+    """What anyone may see of a campaign: the case and the officials' public addresses."""
+
+    id: str
+    title: str
+    organisation: str
+    summary: str
+    deadline: str
+    open: bool
+    languages: list[str]
+    default_language: str
+    tweet: str
+    targets: list[TargetOut]
+    letters: dict[str, LetterOut] | None = Field(
+        default=None, description="language → sample letter (on a single campaign only)"
+    )
+
+    @classmethod
+    def of(cls, campaign: Campaign, *, with_letters: bool = False) -> CampaignOut:
+        letters = None
+        if with_letters:
+            letters = {
+                lang: LetterOut(subject=letter.subject, body=letter.body)
+                for lang, letter in campaign.letter.items()
+            }
+        return cls(
+            id=campaign.id,
+            title=campaign.title,
+            organisation=campaign.organisation,
+            summary=campaign.summary,
+            deadline=campaign.deadline.isoformat(),
+            open=campaign.is_open(),
+            languages=sorted(campaign.letter),
+            default_language=campaign.default_language,
+            tweet=campaign.tweet,
+            targets=[
+                TargetOut(
+                    id=t.id,
+                    name=t.name,
+                    title=t.title,
+                    salutation=t.salutation,
+                    channels=list(t.channels),
+                    email=t.email,
+                    fax=t.fax,
+                    twitter=list(t.twitter),
+                    phone=t.phone,
+                    postal=t.postal,
+                )
+                for t in campaign.targets
+            ],
+            letters=letters,
+        )
+
+
+class CampaignList(BaseModel):
+    campaigns: list[CampaignOut]
+
+
+# ---------------------------------------------------------------- operators
+
+
+class DeliveryOut(DeliveryView):
+    attempts_detail: list[AttemptView] | None = Field(
+        default=None, description="every attempt, with include=attempts"
+    )
+
+
+class DeliveryPage(BaseModel):
+    deliveries: list[DeliveryOut] = Field(description="newest first")
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+class CallbackOut(BaseModel):
+    received: bool
+    changed: bool = Field(description="whether a delivery was settled by this callback")
+
+
+class HealthOut(BaseModel):
+    status: str = Field(description="ok or unhealthy")
+    database: str
+    worker: str
