@@ -17,6 +17,7 @@ from dispatcher.web.deps import WebContext
 from dispatcher.web.errors import install_error_handlers
 from dispatcher.web.metrics import Metrics
 from dispatcher.web.routes import appeals, dashboard, docs, health, operator, pages, webhooks
+from dispatcher.web.schemas import use_our_error_shape
 from dispatcher.web.security import RateLimiter, SecurityHeaders
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def create_app(
     )
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
+    use_our_error_shape(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for area in (appeals, operator, health, webhooks, docs, pages, dashboard):
         app.include_router(area.router)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatcher.campaigns import Campaign
@@ -231,3 +232,36 @@ class HealthOut(BaseModel):
     status: str = Field(description="ok or unhealthy")
     database: str
     worker: str
+
+
+# ---------------------------------------------------------------- the schema document
+
+
+def use_our_error_shape(app: FastAPI) -> None:
+    """Make ``/openapi.json`` show :class:`ErrorOut` where FastAPI would show its own 422.
+
+    FastAPI documents request-validation failures with its ``HTTPValidationError``; our
+    handler answers them with the same shape as every other error, so say that.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _with_error_shape(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _with_error_shape(schema: dict[str, Any]) -> dict[str, Any]:
+    ours = {"$ref": "#/components/schemas/ErrorOut"}
+    for operation in (op for ops in schema["paths"].values() for op in ops.values()):
+        answer = operation.get("responses", {}).get("422")
+        if answer and "HTTPValidationError" in str(answer):
+            answer["description"] = _ERROR_MEANING[422]
+            answer["content"] = {"application/json": {"schema": ours}}
+    # ErrorOut is already a component: every router lists its errors with it.
+    components = schema.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema

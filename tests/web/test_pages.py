@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import httpx
@@ -148,3 +149,18 @@ async def test_operator_login_sets_a_strict_httponly_cookie_and_escapes_supporte
 async def test_operator_dashboard_is_disabled_without_a_token(make_client: MakeClient) -> None:
     async with make_client(operator_token=None) as client:
         assert (await client.get("/operator")).status_code == 404
+
+
+async def test_a_bad_log_filter_gets_the_same_sentence_on_the_page_and_in_the_api(
+    client: httpx.AsyncClient,
+) -> None:
+    operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    api = await client.get("/api/deliveries?status=lost", headers=operator)
+    page = await client.get("/operator?status=lost&channel=email", headers=operator)
+    sentence = "status 'lost' is not one of: queued, sending, awaiting_confirmation"
+    assert api.status_code == page.status_code == 422
+    assert api.json()["error"]["message"].startswith(sentence)
+    assert api.json()["error"]["field"] == "status"
+    assert sentence in html.unescape(page.text) and 'role="alert"' in page.text
+    good = await client.get("/operator?status=queued", headers=operator)
+    assert good.status_code == 200 and "Filter not applied" not in good.text

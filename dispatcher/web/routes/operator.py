@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from dispatcher.models import LogEntry, utcnow
@@ -142,8 +142,14 @@ async def post_cancel(delivery_id: int, context: ContextDep) -> DeliveryOut:
 
 @router.get(
     "/campaigns/{campaign_id}/report.csv",
-    response_class=PlainTextResponse,
-    responses={200: {"content": {"text/csv": {}}}, **errors(401, 404)},
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "campaign, target, channel, delivered, failed, pending, cancelled",
+        },
+        **errors(401, 404),
+    },
 )
 async def get_report_csv(campaign_id: str, context: ContextDep) -> PlainTextResponse:
     """The report as CSV: one row per target × channel, and a total row per channel."""
