@@ -34,10 +34,13 @@ browser:
 	  fi; \
 	}
 
+# ruff, mypy (strict, over the package, the tests and the benchmarks) and the import
+# contracts of pyproject.toml: the layers, the store behind the service layer.
 lint: $(STAMP)
 	$(BIN)/ruff check dispatcher tests bench
 	$(BIN)/ruff format --check dispatcher tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python bench/worker_drain.py --appeals 1000

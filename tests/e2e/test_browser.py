@@ -8,11 +8,13 @@ import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from playwright.async_api import Browser
 
 from dispatcher.sandbox import Faults, Sandbox
-from dispatcher.settings import RetrySettings, SandboxSettings, WorkerSettings
+from dispatcher.settings import RetrySettings, SandboxSettings, Settings, WorkerSettings
 from dispatcher.web.app import create_app
 from tests.conftest import OPEN_CAMPAIGN, ROOT
 from tests.web.conftest import OPERATOR_TOKEN, live_server, web_settings
@@ -42,7 +44,7 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[object]:
+async def browser() -> AsyncIterator[Browser]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
@@ -53,7 +55,9 @@ async def browser() -> AsyncIterator[object]:
             await launched.close()
 
 
-def service_settings(tmp_path: Path, campaigns_dir: Path, sandbox: Sandbox, **overrides: object):  # type: ignore[no-untyped-def]
+def service_settings(
+    tmp_path: Path, campaigns_dir: Path, sandbox: Sandbox, **overrides: Any
+) -> Settings:
     return web_settings(
         tmp_path,
         campaigns_dir,
@@ -72,16 +76,16 @@ def service_settings(tmp_path: Path, campaigns_dir: Path, sandbox: Sandbox, **ov
 
 
 async def test_supporter_edits_the_letter_sends_once_and_watches_it_arrive(
-    browser,
+    browser: Browser,
     tmp_path: Path,
-    campaigns_dir: Path,  # type: ignore[no-untyped-def]
+    campaigns_dir: Path,
 ) -> None:
     from playwright.async_api import expect
 
     async with Sandbox(tmp_path / "box", fax_transmit_seconds=0.05) as sandbox:
         app = create_app(service_settings(tmp_path, campaigns_dir, sandbox))
         async with app.router.lifespan_context(app), live_server(app) as base:
-            page = await browser.new_page(viewport={"width": 900, "height": 1400})  # type: ignore[attr-defined]
+            page = await browser.new_page(viewport={"width": 900, "height": 1400})
             await page.goto(f"{base}/c/{OPEN_CAMPAIGN}")
             await expect(page.get_by_role("heading", level=1)).to_contain_text("Xinjiang")
             letter = page.get_by_role("textbox", name=re.compile("^Letter"))
@@ -111,9 +115,9 @@ async def test_supporter_edits_the_letter_sends_once_and_watches_it_arrive(
 
 
 async def test_operator_sees_the_live_log_and_retries_a_failed_delivery(
-    browser,
+    browser: Browser,
     tmp_path: Path,
-    campaigns_dir: Path,  # type: ignore[no-untyped-def]
+    campaigns_dir: Path,
 ) -> None:
     from playwright.async_api import expect
 
@@ -123,14 +127,14 @@ async def test_operator_sees_the_live_log_and_retries_a_failed_delivery(
     ) as sandbox:
         app = create_app(service_settings(tmp_path, campaigns_dir, sandbox))
         async with app.router.lifespan_context(app), live_server(app) as base:
-            page = await browser.new_page(viewport={"width": 1280, "height": 1100})  # type: ignore[attr-defined]
+            page = await browser.new_page(viewport={"width": 1280, "height": 1100})
             await page.goto(f"{base}/operator")
             await page.get_by_label("Operator token").fill(OPERATOR_TOKEN)
             await page.get_by_role("button", name="Sign in").click()
             await expect(page.get_by_role("heading", level=1)).to_have_text("Delivery log")
             await expect(page.locator("#live-state")).to_have_text("(live)")
             # A supporter acts now, elsewhere: the rows appear without a reload.
-            supporter = await browser.new_page()  # type: ignore[attr-defined]
+            supporter = await browser.new_page()
             await supporter.goto(f"{base}/c/{OPEN_CAMPAIGN}")
             await supporter.get_by_label("Your name", exact=True).fill("Bo Chen")
             await supporter.get_by_role("textbox", name=re.compile("^Your email")).fill(
@@ -160,15 +164,15 @@ async def test_operator_sees_the_live_log_and_retries_a_failed_delivery(
 
 
 async def test_api_docs_render_offline_from_local_assets(
-    browser,
+    browser: Browser,
     tmp_path: Path,
-    campaigns_dir: Path,  # type: ignore[no-untyped-def]
+    campaigns_dir: Path,
 ) -> None:
     from playwright.async_api import expect
 
     app = create_app(web_settings(tmp_path, campaigns_dir), run_worker=False)
     async with app.router.lifespan_context(app), live_server(app) as base:
-        page = await browser.new_page()  # type: ignore[attr-defined]
+        page = await browser.new_page()
         requested: list[str] = []
         page.on("request", lambda request: requested.append(request.url))
         await page.goto(f"{base}/docs")
