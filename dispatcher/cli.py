@@ -341,11 +341,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings()
         return int(asyncio.run(args.func(settings, args)))
+    # One sentence on one line, however narrow the terminal (soft_wrap: no inserted breaks).
     except ServiceError as exc:
-        err.print(f"error: {exc.message}", markup=False)
+        err.print(f"error: {exc.message}", markup=False, soft_wrap=True)
         return 1
     except (UsageError, ConfigurationError) as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -10,7 +10,7 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,6 +19,7 @@ import aiosmtplib
 import httpx
 import pytest
 
+from dispatcher.cli import main
 from dispatcher.sandbox import Faults, Sandbox
 from tests.conftest import OPEN_CAMPAIGN
 
@@ -192,35 +193,80 @@ async def test_send_then_drain_then_report_matches_what_the_sandbox_received(
     assert "mailbox unavailable" in failed["last_error"]["message"]
 
 
-@pytest.mark.parametrize(
-    ("args", "says"),
-    [
-        (["--email", "not-an-email"], "supporter.email 'not-an-email' is not a valid email"),
-        (["--name", "Ana\r\nBcc: x@example.org"], "control or line-break characters"),
-        (["--target", "mayor"], "unknown target 'mayor'"),
-        (["--channel", "pigeon"], "unknown channel 'pigeon'; accepted: email, fax, twitter"),
-        (["--campaign", "ua-61-21"], "closed: its deadline was 2021-09-10"),
-        (["--campaign", "nope"], "unknown campaign 'nope'"),
-        (["--tweet", "释" * 120], "X accepts at most 280"),
-        (["--message-file", "big.txt"], "this campaign accepts at most 10000"),
-    ],
-)
-async def test_bad_input_exits_non_zero_with_a_sentence_and_stores_nothing(
-    cli: Cli, tmp_path: Path, args: list[str], says: str
-) -> None:
+BAD_INPUT = [
+    (["--email", "not-an-email"], "supporter.email 'not-an-email' is not a valid email"),
+    (["--name", "Ana\r\nBcc: x@example.org"], "control or line-break characters"),
+    (["--target", "mayor"], "unknown target 'mayor'"),
+    (["--channel", "pigeon"], "unknown channel 'pigeon'; accepted: email, fax, twitter"),
+    (["--campaign", "ua-61-21"], "closed: its deadline was 2021-09-10"),
+    (["--campaign", "nope"], "unknown campaign 'nope'"),
+    (["--tweet", "释" * 120], "X accepts at most 280"),
+    (["--message-file", "big.txt"], "this campaign accepts at most 10000"),
+]
+
+
+def send_argv(tmp_path: Path, args: list[str]) -> list[str]:
     (tmp_path / "big.txt").write_text("word " * 3000, encoding="utf-8")
     base = {"--campaign": OPEN_CAMPAIGN, "--name": "Ana Lima", "--email": "ana@example.org"}
     for flag, value in zip(args[::2], args[1::2], strict=True):
         base[flag] = value
-    argv = [part for pair in base.items() for part in pair]
-    result = await cli("send", *argv)
+    return ["send", *(part for pair in base.items() for part in pair)]
+
+
+@pytest.fixture
+def in_process(
+    tmp_path: Path,
+    campaigns_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[..., Result]:
+    """``dispatcher ARGS`` run by ``main()`` in this process, on its own SQLite file."""
+    for name in [n for n in os.environ if n.startswith("DISPATCHER_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("DISPATCHER_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("DISPATCHER_CAMPAIGNS_DIR", str(campaigns_dir))
+    monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
+
+    def run(*args: str) -> Result:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.mark.parametrize(("args", "says"), BAD_INPUT)
+def test_bad_input_exits_non_zero_with_a_sentence_and_stores_nothing(
+    in_process: Callable[..., Result], tmp_path: Path, args: list[str], says: str
+) -> None:
+    result = in_process(*send_argv(tmp_path, args))
     assert result.code != 0
     assert says in result.stderr
-    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    report = in_process("report", "--campaign", OPEN_CAMPAIGN, "--format", "json")
+    assert json.loads(report.stdout)["appeals"] == 0
+    assert in_process("log", "--format", "json").stdout == ""
+
+
+def test_a_bad_log_filter_is_refused_with_the_apis_sentence(
+    in_process: Callable[..., Result],
+) -> None:
+    status = in_process("log", "--status", "lost")
+    assert status.code == 1
+    assert status.stderr.startswith("error: status 'lost' is not one of: queued, sending, ")
+    channel = in_process("log", "--channel", "pigeon")
+    assert channel.code == 1
+    assert channel.stderr == "error: channel 'pigeon' is not one of: email, fax, twitter\n"
+
+
+async def test_bad_input_from_the_real_command_exits_non_zero(cli: Cli, tmp_path: Path) -> None:
+    """The same refusal through the installed console script, as a user meets it."""
+    result = await cli(*send_argv(tmp_path, ["--email", "not-an-email"]))
+    assert result.code == 1
+    assert result.stderr.startswith("error: supporter.email 'not-an-email' is not a valid")
+    assert "Traceback" not in result.stderr
     report = await cli("report", "--campaign", OPEN_CAMPAIGN, "--format", "json")
     assert json.loads(report.stdout)["appeals"] == 0
-    log = await cli("log", "--format", "json")
-    assert log.stdout == ""
 
 
 async def test_log_follow_streams_changes_and_worker_exits_cleanly_on_sigterm(cli: Cli) -> None:
