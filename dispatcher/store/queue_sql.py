@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.models import (
@@ -65,6 +65,71 @@ def due_candidates(now: dt.datetime, limit: int) -> Any:
         .where(d.c.status.in_(PENDING), or_(and_(send_due, paced), poll_due))
         .order_by(d.c.next_attempt_at, d.c.id)
         .limit(limit)
+    )
+
+
+async def lease_due(
+    conn: AsyncConnection, worker: str, *, now: dt.datetime, limit: int, lease_until: dt.datetime
+) -> list[tuple[int, DeliveryStatus, int]]:
+    """Lease up to ``limit`` due deliveries to ``worker``: (id, new status, attempts).
+
+    A send becomes ``sending`` with its attempt count raised; a status poll keeps
+    ``awaiting_confirmation`` and its count.
+    """
+    candidates = due_candidates(now, limit)
+    if conn.dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    d = deliveries
+    polling = d.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value
+    rows = (
+        await conn.execute(
+            update(d)
+            .where(d.c.id.in_(candidates.scalar_subquery()))
+            .values(
+                status=case(
+                    (polling, DeliveryStatus.AWAITING_CONFIRMATION.value),
+                    else_=DeliveryStatus.SENDING.value,
+                ),
+                attempts=case((polling, d.c.attempts), else_=d.c.attempts + 1),
+                lease_until=lease_until,
+                lease_owner=worker,
+                updated_at=now,
+            )
+            .returning(d.c.id, d.c.status, d.c.attempts)
+        )
+    ).all()
+    return [(r.id, DeliveryStatus(r.status), r.attempts) for r in rows]
+
+
+async def open_attempts(
+    conn: AsyncConnection, worker: str, sends: list[tuple[int, int]], now: dt.datetime
+) -> None:
+    """An attempt row for each (delivery id, attempt number) about to be sent.
+
+    An attempt still open on one of them was cut off by a lost lease: it ends ``unknown``.
+    """
+    if not sends:
+        return
+    await conn.execute(
+        update(attempts)
+        .where(
+            attempts.c.delivery_id.in_([delivery_id for delivery_id, _ in sends]),
+            attempts.c.outcome.is_(None),
+        )
+        .values(
+            outcome=AttemptOutcome.UNKNOWN.value,
+            finished_at=now,
+            error_class="LeaseExpired",
+            error_message="the worker stopped before recording an outcome; "
+            "the provider may or may not have received it",
+        )
+    )
+    await conn.execute(
+        insert(attempts),
+        [
+            {"delivery_id": delivery_id, "number": number, "worker": worker, "started_at": now}
+            for delivery_id, number in sends
+        ],
     )
 
 

@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dispatcher.models import (
     AppealReceipt,
     AttemptEntry,
-    AttemptOutcome,
     Channel,
     ClaimedDelivery,
     DeliveryStatus,
@@ -40,9 +39,10 @@ from dispatcher.store.intake_sql import insert_appeal
 from dispatcher.store.queue_sql import (
     PENDING,
     apply_update,
-    due_candidates,
     expire_overdue,
+    lease_due,
     load_claimed,
+    open_attempts,
 )
 from dispatcher.store.schema import appeals, attempts, deliveries, reported_actions
 
@@ -143,60 +143,12 @@ class Store:
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK_KEY}
                 )
             await expire_overdue(conn, now)
-            candidates = due_candidates(now, limit)
-            if conn.dialect.name == "postgresql":
-                candidates = candidates.with_for_update(skip_locked=True)
-            d = deliveries
-            polling = d.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value
-            claimed = (
-                await conn.execute(
-                    update(d)
-                    .where(d.c.id.in_(candidates.scalar_subquery()))
-                    .values(
-                        status=case(
-                            (polling, DeliveryStatus.AWAITING_CONFIRMATION.value),
-                            else_=DeliveryStatus.SENDING.value,
-                        ),
-                        attempts=case((polling, d.c.attempts), else_=d.c.attempts + 1),
-                        lease_until=lease_until,
-                        lease_owner=worker,
-                        updated_at=now,
-                    )
-                    .returning(d.c.id, d.c.status, d.c.attempts)
-                )
-            ).all()
+            claimed = await lease_due(conn, worker, now=now, limit=limit, lease_until=lease_until)
             if not claimed:
                 return []
-            sends = [r for r in claimed if r.status == DeliveryStatus.SENDING.value]
-            if sends:
-                # A previous attempt still open here was cut off by a lost lease.
-                await conn.execute(
-                    update(attempts)
-                    .where(
-                        attempts.c.delivery_id.in_([r.id for r in sends]),
-                        attempts.c.outcome.is_(None),
-                    )
-                    .values(
-                        outcome=AttemptOutcome.UNKNOWN.value,
-                        finished_at=now,
-                        error_class="LeaseExpired",
-                        error_message="the worker stopped before recording an outcome; "
-                        "the provider may or may not have received it",
-                    )
-                )
-                await conn.execute(
-                    insert(attempts),
-                    [
-                        {
-                            "delivery_id": r.id,
-                            "number": r.attempts,
-                            "worker": worker,
-                            "started_at": now,
-                        }
-                        for r in sends
-                    ],
-                )
-            return await load_claimed(conn, [r.id for r in claimed])
+            sends = [(i, n) for i, status, n in claimed if status is DeliveryStatus.SENDING]
+            await open_attempts(conn, worker, sends, now)
+            return await load_claimed(conn, [delivery_id for delivery_id, _, _ in claimed])
 
     async def record_outcomes(
         self, worker: str, updates: Sequence[DeliveryUpdate], *, now: dt.datetime | None = None
