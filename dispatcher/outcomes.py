@@ -160,12 +160,8 @@ def confirmation_update(
             attempt_outcome=AttemptOutcome.PERMANENT,
         )
     if verdict.confirmed:
-        return DeliveryUpdate(
-            delivery.id,
-            DeliveryStatus.DELIVERED,
-            attempt_outcome=AttemptOutcome.DELIVERED,
-            response_summary=verdict.summary,
-        )
+        return _answered(delivery, verdict, "", now=now, poll_seconds=poll_seconds)
+    # Still transmitting: the attempt stays open, and the status is asked for again.
     return DeliveryUpdate(
         delivery.id,
         DeliveryStatus.AWAITING_CONFIRMATION,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dispatcher.campaigns import CampaignCatalog
+from dispatcher.models import Channel, ClaimedDelivery, DeliveryStatus
 from dispatcher.retry import RetryPolicy
 from dispatcher.sandbox import Sandbox
 from dispatcher.service import Service
@@ -162,3 +164,30 @@ def settings_for(sandbox: Sandbox, *, database_url: str, campaigns_dir: Path) ->
             fax_transmit_seconds=0.05,
         ),
     )
+
+
+def claimed_delivery(**overrides: object) -> ClaimedDelivery:
+    """A delivery as the store hands it to a worker: an email to Xi Jinping, due now."""
+    base = ClaimedDelivery(
+        id=1,
+        appeal_id="appeal-1",
+        campaign_id="ua-open",
+        target_id="xi-jinping",
+        target_name="Xi Jinping",
+        salutation="Dear President Xi",
+        channel=Channel.EMAIL,
+        address="english@mail.gov.cn",
+        status=DeliveryStatus.SENDING,
+        attempts=0,
+        provider_ref=None,
+        expires_at=dt.datetime(2026, 3, 11, 12, 0, tzinfo=dt.UTC),
+        supporter_name="Ana Lima",
+        supporter_email="ana@example.org",
+        supporter_country="Brazil",
+        language="en",
+        subject="Release those detained",
+        body="First paragraph.\n\nSecond paragraph.",
+        tweet=None,
+        earlier_outcome_unknown=False,
+    )
+    return dataclasses.replace(base, **overrides)  # type: ignore[arg-type]

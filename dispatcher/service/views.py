@@ -7,13 +7,13 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatcher.models import AttemptEntry, Channel, DeliveryStatus, ErrorInfo, LogEntry
+from dispatcher.models import AttemptEntry, Channel, DeliveryStatus, LogEntry
 
 
 class ErrorView(BaseModel):
     """Why a delivery or attempt failed: our error class, the provider's code and text."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, from_attributes=True)
 
     error_class: str = Field(
         serialization_alias="class", description="TransientError, PermanentError, RateLimited…"
@@ -21,22 +21,16 @@ class ErrorView(BaseModel):
     code: str | None = Field(description="the provider's own code (SMTP reply, HTTP status…)")
     message: str
 
-    @classmethod
-    def of(cls, error: ErrorInfo | None) -> ErrorView | None:
-        if error is None:
-            return None
-        return cls(error_class=error.error_class, code=error.code, message=error.message)
-
 
 class DeliveryView(BaseModel):
-    """One delivery as the log shows it."""
+    """One delivery as the log shows it (read from a :class:`LogEntry`)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, from_attributes=True)
 
     id: int
     appeal_id: str
-    campaign: str
-    target: str
+    campaign: str = Field(validation_alias="campaign_id")
+    target: str = Field(validation_alias="target_id")
     channel: Channel
     address: str
     status: DeliveryStatus
@@ -48,26 +42,13 @@ class DeliveryView(BaseModel):
 
     @classmethod
     def of(cls, entry: LogEntry) -> Self:
-        return cls(
-            id=entry.id,
-            appeal_id=entry.appeal_id,
-            campaign=entry.campaign_id,
-            target=entry.target_id,
-            channel=entry.channel,
-            address=entry.address,
-            status=entry.status,
-            attempts=entry.attempts,
-            provider_ref=entry.provider_ref,
-            last_error=ErrorView.of(entry.last_error),
-            next_attempt_at=entry.next_attempt_at,
-            updated_at=entry.updated_at,
-        )
+        return cls.model_validate(entry)
 
 
 class AttemptView(BaseModel):
     """One try of a delivery; ``outcome`` is null while it is in flight."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, from_attributes=True)
 
     number: int
     worker: str
@@ -79,14 +60,5 @@ class AttemptView(BaseModel):
     response_summary: str | None
 
     @classmethod
-    def of(cls, attempt: AttemptEntry) -> AttemptView:
-        return cls(
-            number=attempt.number,
-            worker=attempt.worker,
-            started_at=attempt.started_at,
-            finished_at=attempt.finished_at,
-            outcome=attempt.outcome,
-            error=ErrorView.of(attempt.error),
-            provider_ref=attempt.provider_ref,
-            response_summary=attempt.response_summary,
-        )
+    def of(cls, attempt: AttemptEntry) -> Self:
+        return cls.model_validate(attempt)

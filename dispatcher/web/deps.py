@@ -18,6 +18,7 @@ from dispatcher.models import AppealReceipt
 from dispatcher.service import Service
 from dispatcher.service.catalog import find_campaign
 from dispatcher.service.intake import submit_appeal
+from dispatcher.service.log import LogFilter
 from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import Settings
 from dispatcher.web.errors import ApiError
@@ -109,6 +110,19 @@ def campaign_or_404(campaign_id: str, context: ContextDep) -> Campaign:
 
 
 CampaignDep = Annotated[Campaign, Depends(campaign_or_404)]
+
+
+def log_filter(
+    campaign: str | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+    target: str | None = None,
+) -> LogFilter:
+    """The delivery-log filter in a query string; 422 naming a bad status or channel."""
+    return LogFilter.parse(campaign=campaign, status=status, channel=channel, target=target)
+
+
+LogFilterDep = Annotated[LogFilter, Depends(log_filter)]
 
 
 def client_ip(request: Request) -> str:

@@ -12,7 +12,7 @@ from dispatcher.channels.base import (
     SendResult,
     TransientError,
 )
-from dispatcher.models import AttemptOutcome, Channel, ClaimedDelivery, DeliveryStatus
+from dispatcher.models import AttemptOutcome, Channel, DeliveryStatus
 from dispatcher.outcomes import (
     confirmation_update,
     internal_error_update,
@@ -20,6 +20,7 @@ from dispatcher.outcomes import (
     send_update,
 )
 from dispatcher.retry import RetryPolicy, SendAttempt
+from tests.conftest import claimed_delivery
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 POLICY = RetryPolicy(
@@ -30,27 +31,12 @@ POLICY = RetryPolicy(
     fast_wait_seconds=0,
     fast_max_seconds=5,
 )
-CLAIMED = ClaimedDelivery(
-    id=5,
-    appeal_id="a",
-    campaign_id="c",
-    target_id="t",
-    target_name="T",
-    salutation="Dear T",
+CLAIMED = claimed_delivery(
     channel=Channel.TWITTER,
     address="@t",
-    status=DeliveryStatus.SENDING,
     attempts=1,
-    provider_ref=None,
     expires_at=NOW + dt.timedelta(days=1),
-    supporter_name="Ana",
-    supporter_email="ana@example.org",
-    supporter_country=None,
-    language="en",
-    subject="S",
-    body="B",
     tweet="Free them",
-    earlier_outcome_unknown=False,
 )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import random
 
@@ -18,39 +17,13 @@ from dispatcher.channels.base import (
 )
 from dispatcher.channels.email import classify_smtp_error
 from dispatcher.channels.fax import classify_fax_failure, classify_http_status
-from dispatcher.models import Channel, ClaimedDelivery, DeliveryStatus
 from dispatcher.render.fax import uncovered_characters
 from dispatcher.render.letter import letter_text, signature
 from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH, compose_tweet, weighted_length
 from dispatcher.retry import RetryPolicy, decide_retry
+from tests.conftest import claimed_delivery as delivery
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-
-
-def delivery(**overrides: object) -> ClaimedDelivery:
-    base = ClaimedDelivery(
-        id=1,
-        appeal_id="appeal-1",
-        campaign_id="ua-open",
-        target_id="xi-jinping",
-        target_name="Xi Jinping",
-        salutation="Dear President Xi",
-        channel=Channel.EMAIL,
-        address="english@mail.gov.cn",
-        status=DeliveryStatus.SENDING,
-        attempts=0,
-        provider_ref=None,
-        expires_at=NOW + dt.timedelta(days=10),
-        supporter_name="Ana Lima",
-        supporter_email="ana@example.org",
-        supporter_country="Brazil",
-        language="en",
-        subject="Release those detained",
-        body="First paragraph.\n\nSecond paragraph.",
-        tweet=None,
-        earlier_outcome_unknown=False,
-    )
-    return dataclasses.replace(base, **overrides)  # type: ignore[arg-type]
 
 
 def policy(**overrides: float) -> RetryPolicy:

@@ -21,7 +21,7 @@ from dispatcher.service.log import (
 from dispatcher.service.operator import cancel_delivery, retry_delivery
 from dispatcher.service.reporting import campaign_report, report_csv
 from dispatcher.service.views import AttemptView
-from dispatcher.web.deps import ContextDep, OperatorDep, WebContext
+from dispatcher.web.deps import ContextDep, LogFilterDep, OperatorDep, WebContext
 from dispatcher.web.errors import ApiError
 from dispatcher.web.schemas import DeliveryOut, DeliveryPage, errors
 
@@ -32,10 +32,7 @@ OPERATOR_ERRORS = errors(401, 404, 422)
 @router.get("/deliveries", response_model=DeliveryPage, responses=OPERATOR_ERRORS)
 async def list_deliveries(
     context: ContextDep,
-    campaign: str | None = None,
-    status: str | None = None,
-    channel: str | None = None,
-    target: str | None = None,
+    log_filter: LogFilterDep,
     cursor: str | None = None,
     include: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
@@ -44,7 +41,6 @@ async def list_deliveries(
 
     ``include=attempts`` adds each delivery's attempts as ``attempts_detail``.
     """
-    log_filter = LogFilter.parse(campaign=campaign, status=status, channel=channel, target=target)
     if include not in (None, "", "attempts"):
         raise ApiError(422, f"include {include!r} is not supported; accepted: attempts", "include")
     page = await delivery_page(context.service, log_filter, cursor=cursor, limit=limit)
@@ -70,20 +66,13 @@ async def list_deliveries(
     },
 )
 async def stream_deliveries(
-    request: Request,
-    context: ContextDep,
-    campaign: str | None = None,
-    status: str | None = None,
-    channel: str | None = None,
-    target: str | None = None,
-    since: str | None = None,
+    request: Request, context: ContextDep, log_filter: LogFilterDep, since: str | None = None
 ) -> StreamingResponse:
     """Server-Sent Events: one ``delivery`` event per observed change to a matching delivery.
 
     ``since`` (ISO 8601 with a zone, e.g. when a page was rendered) replays changes from
     then on, so a page never misses what happened between rendering and connecting.
     """
-    log_filter = LogFilter.parse(campaign=campaign, status=status, channel=channel, target=target)
     start = _since(since)
     return StreamingResponse(
         _events(request, context, log_filter, start),
