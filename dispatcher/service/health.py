@@ -17,8 +17,3 @@ async def database_problem(service: Service) -> str | None:
 async def delivery_status_counts(service: Service) -> list[tuple[str, str, int]]:
     """(channel, status, count) over every campaign."""
     return await service.store.status_counts()
-
-
-async def pending_deliveries(service: Service, campaign_id: str | None = None) -> int:
-    """Deliveries still queued, sending or awaiting confirmation."""
-    return await service.store.pending_count(campaign_id)
