@@ -256,8 +256,9 @@ def use_our_error_shape(app: FastAPI) -> None:
 def _with_error_shape(schema: dict[str, Any]) -> dict[str, Any]:
     ours = {"$ref": "#/components/schemas/ErrorOut"}
     for operation in (op for ops in schema["paths"].values() for op in ops.values()):
-        answer = operation.get("responses", {}).get("422")
-        if answer and "HTTPValidationError" in str(answer):
+        answer = operation.get("responses", {}).get("422", {})
+        schema_of = answer.get("content", {}).get("application/json", {}).get("schema", {})
+        if schema_of.get("$ref") == "#/components/schemas/HTTPValidationError":
             answer["description"] = _ERROR_MEANING[422]
             answer["content"] = {"application/json": {"schema": ours}}
     # ErrorOut is already a component: every router lists its errors with it.
