@@ -48,11 +48,8 @@ async def operator_page(
     # nothing that happens while this page renders is missed.
     rendered_at = utcnow()
     page = await delivery_page(context.service, log_filter, limit=LOG_ROWS)
-    if log_filter.campaign is not None:
-        campaigns = [c for c in context.service.catalog if c.id == log_filter.campaign]
-    else:
-        campaigns = list(context.service.catalog)
-    reports = [await campaign_report(context.service, c.id) for c in campaigns]
+    shown = [c.id for c in context.service.catalog if log_filter.campaign in (None, c.id)]
+    reports = [await campaign_report(context.service, campaign_id) for campaign_id in shown]
     values = {
         "filters": filters,
         "query": urlencode(log_filter.as_query()),
