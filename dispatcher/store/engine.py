@@ -43,7 +43,16 @@ def create_engine(url: str) -> AsyncEngine:
         _configure_sqlite(engine)
         return engine
     if parsed.drivername == "postgresql+asyncpg":
-        return create_async_engine(parsed, pool_size=10, max_overflow=10)
+        try:
+            import asyncpg  # noqa: F401  (only to know the driver is there)
+        except ModuleNotFoundError:
+            raise DatabaseUrlError(
+                "the database URL is PostgreSQL but its driver is not installed; "
+                "install it with: pip install 'appeal-dispatcher[postgres]'"
+            ) from None
+        return create_async_engine(
+            parsed, pool_size=10, max_overflow=10, pool_pre_ping=True
+        )
     raise DatabaseUrlError(
         f"database URL driver {parsed.drivername!r} is not supported; "
         "use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"

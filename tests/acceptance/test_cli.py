@@ -398,3 +398,21 @@ async def test_serve_accepts_an_appeal_sends_it_and_stops_on_sigterm(cli: Cli) -
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_a_postgresql_url_without_its_driver_says_what_to_install(cli: Cli) -> None:
+    """As on a machine where only the base package is installed: asyncpg cannot be imported."""
+    env = dict(cli.env, DISPATCHER_DATABASE_URL="postgresql+asyncpg://dispatcher@127.0.0.1/x")
+    script = (
+        "import sys; sys.modules['asyncpg'] = None\n"
+        "from dispatcher.cli import main\n"
+        "sys.exit(main(['report', '--campaign', 'ua-61-21']))"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, cwd=cli.cwd, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await process.communicate()
+    assert process.returncode == 2
+    text = stderr.decode()
+    assert text.count("\n") == 1 and "Traceback" not in text
+    assert "pip install 'appeal-dispatcher[postgres]'" in text
