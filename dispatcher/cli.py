@@ -103,7 +103,10 @@ async def _run_worker(worker: Worker, *, drain: bool) -> None:
     finally:
         await close_adapters(worker)
     summary = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "nothing to do"
-    err.print(f"worker stopped: {stats.handled} handled in {stats.batches} batches ({summary})")
+    err.print(
+        f"worker stopped: {stats.handled} handled, recorded in {stats.commits} transactions "
+        f"({summary})"
+    )
 
 
 async def cmd_report(settings: Settings, args: argparse.Namespace) -> int:

@@ -155,6 +155,8 @@ class DeliveryUpdate:
 
     ``attempt_outcome`` closes the delivery's current attempt row (None for a status poll
     that settled nothing). ``next_attempt_at`` is when it is due again (queued or polling).
+    ``attempt`` is the attempt number the delivery was claimed at: the update applies only
+    while the delivery is still on that attempt (a rescue by another worker moved it on).
     """
 
     delivery_id: int
@@ -164,6 +166,7 @@ class DeliveryUpdate:
     error: ErrorInfo | None = None
     attempt_outcome: AttemptOutcome | None = None
     response_summary: str | None = None
+    attempt: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

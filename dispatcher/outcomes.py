@@ -8,6 +8,7 @@ callback moves a delivery exactly as polling would. They take ``now`` and do no 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from dispatcher.channels.base import (
     DeliveryError,
@@ -27,6 +28,11 @@ from dispatcher.models import (
 from dispatcher.retry import RetryPolicy, SendAttempt, decide_retry
 
 DUPLICATE_NOTE = "provider reports duplicate content: an earlier try had already gone out"
+
+
+def _update(delivery: ClaimedDelivery, status: DeliveryStatus, **fields: Any) -> DeliveryUpdate:
+    """An update bound to the attempt the delivery was claimed at."""
+    return DeliveryUpdate(delivery.id, status, attempt=delivery.attempts, **fields)
 
 
 def error_info(exc: DeliveryError) -> ErrorInfo:
@@ -61,8 +67,8 @@ def send_update(
         )
     summary = notes.strip() or None
     if isinstance(error, PermanentError):
-        return DeliveryUpdate(
-            delivery.id,
+        return _update(
+            delivery,
             DeliveryStatus.FAILED,
             error=error_info(error),
             attempt_outcome=AttemptOutcome.PERMANENT,
@@ -88,15 +94,15 @@ def _answered(
     """The provider took it: delivered, or accepted with a confirmation still to come."""
     summary = (result.summary + notes).strip()
     if result.confirmed:
-        return DeliveryUpdate(
-            delivery.id,
+        return _update(
+            delivery,
             DeliveryStatus.DELIVERED,
             provider_ref=result.provider_ref,
             attempt_outcome=AttemptOutcome.DELIVERED,
             response_summary=summary,
         )
-    return DeliveryUpdate(
-        delivery.id,
+    return _update(
+        delivery,
         DeliveryStatus.AWAITING_CONFIRMATION,
         next_attempt_at=now + dt.timedelta(seconds=poll_seconds),
         provider_ref=result.provider_ref,
@@ -123,8 +129,8 @@ def retry_or_end(
         expires_at=delivery.expires_at,
     )
     if decision.retry_at is not None:
-        return DeliveryUpdate(
-            delivery.id,
+        return _update(
+            delivery,
             DeliveryStatus.QUEUED,
             next_attempt_at=decision.retry_at,
             error=error_info(error),
@@ -132,8 +138,8 @@ def retry_or_end(
             response_summary=summary or None,
         )
     status = DeliveryStatus.EXPIRED if decision.expired else DeliveryStatus.FAILED
-    return DeliveryUpdate(
-        delivery.id,
+    return _update(
+        delivery,
         status,
         error=ErrorInfo(type(error).__name__, error.code, decision.reason),
         attempt_outcome=outcome,
@@ -153,8 +159,8 @@ def confirmation_update(
     if isinstance(verdict, DeliveryError):
         if isinstance(verdict, TransientError):
             return retry_or_end(policy, delivery, verdict, AttemptOutcome.TRANSIENT, now=now)
-        return DeliveryUpdate(
-            delivery.id,
+        return _update(
+            delivery,
             DeliveryStatus.FAILED,
             error=error_info(verdict),
             attempt_outcome=AttemptOutcome.PERMANENT,
@@ -162,8 +168,8 @@ def confirmation_update(
     if verdict.confirmed:
         return _answered(delivery, verdict, "", now=now, poll_seconds=poll_seconds)
     # Still transmitting: the attempt stays open, and the status is asked for again.
-    return DeliveryUpdate(
-        delivery.id,
+    return _update(
+        delivery,
         DeliveryStatus.AWAITING_CONFIRMATION,
         next_attempt_at=now + dt.timedelta(seconds=poll_seconds),
     )
@@ -183,10 +189,10 @@ def interrupted_update(delivery: ClaimedDelivery, *, now: dt.datetime) -> Delive
     A send may have reached the provider, so its attempt ends ``unknown``.
     """
     if delivery.status is DeliveryStatus.AWAITING_CONFIRMATION:
-        return DeliveryUpdate(delivery.id, delivery.status, next_attempt_at=now)
+        return _update(delivery, delivery.status, next_attempt_at=now)
     error = TransientError("worker stopped during the attempt", outcome_unknown=True)
-    return DeliveryUpdate(
-        delivery.id,
+    return _update(
+        delivery,
         DeliveryStatus.QUEUED,
         next_attempt_at=now,
         error=error_info(error),

@@ -33,6 +33,8 @@ class EmailSettings(BaseModel):
     from_address: str = "appeals@dispatcher.invalid"
     from_name: str = "Appeal Dispatcher"
     timeout_seconds: float = 30.0
+    # SMTP connections kept open to the relay (per worker process).
+    pool_size: int = Field(default=10, ge=1)
 
     @property
     def configured(self) -> bool:
@@ -85,7 +87,7 @@ class RetrySettings(BaseModel):
 
 class WorkerSettings(BaseModel):
     batch_size: int = Field(default=50, ge=1)
-    lease_seconds: float = Field(default=300.0, gt=0)
+    lease_seconds: float = Field(default=30.0, gt=0)
     idle_seconds: float = Field(default=1.0, gt=0)
     email_concurrency: int = Field(default=10, ge=1)
     fax_concurrency: int = Field(default=4, ge=1)

@@ -1,15 +1,24 @@
-"""The worker: claim due deliveries, send them through their adapters, record what happened."""
+"""The worker: claim due deliveries as send slots free up, send each, record each outcome.
+
+Nothing waits for anything but itself. Each channel has a number of send slots; whenever
+one frees up, the claim loop leases due deliveries for the free slots only, and each one
+is sent in its own task. An outcome is handed to the recorder the moment it is known;
+the recorder writes whatever has arrived since its last transaction in the next one
+(a group commit), so a finished send is never held behind an unfinished one. While the
+worker holds leases, a heartbeat renews them; if it dies, they run out within
+``lease_seconds`` and any worker rescues them.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dispatcher.channels.base import ChannelAdapter, DeliveryError, SendResult
@@ -32,6 +41,9 @@ from dispatcher.store import Store
 
 log = logging.getLogger(__name__)
 
+# Waits between tries to record outcomes while the database is unreachable.
+_RECORD_RETRY_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+
 
 def default_worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -39,16 +51,84 @@ def default_worker_name() -> str:
 
 @dataclass
 class WorkerStats:
-    batches: int = 0
+    claims: int = 0
+    commits: int = 0
     handled: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+
+    def count(self, updates: Sequence[DeliveryUpdate]) -> None:
+        self.commits += 1
+        self.handled += len(updates)
+        for update in updates:
+            key = update.status.value
+            self.outcomes[key] = self.outcomes.get(key, 0) + 1
+
+
+class OutcomeRecorder:
+    """Writes outcomes as they arrive: everything queued since the last write goes into the
+    next transaction. A write that fails is tried again (with growing waits) and keeps its
+    outcomes; nothing is dropped."""
+
+    def __init__(self, store: Store, worker: str, stats: WorkerStats) -> None:
+        self._store = store
+        self._worker = worker
+        self._stats = stats
+        self._waiting: list[DeliveryUpdate] = []
+        self._arrived = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+
+    def put(self, update: DeliveryUpdate) -> None:
+        self._waiting.append(update)
+        self._idle.clear()
+        self._arrived.set()
+
+    async def idle(self) -> None:
+        """Wait until everything handed in so far is written."""
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            batch, self._waiting = self._waiting, []
+            if batch:
+                await self._write(batch)
+            if not self._waiting:
+                self._idle.set()
+                if self._closing:
+                    return
+
+    def close(self) -> None:
+        """Stop after writing what is queued."""
+        self._closing = True
+        self._arrived.set()
+
+    async def _write(self, batch: list[DeliveryUpdate]) -> None:
+        for wait in (*_RECORD_RETRY_SECONDS, None):
+            try:
+                await self._store.record_outcomes(self._worker, batch)
+            except Exception as exc:
+                if wait is None:
+                    wait = _RECORD_RETRY_SECONDS[-1]
+                log.warning(
+                    "could not record %d outcomes (%r); trying again in %.2f s",
+                    len(batch),
+                    exc,
+                    wait,
+                )
+                await asyncio.sleep(wait)
+                continue
+            self._stats.count(batch)
+            return
 
 
 class Worker:
     """Runs the claim → send → record loop against one store with one set of adapters.
 
-    Sends in flight are limited per channel (``concurrency``); the store's claim
-    keeps at most one fax in flight per fax number across all workers.
+    Sends in flight are limited per channel (``concurrency``); the store's claim keeps at
+    most one fax in flight per fax number across all workers.
     """
 
     def __init__(
@@ -71,87 +151,140 @@ class Worker:
         self.name = name or default_worker_name()
         self.stats = WorkerStats()
         self.on_attempt = on_attempt
-        self._limits = {channel: asyncio.Semaphore(n) for channel, n in concurrency.items()}
+        self._slots = {c: n for c, n in concurrency.items() if c in adapters}
+        self._busy: Counter[Channel] = Counter()
+        self._in_flight: dict[int, tuple[ClaimedDelivery, asyncio.Task[None]]] = {}
+        self._wake = asyncio.Event()
+        # Channels worth a claim: one of their slots freed up, or work was announced.
+        self._ask: set[Channel] = set(self._slots)
+        self._recorder = OutcomeRecorder(store, self.name, self.stats)
+
+    def wake(self) -> None:
+        """Look for due deliveries of every channel now (new work was announced)."""
+        self._ask.update(self._slots)
+        self._wake.set()
 
     async def run(self, *, drain: bool = False, stop: asyncio.Event | None = None) -> WorkerStats:
-        """Work until ``stop`` is set (the current batch is finished first).
+        """Work until ``stop`` is set; sends in flight then finish and are recorded.
 
         With ``drain``, return as soon as nothing is queued, sending or awaiting confirmation.
+        Cancelled (a second signal), sends in flight are cut off and recorded as
+        "outcome unknown", due again at once.
         """
         stop = stop or asyncio.Event()
-        while not stop.is_set():
-            handled = await self.run_once()
-            if handled:
-                continue
-            if drain and await self.store.pending_count() == 0:
-                break
-            await self._idle(stop)
+        helpers = [
+            asyncio.create_task(self._recorder.run(), name="recorder"),
+            asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(self._wake_on(stop), name="stop-watch"),
+        ]
+        try:
+            await self._claim_loop(drain, stop)
+            while self._in_flight:
+                await asyncio.wait([task for _, task in self._in_flight.values()])
+        except asyncio.CancelledError:
+            await asyncio.shield(self._abandon())
+            raise
+        finally:
+            self._recorder.close()
+            await asyncio.shield(helpers[0])
+            for helper in helpers[1:]:
+                helper.cancel()
+            await asyncio.gather(*helpers[1:], return_exceptions=True)
         return self.stats
 
-    async def _idle(self, stop: asyncio.Event) -> None:
-        next_due = await self.store.next_due_at()
+    async def _claim_loop(self, drain: bool, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._wake.clear()
+            free = {c: n for c, n in self._free_slots().items() if c in self._ask}
+            claimed = await self._claim(free) if free else []
+            if free and len(claimed) == sum(free.values()):
+                continue  # every free slot asked for was filled: more may be due at once
+            if drain and not self._in_flight:
+                await self._recorder.idle()
+                if await self.store.pending_count() == 0:
+                    return
+            await self._sleep()
+
+    def _free_slots(self) -> dict[Channel, int]:
+        cap = self.settings.batch_size
+        free = {c: min(cap, n - self._busy[c]) for c, n in self._slots.items()}
+        return {c: n for c, n in free.items() if n > 0}
+
+    async def _sleep(self) -> None:
+        """Until a slot frees up, work is announced or ``stop``, or at most until the next
+        delivery falls due (``idle_seconds`` at most): then every channel is asked again."""
         wait = self.settings.idle_seconds
+        next_due = await self.store.next_due_at()
         if next_due is not None:
             wait = min(wait, max(0.05, (next_due - utcnow()).total_seconds()))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=wait)
-
-    async def run_once(self) -> int:
-        """Claim one batch, handle it concurrently, record it in one transaction."""
-        batch = await self.store.claim_due_deliveries(
-            self.name, limit=self.settings.batch_size, lease_seconds=self.settings.lease_seconds
-        )
-        if not batch:
-            return 0
-        started: set[int] = set()
-        tasks = [asyncio.create_task(self._handle(d, started)) for d in batch]
         try:
-            updates = await asyncio.gather(*tasks)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._abandon(batch, tasks, started))
-            raise
-        await self.store.record_outcomes(self.name, updates)
-        self.stats.batches += 1
-        self.stats.handled += len(updates)
-        for update in updates:
-            key = update.status.value
-            self.stats.outcomes[key] = self.stats.outcomes.get(key, 0) + 1
-        return len(updates)
+            await asyncio.wait_for(self._wake.wait(), timeout=wait)
+        except TimeoutError:
+            self._ask.update(self._slots)
 
-    async def _abandon(
-        self,
-        batch: list[ClaimedDelivery],
-        tasks: list[asyncio.Task[DeliveryUpdate]],
-        started: set[int],
-    ) -> None:
-        """Forced shutdown: record what finished, mark sends cut off midway as "outcome
-        unknown" (due again at once), and hand back untouched deliveries that never started."""
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        updates: list[DeliveryUpdate] = []
-        untouched: list[int] = []
-        for task, delivery in zip(tasks, batch, strict=True):
-            if task.done() and not task.cancelled():
-                updates.append(task.result())
-            elif delivery.id in started:
-                updates.append(interrupted_update(delivery, now=utcnow()))
-            else:
-                untouched.append(delivery.id)
-        await self.store.record_outcomes(self.name, updates)
-        await self.store.release(self.name, untouched)
+    async def _claim(self, free: Mapping[Channel, int]) -> list[ClaimedDelivery]:
+        claimed = await self.store.claim_due_deliveries(
+            self.name, limit=free, lease_seconds=self.settings.lease_seconds
+        )
+        got = Counter(delivery.channel for delivery in claimed)
+        for channel, asked in free.items():
+            if got[channel] < asked:
+                self._ask.discard(channel)  # nothing more due there: ask again when woken
+        if claimed:
+            self.stats.claims += 1
+        for delivery in claimed:
+            self._busy[delivery.channel] += 1
+            task = asyncio.create_task(self._handle(delivery), name=f"delivery-{delivery.id}")
+            self._in_flight[delivery.id] = (delivery, task)
+        return claimed
 
-    async def _handle(self, delivery: ClaimedDelivery, started: set[int]) -> DeliveryUpdate:
-        adapter = self.adapters[delivery.channel]
-        async with self._limits[delivery.channel]:
-            started.add(delivery.id)
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.wake()
+
+    async def _heartbeat(self) -> None:
+        """Renew this worker's leases every third of ``lease_seconds`` while it holds any."""
+        interval = self.settings.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            if not self._in_flight:
+                continue
             try:
-                if delivery.status is DeliveryStatus.AWAITING_CONFIRMATION:
-                    return await self._confirm(adapter, delivery)
-                return await self._send(adapter, delivery)
+                await self.store.renew_leases(self.name, lease_seconds=self.settings.lease_seconds)
             except Exception as exc:
-                log.exception("unexpected error handling delivery %s", delivery.id)
-                return internal_error_update(self.policy, delivery, exc, now=utcnow())
+                log.warning("could not renew leases (%r); trying again in %.1f s", exc, interval)
+
+    async def _handle(self, delivery: ClaimedDelivery) -> None:
+        try:
+            update = await self._outcome(delivery)
+        finally:
+            self._busy[delivery.channel] -= 1
+            self._ask.add(delivery.channel)
+            self._wake.set()
+        self._recorder.put(update)
+        del self._in_flight[delivery.id]
+
+    async def _outcome(self, delivery: ClaimedDelivery) -> DeliveryUpdate:
+        adapter = self.adapters[delivery.channel]
+        try:
+            if delivery.status is DeliveryStatus.AWAITING_CONFIRMATION:
+                return await self._confirm(adapter, delivery)
+            return await self._send(adapter, delivery)
+        except Exception as exc:
+            log.exception("unexpected error handling delivery %s", delivery.id)
+            return internal_error_update(self.policy, delivery, exc, now=utcnow())
+
+    async def _abandon(self) -> None:
+        """Forced shutdown: sends cut off midway are recorded as "outcome unknown" (due again
+        at once); what finished was handed to the recorder already."""
+        held = list(self._in_flight.values())
+        for _, task in held:
+            task.cancel()
+        await asyncio.gather(*(task for _, task in held), return_exceptions=True)
+        for delivery, task in held:
+            if task.cancelled():
+                self._recorder.put(interrupted_update(delivery, now=utcnow()))
+        self._in_flight.clear()
 
     async def _send(self, adapter: ChannelAdapter, delivery: ClaimedDelivery) -> DeliveryUpdate:
         started = time.perf_counter()

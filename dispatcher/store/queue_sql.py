@@ -22,7 +22,7 @@ from dispatcher.store.schema import appeals, attempts, deliveries, supporters
 PENDING = [s.value for s in PENDING_STATUSES]
 
 
-def due_candidates(now: dt.datetime, limit: int) -> Any:
+def due_candidates(now: dt.datetime, limit: int, channel: Channel | None = None) -> Any:
     d = deliveries
     other = deliveries.alias("other")
     earlier = deliveries.alias("earlier")
@@ -59,24 +59,33 @@ def due_candidates(now: dt.datetime, limit: int) -> Any:
         d.c.next_attempt_at <= now,
         or_(d.c.lease_until.is_(None), d.c.lease_until < now),
     )
-    return (
+    query = (
         select(d.c.id)
         # The IN lets the planner read only pending rows (ix_deliveries_due).
         .where(d.c.status.in_(PENDING), or_(and_(send_due, paced), poll_due))
         .order_by(d.c.next_attempt_at, d.c.id)
         .limit(limit)
     )
+    return query if channel is None else query.where(d.c.channel == channel.value)
 
 
 async def lease_due(
-    conn: AsyncConnection, worker: str, *, now: dt.datetime, limit: int, lease_until: dt.datetime
+    conn: AsyncConnection,
+    worker: str,
+    *,
+    now: dt.datetime,
+    limit: int,
+    lease_until: dt.datetime,
+    channel: Channel | None = None,
 ) -> list[tuple[int, DeliveryStatus, int]]:
-    """Lease up to ``limit`` due deliveries to ``worker``: (id, new status, attempts).
+    """Lease up to ``limit`` due deliveries (of ``channel``, or any) to ``worker``:
+    (id, new status, attempts).
 
     A send becomes ``sending`` with its attempt count raised; a status poll keeps
-    ``awaiting_confirmation`` and its count.
+    ``awaiting_confirmation`` and its count. The status is checked again on the row
+    itself, so a delivery settled since the candidates were chosen is never taken.
     """
-    candidates = due_candidates(now, limit)
+    candidates = due_candidates(now, limit, channel)
     if conn.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     d = deliveries
@@ -84,7 +93,7 @@ async def lease_due(
     rows = (
         await conn.execute(
             update(d)
-            .where(d.c.id.in_(candidates.scalar_subquery()))
+            .where(d.c.id.in_(candidates.scalar_subquery()), d.c.status.in_(PENDING))
             .values(
                 status=case(
                     (polling, DeliveryStatus.AWAITING_CONFIRMATION.value),
@@ -266,13 +275,20 @@ async def apply_update(
         }
     elif u.status is DeliveryStatus.DELIVERED:
         values |= {"last_error_class": None, "last_error_code": None, "last_error_message": None}
+    if u.attempt is not None:
+        condition = and_(condition, d.c.attempts == u.attempt)
     result = await conn.execute(update(d).where(d.c.id == u.delivery_id, condition).values(values))
     changed = int(result.rowcount)
     if u.attempt_outcome is not None and (changed or close_attempt_regardless):
-        current = select(d.c.attempts).where(d.c.id == u.delivery_id).scalar_subquery()
+        number: Any = u.attempt
+        if number is None:
+            number = select(d.c.attempts).where(d.c.id == u.delivery_id).scalar_subquery()
         await conn.execute(
             update(attempts)
-            .where(attempts.c.delivery_id == u.delivery_id, attempts.c.number == current)
+            .where(
+                attempts.c.delivery_id == u.delivery_id,
+                attempts.c.number == number,
+            )
             .values(
                 finished_at=now,
                 outcome=u.attempt_outcome.value,

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
     Row,
     and_,
-    case,
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dispatcher.models import (
     AppealReceipt,
@@ -34,19 +29,13 @@ from dispatcher.models import (
     NewDelivery,
     utcnow,
 )
-from dispatcher.store.engine import WRITE_OPTION, create_engine, migrate
 from dispatcher.store.intake_sql import insert_appeal
+from dispatcher.store.queue import QueueStore
 from dispatcher.store.queue_sql import (
-    PENDING,
     apply_update,
-    expire_overdue,
-    lease_due,
     load_claimed,
-    open_attempts,
 )
 from dispatcher.store.schema import appeals, attempts, deliveries, reported_actions
-
-_CLAIM_LOCK_KEY = 7_261_022
 
 
 def _error(row: Any, prefix: str) -> ErrorInfo | None:
@@ -56,43 +45,11 @@ def _error(row: Any, prefix: str) -> ErrorInfo | None:
     return ErrorInfo(cls, getattr(row, f"{prefix}code"), getattr(row, f"{prefix}message") or "")
 
 
-class Store:
+class Store(QueueStore):
     """Async access to supporters, appeals, deliveries and attempts.
 
     Open with ``await Store.open(url)``, which also brings the schema up to date.
     """
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        # SQLite has one writer at a time. Queueing this process's writers here, instead of
-        # letting each spin in SQLite's busy handler, keeps tail latency low under load.
-        self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
-        self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
-
-    @contextlib.asynccontextmanager
-    async def _writing(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction (SQLite: one at a time per process; others still wait on
-        BEGIN IMMEDIATE with the busy timeout)."""
-        if self._sqlite_writer is None:
-            async with self._write_engine.begin() as conn:
-                yield conn
-            return
-        async with self._sqlite_writer, self._write_engine.begin() as conn:
-            yield conn
-
-    @classmethod
-    async def open(cls, url: str, *, migrate_schema: bool = True) -> Store:
-        store = cls(create_engine(url))
-        if migrate_schema:
-            await migrate(store.engine)
-        return store
-
-    async def close(self) -> None:
-        await self.engine.dispose()
-
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
 
     # ------------------------------------------------------------------ intake
 
@@ -114,124 +71,6 @@ class Store:
                 # A concurrent identical submission won the race: look again.
                 continue
         raise RuntimeError("could not store the appeal after 3 tries of concurrent duplicates")
-
-    # ------------------------------------------------------------------ the queue
-
-    async def claim_due_deliveries(
-        self,
-        worker: str,
-        *,
-        limit: int,
-        lease_seconds: float,
-        now: dt.datetime | None = None,
-    ) -> list[ClaimedDelivery]:
-        """Lease up to ``limit`` due deliveries to ``worker`` and open an attempt for each send.
-
-        Due: queued and ``next_attempt_at`` passed; sending with an expired lease (its worker
-        died; that attempt's outcome becomes ``unknown``); awaiting confirmation and its
-        next status poll is due. Queued deliveries past their campaign deadline are expired
-        here instead. A fax number has at most one fax in flight: a fax is not claimed while
-        another to the same number is being sent or awaits confirmation, and only the oldest
-        due fax per number is claimed.
-        """
-        now = now or utcnow()
-        lease_until = now + dt.timedelta(seconds=lease_seconds)
-        async with self._writing() as conn:
-            if conn.dialect.name == "postgresql":
-                # Serialise claims so the per-number fax check sees every other claim.
-                await conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK_KEY}
-                )
-            await expire_overdue(conn, now)
-            claimed = await lease_due(conn, worker, now=now, limit=limit, lease_until=lease_until)
-            if not claimed:
-                return []
-            sends = [(i, n) for i, status, n in claimed if status is DeliveryStatus.SENDING]
-            await open_attempts(conn, worker, sends, now)
-            return await load_claimed(conn, [delivery_id for delivery_id, _, _ in claimed])
-
-    async def record_outcomes(
-        self, worker: str, updates: Sequence[DeliveryUpdate], *, now: dt.datetime | None = None
-    ) -> int:
-        """Record a batch of outcomes in one transaction; returns how many deliveries changed.
-
-        A delivery whose lease this worker no longer holds is left alone (another worker took
-        it over after the lease expired), but its attempt row is still closed.
-        """
-        if not updates:
-            return 0
-        now = now or utcnow()
-        changed = 0
-        async with self._writing() as conn:
-            for u in updates:
-                changed += await apply_update(
-                    conn,
-                    u,
-                    deliveries.c.lease_owner == worker,
-                    now,
-                    close_attempt_regardless=True,
-                )
-        return changed
-
-    async def release(
-        self, worker: str, ids: Sequence[int], *, now: dt.datetime | None = None
-    ) -> None:
-        """Hand leased deliveries back untouched (shutdown before their send began)."""
-        if not ids:
-            return
-        now = now or utcnow()
-        d = deliveries
-        async with self._writing() as conn:
-            sending = d.c.status == DeliveryStatus.SENDING.value
-            await conn.execute(
-                attempts.delete().where(
-                    attempts.c.delivery_id.in_(ids),
-                    attempts.c.outcome.is_(None),
-                    attempts.c.worker == worker,
-                )
-            )
-            await conn.execute(
-                update(d)
-                .where(d.c.id.in_(ids), d.c.lease_owner == worker)
-                .values(
-                    status=case((sending, DeliveryStatus.QUEUED.value), else_=d.c.status),
-                    attempts=case((sending, d.c.attempts - 1), else_=d.c.attempts),
-                    lease_until=None,
-                    lease_owner=None,
-                    updated_at=now,
-                )
-            )
-
-    async def pending_count(self, campaign_id: str | None = None) -> int:
-        """Deliveries still queued, sending or awaiting confirmation."""
-        query = select(func.count()).select_from(deliveries).where(deliveries.c.status.in_(PENDING))
-        if campaign_id is not None:
-            query = query.where(deliveries.c.campaign_id == campaign_id)
-        async with self.engine.connect() as conn:
-            return int(await conn.scalar(query) or 0)
-
-    async def next_due_at(self) -> dt.datetime | None:
-        """The earliest time a pending delivery becomes due (ignoring pacing)."""
-        d = deliveries
-        due = case(
-            (d.c.status == DeliveryStatus.SENDING.value, d.c.lease_until),
-            else_=d.c.next_attempt_at,
-        )
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(d.c.status, d.c.lease_until, d.c.next_attempt_at)
-                    .where(d.c.status.in_(PENDING))
-                    .order_by(due)
-                    .limit(1)
-                )
-            ).first()
-        if row is None:
-            return None
-        when = (
-            row.lease_until if row.status == DeliveryStatus.SENDING.value else row.next_attempt_at
-        )
-        return when if isinstance(when, dt.datetime) else None
 
     # ------------------------------------------------------------------ reading
 

@@ -1,0 +1,175 @@
+"""The queue half of the store: claims, the lease heartbeat, outcomes, release."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import case, func, select, text, update
+
+from dispatcher.models import (
+    Channel,
+    ClaimedDelivery,
+    DeliveryStatus,
+    DeliveryUpdate,
+    utcnow,
+)
+from dispatcher.store.base import StoreBase
+from dispatcher.store.queue_sql import (
+    PENDING,
+    apply_update,
+    expire_overdue,
+    lease_due,
+    load_claimed,
+    open_attempts,
+)
+from dispatcher.store.schema import attempts, deliveries
+
+_CLAIM_LOCK_KEY = 7_261_022
+
+
+class QueueStore(StoreBase):
+    """The deliveries table as a queue shared by every worker."""
+
+    async def claim_due_deliveries(
+        self,
+        worker: str,
+        *,
+        limit: int | Mapping[Channel, int],
+        lease_seconds: float,
+        now: dt.datetime | None = None,
+    ) -> list[ClaimedDelivery]:
+        """Lease due deliveries to ``worker`` and open an attempt for each send.
+
+        ``limit`` is a total, or a number per channel (a worker claims what its free send
+        slots can take). Due: queued and ``next_attempt_at`` passed; sending with an expired
+        lease (its worker died; that attempt's outcome becomes ``unknown``); awaiting
+        confirmation and its next status poll is due. Queued deliveries past their campaign
+        deadline are expired here instead. A fax number has at most one fax in flight: a fax
+        is not claimed while another to the same number is being sent or awaits
+        confirmation, and only the oldest due fax per number is claimed.
+        """
+        now = now or utcnow()
+        lease_until = now + dt.timedelta(seconds=lease_seconds)
+        wanted: list[tuple[Channel | None, int]] = (
+            [(None, limit)]
+            if isinstance(limit, int)
+            else [(channel, n) for channel, n in limit.items() if n > 0]
+        )
+        if not wanted:
+            return []
+        async with self._writing() as conn:
+            if conn.dialect.name == "postgresql":
+                # Serialise claims so the per-number fax check sees every other claim.
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK_KEY}
+                )
+            await expire_overdue(conn, now)
+            claimed: list[tuple[int, DeliveryStatus, int]] = []
+            for channel, n in wanted:
+                claimed += await lease_due(
+                    conn, worker, now=now, limit=n, lease_until=lease_until, channel=channel
+                )
+            if not claimed:
+                return []
+            sends = [(i, n) for i, status, n in claimed if status is DeliveryStatus.SENDING]
+            await open_attempts(conn, worker, sends, now)
+            return await load_claimed(conn, [delivery_id for delivery_id, _, _ in claimed])
+
+    async def renew_leases(
+        self, worker: str, *, lease_seconds: float, now: dt.datetime | None = None
+    ) -> int:
+        """The heartbeat: extend every lease ``worker`` still holds; returns how many."""
+        now = now or utcnow()
+        d = deliveries
+        async with self._writing() as conn:
+            result = await conn.execute(
+                update(d)
+                .where(d.c.status.in_(PENDING), d.c.lease_owner == worker)
+                .values(lease_until=now + dt.timedelta(seconds=lease_seconds))
+            )
+        return int(result.rowcount)
+
+    async def record_outcomes(
+        self, worker: str, updates: Sequence[DeliveryUpdate], *, now: dt.datetime | None = None
+    ) -> int:
+        """Record a batch of outcomes in one transaction; returns how many deliveries changed.
+
+        A delivery whose lease this worker no longer holds, or that has moved on to another
+        attempt, is left alone (another worker took it over after the lease expired), but
+        the attempt row this worker opened is still closed with what it learned.
+        """
+        if not updates:
+            return 0
+        now = now or utcnow()
+        changed = 0
+        async with self._writing() as conn:
+            for u in updates:
+                changed += await apply_update(
+                    conn,
+                    u,
+                    deliveries.c.lease_owner == worker,
+                    now,
+                    close_attempt_regardless=True,
+                )
+        return changed
+
+    async def release(
+        self, worker: str, ids: Sequence[int], *, now: dt.datetime | None = None
+    ) -> None:
+        """Hand leased deliveries back untouched (shutdown before their send began)."""
+        if not ids:
+            return
+        now = now or utcnow()
+        d = deliveries
+        async with self._writing() as conn:
+            sending = d.c.status == DeliveryStatus.SENDING.value
+            await conn.execute(
+                attempts.delete().where(
+                    attempts.c.delivery_id.in_(ids),
+                    attempts.c.outcome.is_(None),
+                    attempts.c.worker == worker,
+                )
+            )
+            await conn.execute(
+                update(d)
+                .where(d.c.id.in_(ids), d.c.lease_owner == worker)
+                .values(
+                    status=case((sending, DeliveryStatus.QUEUED.value), else_=d.c.status),
+                    attempts=case((sending, d.c.attempts - 1), else_=d.c.attempts),
+                    lease_until=None,
+                    lease_owner=None,
+                    updated_at=now,
+                )
+            )
+
+    async def pending_count(self, campaign_id: str | None = None) -> int:
+        """Deliveries still queued, sending or awaiting confirmation."""
+        query = select(func.count()).select_from(deliveries).where(deliveries.c.status.in_(PENDING))
+        if campaign_id is not None:
+            query = query.where(deliveries.c.campaign_id == campaign_id)
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(query) or 0)
+
+    async def next_due_at(self) -> dt.datetime | None:
+        """The earliest time a pending delivery becomes due (ignoring pacing)."""
+        d = deliveries
+        due = case(
+            (d.c.status == DeliveryStatus.SENDING.value, d.c.lease_until),
+            else_=d.c.next_attempt_at,
+        )
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(d.c.status, d.c.lease_until, d.c.next_attempt_at)
+                    .where(d.c.status.in_(PENDING))
+                    .order_by(due)
+                    .limit(1)
+                )
+            ).first()
+        if row is None:
+            return None
+        when = (
+            row.lease_until if row.status == DeliveryStatus.SENDING.value else row.next_attempt_at
+        )
+        return when if isinstance(when, dt.datetime) else None
