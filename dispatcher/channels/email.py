@@ -1,6 +1,13 @@
-"""Email over SMTP with aiosmtplib."""
+"""Email over SMTP with aiosmtplib, through a pool of connections kept open between sends."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.policy
+import logging
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
 
 import aiosmtplib
 
@@ -12,6 +19,8 @@ from dispatcher.channels.base import (
 )
 from dispatcher.models import Channel, ClaimedDelivery
 from dispatcher.render.email import build_email
+
+log = logging.getLogger(__name__)
 
 
 def classify_smtp_error(exc: aiosmtplib.SMTPException) -> DeliveryError:
@@ -37,8 +46,98 @@ def classify_smtp_error(exc: aiosmtplib.SMTPException) -> DeliveryError:
     return TransientError(f"SMTP error: {exc}")
 
 
+class Outgoing:
+    """A message and its wire form, made once for 8BITMIME relays and once for the rest."""
+
+    def __init__(self, message: EmailMessage) -> None:
+        self.message = message
+        self.message_id = str(message["Message-ID"])
+        self._data: dict[bool, bytes] = {}
+
+    def data(self, *, eight_bit: bool) -> bytes:
+        if eight_bit not in self._data:
+            policy = email.policy.SMTP if eight_bit else email.policy.SMTP.clone(cte_type="7bit")
+            self._data[eight_bit] = self.message.as_bytes(policy=policy)
+        return self._data[eight_bit]
+
+
+class _Stale(Exception):
+    """A kept connection turned out closed before the message went out: use a new one."""
+
+
+class SmtpPool:
+    """Up to ``size`` open SMTP connections to one relay, reused across deliveries.
+
+    A connection goes back to the pool after a send that left it in a known state (sent, or
+    refused and reset); one that failed midway is closed. One the server closed while it
+    sat in the pool is noticed on its next use, before the message is handed over, and
+    replaced by a new connection.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        size: int,
+        username: str | None,
+        password: str | None,
+        start_tls: bool | None,
+        use_tls: bool,
+        timeout: float,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.size = size
+        self._options = {
+            "username": username,
+            "password": password,
+            "start_tls": start_tls,
+            "use_tls": use_tls,
+            "timeout": timeout,
+        }
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._slots = asyncio.Semaphore(size)
+        self.opened = 0  # connections opened over the pool's life (for tests and metrics)
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[tuple[aiosmtplib.SMTP, bool]]:
+        """A connection and whether it was kept from an earlier send. The caller closes it
+        (``discard``) when it must not be reused."""
+        async with self._slots:
+            smtp, reused = None, False
+            while self._idle and smtp is None:
+                candidate = self._idle.pop()
+                if candidate.is_connected:
+                    smtp, reused = candidate, True
+            if smtp is None:
+                smtp = await self._open()
+            try:
+                yield smtp, reused
+            finally:
+                if smtp.is_connected:
+                    self._idle.append(smtp)
+
+    async def _open(self) -> aiosmtplib.SMTP:
+        smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, **self._options)  # type: ignore[arg-type]
+        await smtp.connect()
+        self.opened += 1
+        return smtp
+
+    @staticmethod
+    def discard(smtp: aiosmtplib.SMTP) -> None:
+        smtp.close()
+
+    async def aclose(self) -> None:
+        idle, self._idle = self._idle, []
+        for smtp in idle:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await smtp.quit()
+            smtp.close()
+
+
 class EmailAdapter:
-    """Sends one message per delivery; a new SMTP connection each time (simple, robust)."""
+    """Sends one message per delivery over a pooled connection to the relay."""
 
     channel = Channel.EMAIL
 
@@ -54,42 +153,87 @@ class EmailAdapter:
         start_tls: bool | None = None,
         use_tls: bool = False,
         timeout: float = 30.0,
+        pool_size: int = 10,
     ) -> None:
         self.host = host
         self.port = port
         self.from_address = from_address
         self.from_name = from_name
-        self._username = username
-        self._password = password
-        self._start_tls = start_tls
-        self._use_tls = use_tls
-        self._timeout = timeout
+        self.pool = SmtpPool(
+            host=host,
+            port=port,
+            size=pool_size,
+            username=username,
+            password=password,
+            start_tls=start_tls,
+            use_tls=use_tls,
+            timeout=timeout,
+        )
 
     async def send(self, delivery: ClaimedDelivery) -> SendResult:
-        message = build_email(delivery, from_address=self.from_address, from_name=self.from_name)
+        message = Outgoing(
+            build_email(delivery, from_address=self.from_address, from_name=self.from_name)
+        )
         try:
-            _errors, response = await aiosmtplib.send(
-                message,
-                hostname=self.host,
-                port=self.port,
-                username=self._username,
-                password=self._password,
-                start_tls=self._start_tls,
-                use_tls=self._use_tls,
-                timeout=self._timeout,
-            )
+            # A kept connection the server has closed meanwhile is replaced; at most every
+            # kept one can be stale, so this ends.
+            for _ in range(self.pool.size):
+                with contextlib.suppress(_Stale):
+                    reply = await self._transfer(delivery.address, message)
+                    break
+            else:
+                reply = await self._transfer(delivery.address, message)
         except aiosmtplib.SMTPException as exc:
             raise classify_smtp_error(exc) from exc
         except OSError as exc:
             raise TransientError(
                 f"cannot reach SMTP server {self.host}:{self.port}: {exc}"
             ) from exc
-        return SendResult(
-            confirmed=True, provider_ref=str(message["Message-ID"]), summary=response[:200]
-        )
+        return SendResult(confirmed=True, provider_ref=message.message_id, summary=reply[:200])
+
+    async def _transfer(self, recipient: str, message: Outgoing) -> str:
+        """MAIL, RCPT and DATA on one pooled connection; the server's final reply."""
+        async with self.pool.connection() as (smtp, reused):
+            eight_bit = smtp.supports_extension("8bitmime")
+            try:
+                await smtp.mail(self.from_address, options=["BODY=8BITMIME"] if eight_bit else [])
+                await smtp.rcpt(recipient)
+            except aiosmtplib.SMTPServerDisconnected as exc:
+                SmtpPool.discard(smtp)
+                if reused:
+                    raise _Stale() from exc  # nothing was handed over yet
+                raise
+            except aiosmtplib.SMTPResponseException as exc:
+                await _reset_or_discard(smtp)
+                if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
+                    raise aiosmtplib.SMTPRecipientsRefused([exc]) from exc
+                raise
+            except BaseException:
+                SmtpPool.discard(smtp)
+                raise
+            try:
+                reply = await smtp.data(message.data(eight_bit=eight_bit))
+            except aiosmtplib.SMTPResponseException as exc:
+                if exc.code > 0:
+                    await _reset_or_discard(smtp)
+                else:
+                    SmtpPool.discard(smtp)
+                raise
+            except BaseException:
+                SmtpPool.discard(smtp)
+                raise
+        return f"{reply.code} {reply.message}"
 
     async def check(self, delivery: ClaimedDelivery) -> SendResult:
         return SendResult(confirmed=True, provider_ref=delivery.provider_ref)
 
     async def aclose(self) -> None:
-        return None
+        await self.pool.aclose()
+
+
+async def _reset_or_discard(smtp: aiosmtplib.SMTP) -> None:
+    """After a refusal the connection is still good once RSET is accepted."""
+    try:
+        await smtp.rset()
+    except (aiosmtplib.SMTPException, OSError):
+        SmtpPool.discard(smtp)

@@ -66,6 +66,7 @@ def _email_adapter(settings: Settings) -> ChannelAdapter:
         start_tls=start_tls,
         use_tls=use_tls,
         timeout=email.timeout_seconds,
+        pool_size=email.pool_size,
     )
 
 

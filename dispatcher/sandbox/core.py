@@ -88,6 +88,11 @@ class Sandbox:
         self._require("email")
         return self._smtp.port
 
+    def drop_smtp_connections(self) -> int:
+        """Close every open SMTP session from the server's side; returns how many."""
+        self._require("email")
+        return self._smtp.drop_connections()
+
     @property
     def fax_base_url(self) -> str:
         """``http://host:port`` of the fax gateway (the Phaxio API base URL)."""

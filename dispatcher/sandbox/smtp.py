@@ -155,6 +155,15 @@ class SmtpSink:
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
 
+    def drop_connections(self) -> int:
+        """Close every open session from the server's side (as a relay's idle timeout
+        would); returns how many were closed. The server keeps accepting."""
+        sessions = list(self._sessions)
+        for session in sessions:
+            if session.transport is not None:
+                session.transport.close()
+        return len(sessions)
+
     async def stop(self) -> None:
         """Stop accepting, drop open sessions and wait until their tasks have ended."""
         if self._server is None:

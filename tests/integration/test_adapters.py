@@ -104,7 +104,7 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def email_adapter(port: int) -> EmailAdapter:
+def email_adapter(port: int, pool_size: int = 10) -> EmailAdapter:
     return EmailAdapter(
         host="127.0.0.1",
         port=port,
@@ -112,6 +112,7 @@ def email_adapter(port: int) -> EmailAdapter:
         from_name=FROM_NAME,
         start_tls=False,
         timeout=10,
+        pool_size=pool_size,
     )
 
 
@@ -315,6 +316,45 @@ async def test_email_nothing_listening_is_transient() -> None:
     assert type(error) is TransientError
     assert error.outcome_unknown is False
     assert error.code is None
+
+
+async def test_email_connections_are_kept_and_replaced_when_the_server_closes_them(
+    email_box: Sandbox,
+) -> None:
+    adapter = email_adapter(email_box.smtp_port, pool_size=3)
+    try:
+        claims = [delivery(delivery_id=n, address=f"t{n}@gov.example") for n in range(30)]
+        results = await asyncio.gather(*(adapter.send(c) for c in claims))
+        assert all(r.confirmed for r in results)
+        assert adapter.pool.opened == 3  # 30 messages over 3 connections
+        # The relay closes them (an idle timeout); the next sends open new ones, and
+        # nothing is lost or sent twice on the way.
+        assert email_box.drop_smtp_connections() == 3
+        again = [delivery(delivery_id=n, address=f"u{n}@gov.example") for n in range(6)]
+        assert all(r.confirmed for r in await asyncio.gather(*(adapter.send(c) for c in again)))
+        assert 3 < adapter.pool.opened <= 6
+    finally:
+        await adapter.aclose()
+    received = sorted(str(m["To"]).split("<")[1].rstrip(">") for m in email_box.emails)
+    expected = sorted(
+        [f"t{n}@gov.example" for n in range(30)] + [f"u{n}@gov.example" for n in range(6)]
+    )
+    assert received == expected
+
+
+async def test_email_refusal_leaves_the_connection_usable(tmp_path: Path) -> None:
+    faults = Faults(fail_first=1, refuse=frozenset({"nobody@gov.example"}))
+    async with sandbox_with(tmp_path, "email", faults) as box:
+        adapter = email_adapter(box.smtp_port, pool_size=1)
+        try:
+            assert type(await raised(lambda: adapter.send(delivery()))) is TransientError
+            refused = delivery(address="nobody@gov.example")
+            assert type(await raised(lambda: adapter.send(refused))) is PermanentError
+            assert (await adapter.send(delivery())).confirmed
+        finally:
+            await adapter.aclose()
+    assert adapter.pool.opened == 1
+    assert len(box.emails) == 1
 
 
 # --- fax ------------------------------------------------------------------------
