@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.policy
 import logging
 from collections.abc import AsyncIterator
-from email.message import EmailMessage
 
 import aiosmtplib
 
@@ -18,7 +16,7 @@ from dispatcher.channels.base import (
     TransientError,
 )
 from dispatcher.models import Channel, ClaimedDelivery
-from dispatcher.render.email import build_email
+from dispatcher.render.email import email_bytes, message_id
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +45,20 @@ def classify_smtp_error(exc: aiosmtplib.SMTPException) -> DeliveryError:
 
 
 class Outgoing:
-    """A message and its wire form, made once for 8BITMIME relays and once for the rest."""
+    """A delivery's message in wire form: made once for 8BITMIME relays, once for the rest."""
 
-    def __init__(self, message: EmailMessage) -> None:
-        self.message = message
-        self.message_id = str(message["Message-ID"])
+    def __init__(self, delivery: ClaimedDelivery, from_address: str, from_name: str) -> None:
+        self._delivery = delivery
+        self._from = (from_address, from_name)
+        self.message_id = message_id(delivery, from_address)
         self._data: dict[bool, bytes] = {}
 
     def data(self, *, eight_bit: bool) -> bytes:
         if eight_bit not in self._data:
-            policy = email.policy.SMTP if eight_bit else email.policy.SMTP.clone(cte_type="7bit")
-            self._data[eight_bit] = self.message.as_bytes(policy=policy)
+            from_address, from_name = self._from
+            self._data[eight_bit] = email_bytes(
+                self._delivery, from_address=from_address, from_name=from_name, eight_bit=eight_bit
+            )
         return self._data[eight_bit]
 
 
@@ -171,9 +172,8 @@ class EmailAdapter:
         )
 
     async def send(self, delivery: ClaimedDelivery) -> SendResult:
-        message = Outgoing(
-            build_email(delivery, from_address=self.from_address, from_name=self.from_name)
-        )
+        message = Outgoing(delivery, self.from_address, self.from_name)
+        message.data(eight_bit=True)  # a message that cannot be written fails before any I/O
         try:
             # A kept connection the server has closed meanwhile is replaced; at most every
             # kept one can be stale, so this ends.
