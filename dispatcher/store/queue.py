@@ -22,6 +22,7 @@ from dispatcher.store.queue_sql import (
     lease_due,
     load_claimed,
     open_attempts,
+    record_many,
 )
 from dispatcher.store.schema import attempts, deliveries
 
@@ -30,6 +31,9 @@ _CLAIM_LOCK_KEY = 7_261_022
 
 class QueueStore(StoreBase):
     """The deliveries table as a queue shared by every worker."""
+
+    # When claims last expired overdue deliveries: once a second is enough (it is a scan).
+    _expired_at: dt.datetime | None = None
 
     async def claim_due_deliveries(
         self,
@@ -64,7 +68,9 @@ class QueueStore(StoreBase):
                 await conn.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK_KEY}
                 )
-            await expire_overdue(conn, now)
+            if self._expired_at is None or not 0 <= (now - self._expired_at).total_seconds() < 1:
+                await expire_overdue(conn, now)
+                self._expired_at = now
             claimed: list[tuple[int, DeliveryStatus, int]] = []
             for channel, n in wanted:
                 claimed += await lease_due(
@@ -92,27 +98,29 @@ class QueueStore(StoreBase):
 
     async def record_outcomes(
         self, worker: str, updates: Sequence[DeliveryUpdate], *, now: dt.datetime | None = None
-    ) -> int:
-        """Record a batch of outcomes in one transaction; returns how many deliveries changed.
+    ) -> None:
+        """Record outcomes in one transaction.
 
         A delivery whose lease this worker no longer holds, or that has moved on to another
         attempt, is left alone (another worker took it over after the lease expired), but
         the attempt row this worker opened is still closed with what it learned.
         """
         if not updates:
-            return 0
+            return
         now = now or utcnow()
-        changed = 0
+        numbered = [u for u in updates if u.attempt is not None]
         async with self._writing() as conn:
+            if numbered:
+                await record_many(conn, worker, numbered, now)
             for u in updates:
-                changed += await apply_update(
-                    conn,
-                    u,
-                    deliveries.c.lease_owner == worker,
-                    now,
-                    close_attempt_regardless=True,
-                )
-        return changed
+                if u.attempt is None:
+                    await apply_update(
+                        conn,
+                        u,
+                        deliveries.c.lease_owner == worker,
+                        now,
+                        close_attempt_regardless=True,
+                    )
 
     async def release(
         self, worker: str, ids: Sequence[int], *, now: dt.datetime | None = None

@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, insert, literal, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Integer,
+    String,
+    Text,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.models import (
@@ -16,16 +34,19 @@ from dispatcher.models import (
     DeliveryStatus,
     DeliveryUpdate,
 )
-from dispatcher.store.schema import appeals, attempts, deliveries, supporters
+from dispatcher.store.schema import UTCDateTime, appeals, attempts, deliveries, supporters
 
 # Status values of deliveries not yet settled (queued, sending, awaiting confirmation).
 PENDING = [s.value for s in PENDING_STATUSES]
 
 
-def due_candidates(now: dt.datetime, limit: int, channel: Channel | None = None) -> Any:
+def due_candidates(channel: Channel | None = None) -> Any:
+    """Due deliveries (of ``channel``, or any), oldest due first; binds ``now`` and
+    ``claim_limit``."""
     d = deliveries
     other = deliveries.alias("other")
     earlier = deliveries.alias("earlier")
+    now = bindparam("now", type_=UTCDateTime)
     fax = Channel.FAX.value
     # Two EXISTS with an equality on status each, so both are index searches on
     # ix_deliveries_line instead of a walk through every delivery to that number.
@@ -49,11 +70,21 @@ def due_candidates(now: dt.datetime, limit: int, channel: Channel | None = None)
         earlier.c.status == DeliveryStatus.QUEUED.value,
         earlier.c.next_attempt_at <= now,
     )
-    send_due = or_(
-        and_(d.c.status == DeliveryStatus.QUEUED.value, d.c.next_attempt_at <= now),
-        and_(d.c.status == DeliveryStatus.SENDING.value, d.c.lease_until < now),
+    send_due = and_(
+        or_(
+            and_(d.c.status == DeliveryStatus.QUEUED.value, d.c.next_attempt_at <= now),
+            and_(d.c.status == DeliveryStatus.SENDING.value, d.c.lease_until < now),
+        ),
+        d.c.expires_at > now,  # past it, the next expiry pass ends them instead
     )
-    paced = or_(d.c.channel != fax, and_(~awaiting_on_line, ~sending_on_line, ~older_fax_waiting))
+    if channel is None:
+        paced: Any = or_(
+            d.c.channel != fax, and_(~awaiting_on_line, ~sending_on_line, ~older_fax_waiting)
+        )
+    elif channel is Channel.FAX:
+        paced = and_(~awaiting_on_line, ~sending_on_line, ~older_fax_waiting)
+    else:
+        paced = true()
     poll_due = and_(
         d.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value,
         d.c.next_attempt_at <= now,
@@ -64,9 +95,37 @@ def due_candidates(now: dt.datetime, limit: int, channel: Channel | None = None)
         # The IN lets the planner read only pending rows (ix_deliveries_due).
         .where(d.c.status.in_(PENDING), or_(and_(send_due, paced), poll_due))
         .order_by(d.c.next_attempt_at, d.c.id)
-        .limit(limit)
+        .limit(bindparam("claim_limit", type_=Integer))
     )
     return query if channel is None else query.where(d.c.channel == channel.value)
+
+
+def _lease_statement(channel: Channel | None, dialect: str) -> Any:
+    """UPDATE … RETURNING that leases due deliveries; binds ``now``, ``claim_limit``,
+    ``lease_until`` and ``worker``. Built once per channel and dialect."""
+    candidates = due_candidates(channel)
+    if dialect == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    d = deliveries
+    polling = d.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value
+    return (
+        update(d)
+        .where(d.c.id.in_(candidates.scalar_subquery()), d.c.status.in_(PENDING))
+        .values(
+            status=case(
+                (polling, DeliveryStatus.AWAITING_CONFIRMATION.value),
+                else_=DeliveryStatus.SENDING.value,
+            ),
+            attempts=case((polling, d.c.attempts), else_=d.c.attempts + 1),
+            lease_until=bindparam("lease_until", type_=UTCDateTime),
+            lease_owner=bindparam("worker", type_=String),
+            updated_at=bindparam("now", type_=UTCDateTime),
+        )
+        .returning(d.c.id, d.c.status, d.c.attempts)
+    )
+
+
+_LEASE_STATEMENTS: dict[tuple[Channel | None, str], Any] = {}
 
 
 async def lease_due(
@@ -85,28 +144,12 @@ async def lease_due(
     ``awaiting_confirmation`` and its count. The status is checked again on the row
     itself, so a delivery settled since the candidates were chosen is never taken.
     """
-    candidates = due_candidates(now, limit, channel)
-    if conn.dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    d = deliveries
-    polling = d.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value
-    rows = (
-        await conn.execute(
-            update(d)
-            .where(d.c.id.in_(candidates.scalar_subquery()), d.c.status.in_(PENDING))
-            .values(
-                status=case(
-                    (polling, DeliveryStatus.AWAITING_CONFIRMATION.value),
-                    else_=DeliveryStatus.SENDING.value,
-                ),
-                attempts=case((polling, d.c.attempts), else_=d.c.attempts + 1),
-                lease_until=lease_until,
-                lease_owner=worker,
-                updated_at=now,
-            )
-            .returning(d.c.id, d.c.status, d.c.attempts)
-        )
-    ).all()
+    key = (channel, conn.dialect.name)
+    statement = _LEASE_STATEMENTS.get(key)
+    if statement is None:
+        statement = _LEASE_STATEMENTS[key] = _lease_statement(channel, conn.dialect.name)
+    params = {"now": now, "claim_limit": limit, "lease_until": lease_until, "worker": worker}
+    rows = (await conn.execute(statement, params)).all()
     return [(r.id, DeliveryStatus(r.status), r.attempts) for r in rows]
 
 
@@ -119,10 +162,24 @@ async def open_attempts(
     """
     if not sends:
         return
+    rescued = [delivery_id for delivery_id, number in sends if number > 1]
+    if rescued:
+        await _close_cut_off(conn, rescued, now)
+    await conn.execute(
+        insert(attempts),
+        [
+            {"delivery_id": delivery_id, "number": number, "worker": worker, "started_at": now}
+            for delivery_id, number in sends
+        ],
+    )
+
+
+async def _close_cut_off(conn: AsyncConnection, ids: list[int], now: dt.datetime) -> None:
+    """Attempts still open on these deliveries lost their worker: they end ``unknown``."""
     await conn.execute(
         update(attempts)
         .where(
-            attempts.c.delivery_id.in_([delivery_id for delivery_id, _ in sends]),
+            attempts.c.delivery_id.in_(ids),
             attempts.c.outcome.is_(None),
         )
         .values(
@@ -132,13 +189,6 @@ async def open_attempts(
             error_message="the worker stopped before recording an outcome; "
             "the provider may or may not have received it",
         )
-    )
-    await conn.execute(
-        insert(attempts),
-        [
-            {"delivery_id": delivery_id, "number": number, "worker": worker, "started_at": now}
-            for delivery_id, number in sends
-        ],
     )
 
 
@@ -240,6 +290,96 @@ async def load_claimed(conn: AsyncConnection, ids: list[int]) -> list[ClaimedDel
         )
         for r in rows
     ]
+
+
+def _record_statements() -> tuple[Any, Any]:
+    """UPDATEs for many outcomes at once (executemany): the delivery, guarded by its lease
+    owner and attempt number, and the attempt row the outcome closes."""
+    d = deliveries
+    keep_error = bindparam("b_keep_error", type_=Boolean)
+    on_delivery = (
+        update(d)
+        .where(
+            d.c.id == bindparam("b_id", type_=Integer),
+            d.c.lease_owner == bindparam("b_worker", type_=String),
+            d.c.attempts == bindparam("b_attempt", type_=Integer),
+        )
+        .values(
+            status=bindparam("b_status", type_=String),
+            lease_until=None,
+            lease_owner=None,
+            updated_at=bindparam("b_now", type_=UTCDateTime),
+            next_attempt_at=func.coalesce(
+                bindparam("b_next", type_=UTCDateTime), d.c.next_attempt_at
+            ),
+            provider_ref=func.coalesce(bindparam("b_ref", type_=String), d.c.provider_ref),
+            last_error_class=case(
+                (keep_error, d.c.last_error_class), else_=bindparam("b_class", type_=String)
+            ),
+            last_error_code=case(
+                (keep_error, d.c.last_error_code), else_=bindparam("b_code", type_=String)
+            ),
+            last_error_message=case(
+                (keep_error, d.c.last_error_message), else_=bindparam("b_message", type_=Text)
+            ),
+        )
+    )
+    on_attempt = (
+        update(attempts)
+        .where(
+            attempts.c.delivery_id == bindparam("b_id", type_=Integer),
+            attempts.c.number == bindparam("b_attempt", type_=Integer),
+        )
+        .values(
+            finished_at=bindparam("b_now", type_=UTCDateTime),
+            outcome=bindparam("b_outcome", type_=String),
+            error_class=bindparam("b_class", type_=String),
+            error_code=bindparam("b_code", type_=String),
+            error_message=bindparam("b_message", type_=Text),
+            provider_ref=bindparam("b_ref", type_=String),
+            response_summary=bindparam("b_summary", type_=Text),
+        )
+    )
+    return on_delivery, on_attempt
+
+
+_RECORD_DELIVERY, _RECORD_ATTEMPT = _record_statements()
+
+
+async def record_many(
+    conn: AsyncConnection, worker: str, updates: Sequence[DeliveryUpdate], now: dt.datetime
+) -> None:
+    """Write outcomes that each name their attempt, two statements for the lot.
+
+    A delivery ``worker`` no longer holds on that attempt is left alone; the attempt row
+    is closed regardless (the worker did finish its attempt, and knows how it ended).
+    """
+    rows = []
+    for u in updates:
+        assert u.attempt is not None
+        error = u.error
+        rows.append(
+            {
+                "b_id": u.delivery_id,
+                "b_worker": worker,
+                "b_attempt": u.attempt,
+                "b_status": u.status.value,
+                "b_now": now,
+                "b_next": u.next_attempt_at,
+                "b_ref": u.provider_ref,
+                # An error replaces the last one; delivery clears it; anything else keeps it.
+                "b_keep_error": error is None and u.status is not DeliveryStatus.DELIVERED,
+                "b_class": error.error_class if error else None,
+                "b_code": error.code if error else None,
+                "b_message": error.message if error else None,
+                "b_outcome": u.attempt_outcome.value if u.attempt_outcome else None,
+                "b_summary": u.response_summary,
+            }
+        )
+    await conn.execute(_RECORD_DELIVERY, rows)
+    closing = [row for row, u in zip(rows, updates, strict=True) if u.attempt_outcome]
+    if closing:
+        await conn.execute(_RECORD_ATTEMPT, closing)
 
 
 async def apply_update(

@@ -108,11 +108,14 @@ async def test_expired_lease_makes_a_delivery_due_again(store: Store) -> None:
     assert [(a.number, a.outcome) for a in attempts] == [(1, "unknown"), (2, None)]
     # The crashed worker's late report does not overwrite the new owner's lease.
     late = DeliveryUpdate(
-        first.id, DeliveryStatus.DELIVERED, attempt_outcome=AttemptOutcome.DELIVERED
+        first.id, DeliveryStatus.DELIVERED, attempt_outcome=AttemptOutcome.DELIVERED, attempt=1
     )
-    assert await store.record_outcomes("crashed", [late], now=after_expiry) == 0
+    await store.record_outcomes("crashed", [late], now=after_expiry)
     [entry] = await store.list_deliveries()
-    assert entry.status is DeliveryStatus.SENDING
+    assert entry.status is DeliveryStatus.SENDING and entry.attempts == 2
+    # It closes its own attempt with what it learned; the new owner's stays open.
+    attempts = await store.list_attempts(first.id)
+    assert [(a.number, a.outcome) for a in attempts] == [(1, "delivered"), (2, None)]
 
 
 async def test_one_fax_in_flight_per_number(store: Store) -> None:
