@@ -7,8 +7,8 @@ then the blast client again. Rates are taken from the server's clock (first to l
 message), so process start-up is not counted. Prints both rates and their ratio, and
 checks that every message the server took is recorded as delivered in the database.
 
-    .venv/bin/python bench/email_ratio.py --database sqlite
-    .venv/bin/python bench/email_ratio.py --database postgres --workers 4 \\
+    .venv/bin/python -m bench.email_ratio --database sqlite
+    .venv/bin/python -m bench.email_ratio --database postgres --workers 4 \\
         --postgres-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 """
 
