@@ -34,7 +34,7 @@ class EmailSettings(BaseModel):
     from_name: str = "Appeal Dispatcher"
     timeout_seconds: float = 30.0
     # SMTP connections kept open to the relay (per worker process).
-    pool_size: int = Field(default=10, ge=1)
+    pool_size: int = Field(default=8, ge=1)
 
     @property
     def configured(self) -> bool:
@@ -89,7 +89,9 @@ class WorkerSettings(BaseModel):
     batch_size: int = Field(default=50, ge=1)
     lease_seconds: float = Field(default=30.0, gt=0)
     idle_seconds: float = Field(default=1.0, gt=0)
-    email_concurrency: int = Field(default=10, ge=1)
+    # Deliveries a worker holds per channel. Email holds more than its SMTP connections so
+    # that a connection never waits for the next claim (at a crash, these are in flight).
+    email_concurrency: int = Field(default=24, ge=1)
     fax_concurrency: int = Field(default=4, ge=1)
     twitter_concurrency: int = Field(default=2, ge=1)
 

@@ -50,7 +50,7 @@ def create_engine(url: str) -> AsyncEngine:
                 "the database URL is PostgreSQL but its driver is not installed; "
                 "install it with: pip install 'appeal-dispatcher[postgres]'"
             ) from None
-        return create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        return create_async_engine(parsed, pool_size=10, max_overflow=10)
     raise DatabaseUrlError(
         f"database URL driver {parsed.drivername!r} is not supported; "
         "use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"

@@ -63,8 +63,10 @@ class QueueStore(StoreBase):
         if not wanted:
             return []
         async with self._writing() as conn:
-            if conn.dialect.name == "postgresql":
-                # Serialise claims so the per-number fax check sees every other claim.
+            if conn.dialect.name == "postgresql" and any(
+                c in (None, Channel.FAX) for c, _ in wanted
+            ):
+                # Serialise fax claims so the per-number check sees every other claim.
                 await conn.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK_KEY}
                 )
