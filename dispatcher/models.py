@@ -69,6 +69,15 @@ class AttemptOutcome(enum.StrEnum):
     EXPIRED = "expired"
 
 
+class Settlement(enum.StrEnum):
+    """How a delivery was settled after a try whose outcome is unknown (a crash, a lost
+    connection): the provider was asked and had it, or it was sent again and may have
+    arrived twice (email cannot be asked)."""
+
+    RECONCILED = "reconciled"
+    POSSIBLE_DUPLICATE = "possible_duplicate"
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorInfo:
     """What the delivery log shows about a failure: our class, the provider's code and text."""
@@ -167,6 +176,7 @@ class DeliveryUpdate:
     attempt_outcome: AttemptOutcome | None = None
     response_summary: str | None = None
     attempt: int | None = None
+    settlement: Settlement | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +193,7 @@ class LogEntry:
     last_error: ErrorInfo | None
     next_attempt_at: dt.datetime
     updated_at: dt.datetime
+    settlement: Settlement | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from dispatcher.models import (
     DeliveryStatus,
     DeliveryUpdate,
     ErrorInfo,
+    Settlement,
 )
 from dispatcher.retry import RetryPolicy, SendAttempt, decide_retry
 
@@ -56,7 +57,21 @@ def send_update(
     error = attempt.error
     if error is None:
         assert attempt.result is not None
-        return _answered(delivery, attempt.result, notes, now=now, poll_seconds=poll_seconds)
+        settlement = (
+            Settlement.RECONCILED
+            if attempt.reconciled
+            else Settlement.POSSIBLE_DUPLICATE
+            if attempt.possible_duplicate
+            else None
+        )
+        return _answered(
+            delivery,
+            attempt.result,
+            notes,
+            now=now,
+            poll_seconds=poll_seconds,
+            settlement=settlement,
+        )
     if isinstance(error, DuplicateContent) and attempt.maybe_sent:
         return _answered(
             delivery,
@@ -64,6 +79,7 @@ def send_update(
             notes,
             now=now,
             poll_seconds=poll_seconds,
+            settlement=Settlement.RECONCILED,
         )
     summary = notes.strip() or None
     if isinstance(error, PermanentError):
@@ -90,6 +106,7 @@ def _answered(
     *,
     now: dt.datetime,
     poll_seconds: float,
+    settlement: Settlement | None = None,
 ) -> DeliveryUpdate:
     """The provider took it: delivered, or accepted with a confirmation still to come."""
     summary = (result.summary + notes).strip()
@@ -100,6 +117,7 @@ def _answered(
             provider_ref=result.provider_ref,
             attempt_outcome=AttemptOutcome.DELIVERED,
             response_summary=summary,
+            settlement=settlement,
         )
     return _update(
         delivery,
@@ -108,6 +126,7 @@ def _answered(
         provider_ref=result.provider_ref,
         attempt_outcome=AttemptOutcome.ACCEPTED,
         response_summary=summary,
+        settlement=settlement,
     )
 
 

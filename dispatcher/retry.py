@@ -100,6 +100,10 @@ class SendAttempt:
     error: DeliveryError | None
     tries: int
     maybe_sent: bool
+    # The result is what the provider already held of an earlier try (nothing was sent).
+    reconciled: bool = False
+    # Sent again after an unknown outcome to a provider that cannot be asked (email).
+    possible_duplicate: bool = False
 
 
 def _fast_wait(policy: RetryPolicy) -> object:
@@ -116,6 +120,9 @@ async def send_with_fast_retries(
     adapter: ChannelAdapter, delivery: ClaimedDelivery, policy: RetryPolicy
 ) -> SendAttempt:
     """One attempt: send, retrying transient faults a few times within ``fast_max_seconds``.
+
+    When an earlier try may have reached the provider, a provider that can be asked is
+    asked first, and what it holds settles the attempt without sending again.
 
     A rate limit longer than the remaining fast budget ends the attempt so the durable
     schedule can wait instead. Never raises a DeliveryError: it comes back in the result.
@@ -138,6 +145,10 @@ async def send_with_fast_retries(
         async for attempt in retrying:
             with attempt:
                 tries += 1
+                if maybe_sent and adapter.finds_earlier:
+                    found = await adapter.find_earlier(delivery)
+                    if found is not None:
+                        return SendAttempt(found, None, tries, maybe_sent, reconciled=True)
                 try:
                     result = await adapter.send(delivery)
                 except DeliveryError as exc:
@@ -145,4 +156,5 @@ async def send_with_fast_retries(
                     raise
     except DeliveryError as exc:
         return SendAttempt(None, exc, tries, maybe_sent)
-    return SendAttempt(result, None, tries, maybe_sent)
+    blind = maybe_sent and not adapter.finds_earlier
+    return SendAttempt(result, None, tries, maybe_sent, possible_duplicate=blind)

@@ -59,6 +59,14 @@ class ChannelAdapter(Protocol):
     """Speaks to one provider of one channel; failures are raised as DeliveryError subclasses."""
 
     channel: Channel
+    # Whether a send whose outcome is unknown can be settled without risking a duplicate:
+    # by asking the provider (find_earlier), or because the provider refuses a repeat.
+    finds_earlier: bool
+
+    async def find_earlier(self, delivery: ClaimedDelivery) -> SendResult | None:
+        """What the provider holds of an earlier try of this delivery whose outcome is
+        unknown: its answer, or None when it has nothing that went through (send again)."""
+        ...
 
     async def send(self, delivery: ClaimedDelivery) -> SendResult:
         """Hand the delivery to the provider."""

@@ -138,9 +138,15 @@ class SmtpPool:
 
 
 class EmailAdapter:
-    """Sends one message per delivery over a pooled connection to the relay."""
+    """Sends one message per delivery over a pooled connection to the relay.
+
+    SMTP has no way to ask whether a message arrived: a send after an unknown outcome goes
+    out again with the same Message-ID (mail clients thread or drop the repeat) and the
+    delivery is marked a possible duplicate.
+    """
 
     channel = Channel.EMAIL
+    finds_earlier = False
 
     def __init__(
         self,
@@ -226,6 +232,9 @@ class EmailAdapter:
 
     async def check(self, delivery: ClaimedDelivery) -> SendResult:
         return SendResult(confirmed=True, provider_ref=delivery.provider_ref)
+
+    async def find_earlier(self, delivery: ClaimedDelivery) -> SendResult | None:
+        return None
 
     async def aclose(self) -> None:
         await self.pool.aclose()

@@ -91,6 +91,7 @@ class FaxAdapter:
     """``send`` posts the PDF (the gateway accepts it); ``check`` polls until it is transmitted."""
 
     channel = Channel.FAX
+    finds_earlier = True
 
     def __init__(
         self,
@@ -152,6 +153,25 @@ class FaxAdapter:
         if isinstance(verdict, DeliveryError):
             raise verdict
         return verdict or SendResult(False, ref, f"gateway status {data.get('status')}")
+
+    async def find_earlier(self, delivery: ClaimedDelivery) -> SendResult | None:
+        """Look the delivery's faxes up by ``tag[delivery_id]``: the newest one that did not
+        fail settles it (transmitted, or still on its way); none, or only failed ones, means
+        sending again."""
+        response = await self._request(
+            "GET", "/v2/faxes", params={"tag[delivery_id]": str(delivery.id), "per_page": "20"}
+        )
+        body = _json(response)
+        if not response.is_success:
+            raise classify_http_status(response, body)
+        found = [f for f in body.get("data") or [] if isinstance(f, dict)]
+        for fax in sorted(found, key=lambda f: int(f.get("id") or 0), reverse=True):
+            verdict = fax_verdict(fax, note=", found on the gateway")
+            if isinstance(verdict, SendResult):
+                return verdict
+            if verdict is None:
+                return SendResult(False, str(fax.get("id")), "found on the gateway, in progress")
+        return None
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:

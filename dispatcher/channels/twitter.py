@@ -77,6 +77,10 @@ class TwitterAdapter:
     """One tweet per delivery: the target's handles, the appeal's tweet, the supporter's name."""
 
     channel = Channel.TWITTER
+    # X refuses the same text twice from one account: posting again after an unknown
+    # outcome either posts it (the first never arrived) or is refused as a duplicate
+    # (it did), which the worker settles as delivered.
+    finds_earlier = True
 
     def __init__(
         self,
@@ -126,6 +130,9 @@ class TwitterAdapter:
 
     async def check(self, delivery: ClaimedDelivery) -> SendResult:
         return SendResult(confirmed=True, provider_ref=delivery.provider_ref)
+
+    async def find_earlier(self, delivery: ClaimedDelivery) -> SendResult | None:
+        return None  # posting again is the question (see finds_earlier)
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -27,8 +27,8 @@ class Faults:
     - ``rate_limit_first``: fax and X only, HTTP 429.
     - ``busy_first``: fax only; the first N accepted faxes that are not refused end in
       status ``failure`` with a busy line.
-    - ``drop_first``: X only; the first N tweets that would be accepted are recorded,
-      then the connection is closed without any response.
+    - ``drop_first``: fax and X; the first N faxes or tweets that would be accepted are
+      accepted and recorded, then the connection is closed without any response.
     - ``refuse``: addresses refused permanently: e-mail addresses and X handles are
       compared lower-cased (handles without ``@``), fax numbers in E.164 form
       (``+12024952138``).

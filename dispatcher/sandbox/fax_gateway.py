@@ -4,6 +4,8 @@
   secret): fields ``to`` (E.164), ``file`` (a PDF file part), optional
   ``header_text``, ``callback_url`` and tags as ``tag[<name>]``. Answers
   ``{"success": true, "data": {"id": N}}`` with ids running from 1.
+- ``GET /v2/faxes``: faxes newest first, filtered by ``tag[<name>]=<value>``, at most
+  ``per_page`` (default 20).
 - ``GET /v2/faxes/{id}``: the fax object; its status follows elapsed time:
   ``queued`` → ``inprogress`` after half of ``transmit_seconds`` → final after
   ``transmit_seconds``.
@@ -140,6 +142,7 @@ class FaxGateway(HttpServer):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v2/faxes", self._create)
+        app.router.add_get("/v2/faxes", self._list)
         app.router.add_get("/v2/faxes/{id}", self._get)
 
     async def start(self) -> None:
@@ -219,8 +222,38 @@ class FaxGateway(HttpServer):
             pdf=pdf,
         )
         self._accept(fax)
+        if self._counter.take("drop"):
+            # Accepted, but the client never learns it: close the connection unanswered.
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=200)
         return web.json_response(
             {"success": True, "message": "Fax queued for sending", "data": {"id": fax.id}}
+        )
+
+    async def _list(self, request: web.Request) -> web.Response:
+        """``GET /v2/faxes``, newest first, filtered by ``tag[<name>]=<value>`` parameters."""
+        if not _has_credentials(request):
+            return _unauthorized()
+        wanted = {m.group(1): v for k, v in request.query.items() if (m := _TAG_FIELD.match(k))}
+        try:
+            per_page = max(1, min(1000, int(request.query.get("per_page", "20"))))
+        except ValueError:
+            return _unprocessable("per_page must be a whole number")
+        found = [
+            fax
+            for fax in reversed(self.faxes)
+            if all(fax.tags.get(name) == value for name, value in wanted.items())
+        ]
+        for fax in found[:per_page]:
+            self._advance(fax)
+        return web.json_response(
+            {
+                "success": True,
+                "message": "Retrieved faxes successfully",
+                "data": [fax.api_data() for fax in found[:per_page]],
+                "paging": {"total": len(found), "per_page": per_page, "page": 1},
+            }
         )
 
     async def _get(self, request: web.Request) -> web.Response:

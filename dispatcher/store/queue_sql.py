@@ -313,6 +313,7 @@ def _record_statements() -> tuple[Any, Any]:
                 bindparam("b_next", type_=UTCDateTime), d.c.next_attempt_at
             ),
             provider_ref=func.coalesce(bindparam("b_ref", type_=String), d.c.provider_ref),
+            settlement=func.coalesce(bindparam("b_settlement", type_=String), d.c.settlement),
             last_error_class=case(
                 (keep_error, d.c.last_error_class), else_=bindparam("b_class", type_=String)
             ),
@@ -367,6 +368,7 @@ async def record_many(
                 "b_now": now,
                 "b_next": u.next_attempt_at,
                 "b_ref": u.provider_ref,
+                "b_settlement": u.settlement.value if u.settlement else None,
                 # An error replaces the last one; delivery clears it; anything else keeps it.
                 "b_keep_error": error is None and u.status is not DeliveryStatus.DELIVERED,
                 "b_class": error.error_class if error else None,
@@ -407,6 +409,8 @@ async def apply_update(
         values["next_attempt_at"] = u.next_attempt_at
     if u.provider_ref is not None:
         values["provider_ref"] = u.provider_ref
+    if u.settlement is not None:
+        values["settlement"] = u.settlement.value
     if u.error is not None:
         values |= {
             "last_error_class": u.error.error_class,

@@ -100,6 +100,9 @@ deliveries = Table(
     Column("last_error_class", String(64)),
     Column("last_error_code", String(64)),
     Column("last_error_message", Text),
+    # Set when an earlier try's outcome was unknown: "reconciled" (the provider was asked
+    # and had it) or "possible_duplicate" (sent again; the provider cannot be asked).
+    Column("settlement", String(32)),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),

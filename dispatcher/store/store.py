@@ -27,6 +27,7 @@ from dispatcher.models import (
     LogEntry,
     NewAppeal,
     NewDelivery,
+    Settlement,
     utcnow,
 )
 from dispatcher.store.intake_sql import insert_appeal
@@ -321,4 +322,5 @@ def _log_entry(r: Row[Any]) -> LogEntry:
         last_error=_error(r, "last_error_"),
         next_attempt_at=r.next_attempt_at,
         updated_at=r.updated_at,
+        settlement=Settlement(r.settlement) if r.settlement else None,
     )

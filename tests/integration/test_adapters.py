@@ -31,6 +31,7 @@ from dispatcher.models import (
     ClaimedDelivery,
     DeliveryStatus,
     DeliveryUpdate,
+    Settlement,
 )
 from dispatcher.outcomes import send_update
 from dispatcher.render.email import build_email, message_id
@@ -149,6 +150,17 @@ async def raised(call: Callable[[], Awaitable[SendResult]]) -> DeliveryError:
     with pytest.raises(DeliveryError) as info:
         await call()
     return info.value
+
+
+async def check_until_final_failure(adapter: FaxAdapter, claimed: ClaimedDelivery) -> None:
+    """check() until the gateway reports the fax failed (bounded to ~5 s)."""
+    for _ in range(500):
+        try:
+            await adapter.check(claimed)
+        except DeliveryError:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"fax {claimed.provider_ref} never failed")
 
 
 async def check_until_final(adapter: FaxAdapter, claimed: ClaimedDelivery) -> list[SendResult]:
@@ -687,7 +699,61 @@ async def test_dropped_tweet_then_duplicate_counts_as_delivered(tmp_path: Path) 
     assert update.status is DeliveryStatus.DELIVERED
     assert update.response_summary is not None
     assert "duplicate content" in update.response_summary
+    assert update.settlement is Settlement.RECONCILED
     assert len(box.tweets) == 1  # posted once, not twice
+
+
+async def test_dropped_fax_is_found_by_its_tag_not_sent_again(tmp_path: Path) -> None:
+    async with sandbox_with(tmp_path, "fax", Faults(drop_first=1), fax_transmit_seconds=0) as box:
+        adapter = fax_adapter(box.fax_base_url)
+        try:
+            attempt, update = await attempt_once(adapter, delivery(Channel.FAX, delivery_id=31))
+            _, rescued = await attempt_once(
+                adapter, delivery(Channel.FAX, delivery_id=31, earlier_outcome_unknown=True)
+            )
+        finally:
+            await adapter.aclose()
+    # The first try's answer was lost; the second asked the gateway and found the fax.
+    assert attempt.tries == 2 and attempt.reconciled
+    assert update.settlement is Settlement.RECONCILED
+    assert update.provider_ref == str(box.faxes[0].id)
+    # A rescue after a crash finds it the same way, now transmitted.
+    assert rescued.status is DeliveryStatus.DELIVERED
+    assert rescued.settlement is Settlement.RECONCILED
+    assert len(box.faxes) == 1
+
+
+async def test_fax_found_failed_on_the_gateway_is_sent_again(tmp_path: Path) -> None:
+    async with sandbox_with(tmp_path, "fax", Faults(busy_first=1), fax_transmit_seconds=0) as box:
+        adapter = fax_adapter(box.fax_base_url)
+        try:
+            first = await adapter.send(delivery(Channel.FAX, delivery_id=5))
+            await check_until_final_failure(
+                adapter, delivery(Channel.FAX, delivery_id=5, provider_ref=first.provider_ref)
+            )
+            attempt, update = await attempt_once(
+                adapter, delivery(Channel.FAX, delivery_id=5, earlier_outcome_unknown=True)
+            )
+        finally:
+            await adapter.aclose()
+    assert not attempt.reconciled and update.settlement is None
+    assert update.status is DeliveryStatus.AWAITING_CONFIRMATION
+    assert len(box.faxes) == 2
+
+
+async def test_email_after_an_unknown_outcome_is_marked_a_possible_duplicate(
+    email_box: Sandbox,
+) -> None:
+    adapter = email_adapter(email_box.smtp_port)
+    try:
+        attempt, update = await attempt_once(adapter, delivery(earlier_outcome_unknown=True))
+        _, normal = await attempt_once(adapter, delivery(delivery_id=8))
+    finally:
+        await adapter.aclose()
+    assert attempt.possible_duplicate and update.settlement is Settlement.POSSIBLE_DUPLICATE
+    assert update.status is DeliveryStatus.DELIVERED
+    assert normal.settlement is None
+    assert len(email_box.emails) == 2
 
 
 async def test_duplicate_without_unknown_outcome_is_permanent(sandbox: Sandbox) -> None:
