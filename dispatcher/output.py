@@ -46,6 +46,12 @@ def print_report(report: CampaignReport) -> None:
         f"appeals {report.appeals}   supporters {report.supporters}   "
         f"[bold green]actions {report.actions}[/] (delivered; the number shared with officials)"
     )
+    if report.reconciled or report.possible_duplicates:
+        out.print(
+            f"after a crash or a lost connection: {report.reconciled} reconciled with the "
+            f"provider, {report.possible_duplicates} sent again (possible duplicates); "
+            "each counted once"
+        )
     table = Table("target", "channel", *BUCKETS)
     for target_id, by_channel in report.targets.items():
         for channel, counts in by_channel.items():
@@ -78,7 +84,10 @@ def print_log(
         cells = [e.updated_at.strftime("%H:%M:%S"), str(e.id), e.campaign_id, e.target_id]
         if not show_campaign:
             cells.pop(2)
-        table.add_row(*cells, e.channel.value, _status_markup(e.status), str(e.attempts), error)
+        status = _status_markup(e.status)
+        if e.settlement is not None:
+            status += f" ({e.settlement.value.replace('_', ' ')})"
+        table.add_row(*cells, e.channel.value, status, str(e.attempts), error)
     out.print(table)
 
 

@@ -12,7 +12,7 @@ import io
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatcher.models import SENT_CHANNELS, DeliveryStatus, utcnow
+from dispatcher.models import SENT_CHANNELS, DeliveryStatus, Settlement, utcnow
 from dispatcher.service.catalog import find_campaign
 from dispatcher.service.context import Service
 
@@ -70,6 +70,15 @@ class CampaignReport(BaseModel):
     channels: dict[str, Counts] = Field(description="channel → counts")
     targets: dict[str, dict[str, Counts]] = Field(description="target id → channel → counts")
     self_reported: SelfReported
+    reconciled: int = Field(
+        description="delivered deliveries settled by asking the provider after a try whose "
+        "outcome was unknown (counted once in actions)"
+    )
+    possible_duplicates: int = Field(
+        description="delivered deliveries sent again after a try whose outcome was unknown, "
+        "to a provider that cannot be asked (email): the official may have two copies; "
+        "counted once in actions"
+    )
 
 
 def _zero() -> dict[str, int]:
@@ -87,6 +96,7 @@ async def campaign_report(service: Service, campaign_id: str) -> CampaignReport:
         bucket = _BUCKET[DeliveryStatus(status)]
         channels.setdefault(channel, _zero())[bucket] += count
         targets.setdefault(target_id, {}).setdefault(channel, _zero())[bucket] += count
+    settled = await store.settlement_counts(campaign.id)
     reported: dict[str, dict[str, int]] = {}
     for target_id, kind, count in await store.reported_action_counts(campaign.id):
         reported.setdefault(target_id, {})[kind] = count
@@ -106,6 +116,8 @@ async def campaign_report(service: Service, campaign_id: str) -> CampaignReport:
         self_reported=SelfReported(
             total=sum(sum(kinds.values()) for kinds in reported.values()), targets=reported
         ),
+        reconciled=settled.get(Settlement.RECONCILED, 0),
+        possible_duplicates=settled.get(Settlement.POSSIBLE_DUPLICATE, 0),
     )
 
 

@@ -7,7 +7,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatcher.models import AttemptEntry, Channel, DeliveryStatus, LogEntry
+from dispatcher.models import AttemptEntry, Channel, DeliveryStatus, LogEntry, Settlement
 
 
 class ErrorView(BaseModel):
@@ -39,6 +39,11 @@ class DeliveryView(BaseModel):
     last_error: ErrorView | None
     next_attempt_at: dt.datetime
     updated_at: dt.datetime
+    settlement: Settlement | None = Field(
+        description="set when an earlier try's outcome was unknown (a crash, a lost "
+        "connection): reconciled (the provider was asked and had it) or possible_duplicate "
+        "(sent again to a provider that cannot be asked: email)"
+    )
 
     @classmethod
     def of(cls, entry: LogEntry) -> Self:

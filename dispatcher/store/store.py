@@ -88,6 +88,23 @@ class Store(QueueStore):
             ).all()
         return [(r[0], r[1], r[2], int(r[3])) for r in rows]
 
+    async def settlement_counts(self, campaign_id: str) -> dict[Settlement, int]:
+        """Delivered deliveries per settlement (those whose outcome was once unknown)."""
+        d = deliveries
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(d.c.settlement, func.count())
+                    .where(
+                        d.c.campaign_id == campaign_id,
+                        d.c.status == DeliveryStatus.DELIVERED.value,
+                        d.c.settlement.is_not(None),
+                    )
+                    .group_by(d.c.settlement)
+                )
+            ).all()
+        return {Settlement(r[0]): int(r[1]) for r in rows}
+
     async def appeal_counts(self, campaign_id: str) -> tuple[int, int]:
         """(appeals, distinct supporters) for a campaign."""
         async with self.engine.connect() as conn:
