@@ -56,12 +56,13 @@ def due_candidates(channel: Channel | None = None) -> Any:
         other.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value,
         other.c.id != d.c.id,
     )
+    # A fax being sent blocks its line even after its worker died (lease expired): it may
+    # still be transmitting, and its rescue (which asks the gateway first) comes first.
     sending_on_line = exists().where(
         other.c.channel == fax,
         other.c.address == d.c.address,
         other.c.status == DeliveryStatus.SENDING.value,
         other.c.id != d.c.id,
-        other.c.lease_until >= now,
     )
     older_fax_waiting = exists().where(
         earlier.c.channel == fax,
