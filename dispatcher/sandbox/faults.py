@@ -34,6 +34,8 @@ class Faults:
       (``+12024952138``).
     - ``rate_limit_reset_seconds``: X sends ``x-rate-limit-reset`` = now + this (epoch
       seconds); the fax gateway sends it as ``Retry-After``.
+    - ``delay_seconds``: email only; every message waits this long at the end of DATA
+      before the answer (a slow relay).
     """
 
     fail_first: int = 0
@@ -42,6 +44,7 @@ class Faults:
     drop_first: int = 0
     refuse: frozenset[str] = frozenset()
     rate_limit_reset_seconds: int = 1
+    delay_seconds: float = 0.0
 
     def refuses_email(self, address: str) -> bool:
         """True if ``address`` is refused (case-insensitive)."""

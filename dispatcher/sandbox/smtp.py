@@ -51,6 +51,8 @@ class _Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self._sink.faults.delay_seconds:
+            await asyncio.sleep(self._sink.faults.delay_seconds)
         if self._sink.counter.take("fail"):
             return "451 4.3.0 Temporary failure (sandbox: injected)"
         raw = envelope.original_content or b""

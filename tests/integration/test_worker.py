@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.models import Channel, DeliveryStatus, NewAppeal, NewDelivery, utcnow
+from dispatcher.models import (
+    Channel,
+    DeliveryStatus,
+    NewAppeal,
+    NewDelivery,
+    Settlement,
+    utcnow,
+)
 from dispatcher.retry import RetryPolicy
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Faults, Sandbox
@@ -211,6 +218,34 @@ async def test_a_crashed_workers_delivery_is_sent_by_the_next_worker(
     [entry] = await store.list_deliveries()
     assert entry.status is DeliveryStatus.DELIVERED and entry.attempts == 2
     assert [a.outcome for a in await store.list_attempts(entry.id)] == ["unknown", "delivered"]
+    # SMTP cannot be asked whether the first try arrived: the resend says so.
+    assert entry.settlement is Settlement.POSSIBLE_DUPLICATE
+
+
+async def test_the_heartbeat_keeps_a_slow_send_from_being_rescued(
+    store: Store, service: Service, campaigns_dir: Path, tmp_path: Path
+) -> None:
+    """A send that outlasts the lease many times over is renewed, so a second worker that
+    keeps asking for due work never takes it: one email, one attempt."""
+    slow = Faults(delay_seconds=1.5)
+    async with Sandbox(tmp_path / "box", email_faults=slow, channels=["email"]) as sandbox:
+        settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
+        short = settings.worker.model_copy(update={"lease_seconds": 0.3, "idle_seconds": 0.05})
+        settings = settings.model_copy(update={"worker": short})
+        await submit_appeal(service, appeal(targets=["xi-jinping"], channels=["email"]))
+        holder, rescuer = build_worker(settings, service), build_worker(settings, service)
+        try:
+            held = asyncio.create_task(holder.run(drain=True))
+            await asyncio.sleep(0.1)  # the holder has claimed it
+            await rescuer.run(drain=True)  # returns once nothing is pending any more
+            await held
+        finally:
+            await close_adapters(holder)
+            await close_adapters(rescuer)
+        assert len(sandbox.emails) == 1
+    [entry] = await store.list_deliveries()
+    assert entry.status is DeliveryStatus.DELIVERED and entry.attempts == 1
+    assert rescuer.stats.handled == 0 and holder.stats.handled == 1
 
 
 async def test_retry_that_would_land_after_the_deadline_expires(
