@@ -69,6 +69,13 @@ class AttemptOutcome(enum.StrEnum):
     EXPIRED = "expired"
 
 
+class QueueEvent(enum.StrEnum):
+    """What the store announces to whoever listens (see ``Store.events``)."""
+
+    QUEUED = "queued"  # deliveries became due now
+    CHANGED = "changed"  # a delivery's state changed
+
+
 class Settlement(enum.StrEnum):
     """How a delivery was settled after a try whose outcome is unknown (a crash, a lost
     connection): the provider was asked and had it, or it was sent again and may have

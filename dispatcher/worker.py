@@ -27,6 +27,7 @@ from dispatcher.models import (
     ClaimedDelivery,
     DeliveryStatus,
     DeliveryUpdate,
+    QueueEvent,
     utcnow,
 )
 from dispatcher.outcomes import (
@@ -159,6 +160,10 @@ class Worker:
         self._ask: set[Channel] = set(self._slots)
         self._recorder = OutcomeRecorder(store, self.name, self.stats)
 
+    def _heard(self, event: QueueEvent) -> None:
+        if event is QueueEvent.QUEUED:
+            self.wake()
+
     def wake(self) -> None:
         """Look for due deliveries of every channel now (new work was announced)."""
         self._ask.update(self._slots)
@@ -178,9 +183,10 @@ class Worker:
             asyncio.create_task(self._wake_on(stop), name="stop-watch"),
         ]
         try:
-            await self._claim_loop(drain, stop)
-            while self._in_flight:
-                await asyncio.wait([task for _, task in self._in_flight.values()])
+            async with self.store.events(self._heard):
+                await self._claim_loop(drain, stop)
+                while self._in_flight:
+                    await asyncio.wait([task for _, task in self._in_flight.values()])
         except asyncio.CancelledError:
             await asyncio.shield(self._abandon())
             raise

@@ -8,14 +8,13 @@ sentence everywhere.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
-from dispatcher.models import AttemptEntry, Channel, DeliveryStatus, LogEntry
+from dispatcher.models import AttemptEntry, Channel, DeliveryStatus, LogEntry, QueueEvent
 from dispatcher.service.context import Service
 from dispatcher.service.errors import ErrorKind, ServiceError, invalid
 
@@ -126,26 +125,45 @@ async def follow_deliveries(
 ) -> AsyncGenerator[list[LogEntry], None]:
     """Each change to a matching delivery from ``since`` on, as the store shows it.
 
-    Yields a batch every ``interval`` seconds (empty when nothing changed, so a caller
-    can send a heartbeat) until ``stop`` is set. ``seen`` are entries the caller already
+    Yields a batch as soon as a change is announced (in this process, or from any process
+    on PostgreSQL), and at least every ``interval`` seconds (empty when nothing changed,
+    so a caller can send a heartbeat) until ``stop`` is set. ``seen`` are entries the caller already
     showed. Every delivery's latest state arrives; a state held for less than one interval
     can be skipped. Works the same whichever process changed the delivery.
     """
     shown = {(e.id, e.updated_at) for e in seen}
-    while not stop.is_set():
-        fresh = [
-            entry
-            for entry in await delivery_changes(service, log_filter, since=since)
-            if (entry.id, entry.updated_at) not in shown
-        ]
-        if fresh:
-            since = max(since, *(entry.updated_at for entry in fresh))
-            # Older changes cannot come back (the query starts at `since`): forget them.
-            shown = {key for key in shown if key[1] >= since}
-            shown.update((entry.id, entry.updated_at) for entry in fresh)
-        yield fresh
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+    changed = asyncio.Event()
+
+    def heard(event: QueueEvent) -> None:
+        if event is QueueEvent.CHANGED:
+            changed.set()
+
+    async with service.store.events(heard):
+        while not stop.is_set():
+            changed.clear()
+            fresh = [
+                entry
+                for entry in await delivery_changes(service, log_filter, since=since)
+                if (entry.id, entry.updated_at) not in shown
+            ]
+            if fresh:
+                since = max(since, *(entry.updated_at for entry in fresh))
+                # Older changes cannot come back (the query starts at `since`): forget them.
+                shown = {key for key in shown if key[1] >= since}
+                shown.update((entry.id, entry.updated_at) for entry in fresh)
+            yield fresh
+            await _first_of(changed, stop, within=interval)
+            # Let a burst of changes settle into one batch.
+            await asyncio.sleep(min(0.05, interval))
+
+
+async def _first_of(changed: asyncio.Event, stop: asyncio.Event, *, within: float) -> None:
+    waits = [asyncio.ensure_future(changed.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 @dataclass(frozen=True, slots=True)

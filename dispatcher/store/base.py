@@ -11,6 +11,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dispatcher.store.engine import WRITE_OPTION, create_engine, migrate
+from dispatcher.store.notify import Notifier, Subscriber
 
 
 class StoreBase:
@@ -22,6 +23,12 @@ class StoreBase:
         # letting each spin in SQLite's busy handler, keeps tail latency low under load.
         self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
+        self.notifier = Notifier(engine)
+
+    def events(self, subscriber: Subscriber) -> contextlib.AbstractAsyncContextManager[None]:
+        """While open, ``subscriber`` hears "queued" and "changed" (from other processes too,
+        on PostgreSQL). Hearing nothing is always safe: it only saves a poll."""
+        return self.notifier.subscribe(subscriber)
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncConnection]:

@@ -12,6 +12,7 @@ from dispatcher.models import (
     ClaimedDelivery,
     DeliveryStatus,
     DeliveryUpdate,
+    QueueEvent,
     utcnow,
 )
 from dispatcher.store.base import StoreBase
@@ -82,7 +83,12 @@ class QueueStore(StoreBase):
                 return []
             sends = [(i, n) for i, status, n in claimed if status is DeliveryStatus.SENDING]
             await open_attempts(conn, worker, sends, now)
-            return await load_claimed(conn, [delivery_id for delivery_id, _, _ in claimed])
+            loaded = await load_claimed(conn, [delivery_id for delivery_id, _, _ in claimed])
+            if sends:
+                await self.notifier.announce(conn, QueueEvent.CHANGED)
+        if sends:
+            self.notifier.publish(QueueEvent.CHANGED)
+        return loaded
 
     async def renew_leases(
         self, worker: str, *, lease_seconds: float, now: dt.datetime | None = None
@@ -112,6 +118,7 @@ class QueueStore(StoreBase):
         now = now or utcnow()
         numbered = [u for u in updates if u.attempt is not None]
         async with self._writing() as conn:
+            await self.notifier.announce(conn, QueueEvent.CHANGED)
             if numbered:
                 await record_many(conn, worker, numbered, now)
             for u in updates:
@@ -123,6 +130,7 @@ class QueueStore(StoreBase):
                         now,
                         close_attempt_regardless=True,
                     )
+        self.notifier.publish(QueueEvent.CHANGED)
 
     async def release(
         self, worker: str, ids: Sequence[int], *, now: dt.datetime | None = None

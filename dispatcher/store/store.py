@@ -27,6 +27,7 @@ from dispatcher.models import (
     LogEntry,
     NewAppeal,
     NewDelivery,
+    QueueEvent,
     Settlement,
     utcnow,
 )
@@ -67,7 +68,12 @@ class Store(QueueStore):
         for _ in range(3):
             try:
                 async with self._writing() as conn:
-                    return await insert_appeal(conn, appeal, wanted, now)
+                    receipt = await insert_appeal(conn, appeal, wanted, now)
+                    if receipt.created:
+                        await self.notifier.announce(conn, QueueEvent.QUEUED, QueueEvent.CHANGED)
+                if receipt.created:
+                    self.notifier.publish(QueueEvent.QUEUED, QueueEvent.CHANGED)
+                return receipt
             except IntegrityError:
                 # A concurrent identical submission won the race: look again.
                 continue
@@ -213,6 +219,11 @@ class Store(QueueStore):
             if result.rowcount == 0:
                 return None
             row = (await conn.execute(select(d).where(d.c.id == delivery_id))).one()
+            events = [QueueEvent.CHANGED]
+            if to is DeliveryStatus.QUEUED:
+                events.append(QueueEvent.QUEUED)
+            await self.notifier.announce(conn, *events)
+        self.notifier.publish(*events)
         return _log_entry(row)
 
     async def awaiting_fax(self, provider_ref: str) -> ClaimedDelivery | None:
@@ -244,7 +255,12 @@ class Store(QueueStore):
             deliveries.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value,
         )
         async with self._writing() as conn:
-            return await apply_update(conn, update_, condition, now or utcnow()) > 0
+            changed = await apply_update(conn, update_, condition, now or utcnow()) > 0
+            if changed:
+                await self.notifier.announce(conn, QueueEvent.CHANGED)
+        if changed:
+            self.notifier.publish(QueueEvent.CHANGED)
+        return changed
 
     async def record_reported_action(
         self,
