@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from dispatcher.models import SENT_CHANNELS, DeliveryStatus, utcnow
 from dispatcher.output import err, out, print_log, print_receipt, print_report
@@ -57,7 +58,8 @@ async def cmd_campaigns(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     async with open_service(settings):
         pass
-    out.print(f"Schema is up to date in {settings.database_url}")
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    out.print(f"Schema is up to date in {shown}")
     return 0
 
 

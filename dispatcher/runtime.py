@@ -70,6 +70,15 @@ async def embedded_sandbox(
     """
     cfg = settings.sandbox
     started: list[Sandbox] = []
+    if not cfg.embedded:
+        for channel in sandboxed_channels(settings):
+            port = CHANNELS[channel].sandbox_port(cfg)
+            announce(
+                f"{channel.value}: no provider configured, "
+                f"sending to the sandbox at {cfg.host}:{port}"
+            )
+        yield started
+        return
     try:
         for channel in sandboxed_channels(settings):
             sandbox = sandbox_from_settings(cfg, channels=(channel.value,))

@@ -113,6 +113,9 @@ class SandboxSettings(BaseModel):
     x_port: int = 8027
     directory: Path = Path("var/sandbox")
     fax_transmit_seconds: float = 0.5
+    # False: never start the sandbox in-process; send to the one at ``host`` (a separate
+    # `dispatcher sandbox`, e.g. its own container in docker-compose).
+    embedded: bool = True
 
 
 class Settings(BaseSettings):
@@ -135,3 +138,6 @@ class Settings(BaseSettings):
     intake: IntakeSettings = IntakeSettings()
     # Bearer token for the operator API and dashboard; unset = operator endpoints disabled.
     operator_token: SecretStr | None = None
+    # Signs form (CSRF) tokens: the same value in every `serve` process, so a form rendered
+    # by one is accepted by another and after a restart. Unset: a random key per process.
+    secret_key: SecretStr | None = None

@@ -147,3 +147,13 @@ reported_actions = Table(
     Column("supporter_email_lc", String(320)),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# Intake rate limits shared by every `serve` process: hits per key (a hash of the scope
+# and the address, never the address itself) in fixed windows numbered from the epoch.
+rate_counts = Table(
+    "rate_counts",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("window", Integer, primary_key=True),
+    Column("hits", Integer, nullable=False),
+)

@@ -14,6 +14,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from dispatcher.models import (
@@ -37,7 +39,7 @@ from dispatcher.store.queue_sql import (
     apply_update,
     load_claimed,
 )
-from dispatcher.store.schema import appeals, attempts, deliveries, reported_actions
+from dispatcher.store.schema import appeals, attempts, deliveries, rate_counts, reported_actions
 
 
 def _error(row: Any, prefix: str) -> ErrorInfo | None:
@@ -299,6 +301,25 @@ class Store(QueueStore):
                 )
             ).all()
         return [(row[0], row[1], int(row[2])) for row in rows]
+
+    async def count_hit(self, key: str, window: int) -> int:
+        """One more hit for ``key`` in ``window``; the window's hits so far, this one included.
+        Starting a window forgets the key's older ones."""
+        r = rate_counts
+        dialect_insert = sqlite_insert if self.dialect == "sqlite" else pg_insert
+        counted = (
+            dialect_insert(r)
+            .values(key=key, window=window, hits=1)
+            .on_conflict_do_update(
+                index_elements=[r.c.key, r.c.window], set_={"hits": r.c.hits + 1}
+            )
+            .returning(r.c.hits)
+        )
+        async with self._writing() as conn:
+            hits = int((await conn.execute(counted)).scalar_one())
+            if hits == 1:
+                await conn.execute(r.delete().where(r.c.key == key, r.c.window < window))
+        return hits
 
     async def status_counts(self) -> list[tuple[str, str, int]]:
         """(channel, status, count) over all campaigns: for metrics."""

@@ -18,7 +18,7 @@ from dispatcher.web.errors import install_error_handlers
 from dispatcher.web.metrics import Metrics
 from dispatcher.web.routes import appeals, dashboard, docs, health, operator, pages, webhooks
 from dispatcher.web.schemas import use_our_error_shape
-from dispatcher.web.security import RateLimiter, SecurityHeaders
+from dispatcher.web.security import Csrf, RateLimiter, SecurityHeaders
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -41,9 +41,15 @@ def create_app(
                 settings=settings,
                 service=service,
                 metrics=Metrics(),
-                per_ip=RateLimiter(settings.intake.per_ip_per_minute, 60.0),
-                per_email=RateLimiter(settings.intake.per_email_per_hour, 3600.0),
+                per_ip=RateLimiter(service, "ip", settings.intake.per_ip_per_minute, 60),
+                per_email=RateLimiter(service, "email", settings.intake.per_email_per_hour, 3600),
+                csrf=Csrf(settings.secret_key.get_secret_value() if settings.secret_key else None),
             )
+            if settings.secret_key is None:
+                announce(
+                    "DISPATCHER_SECRET_KEY is not set: forms are signed with a key of this "
+                    "process only (a restart or a second process rejects them)"
+                )
             app.state.context = context
             if run_worker:
                 await _start_worker(stack, settings, context, announce)

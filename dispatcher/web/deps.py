@@ -60,7 +60,7 @@ class WebContext:
 
     async def accept_appeal(self, appeal: AppealRequest) -> AppealReceipt:
         """The JSON API's and the form's intake: the per-email limit, then the service."""
-        self.per_email.check(appeal.supporter_email.strip().lower(), "email address")
+        await self.per_email.check(appeal.supporter_email.strip().lower(), "email address")
         return await submit_appeal(self.service, appeal)
 
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import secrets
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.responses import Response
 
+from dispatcher.service import Service
+from dispatcher.service.limits import over_limit
 from dispatcher.web.errors import ApiError
 
 OPERATOR_COOKIE = "dispatcher_operator"
@@ -48,29 +47,25 @@ class SecurityHeaders(BaseHTTPMiddleware):
 
 
 class RateLimiter:
-    """Sliding-window counts per key, in this process (a second process has its own)."""
+    """Hits per key in fixed windows, counted in the database (every process shares them)."""
 
-    def __init__(self, limit: int, window_seconds: float) -> None:
+    def __init__(self, service: Service, scope: str, limit: int, window_seconds: int) -> None:
+        self._service = service
+        self.scope = scope
         self.limit = limit
         self.window = window_seconds
-        self._hits: dict[str, deque[float]] = {}
 
-    def check(self, key: str, what: str) -> None:
+    async def check(self, key: str, what: str) -> None:
         """Count one hit for ``key``; raises a 429 ApiError with Retry-After when over."""
-        if self.limit <= 0:
-            return
-        now = time.monotonic()
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            retry_after = max(1, math.ceil(hits[0] + self.window - now))
+        retry_after = await over_limit(
+            self._service, self.scope, key, limit=self.limit, window_seconds=self.window
+        )
+        if retry_after is not None:
             raise ApiError(
                 429,
                 f"too many appeals from this {what}; try again in {retry_after} s",
                 headers={"Retry-After": str(retry_after)},
             )
-        hits.append(now)
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:
@@ -94,10 +89,14 @@ def token_matches(given: str | None, expected: str) -> bool:
 
 
 class Csrf:
-    """Double-submit CSRF tokens for HTML forms, bound to a per-process secret."""
+    """Double-submit CSRF tokens for HTML forms, signed with a key derived from the
+    configured secret key (or a random one for this process only)."""
 
-    def __init__(self, secret: bytes | None = None) -> None:
-        self._secret = secret or secrets.token_bytes(32)
+    def __init__(self, secret_key: str | None = None) -> None:
+        if secret_key:
+            self._secret = hmac.new(secret_key.encode(), b"csrf", hashlib.sha256).digest()
+        else:
+            self._secret = secrets.token_bytes(32)
 
     def new_token(self) -> str:
         nonce = secrets.token_urlsafe(16)

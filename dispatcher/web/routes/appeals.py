@@ -54,7 +54,7 @@ async def post_appeal(
     Checked in this order: 404 unknown campaign, 429 rate limit, 413 body too large,
     410 closed campaign, 422 invalid field.
     """
-    context.per_ip.check(client_ip(request), "address")
+    await context.per_ip.check(client_ip(request), "address")
     body = await read_limited_body(request, context.settings.intake.max_body_bytes)
     if not campaign.is_open():
         raise closed_error(campaign)

@@ -70,7 +70,7 @@ async def _render_campaign(
 @router.post("/c/{campaign_id}", response_class=HTMLResponse)
 async def campaign_submit(request: Request, campaign: CampaignDep, context: ContextDep) -> Response:
     """The one Send button: a plain form post, then the status page."""
-    context.per_ip.check(client_ip(request), "address")
+    await context.per_ip.check(client_ip(request), "address")
     posted = await PostedForm.read(request, context)
     form: dict[str, Any] = {key: posted.one(key) for key in APPEAL_FIELDS}
     form["picked"] = posted.all("pick")

@@ -1,4 +1,5 @@
-"""How a delivery whose earlier try had an unknown outcome was settled.
+"""How a delivery whose earlier try had an unknown outcome was settled; intake rate
+counts shared by every process.
 
 Revision ID: 0003
 Revises: 0002
@@ -19,8 +20,15 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("deliveries") as batch:
         batch.add_column(sa.Column("settlement", sa.String(32)))
+    op.create_table(
+        "rate_counts",
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("window", sa.Integer, primary_key=True),
+        sa.Column("hits", sa.Integer, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("rate_counts")
     with op.batch_alter_table("deliveries") as batch:
         batch.drop_column("settlement")

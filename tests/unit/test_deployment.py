@@ -1,0 +1,160 @@
+"""docker-compose.yml and the Dockerfile: the deployment's shape, checked without Docker.
+
+Docker does not run on our machines, so the file is read as data: the services and what
+they run, healthchecks and start order, a worker that can be scaled, and every setting a
+real DISPATCHER_* setting with the value the service needs. Where a Docker client exists,
+``docker compose config`` validates the file as Compose itself reads it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from dispatcher.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+OURS = ("migrate", "api", "worker", "sandbox")
+
+
+def interpolate(value: str) -> str:
+    """Compose's ${VAR:-default} and ${VAR:?error} with nothing set: the default, or a
+    stand-in for a value the operator must give."""
+    value = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+    return re.sub(r"\$\{[A-Z_]+:\?[^}]*\}", "given-by-the-operator", value)
+
+
+def environment(service: str) -> dict[str, str]:
+    return {k: interpolate(str(v)) for k, v in SERVICES[service]["environment"].items()}
+
+
+def setting_exists(name: str) -> bool:
+    """DISPATCHER_EMAIL__HOST → Settings.email.host, following nested models."""
+    model: type[BaseModel] = Settings
+    parts = name.removeprefix("DISPATCHER_").lower().split("__")
+    for n, part in enumerate(parts):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        annotation = field.annotation
+        if n < len(parts) - 1:
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                return False
+            model = annotation
+    return True
+
+
+def test_every_process_of_the_deployment_is_there() -> None:
+    assert set(SERVICES) == {"postgres", "migrate", "api", "worker", "sandbox", "mailpit"}
+    assert SERVICES["migrate"]["command"] == ["migrate"]
+    assert SERVICES["migrate"]["restart"] == "no"
+    assert SERVICES["api"]["command"][:2] == ["serve", "--no-worker"]
+    assert SERVICES["worker"]["command"] == ["worker"]
+    assert SERVICES["sandbox"]["command"] == ["sandbox"]
+    assert SERVICES["mailpit"]["image"].startswith("axllent/mailpit:")
+
+
+def test_start_order_waits_for_health_and_the_migration() -> None:
+    def depends(service: str) -> dict[str, str]:
+        return {k: v["condition"] for k, v in SERVICES[service]["depends_on"].items()}
+
+    assert depends("migrate") == {"postgres": "service_healthy"}
+    assert depends("api") == {"migrate": "service_completed_successfully"}
+    assert depends("worker") == {
+        "migrate": "service_completed_successfully",
+        "mailpit": "service_healthy",
+        "sandbox": "service_healthy",
+    }
+    for service in ("postgres", "api", "sandbox", "mailpit"):
+        assert SERVICES[service]["healthcheck"]["test"], service
+
+
+def test_the_worker_can_be_scaled() -> None:
+    worker = SERVICES["worker"]
+    # --scale worker=N needs no fixed name and no host port.
+    assert "container_name" not in worker and "ports" not in worker
+    assert worker["stop_grace_period"]
+
+
+def test_every_setting_is_a_real_dispatcher_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    for service in OURS:
+        env = environment(service)
+        assert all(name.startswith("DISPATCHER_") for name in env), service
+        unknown = [name for name in env if not setting_exists(name)]
+        assert unknown == [], f"{service}: not settings: {unknown}"
+    for name in [n for n in os.environ if n.startswith("DISPATCHER_")]:
+        monkeypatch.delenv(name)
+    for name, value in environment("worker").items():
+        monkeypatch.setenv(name, value)
+    worker = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert worker.database_url.startswith("postgresql+asyncpg://dispatcher:")
+    assert worker.database_url.endswith("@postgres:5432/dispatcher")
+    # Mail goes to Mailpit, fax and X to the sandbox service, none of it leaves.
+    assert (worker.email.host, worker.email.port, worker.email.start_tls) == (
+        "mailpit",
+        1025,
+        False,
+    )
+    assert not worker.fax.configured and not worker.twitter.configured
+    assert (worker.sandbox.host, worker.sandbox.embedded) == ("sandbox", False)
+    assert environment("sandbox")["DISPATCHER_SANDBOX__HOST"] == "0.0.0.0"  # noqa: S104
+
+
+def test_the_image_installs_the_postgres_driver_and_runs_as_a_user() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"pip install .*'\.\[postgres\]'", dockerfile)
+    assert re.search(r"^USER (?!root)\w+", dockerfile, re.M)
+    assert 'ENTRYPOINT ["dispatcher"]' in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", ".env", "var"} <= set(ignored)
+
+
+def compose_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not compose_available(), reason="no Docker Compose on this machine")
+def test_docker_compose_accepts_the_file() -> None:
+    env = dict(os.environ, DISPATCHER_SECRET_KEY="test-only")
+    subprocess.run(
+        ["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+        check=True,
+        env=env,
+    )
+
+
+def test_the_demo_writes_a_secret_key_once_and_later_processes_read_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    from dispatcher.demo import ensure_secret_key
+
+    for name in [n for n in os.environ if n.startswith("DISPATCHER_")]:
+        monkeypatch.delenv(name)
+    env_file = tmp_path / ".env"
+    env_file.write_text("DISPATCHER_OPERATOR_TOKEN=kept", encoding="utf-8")
+    quiet = Console(file=io.StringIO())
+    first = ensure_secret_key(Settings(_env_file=env_file), env_file, quiet)  # type: ignore[call-arg]
+    assert first.secret_key is not None and len(first.secret_key.get_secret_value()) >= 40
+    # A `serve` started later reads the same key from the file; the demo adds no second one.
+    later = Settings(_env_file=env_file)  # type: ignore[call-arg]
+    assert later.secret_key == first.secret_key
+    assert later.operator_token is not None and later.operator_token.get_secret_value() == "kept"
+    assert ensure_secret_key(later, env_file, quiet) is later
+    assert env_file.read_text(encoding="utf-8").count("DISPATCHER_SECRET_KEY=") == 1
+    assert env_file.stat().st_mode & 0o777 == 0o600
