@@ -120,6 +120,9 @@ async def drain(
             "DISPATCHER_EMAIL__PORT": str(port),
             "DISPATCHER_EMAIL__START_TLS": "false",
             "DISPATCHER_EMAIL__POOL_SIZE": str(pool),
+            # Every appeal writes to the same two inboxes: per-recipient pacing (30 a minute
+            # by default) would measure the pacing, not the send path.
+            "DISPATCHER_EMAIL__PER_RECIPIENT_PER_MINUTE": "0",
         }
     )
     if slots:

@@ -93,6 +93,17 @@ class Target(BaseModel):
         return tuple(c for c in Channel if self.address(c) is not None)
 
 
+class Pacing(BaseModel):
+    """A campaign's own send rates per minute (unset: the deployment's settings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email_per_recipient_per_minute: int | None = Field(default=None, ge=0)
+    email_per_minute: int | None = Field(default=None, ge=0)
+    fax_per_minute: int | None = Field(default=None, ge=0)
+    twitter_per_minute: int | None = Field(default=None, ge=0)
+
+
 class Campaign(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -106,6 +117,7 @@ class Campaign(BaseModel):
     tweet: str = Field(min_length=1)
     max_message_chars: int = Field(default=10_000, gt=0)
     targets: tuple[Target, ...] = Field(min_length=1)
+    pacing: Pacing = Pacing()
 
     @field_validator("letter")
     @classmethod

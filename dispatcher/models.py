@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 class Channel(enum.StrEnum):
@@ -118,6 +119,8 @@ class ClaimedDelivery:
     body: str
     tweet: str | None
     earlier_outcome_unknown: bool
+    # Attempts that ended in a provider's rate limit: they do not count towards the cap.
+    paused_attempts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +187,9 @@ class DeliveryUpdate:
     response_summary: str | None = None
     attempt: int | None = None
     settlement: Settlement | None = None
+    # A provider's rate limit: the whole channel waits until then (every worker), and this
+    # attempt is not counted towards the cap.
+    pause_until: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,3 +220,35 @@ class AttemptEntry:
     error: ErrorInfo | None
     provider_ref: str | None
     response_summary: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PacingRules:
+    """Sends per minute allowed, shared by every worker through the database (0: no limit).
+
+    ``per_recipient`` paces each email address (officials' relays throttle a sender that
+    writes to one inbox too fast); ``per_account`` paces each channel's provider account.
+    A campaign may set its own values, which apply to its deliveries.
+    """
+
+    per_recipient: int = 30
+    per_account: Mapping[Channel, int] = field(default_factory=dict)
+    campaigns: Mapping[str, CampaignPacing] = field(default_factory=dict)
+
+    def recipient_rate(self, campaign_id: str) -> int:
+        own = self.campaigns.get(campaign_id)
+        if own is not None and own.email_per_recipient_per_minute is not None:
+            return own.email_per_recipient_per_minute
+        return self.per_recipient
+
+    def account_rate(self, campaign_id: str, channel: Channel) -> int:
+        own = self.campaigns.get(campaign_id)
+        if own is not None and own.per_account.get(channel) is not None:
+            return own.per_account[channel]
+        return self.per_account.get(channel, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignPacing:
+    email_per_recipient_per_minute: int | None = None
+    per_account: Mapping[Channel, int] = field(default_factory=dict)

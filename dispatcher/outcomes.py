@@ -82,6 +82,8 @@ def send_update(
             settlement=Settlement.RECONCILED,
         )
     summary = notes.strip() or None
+    if isinstance(error, RateLimited):
+        return rate_limited_update(delivery, error, summary, now=now)
     if isinstance(error, PermanentError):
         return _update(
             delivery,
@@ -90,12 +92,7 @@ def send_update(
             attempt_outcome=AttemptOutcome.PERMANENT,
             response_summary=summary,
         )
-    if isinstance(error, RateLimited):
-        outcome = AttemptOutcome.RATE_LIMITED
-    elif error.outcome_unknown:
-        outcome = AttemptOutcome.UNKNOWN
-    else:
-        outcome = AttemptOutcome.TRANSIENT
+    outcome = AttemptOutcome.UNKNOWN if error.outcome_unknown else AttemptOutcome.TRANSIENT
     return retry_or_end(policy, delivery, error, outcome, summary, now=now)
 
 
@@ -130,6 +127,35 @@ def _answered(
     )
 
 
+def rate_limited_update(
+    delivery: ClaimedDelivery, error: RateLimited, summary: str | None, *, now: dt.datetime
+) -> DeliveryUpdate:
+    """The provider asked to wait: its channel pauses until then (for every worker), and
+    this delivery goes back to the queue for that time without using up an attempt."""
+    until = now + dt.timedelta(seconds=max(1.0, error.retry_after))
+    if until >= delivery.expires_at:
+        return _update(
+            delivery,
+            DeliveryStatus.EXPIRED,
+            error=ErrorInfo(
+                type(error).__name__,
+                error.code,
+                f"the campaign deadline passes before the provider's wait ends: {error.message}",
+            ),
+            attempt_outcome=AttemptOutcome.RATE_LIMITED,
+            response_summary=summary,
+        )
+    return _update(
+        delivery,
+        DeliveryStatus.QUEUED,
+        next_attempt_at=until,
+        error=error_info(error),
+        attempt_outcome=AttemptOutcome.RATE_LIMITED,
+        response_summary=summary,
+        pause_until=until,
+    )
+
+
 def retry_or_end(
     policy: RetryPolicy,
     delivery: ClaimedDelivery,
@@ -142,7 +168,7 @@ def retry_or_end(
     """Queue the delivery again after backoff, or end it (attempt cap, deadline)."""
     decision = decide_retry(
         policy,
-        attempts_made=delivery.attempts,
+        attempts_made=delivery.attempts - delivery.paused_attempts,
         error=error,
         now=now,
         expires_at=delivery.expires_at,

@@ -108,9 +108,6 @@ class SendAttempt:
 
 def _fast_wait(policy: RetryPolicy) -> object:
     def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RateLimited):
-            return exc.retry_after
         return float(policy.fast_wait_seconds * (2 ** (state.attempt_number - 1)))
 
     return wait
@@ -124,16 +121,15 @@ async def send_with_fast_retries(
     When an earlier try may have reached the provider, a provider that can be asked is
     asked first, and what it holds settles the attempt without sending again.
 
-    A rate limit longer than the remaining fast budget ends the attempt so the durable
-    schedule can wait instead. Never raises a DeliveryError: it comes back in the result.
+    A rate limit ends the attempt at once, so that the durable schedule pauses the
+    channel instead. Never raises a DeliveryError: it comes back in the result.
     """
     maybe_sent = delivery.earlier_outcome_unknown
     tries = 0
 
     def fast_retryable(exc: BaseException) -> bool:
-        if isinstance(exc, RateLimited):
-            return exc.retry_after <= policy.fast_max_seconds
-        return isinstance(exc, TransientError)
+        # A rate limit ends the attempt: the whole channel pauses (see outcomes).
+        return isinstance(exc, TransientError) and not isinstance(exc, RateLimited)
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.fast_tries) | stop_before_delay(policy.fast_max_seconds),

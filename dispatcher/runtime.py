@@ -19,6 +19,7 @@ from dispatcher.channels.registry import (
     CHANNELS,
     build_adapters,
     concurrency_limits,
+    pacing_rules,
     poll_seconds,
     sandboxed_channels,
 )
@@ -145,6 +146,7 @@ def build_worker(
         poll_seconds=service.poll_seconds,
         name=name,
         on_attempt=on_attempt,
+        pacing=pacing_rules(settings, service.catalog),
     )
 
 

@@ -35,6 +35,10 @@ class EmailSettings(BaseModel):
     timeout_seconds: float = 30.0
     # SMTP connections kept open to the relay (per worker process).
     pool_size: int = Field(default=8, ge=1)
+    # Emails per minute to one recipient address, and through the relay, over all workers
+    # (0: no limit). Campaigns may set their own ([pacing] in the campaign file).
+    per_recipient_per_minute: int = Field(default=30, ge=0)
+    per_minute: int = Field(default=0, ge=0)
 
     @property
     def configured(self) -> bool:
@@ -52,6 +56,8 @@ class FaxSettings(BaseModel):
     poll_seconds: float = 60.0
     header_text: str = "Urgent appeal"
     timeout_seconds: float = 60.0
+    # Faxes per minute through the gateway account, over all workers (0: no limit).
+    per_minute: int = Field(default=0, ge=0)
 
     @property
     def configured(self) -> bool:
@@ -67,6 +73,8 @@ class TwitterSettings(BaseModel):
     access_token: SecretStr | None = None
     access_token_secret: SecretStr | None = None
     timeout_seconds: float = 30.0
+    # Posts per minute from the account, over all workers (0: no limit).
+    per_minute: int = Field(default=0, ge=0)
 
     @property
     def configured(self) -> bool:

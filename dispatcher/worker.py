@@ -27,6 +27,7 @@ from dispatcher.models import (
     ClaimedDelivery,
     DeliveryStatus,
     DeliveryUpdate,
+    PacingRules,
     QueueEvent,
     utcnow,
 )
@@ -143,8 +144,10 @@ class Worker:
         poll_seconds: float,
         name: str | None = None,
         on_attempt: Callable[[Channel, float], None] | None = None,
+        pacing: PacingRules | None = None,
     ) -> None:
         self.store = store
+        self.pacing = pacing
         self.adapters = adapters
         self.policy = policy
         self.settings = settings
@@ -235,7 +238,7 @@ class Worker:
 
     async def _claim(self, free: Mapping[Channel, int]) -> list[ClaimedDelivery]:
         claimed = await self.store.claim_due_deliveries(
-            self.name, limit=free, lease_seconds=self.settings.lease_seconds
+            self.name, limit=free, lease_seconds=self.settings.lease_seconds, pacing=self.pacing
         )
         got = Counter(delivery.channel for delivery in claimed)
         for channel, asked in free.items():

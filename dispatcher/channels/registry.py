@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
+from dispatcher.campaigns import CampaignCatalog
 from dispatcher.channels.base import ChannelAdapter
-from dispatcher.models import Channel
+from dispatcher.models import CampaignPacing, Channel, PacingRules
 from dispatcher.settings import ConfigurationError, SandboxSettings, Settings, WorkerSettings
 
 DEFAULT_X_API = "https://api.twitter.com"
@@ -166,3 +167,30 @@ def poll_seconds(settings: Settings) -> float:
     if settings.fax.configured:
         return settings.fax.poll_seconds
     return min(settings.fax.poll_seconds, max(settings.sandbox.fax_transmit_seconds, 0.05))
+
+
+def pacing_rules(settings: Settings, catalog: CampaignCatalog) -> PacingRules:
+    """The send rates of the settings, with each campaign's own where it sets them."""
+    campaigns = {}
+    for campaign in catalog:
+        own = campaign.pacing
+        per_account = {
+            channel: rate
+            for channel, rate in (
+                (Channel.EMAIL, own.email_per_minute),
+                (Channel.FAX, own.fax_per_minute),
+                (Channel.TWITTER, own.twitter_per_minute),
+            )
+            if rate is not None
+        }
+        if own.email_per_recipient_per_minute is not None or per_account:
+            campaigns[campaign.id] = CampaignPacing(own.email_per_recipient_per_minute, per_account)
+    return PacingRules(
+        per_recipient=settings.email.per_recipient_per_minute,
+        per_account={
+            Channel.EMAIL: settings.email.per_minute,
+            Channel.FAX: settings.fax.per_minute,
+            Channel.TWITTER: settings.twitter.per_minute,
+        },
+        campaigns=campaigns,
+    )

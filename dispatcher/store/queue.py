@@ -6,16 +6,19 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 
 from sqlalchemy import case, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.models import (
     Channel,
     ClaimedDelivery,
     DeliveryStatus,
     DeliveryUpdate,
+    PacingRules,
     QueueEvent,
     utcnow,
 )
 from dispatcher.store.base import StoreBase
+from dispatcher.store.pacing_sql import Leased, pace, pause_channels
 from dispatcher.store.queue_sql import (
     PENDING,
     apply_update,
@@ -43,8 +46,13 @@ class QueueStore(StoreBase):
         limit: int | Mapping[Channel, int],
         lease_seconds: float,
         now: dt.datetime | None = None,
+        pacing: PacingRules | None = None,
     ) -> list[ClaimedDelivery]:
         """Lease due deliveries to ``worker`` and open an attempt for each send.
+
+        With ``pacing``, sends its rates do not allow yet go back to the queue, due when
+        they will be (see :mod:`dispatcher.store.pacing_sql`); a channel paused by its
+        provider's rate limit is not claimed at all.
 
         ``limit`` is a total, or a number per channel (a worker claims what its free send
         slots can take). Due: queued and ``next_attempt_at`` passed; sending with an expired
@@ -74,16 +82,18 @@ class QueueStore(StoreBase):
             if self._expired_at is None or not 0 <= (now - self._expired_at).total_seconds() < 1:
                 await expire_overdue(conn, now)
                 self._expired_at = now
-            claimed: list[tuple[int, DeliveryStatus, int]] = []
+            claimed: list[Leased] = []
             for channel, n in wanted:
                 claimed += await lease_due(
                     conn, worker, now=now, limit=n, lease_until=lease_until, channel=channel
                 )
+            if pacing is not None and claimed:
+                claimed = await pace(conn, claimed, pacing, now)
             if not claimed:
                 return []
-            sends = [(i, n) for i, status, n in claimed if status is DeliveryStatus.SENDING]
+            sends = [(c.id, c.attempts) for c in claimed if c.status is DeliveryStatus.SENDING]
             await open_attempts(conn, worker, sends, now)
-            loaded = await load_claimed(conn, [delivery_id for delivery_id, _, _ in claimed])
+            loaded = await load_claimed(conn, [c.id for c in claimed])
             if sends:
                 await self.notifier.announce(conn, QueueEvent.CHANGED)
         if sends:
@@ -121,6 +131,7 @@ class QueueStore(StoreBase):
             await self.notifier.announce(conn, QueueEvent.CHANGED)
             if numbered:
                 await record_many(conn, worker, numbered, now)
+            await self._pause_for(conn, [u for u in updates if u.pause_until is not None])
             for u in updates:
                 if u.attempt is None:
                     await apply_update(
@@ -131,6 +142,25 @@ class QueueStore(StoreBase):
                         close_attempt_regardless=True,
                     )
         self.notifier.publish(QueueEvent.CHANGED)
+
+    @staticmethod
+    async def _pause_for(conn: AsyncConnection, paused: list[DeliveryUpdate]) -> None:
+        """Pause the channels of deliveries a provider refused with a rate limit."""
+        if not paused:
+            return
+        d = deliveries
+        rows = await conn.execute(
+            select(d.c.id, d.c.channel).where(d.c.id.in_([u.delivery_id for u in paused]))
+        )
+        channel_of = {row.id: Channel(row.channel) for row in rows}
+        pauses: dict[Channel, tuple[dt.datetime, str]] = {}
+        for u in paused:
+            assert u.pause_until is not None
+            channel = channel_of[u.delivery_id]
+            reason = u.error.message if u.error else "rate limited"
+            if channel not in pauses or pauses[channel][0] < u.pause_until:
+                pauses[channel] = (u.pause_until, reason)
+        await pause_channels(conn, pauses)
 
     async def release(
         self, worker: str, ids: Sequence[int], *, now: dt.datetime | None = None

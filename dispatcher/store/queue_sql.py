@@ -34,19 +34,19 @@ from dispatcher.models import (
     DeliveryStatus,
     DeliveryUpdate,
 )
-from dispatcher.store.schema import UTCDateTime, appeals, attempts, deliveries, supporters
+from dispatcher.store.pacing_sql import Leased, account_key
+from dispatcher.store.schema import UTCDateTime, appeals, attempts, deliveries, pacing, supporters
 
 # Status values of deliveries not yet settled (queued, sending, awaiting confirmation).
 PENDING = [s.value for s in PENDING_STATUSES]
 
 
-def due_candidates(channel: Channel | None = None) -> Any:
-    """Due deliveries (of ``channel``, or any), oldest due first; binds ``now`` and
-    ``claim_limit``."""
+def _fax_line_free(now: Any) -> Any:
+    """A fax to this number may go: none to it is being sent or awaits confirmation, and
+    no older one to it is due first."""
     d = deliveries
     other = deliveries.alias("other")
     earlier = deliveries.alias("earlier")
-    now = bindparam("now", type_=UTCDateTime)
     fax = Channel.FAX.value
     # Two EXISTS with an equality on status each, so both are index searches on
     # ix_deliveries_line instead of a walk through every delivery to that number.
@@ -71,19 +71,29 @@ def due_candidates(channel: Channel | None = None) -> Any:
         earlier.c.status == DeliveryStatus.QUEUED.value,
         earlier.c.next_attempt_at <= now,
     )
+    return and_(~awaiting_on_line, ~sending_on_line, ~older_fax_waiting)
+
+
+def due_candidates(channel: Channel | None = None) -> Any:
+    """Due deliveries (of ``channel``, or any), oldest due first; binds ``now`` and
+    ``claim_limit``."""
+    d = deliveries
+    now = bindparam("now", type_=UTCDateTime)
+    # A provider's 429 pauses its whole channel (see pacing_sql.pause_channels).
+    paused_key = literal(account_key(channel)) if channel else d.c.channel + literal(":account")
+    paused = exists().where(pacing.c.key == paused_key, pacing.c.paused_until > now)
     send_due = and_(
         or_(
             and_(d.c.status == DeliveryStatus.QUEUED.value, d.c.next_attempt_at <= now),
             and_(d.c.status == DeliveryStatus.SENDING.value, d.c.lease_until < now),
         ),
         d.c.expires_at > now,  # past it, the next expiry pass ends them instead
+        ~paused,
     )
     if channel is None:
-        paced: Any = or_(
-            d.c.channel != fax, and_(~awaiting_on_line, ~sending_on_line, ~older_fax_waiting)
-        )
+        paced: Any = or_(d.c.channel != Channel.FAX.value, _fax_line_free(now))
     elif channel is Channel.FAX:
-        paced = and_(~awaiting_on_line, ~sending_on_line, ~older_fax_waiting)
+        paced = _fax_line_free(now)
     else:
         paced = true()
     poll_due = and_(
@@ -122,7 +132,7 @@ def _lease_statement(channel: Channel | None, dialect: str) -> Any:
             lease_owner=bindparam("worker", type_=String),
             updated_at=bindparam("now", type_=UTCDateTime),
         )
-        .returning(d.c.id, d.c.status, d.c.attempts)
+        .returning(d.c.id, d.c.status, d.c.attempts, d.c.channel, d.c.address, d.c.campaign_id)
     )
 
 
@@ -137,7 +147,7 @@ async def lease_due(
     limit: int,
     lease_until: dt.datetime,
     channel: Channel | None = None,
-) -> list[tuple[int, DeliveryStatus, int]]:
+) -> list[Leased]:
     """Lease up to ``limit`` due deliveries (of ``channel``, or any) to ``worker``:
     (id, new status, attempts).
 
@@ -151,7 +161,12 @@ async def lease_due(
         statement = _LEASE_STATEMENTS[key] = _lease_statement(channel, conn.dialect.name)
     params = {"now": now, "claim_limit": limit, "lease_until": lease_until, "worker": worker}
     rows = (await conn.execute(statement, params)).all()
-    return [(r.id, DeliveryStatus(r.status), r.attempts) for r in rows]
+    return [
+        Leased(
+            r.id, DeliveryStatus(r.status), r.attempts, Channel(r.channel), r.address, r.campaign_id
+        )
+        for r in rows
+    ]
 
 
 async def open_attempts(
@@ -248,6 +263,7 @@ async def load_claimed(conn: AsyncConnection, ids: list[int]) -> list[ClaimedDel
                 d.c.provider_ref,
                 d.c.expires_at,
                 d.c.supporter_email_lc,
+                d.c.paused_attempts,
                 a.c.supporter_name,
                 a.c.supporter_country,
                 a.c.language,
@@ -288,6 +304,7 @@ async def load_claimed(conn: AsyncConnection, ids: list[int]) -> list[ClaimedDel
             body=r.body,
             tweet=r.tweet,
             earlier_outcome_unknown=bool(r.earlier_outcome_unknown),
+            paused_attempts=r.paused_attempts,
         )
         for r in rows
     ]
@@ -315,6 +332,7 @@ def _record_statements() -> tuple[Any, Any]:
             ),
             provider_ref=func.coalesce(bindparam("b_ref", type_=String), d.c.provider_ref),
             settlement=func.coalesce(bindparam("b_settlement", type_=String), d.c.settlement),
+            paused_attempts=d.c.paused_attempts + bindparam("b_paused", type_=Integer),
             last_error_class=case(
                 (keep_error, d.c.last_error_class), else_=bindparam("b_class", type_=String)
             ),
@@ -370,6 +388,7 @@ async def record_many(
                 "b_next": u.next_attempt_at,
                 "b_ref": u.provider_ref,
                 "b_settlement": u.settlement.value if u.settlement else None,
+                "b_paused": 1 if u.pause_until is not None else 0,
                 # An error replaces the last one; delivery clears it; anything else keeps it.
                 "b_keep_error": error is None and u.status is not DeliveryStatus.DELIVERED,
                 "b_class": error.error_class if error else None,

@@ -103,6 +103,8 @@ deliveries = Table(
     # Set when an earlier try's outcome was unknown: "reconciled" (the provider was asked
     # and had it) or "possible_duplicate" (sent again; the provider cannot be asked).
     Column("settlement", String(32)),
+    # Attempts that ended in a provider's rate limit (not counted towards the cap).
+    Column("paused_attempts", Integer, nullable=False, default=0, server_default="0"),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -156,4 +158,15 @@ rate_counts = Table(
     Column("key", String(64), primary_key=True),
     Column("window", Integer, primary_key=True),
     Column("hits", Integer, nullable=False),
+)
+
+# Pacing shared by every worker: per key ("email:to:<address>", "<channel>:account"), the
+# theoretical arrival time of the next send (GCRA) and a provider's pause after a 429.
+pacing = Table(
+    "pacing",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("tat", UTCDateTime),
+    Column("paused_until", UTCDateTime),
+    Column("reason", Text),
 )

@@ -798,7 +798,10 @@ async def test_permanent_refusal_is_not_retried(tmp_path: Path) -> None:
     assert later.confirmed and len(box.emails) == 1
 
 
-async def test_fax_is_accepted_after_a_short_rate_limit(tmp_path: Path) -> None:
+async def test_a_short_rate_limit_still_pauses_the_channel_not_only_this_fax(
+    tmp_path: Path,
+) -> None:
+    """Even a 429 asking for no wait at all ends the attempt: every worker must hear it."""
     faults = Faults(rate_limit_first=1, rate_limit_reset_seconds=0)
     async with sandbox_with(tmp_path, "fax", faults) as box:
         adapter = fax_adapter(box.fax_base_url)
@@ -806,10 +809,10 @@ async def test_fax_is_accepted_after_a_short_rate_limit(tmp_path: Path) -> None:
             attempt, update = await attempt_once(adapter, delivery(Channel.FAX))
         finally:
             await adapter.aclose()
-    assert update.attempt_outcome is AttemptOutcome.ACCEPTED
-    assert attempt.tries == 2
-    assert update.status is DeliveryStatus.AWAITING_CONFIRMATION
-    assert update.provider_ref == "1"
+    assert update.attempt_outcome is AttemptOutcome.RATE_LIMITED
+    assert attempt.tries == 1 and box.faxes == []
+    assert update.status is DeliveryStatus.QUEUED
+    assert update.pause_until is not None and update.pause_until == update.next_attempt_at
 
 
 async def test_rate_limit_longer_than_fast_budget_ends_the_attempt(tmp_path: Path) -> None:

@@ -182,7 +182,48 @@ async def test_rate_limit_and_server_error_on_x_are_retried(
         assert len(sandbox.tweets) == 1
         assert sandbox.tweets[0]["text"].endswith("— Ana Lima")
     [entry] = await store.list_deliveries()
-    assert entry.status is DeliveryStatus.DELIVERED and entry.attempts == 2
+    assert entry.status is DeliveryStatus.DELIVERED and entry.attempts == 3
+    outcomes = [a.outcome for a in await store.list_attempts(entry.id)]
+    assert outcomes == ["rate_limited", "transient", "delivered"]
+
+
+async def test_a_rate_limit_pauses_the_channel_for_every_worker_without_using_an_attempt(
+    store: Store, service: Service, make_worker: MakeWorker, tmp_path: Path
+) -> None:
+    # One post gets a 429 asking to wait 2 s; the channel pauses, the others wait too.
+    faults = Faults(rate_limit_first=1, rate_limit_reset_seconds=2)
+    async with Sandbox(tmp_path / "box", x_faults=faults, channels=["twitter"]) as sandbox:
+        for n in range(3):
+            await submit_appeal(
+                service,
+                appeal(
+                    channels=["twitter"],
+                    supporter_name=f"Supporter {n}",
+                    supporter_email=f"s{n}@example.org",
+                ),
+            )
+        # Cap of one attempt: had the 429 counted, that delivery would have failed.
+        first, second = make_worker(sandbox, max_attempts=1), make_worker(sandbox, max_attempts=1)
+        await asyncio.gather(first.run(drain=True), second.run(drain=True))
+        assert len(sandbox.tweets) == 3
+    entries = await store.list_deliveries()
+    assert {e.status for e in entries} == {DeliveryStatus.DELIVERED}
+    limited = [e for e in entries if e.attempts == 2]
+    assert len(limited) == 1  # the one that met the 429; the others waited unclaimed
+    attempts = await store.list_attempts(limited[0].id)
+    assert [a.outcome for a in attempts] == ["rate_limited", "delivered"]
+    # Nothing was claimed during the pause (X gave a reset 1-2 s ahead). Sends already in
+    # flight when the 429 came, or claimed while it was being recorded, are not held back.
+    limited_at = attempts[0].finished_at
+    assert limited_at is not None
+    settled = limited_at + dt.timedelta(seconds=0.3)
+    later = [
+        a.started_at
+        for e in entries
+        for a in await store.list_attempts(e.id)
+        if a.started_at > settled
+    ]
+    assert later and all(t >= limited_at + dt.timedelta(seconds=0.9) for t in later)
 
 
 async def test_lost_response_then_duplicate_content_counts_once_as_delivered(
