@@ -31,6 +31,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
 from bench.worker_drain import CAMPAIGN, seed, write_campaign
+from dispatcher.cli import _run
 from dispatcher.models import utcnow
 from dispatcher.runtime import open_service
 from dispatcher.service import Service
@@ -244,4 +245,5 @@ if __name__ == "__main__":
         "--slots", type=int, help="deliveries a worker holds (default: the setting's)"
     )
     parser.add_argument("--py-spy", metavar="FILE", help="profile the first worker into FILE")
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    # The blast client runs on the same loop as the workers (uvloop where installed).
+    sys.exit(_run(main(parser.parse_args())))

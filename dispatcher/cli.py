@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from rich.table import Table
@@ -337,6 +338,16 @@ def _settings() -> Settings:
         raise UsageError(f"setting {name} is invalid: {first['msg']}") from None
 
 
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    """Run on uvloop where it is installed (fewer system calls per socket operation: the
+    worker makes many), else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -345,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = _settings()
-        return int(asyncio.run(args.func(settings, args)))
+        return int(_run(args.func(settings, args)))
     # One sentence on one line, however narrow the terminal (soft_wrap: no inserted breaks).
     except ServiceError as exc:
         err.print(f"error: {exc.message}", markup=False, soft_wrap=True)

@@ -215,12 +215,12 @@ class Worker:
             await self._sleep()
 
     def _free_slots(self) -> dict[Channel, int]:
-        """Free slots per channel, once a quarter of them are free (or the channel is
-        idle): one claim then fills several, instead of one claim per finished send."""
+        """Free slots per channel, once a third of them are free (or the channel is idle):
+        one claim then fills several, instead of one claim per finished send."""
         free = {}
         for channel, slots in self._slots.items():
             n = slots - self._busy[channel]
-            if n >= max(1, slots // 4) or (n > 0 and self._busy[channel] == 0):
+            if n >= max(1, slots // 3) or (n > 0 and self._busy[channel] == 0):
                 free[channel] = min(self.settings.batch_size, n)
         return free
 

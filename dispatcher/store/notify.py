@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "dispatcher_events"
 _RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0)
+CHANGED_EVERY = 0.1
 
 
 Subscriber = Callable[[Event], None]
@@ -37,10 +39,22 @@ class Notifier:
         self._subscribers: set[Subscriber] = set()
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()  # set while LISTEN is in place (PostgreSQL)
+        self._changed_at = -CHANGED_EVERY
 
     async def announce(self, conn: AsyncConnection, *events: Event) -> None:
-        """Inside a write transaction: tell other processes when it commits."""
+        """Inside a write transaction: tell other processes when it commits.
+
+        "changed" goes out at most every ``CHANGED_EVERY`` seconds from one process (the
+        worker changes deliveries hundreds of times a second; a live log needs a nudge,
+        not each one): a change in between is shown with the next, or by the poll.
+        """
         if conn.dialect.name == "postgresql":
+            if Event.CHANGED in events:
+                moment = time.monotonic()
+                if moment - self._changed_at < CHANGED_EVERY:
+                    events = tuple(e for e in events if e is not Event.CHANGED)
+                else:
+                    self._changed_at = moment
             for event in events:
                 await conn.execute(
                     text("SELECT pg_notify(:channel, :event)"),

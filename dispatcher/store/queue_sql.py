@@ -239,7 +239,8 @@ async def expire_overdue(conn: AsyncConnection, now: dt.datetime) -> None:
     )
 
 
-async def load_claimed(conn: AsyncConnection, ids: list[int]) -> list[ClaimedDelivery]:
+def _claimed_statement() -> Any:
+    """Everything a worker needs to send each delivery; binds ``ids`` (expanding)."""
     d, a = deliveries, appeals
     earlier = attempts.alias("earlier")
     unknown_before = exists().where(
@@ -247,41 +248,44 @@ async def load_claimed(conn: AsyncConnection, ids: list[int]) -> list[ClaimedDel
         earlier.c.number < d.c.attempts,
         or_(earlier.c.outcome.is_(None), earlier.c.outcome == AttemptOutcome.UNKNOWN.value),
     )
-    rows = (
-        await conn.execute(
-            select(
-                d.c.id,
-                d.c.appeal_id,
-                d.c.campaign_id,
-                d.c.target_id,
-                d.c.target_name,
-                d.c.salutation,
-                d.c.channel,
-                d.c.address,
-                d.c.status,
-                d.c.attempts,
-                d.c.provider_ref,
-                d.c.expires_at,
-                d.c.supporter_email_lc,
-                d.c.paused_attempts,
-                a.c.supporter_name,
-                a.c.supporter_country,
-                a.c.language,
-                a.c.subject,
-                a.c.body,
-                a.c.tweet,
-                supporters.c.email.label("supporter_email"),
-                unknown_before.label("earlier_outcome_unknown"),
-            )
-            .select_from(
-                d.join(a, a.c.id == d.c.appeal_id).join(
-                    supporters, supporters.c.id == a.c.supporter_id
-                )
-            )
-            .where(d.c.id.in_(ids))
-            .order_by(d.c.id)
+    return (
+        select(
+            d.c.id,
+            d.c.appeal_id,
+            d.c.campaign_id,
+            d.c.target_id,
+            d.c.target_name,
+            d.c.salutation,
+            d.c.channel,
+            d.c.address,
+            d.c.status,
+            d.c.attempts,
+            d.c.provider_ref,
+            d.c.expires_at,
+            d.c.supporter_email_lc,
+            d.c.paused_attempts,
+            a.c.supporter_name,
+            a.c.supporter_country,
+            a.c.language,
+            a.c.subject,
+            a.c.body,
+            a.c.tweet,
+            supporters.c.email.label("supporter_email"),
+            unknown_before.label("earlier_outcome_unknown"),
         )
-    ).all()
+        .select_from(
+            d.join(a, a.c.id == d.c.appeal_id).join(supporters, supporters.c.id == a.c.supporter_id)
+        )
+        .where(d.c.id.in_(bindparam("ids", expanding=True)))
+        .order_by(d.c.id)
+    )
+
+
+_CLAIMED = _claimed_statement()
+
+
+async def load_claimed(conn: AsyncConnection, ids: list[int]) -> list[ClaimedDelivery]:
+    rows = (await conn.execute(_CLAIMED, {"ids": ids})).all()
     return [
         ClaimedDelivery(
             id=r.id,
