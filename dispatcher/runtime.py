@@ -158,7 +158,8 @@ async def close_adapters(worker: Worker) -> None:
 def install_stop_handlers(
     stop: asyncio.Event, task: asyncio.Task[object] | None = None
 ) -> Callable[[], None]:
-    """SIGINT/SIGTERM once: finish the current batch and exit. Twice: cancel (leases released).
+    """SIGINT/SIGTERM once: finish the sends in flight and exit. Twice: cancel (sends cut off
+    are recorded as outcome unknown, due again at once).
 
     Returns a function that removes the handlers again (for code that runs on afterwards).
     """

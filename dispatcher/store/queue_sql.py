@@ -1,4 +1,5 @@
-"""Statements for the queue: which deliveries are due, expiry, and loading a claimed batch."""
+"""Statements for the queue: which deliveries are due, expiry, loading claimed deliveries,
+and writing outcomes."""
 
 from __future__ import annotations
 

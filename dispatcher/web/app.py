@@ -90,7 +90,8 @@ async def _start_worker(
 
 
 async def _stop_worker(context: WebContext) -> None:
-    """The stop event is set: let the current batch finish, then collect the task."""
+    """The stop event is set: let the sends in flight finish and be recorded, then collect
+    the task."""
     context.stopping.set()
     task = context.worker_task
     if task is None:
@@ -98,7 +99,7 @@ async def _stop_worker(context: WebContext) -> None:
     try:
         await asyncio.wait_for(task, timeout=60)
     except TimeoutError:
-        log.warning("worker did not finish its batch in 60 s; cancelling it")
+        log.warning("worker did not finish its sends in flight in 60 s; cancelling it")
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
