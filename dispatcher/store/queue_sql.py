@@ -38,6 +38,9 @@ from dispatcher.models import (
 from dispatcher.store.pacing_sql import Leased, account_key
 from dispatcher.store.schema import UTCDateTime, appeals, attempts, deliveries, pacing, supporters
 
+# An attempt cut off because its worker's lease ran out (it died, or stalled).
+LEASE_EXPIRED = "LeaseExpired"
+
 # Status values of deliveries not yet settled (queued, sending, awaiting confirmation).
 PENDING = [s.value for s in PENDING_STATUSES]
 
@@ -202,7 +205,7 @@ async def _close_cut_off(conn: AsyncConnection, ids: list[int], now: dt.datetime
         .values(
             outcome=AttemptOutcome.UNKNOWN.value,
             finished_at=now,
-            error_class="LeaseExpired",
+            error_class=LEASE_EXPIRED,
             error_message="the worker stopped before recording an outcome; "
             "the provider may or may not have received it",
         )
@@ -349,6 +352,7 @@ def _record_statements() -> tuple[Any, Any]:
             ),
         )
     )
+    cut_off = attempts.c.error_class == LEASE_EXPIRED
     on_attempt = (
         update(attempts)
         .where(
@@ -358,9 +362,18 @@ def _record_statements() -> tuple[Any, Any]:
         .values(
             finished_at=bindparam("b_now", type_=UTCDateTime),
             outcome=bindparam("b_outcome", type_=String),
-            error_class=bindparam("b_class", type_=String),
+            # An attempt whose lease ran out (another worker took the delivery over) keeps
+            # that mark, and says what its worker learned after all.
+            error_class=case((cut_off, LEASE_EXPIRED), else_=bindparam("b_class", type_=String)),
             error_code=bindparam("b_code", type_=String),
-            error_message=bindparam("b_message", type_=Text),
+            error_message=case(
+                (
+                    cut_off,
+                    literal("its lease ran out before this outcome was recorded: ")
+                    + bindparam("b_outcome", type_=String),
+                ),
+                else_=bindparam("b_message", type_=Text),
+            ),
             provider_ref=bindparam("b_ref", type_=String),
             response_summary=bindparam("b_summary", type_=Text),
         )

@@ -113,9 +113,12 @@ async def test_expired_lease_makes_a_delivery_due_again(store: Store) -> None:
     await store.record_outcomes("crashed", [late], now=after_expiry)
     [entry] = await store.list_deliveries()
     assert entry.status is DeliveryStatus.SENDING and entry.attempts == 2
-    # It closes its own attempt with what it learned; the new owner's stays open.
+    # It closes its own attempt with what it learned (keeping the mark of the lost lease);
+    # the new owner's stays open.
     attempts = await store.list_attempts(first.id)
     assert [(a.number, a.outcome) for a in attempts] == [(1, "delivered"), (2, None)]
+    assert attempts[0].error is not None and attempts[0].error.error_class == "LeaseExpired"
+    assert attempts[0].error.message.endswith("recorded: delivered")
 
 
 async def test_one_fax_in_flight_per_number(store: Store) -> None:
