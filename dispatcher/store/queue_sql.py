@@ -318,12 +318,12 @@ async def load_claimed(conn: AsyncConnection, ids: list[int]) -> list[ClaimedDel
     ]
 
 
-def _record_statements() -> tuple[Any, Any]:
-    """UPDATEs for many outcomes at once (executemany): the delivery, guarded by its lease
-    owner and attempt number, and the attempt row the outcome closes."""
+def _record_delivery_statement() -> Any:
+    """UPDATE for many outcomes at once (executemany): each delivery, guarded by its lease
+    owner and attempt number."""
     d = deliveries
     keep_error = bindparam("b_keep_error", type_=Boolean)
-    on_delivery = (
+    return (
         update(d)
         .where(
             d.c.id == bindparam("b_id", type_=Integer),
@@ -352,8 +352,12 @@ def _record_statements() -> tuple[Any, Any]:
             ),
         )
     )
+
+
+def _record_attempt_statement() -> Any:
+    """UPDATE for many outcomes at once (executemany): the attempt row each one closes."""
     cut_off = attempts.c.error_class == LEASE_EXPIRED
-    on_attempt = (
+    return (
         update(attempts)
         .where(
             attempts.c.delivery_id == bindparam("b_id", type_=Integer),
@@ -378,10 +382,10 @@ def _record_statements() -> tuple[Any, Any]:
             response_summary=bindparam("b_summary", type_=Text),
         )
     )
-    return on_delivery, on_attempt
 
 
-_RECORD_DELIVERY, _RECORD_ATTEMPT = _record_statements()
+_RECORD_DELIVERY = _record_delivery_statement()
+_RECORD_ATTEMPT = _record_attempt_statement()
 
 
 async def record_many(
