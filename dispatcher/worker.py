@@ -12,6 +12,7 @@ worker holds leases, a heartbeat renews them; if it dies, they run out within
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 import secrets
@@ -161,6 +162,8 @@ class Worker:
         self._wake = asyncio.Event()
         # Channels worth a claim: one of their slots freed up, or work was announced.
         self._ask: set[Channel] = set(self._slots)
+        # When the next delivery falls due, as last looked up (or scheduled by this worker).
+        self._due_at: dt.datetime | None = None
         self._recorder = OutcomeRecorder(store, self.name, self.stats)
 
     def _heard(self, event: QueueEvent) -> None:
@@ -212,6 +215,10 @@ class Worker:
                 await self._recorder.idle()
                 if await self.store.pending_count() == 0:
                     return
+            if free:
+                # The claim came back short: nothing more is due now. Look up when it will be
+                # (not after every freed slot: that is a query per send).
+                self._due_at = await self.store.next_due_at()
             await self._sleep()
 
     def _free_slots(self) -> dict[Channel, int]:
@@ -226,11 +233,11 @@ class Worker:
 
     async def _sleep(self) -> None:
         """Until a slot frees up, work is announced or ``stop``, or at most until the next
-        delivery falls due (``idle_seconds`` at most): then every channel is asked again."""
+        delivery falls due as last looked up or scheduled here (``idle_seconds`` at most):
+        then every channel is asked again."""
         wait = self.settings.idle_seconds
-        next_due = await self.store.next_due_at()
-        if next_due is not None:
-            wait = min(wait, max(0.05, (next_due - utcnow()).total_seconds()))
+        if self._due_at is not None:
+            wait = min(wait, max(0.05, (self._due_at - utcnow()).total_seconds()))
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=wait)
         except TimeoutError:
@@ -277,6 +284,9 @@ class Worker:
             self._wake.set()
         self._recorder.put(update)
         del self._in_flight[delivery.id]
+        again = update.next_attempt_at
+        if again is not None and (self._due_at is None or again < self._due_at):
+            self._due_at = again  # a retry or a status poll this worker scheduled
 
     async def _outcome(self, delivery: ClaimedDelivery) -> DeliveryUpdate:
         adapter = self.adapters[delivery.channel]
