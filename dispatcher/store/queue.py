@@ -1,4 +1,4 @@
-"""The queue half of the store: claims, the lease heartbeat, outcomes, release."""
+"""The queue half of the store: claims, the lease heartbeat, outcomes, pauses."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from dispatcher.store.queue_sql import (
     open_attempts,
     record_many,
 )
-from dispatcher.store.schema import attempts, deliveries
+from dispatcher.store.schema import deliveries
 
 _CLAIM_LOCK_KEY = 7_261_022
 
@@ -161,35 +161,6 @@ class QueueStore(StoreBase):
             if channel not in pauses or pauses[channel][0] < u.pause_until:
                 pauses[channel] = (u.pause_until, reason)
         await pause_channels(conn, pauses)
-
-    async def release(
-        self, worker: str, ids: Sequence[int], *, now: dt.datetime | None = None
-    ) -> None:
-        """Hand leased deliveries back untouched (shutdown before their send began)."""
-        if not ids:
-            return
-        now = now or utcnow()
-        d = deliveries
-        async with self._writing() as conn:
-            sending = d.c.status == DeliveryStatus.SENDING.value
-            await conn.execute(
-                attempts.delete().where(
-                    attempts.c.delivery_id.in_(ids),
-                    attempts.c.outcome.is_(None),
-                    attempts.c.worker == worker,
-                )
-            )
-            await conn.execute(
-                update(d)
-                .where(d.c.id.in_(ids), d.c.lease_owner == worker)
-                .values(
-                    status=case((sending, DeliveryStatus.QUEUED.value), else_=d.c.status),
-                    attempts=case((sending, d.c.attempts - 1), else_=d.c.attempts),
-                    lease_until=None,
-                    lease_owner=None,
-                    updated_at=now,
-                )
-            )
 
     async def pending_count(self, campaign_id: str | None = None) -> int:
         """Deliveries still queued, sending or awaiting confirmation."""

@@ -221,15 +221,6 @@ async def test_queued_deliveries_past_the_deadline_expire(store: Store) -> None:
     assert await store.pending_count() == 0
 
 
-async def test_release_hands_deliveries_back_untouched(store: Store) -> None:
-    await store.create_appeal(appeal(), [EMAIL_T1], now=NOW)
-    [d] = await store.claim_due_deliveries("w1", limit=10, lease_seconds=60, now=NOW)
-    await store.release("w1", [d.id], now=NOW)
-    [again] = await store.claim_due_deliveries("w2", limit=10, lease_seconds=60, now=NOW)
-    assert again.id == d.id and again.attempts == 1
-    assert [a.worker for a in await store.list_attempts(d.id)] == ["w2"]
-
-
 async def test_next_due_at_follows_the_schedule(store: Store) -> None:
     assert await store.next_due_at() is None
     await store.create_appeal(appeal(), [EMAIL_T1], now=NOW)
