@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from dispatcher.channels.registry import CHANNEL_LABELS
+from dispatcher.models import Settlement
 from dispatcher.web.deps import WebContext
 from dispatcher.web.errors import ApiError
 from dispatcher.web.security import CSRF_COOKIE
@@ -27,6 +28,20 @@ STATUS_WORDS = {
     "failed": "not delivered",
     "expired": "not delivered before the deadline",
     "cancelled": "cancelled",
+}
+
+
+# How a delivery was settled after a try whose outcome was unknown (operator pages).
+SETTLEMENT_WORDS = {
+    Settlement.RECONCILED.value: "reconciled",
+    Settlement.POSSIBLE_DUPLICATE.value: "possible duplicate",
+}
+SETTLEMENT_NOTES = {
+    Settlement.RECONCILED.value: "An earlier try's outcome was unknown (a worker stopped, or the "
+    "connection dropped); the provider was asked and already had it, so it was not sent again.",
+    Settlement.POSSIBLE_DUPLICATE.value: "An earlier try's outcome was unknown (a worker stopped, "
+    "or the connection dropped) and email cannot be asked: it was sent again with the same "
+    "Message-ID, so the official may have two copies. It is counted once.",
 }
 
 
@@ -45,7 +60,14 @@ def render_page(
     response = templates.TemplateResponse(
         request,
         template,
-        {"csrf": token, "channel_labels": CHANNEL_LABELS, "status_words": STATUS_WORDS, **values},
+        {
+            "csrf": token,
+            "channel_labels": CHANNEL_LABELS,
+            "status_words": STATUS_WORDS,
+            "settlement_words": SETTLEMENT_WORDS,
+            "settlement_notes": SETTLEMENT_NOTES,
+            **values,
+        },
         status_code=status_code,
     )
     response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/")

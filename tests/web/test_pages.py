@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
 import httpx
 
-from tests.conftest import OPEN_CAMPAIGN
-from tests.web.conftest import OPERATOR_TOKEN, MakeClient
+from dispatcher.runtime import build_worker, close_adapters
+from dispatcher.sandbox import Faults, Sandbox
+from dispatcher.service.intake import submit_appeal
+from dispatcher.service.validation import AppealRequest
+from tests.conftest import OPEN_CAMPAIGN, settings_for
+from tests.web.conftest import OPERATOR_TOKEN, MakeClient, context_of, running_app, web_settings
 
 PAGE = f"/c/{OPEN_CAMPAIGN}"
 
@@ -164,3 +169,37 @@ async def test_a_bad_log_filter_gets_the_same_sentence_on_the_page_and_in_the_ap
     assert sentence in html.unescape(page.text) and 'role="alert"' in page.text
     good = await client.get("/operator?status=queued", headers=operator)
     assert good.status_code == 200 and "Filter not applied" not in good.text
+
+
+async def test_operator_pages_say_how_a_delivery_was_settled(
+    tmp_path: Path, campaigns_dir: Path
+) -> None:
+    """An X post whose answer was lost is posted again, refused as a duplicate and counted as
+    delivered: the log and the delivery's page say it was reconciled, and why."""
+    settings = web_settings(tmp_path, campaigns_dir)
+    async with (
+        running_app(settings) as (app, client),
+        Sandbox(tmp_path / "box", x_faults=Faults(drop_first=1), channels=["twitter"]) as box,
+    ):
+        context = context_of(app)
+        request = AppealRequest(
+            campaign_id=OPEN_CAMPAIGN,
+            supporter_name="Ana Lima",
+            supporter_email="ana@example.org",
+            channels=["twitter"],
+        )
+        await submit_appeal(context.service, request)
+        worker_settings = settings_for(box, database_url="unused", campaigns_dir=campaigns_dir)
+        worker = build_worker(worker_settings, context.service)
+        try:
+            await worker.run(drain=True)
+        finally:
+            await close_adapters(worker)
+        assert len(box.tweets) == 1
+        operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+        log = await client.get("/operator", headers=operator)
+        [entry] = (await client.get("/api/deliveries", headers=operator)).json()["deliveries"]
+        detail = await client.get(f"/operator/deliveries/{entry['id']}", headers=operator)
+    assert entry["settlement"] == "reconciled"
+    assert 'delivered<span class="settlement"> (reconciled)</span>' in log.text
+    assert "the provider was asked and already had it" in detail.text

@@ -49,7 +49,14 @@
     row.appendChild(cell(d.campaign));
     row.appendChild(cell(d.target));
     row.appendChild(cell(d.channel));
-    row.appendChild(cell(d.status, "status state-" + d.status));
+    var statusCell = cell(d.status, "status state-" + d.status);
+    if (d.settlement) {
+      var settled = document.createElement("span");
+      settled.className = "settlement";
+      settled.textContent = " (" + d.settlement.replace("_", " ") + ")";
+      statusCell.appendChild(settled);
+    }
+    row.appendChild(statusCell);
     row.appendChild(cell(String(d.attempts), "attempts"));
     var e = d.last_error;
     row.appendChild(cell(e ? e["class"] + (e.code ? " " + e.code : "") + ": " + e.message : "", "last-error"));
