@@ -114,6 +114,10 @@ async def delivery_changes(
     )
 
 
+# How far before the newest change shown the live log looks again (see follow_deliveries).
+LOOK_BACK = dt.timedelta(seconds=5)
+
+
 async def follow_deliveries(
     service: Service,
     log_filter: LogFilter,
@@ -127,8 +131,8 @@ async def follow_deliveries(
 
     Yields a batch as soon as a change is announced (in this process, or from any process
     on PostgreSQL), and at least every ``interval`` seconds (empty when nothing changed,
-    so a caller can send a heartbeat) until ``stop`` is set. ``seen`` are entries the caller already
-    showed. Every delivery's latest state arrives; a state held for less than one interval
+    so a caller can send a heartbeat) until ``stop`` is set. ``seen`` are entries the caller
+    already showed. Every delivery's latest state arrives; a state held for less than one interval
     can be skipped. Works the same whichever process changed the delivery.
     """
     shown = {(e.id, e.updated_at) for e in seen}
@@ -141,16 +145,18 @@ async def follow_deliveries(
     async with service.store.events(heard):
         while not stop.is_set():
             changed.clear()
+            # Look back a little before the newest change shown: a transaction stamps its
+            # changes before it commits, so one can appear after a later-stamped one.
             fresh = [
                 entry
-                for entry in await delivery_changes(service, log_filter, since=since)
+                for entry in await delivery_changes(service, log_filter, since=since - LOOK_BACK)
                 if (entry.id, entry.updated_at) not in shown
             ]
             if fresh:
                 since = max(since, *(entry.updated_at for entry in fresh))
-                # Older changes cannot come back (the query starts at `since`): forget them.
-                shown = {key for key in shown if key[1] >= since}
                 shown.update((entry.id, entry.updated_at) for entry in fresh)
+                # Older changes cannot come back (the query starts there): forget them.
+                shown = {key for key in shown if key[1] >= since - LOOK_BACK}
             yield fresh
             await _first_of(changed, stop, within=interval)
             # Let a burst of changes settle into one batch.

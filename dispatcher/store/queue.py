@@ -62,8 +62,7 @@ class QueueStore(StoreBase):
         is not claimed while another to the same number is being sent or awaits
         confirmation, and only the oldest due fax per number is claimed.
         """
-        now = now or utcnow()
-        lease_until = now + dt.timedelta(seconds=lease_seconds)
+        given_now = now
         wanted: list[tuple[Channel | None, int]] = (
             [(None, limit)]
             if isinstance(limit, int)
@@ -72,6 +71,9 @@ class QueueStore(StoreBase):
         if not wanted:
             return []
         async with self._writing() as conn:
+            # Stamped once the write lock is held, so stamps follow commit order.
+            now = given_now or utcnow()
+            lease_until = now + dt.timedelta(seconds=lease_seconds)
             if conn.dialect.name == "postgresql" and any(
                 c in (None, Channel.FAX) for c, _ in wanted
             ):
@@ -125,9 +127,11 @@ class QueueStore(StoreBase):
         """
         if not updates:
             return
-        now = now or utcnow()
         numbered = [u for u in updates if u.attempt is not None]
+        given_now = now
         async with self._writing() as conn:
+            # Stamped once the write lock is held, so stamps follow commit order.
+            now = given_now or utcnow()
             await self.notifier.announce(conn, QueueEvent.CHANGED)
             if numbered:
                 await record_many(conn, worker, numbered, now)

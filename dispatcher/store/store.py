@@ -66,11 +66,11 @@ class Store(QueueStore):
         they come back in ``already_counted``. If none is new, no appeal is created and the
         existing appeal's id is returned. Safe against concurrent duplicates (unique index).
         """
-        now = now or utcnow()
         for _ in range(3):
             try:
                 async with self._writing() as conn:
-                    receipt = await insert_appeal(conn, appeal, wanted, now)
+                    # Stamped once the write lock is held, so stamps follow commit order.
+                    receipt = await insert_appeal(conn, appeal, wanted, now or utcnow())
                     if receipt.created:
                         await self.notifier.announce(conn, QueueEvent.QUEUED, QueueEvent.CHANGED)
                 if receipt.created:
