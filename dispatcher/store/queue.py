@@ -74,16 +74,7 @@ class QueueStore(StoreBase):
             # Stamped once the write lock is held, so stamps follow commit order.
             now = given_now or utcnow()
             lease_until = now + dt.timedelta(seconds=lease_seconds)
-            if conn.dialect.name == "postgresql" and any(
-                c in (None, Channel.FAX) for c, _ in wanted
-            ):
-                # Serialise fax claims so the per-number check sees every other claim.
-                await conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK_KEY}
-                )
-            if self._expired_at is None or not 0 <= (now - self._expired_at).total_seconds() < 1:
-                await expire_overdue(conn, now)
-                self._expired_at = now
+            await self._prepare_claim(conn, [c for c, _ in wanted], now)
             claimed: list[Leased] = []
             for channel, n in wanted:
                 claimed += await lease_due(
@@ -101,6 +92,17 @@ class QueueStore(StoreBase):
         if sends:
             self.notifier.publish(QueueEvent.CHANGED)
         return loaded
+
+    async def _prepare_claim(
+        self, conn: AsyncConnection, channels: list[Channel | None], now: dt.datetime
+    ) -> None:
+        """Take the fax claim lock (PostgreSQL) and expire overdue deliveries (once a second)."""
+        if conn.dialect.name == "postgresql" and any(c in (None, Channel.FAX) for c in channels):
+            # Serialise fax claims so the per-number check sees every other claim.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK_KEY})
+        if self._expired_at is None or not 0 <= (now - self._expired_at).total_seconds() < 1:
+            await expire_overdue(conn, now)
+            self._expired_at = now
 
     async def renew_leases(
         self, worker: str, *, lease_seconds: float, now: dt.datetime | None = None
