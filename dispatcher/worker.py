@@ -12,6 +12,7 @@ worker holds leases, a heartbeat renews them; if it dies, they run out within
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -44,7 +45,7 @@ from dispatcher.store import Store
 
 log = logging.getLogger(__name__)
 
-# Waits between tries to record outcomes while the database is unreachable.
+# Waits between tries to claim or record while the database is unreachable.
 _RECORD_RETRY_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -77,10 +78,15 @@ class OutcomeRecorder:
         self._worker = worker
         self._stats = stats
         self._waiting: list[DeliveryUpdate] = []
+        self._writing: list[DeliveryUpdate] = []
         self._arrived = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
+
+    def held(self) -> list[int]:
+        """Deliveries whose outcome is not written yet (their leases must not run out)."""
+        return [u.delivery_id for u in (*self._writing, *self._waiting)]
 
     def put(self, update: DeliveryUpdate) -> None:
         self._waiting.append(update)
@@ -97,7 +103,9 @@ class OutcomeRecorder:
             self._arrived.clear()
             batch, self._waiting = self._waiting, []
             if batch:
+                self._writing = batch
                 await self._write(batch)
+                self._writing = []
             if not self._waiting:
                 self._idle.set()
                 if self._closing:
@@ -205,21 +213,40 @@ class Worker:
         return self.stats
 
     async def _claim_loop(self, drain: bool, stop: asyncio.Event) -> None:
+        failures = 0
         while not stop.is_set():
             self._wake.clear()
-            free = {c: n for c, n in self._free_slots().items() if c in self._ask}
-            claimed = await self._claim(free) if free else []
-            if free and len(claimed) == sum(free.values()):
-                continue  # every free slot asked for was filled: more may be due at once
-            if drain and not self._in_flight:
-                await self._recorder.idle()
-                if await self.store.pending_count() == 0:
-                    return
-            if free:
-                # The claim came back short: nothing more is due now. Look up when it will be
-                # (not after every freed slot: that is a query per send).
-                self._due_at = await self.store.next_due_at()
-            await self._sleep()
+            try:
+                done = await self._claim_step(drain)
+            except Exception as exc:
+                # The database is unreachable or refused (a dropped connection, a lock held
+                # too long): sends in flight carry on, and the claim is tried again.
+                wait = _RECORD_RETRY_SECONDS[min(failures, len(_RECORD_RETRY_SECONDS) - 1)]
+                failures += 1
+                log.warning("could not claim deliveries (%r); trying again in %.2f s", exc, wait)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
+                continue
+            failures = 0
+            if done:
+                return
+
+    async def _claim_step(self, drain: bool) -> bool:
+        """One claim and, when it came back short, a sleep; True once a drain is over."""
+        free = {c: n for c, n in self._free_slots().items() if c in self._ask}
+        claimed = await self._claim(free) if free else []
+        if free and len(claimed) == sum(free.values()):
+            return False  # every free slot asked for was filled: more may be due at once
+        if drain and not self._in_flight:
+            await self._recorder.idle()
+            if await self.store.pending_count() == 0:
+                return True
+        if free:
+            # The claim came back short: nothing more is due now. Look up when it will be
+            # (not after every freed slot: that is a query per send).
+            self._due_at = await self.store.next_due_at()
+        await self._sleep()
+        return False
 
     def _free_slots(self) -> dict[Channel, int]:
         """Free slots per channel, once a third of them are free (or the channel is idle):
@@ -268,10 +295,11 @@ class Worker:
         interval = self.settings.lease_seconds / 3
         while True:
             await asyncio.sleep(interval)
-            if not self._in_flight:
-                continue
             try:
-                await self.store.renew_leases(self.name, lease_seconds=self.settings.lease_seconds)
+                held = [*self._in_flight, *self._recorder.held()]
+                await self.store.renew_leases(
+                    self.name, held, lease_seconds=self.settings.lease_seconds
+                )
             except Exception as exc:
                 log.warning("could not renew leases (%r); trying again in %.1f s", exc, interval)
 

@@ -105,15 +105,26 @@ class QueueStore(StoreBase):
             self._expired_at = now
 
     async def renew_leases(
-        self, worker: str, *, lease_seconds: float, now: dt.datetime | None = None
+        self,
+        worker: str,
+        ids: Sequence[int],
+        *,
+        lease_seconds: float,
+        now: dt.datetime | None = None,
     ) -> int:
-        """The heartbeat: extend every lease ``worker`` still holds; returns how many."""
+        """The heartbeat: extend the leases ``worker`` holds on ``ids``; returns how many.
+
+        Only the deliveries the worker knows it holds: a claim whose answer was lost (the
+        connection dropped as it committed) leaves leases nobody renews, so they run out.
+        """
+        if not ids:
+            return 0
         now = now or utcnow()
         d = deliveries
         async with self._writing() as conn:
             result = await conn.execute(
                 update(d)
-                .where(d.c.status.in_(PENDING), d.c.lease_owner == worker)
+                .where(d.c.id.in_(ids), d.c.status.in_(PENDING), d.c.lease_owner == worker)
                 .values(lease_until=now + dt.timedelta(seconds=lease_seconds))
             )
         return int(result.rowcount)

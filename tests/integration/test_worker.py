@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from dispatcher.models import (
     Channel,
@@ -383,3 +385,45 @@ async def test_forced_stop_marks_cut_off_sends_unknown_and_releases_unstarted(
     assert [a.outcome for a in await store.list_attempts(cut_off.id)] == ["unknown"]
     assert untouched.status is DeliveryStatus.QUEUED and untouched.attempts == 0
     assert await store.list_attempts(untouched.id) == []
+
+
+async def test_the_worker_outlives_its_database_connections_being_killed(
+    store: Store, service: Service, make_worker: MakeWorker, tmp_path: Path
+) -> None:
+    """PostgreSQL ends every connection of the worker's database three times while it sends:
+    it claims and records again once it can, and nothing is lost or sent twice."""
+    if store.dialect != "postgresql":
+        pytest.skip("kills connections with pg_terminate_backend")
+    async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
+        for n in range(60):
+            request = appeal(
+                supporter_name=f"Supporter {n}",
+                supporter_email=f"s{n}@example.org",
+                channels=["email"],
+            )
+            await submit_appeal(service, request)
+        # A claim that committed as its connection died leaves leases nobody holds: short
+        # leases let them run out and be taken again within the test.
+        worker = make_worker(sandbox)
+        worker.settings = worker.settings.model_copy(update={"lease_seconds": 1.0})
+        worker.pacing = None  # 60 emails to each of two inboxes: not what this is about
+        run = asyncio.create_task(worker.run(drain=True))
+        killer = await Store.open(str(store.engine.url.render_as_string(hide_password=False)))
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0.15)
+                async with killer.engine.begin() as conn:
+                    await conn.execute(
+                        text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        )
+                    )
+            await asyncio.wait_for(run, timeout=60)
+            # Read on connections of its own (the test's pool holds killed ones too).
+            entries = await killer.list_deliveries()
+        finally:
+            await killer.close()
+        received = Counter(str(m["To"]) for m in sandbox.emails)
+    assert len(entries) == 120 and {e.status for e in entries} == {DeliveryStatus.DELIVERED}
+    assert sum(received.values()) == 120  # each once
