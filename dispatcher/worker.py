@@ -46,7 +46,12 @@ from dispatcher.store import Store
 log = logging.getLogger(__name__)
 
 # Waits between tries to claim or record while the database is unreachable.
-_RECORD_RETRY_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+_RETRY_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+
+
+def retry_wait(failures: int) -> float:
+    """How long to wait after ``failures`` failed tries in a row (then 5 s, for ever)."""
+    return _RETRY_SECONDS[min(failures, len(_RETRY_SECONDS) - 1)]
 
 
 def default_worker_name() -> str:
@@ -117,12 +122,13 @@ class OutcomeRecorder:
         self._arrived.set()
 
     async def _write(self, batch: list[DeliveryUpdate]) -> None:
-        for wait in (*_RECORD_RETRY_SECONDS, None):
+        failures = 0
+        while True:
             try:
                 await self._store.record_outcomes(self._worker, batch)
             except Exception as exc:
-                if wait is None:
-                    wait = _RECORD_RETRY_SECONDS[-1]
+                wait = retry_wait(failures)
+                failures += 1
                 log.warning(
                     "could not record %d outcomes (%r); trying again in %.2f s",
                     len(batch),
@@ -221,7 +227,7 @@ class Worker:
             except Exception as exc:
                 # The database is unreachable or refused (a dropped connection, a lock held
                 # too long): sends in flight carry on, and the claim is tried again.
-                wait = _RECORD_RETRY_SECONDS[min(failures, len(_RECORD_RETRY_SECONDS) - 1)]
+                wait = retry_wait(failures)
                 failures += 1
                 log.warning("could not claim deliveries (%r); trying again in %.2f s", exc, wait)
                 with contextlib.suppress(TimeoutError):
@@ -291,7 +297,7 @@ class Worker:
         self.wake()
 
     async def _heartbeat(self) -> None:
-        """Renew this worker's leases every third of ``lease_seconds`` while it holds any."""
+        """Every third of ``lease_seconds``, renew the leases on what this worker holds."""
         interval = self.settings.lease_seconds / 3
         while True:
             await asyncio.sleep(interval)
