@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, inspect, text
+from sqlalchemy import Connection, Table, event, inspect, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -55,6 +57,13 @@ def create_engine(url: str) -> AsyncEngine:
         f"database URL driver {parsed.drivername!r} is not supported; "
         "use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"
     )
+
+
+def upsert(table: Table, dialect: str) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` clauses, in the given dialect (SQLite or PostgreSQL)."""
+    if dialect == "sqlite":
+        return sqlite_insert(table)
+    return pg_insert(table)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

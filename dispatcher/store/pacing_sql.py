@@ -17,11 +17,10 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, case, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.models import Channel, DeliveryStatus, PacingRules
+from dispatcher.store.engine import upsert
 from dispatcher.store.schema import UTCDateTime, deliveries, pacing
 
 
@@ -61,9 +60,8 @@ def _keys(lease: Leased, rules: PacingRules) -> list[tuple[str, int]]:
 
 async def _lock_keys(conn: AsyncConnection, keys: set[str]) -> dict[str, dt.datetime | None]:
     """Each key's ``tat``, its row locked (PostgreSQL) until the claim commits."""
-    insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
     await conn.execute(
-        insert(pacing).on_conflict_do_nothing(index_elements=[pacing.c.key]),
+        upsert(pacing, conn.dialect.name).on_conflict_do_nothing(index_elements=[pacing.c.key]),
         [{"key": key} for key in sorted(keys)],
     )
     query = select(pacing.c.key, pacing.c.tat).where(pacing.c.key.in_(keys))
@@ -127,9 +125,8 @@ async def pause_channels(
 ) -> None:
     """A provider asked us to wait: its channel pauses until then for every worker, and
     what is queued for it is due no earlier."""
-    insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
     for channel, (until, reason) in pauses.items():
-        statement = insert(pacing).values(
+        statement = upsert(pacing, conn.dialect.name).values(
             key=account_key(channel), paused_until=until, reason=reason
         )
         later = case(

@@ -14,8 +14,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from dispatcher.models import (
@@ -33,6 +31,7 @@ from dispatcher.models import (
     Settlement,
     utcnow,
 )
+from dispatcher.store.engine import upsert
 from dispatcher.store.intake_sql import insert_appeal
 from dispatcher.store.queue import QueueStore
 from dispatcher.store.queue_sql import (
@@ -306,9 +305,8 @@ class Store(QueueStore):
         """One more hit for ``key`` in ``window``; the window's hits so far, this one included.
         Starting a window forgets the key's older ones."""
         r = rate_counts
-        dialect_insert = sqlite_insert if self.dialect == "sqlite" else pg_insert
         counted = (
-            dialect_insert(r)
+            upsert(r, self.dialect)
             .values(key=key, window=window, hits=1)
             .on_conflict_do_update(
                 index_elements=[r.c.key, r.c.window], set_={"hits": r.c.hits + 1}
