@@ -68,6 +68,8 @@ class AttemptOutcome(enum.StrEnum):
     PERMANENT = "permanent"
     UNKNOWN = "unknown"
     EXPIRED = "expired"
+    # The worker did not send: it could not renew its lease in time (not counted).
+    NOT_SENT = "not_sent"
 
 
 class QueueEvent(enum.StrEnum):

@@ -156,6 +156,23 @@ def rate_limited_update(
     )
 
 
+def lease_lost_update(delivery: ClaimedDelivery, *, now: dt.datetime) -> DeliveryUpdate:
+    """The worker could not renew its lease in time, so it did not send (another worker may
+    hold the delivery already): due again at once, and the attempt is not counted."""
+    return _update(
+        delivery,
+        DeliveryStatus.QUEUED,
+        next_attempt_at=now,
+        error=ErrorInfo(
+            "LeaseLost",
+            None,
+            "not sent: the worker could not renew its lease on it in time "
+            "(the database was slow or unreachable)",
+        ),
+        attempt_outcome=AttemptOutcome.NOT_SENT,
+    )
+
+
 def retry_or_end(
     policy: RetryPolicy,
     delivery: ClaimedDelivery,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tenacity import (
@@ -114,7 +115,10 @@ def _fast_wait(policy: RetryPolicy) -> object:
 
 
 async def send_with_fast_retries(
-    adapter: ChannelAdapter, delivery: ClaimedDelivery, policy: RetryPolicy
+    adapter: ChannelAdapter,
+    delivery: ClaimedDelivery,
+    policy: RetryPolicy,
+    held: Callable[[], bool] = lambda: True,
 ) -> SendAttempt:
     """One attempt: send, retrying transient faults a few times within ``fast_max_seconds``.
 
@@ -122,14 +126,16 @@ async def send_with_fast_retries(
     asked first, and what it holds settles the attempt without sending again.
 
     A rate limit ends the attempt at once, so that the durable schedule pauses the
-    channel instead. Never raises a DeliveryError: it comes back in the result.
+    channel instead; so does a lease the worker may no longer hold (``held`` false), as
+    another worker may be sending it. Never raises a DeliveryError: it comes back in the
+    result.
     """
     maybe_sent = delivery.earlier_outcome_unknown
     tries = 0
 
     def fast_retryable(exc: BaseException) -> bool:
         # A rate limit ends the attempt: the whole channel pauses (see outcomes).
-        return isinstance(exc, TransientError) and not isinstance(exc, RateLimited)
+        return isinstance(exc, TransientError) and not isinstance(exc, RateLimited) and held()
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.fast_tries) | stop_before_delay(policy.fast_max_seconds),

@@ -6,7 +6,9 @@ is sent in its own task. An outcome is handed to the recorder the moment it is k
 the recorder writes whatever has arrived since its last transaction in the next one
 (a group commit), so a finished send is never held behind an unfinished one. While the
 worker holds leases, a heartbeat renews them; if it dies, they run out within
-``lease_seconds`` and any worker rescues them.
+``lease_seconds`` and any worker rescues them. A worker that has not managed to renew
+a lease for two thirds of its length does not start sending that delivery (another
+worker may be about to take it over): it hands it back.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from dispatcher.outcomes import (
     confirmation_update,
     internal_error_update,
     interrupted_update,
+    lease_lost_update,
     send_update,
 )
 from dispatcher.retry import RetryPolicy, send_with_fast_retries
@@ -173,6 +176,8 @@ class Worker:
         self._slots = {c: n for c, n in concurrency.items() if c in adapters}
         self._busy: Counter[Channel] = Counter()
         self._in_flight: dict[int, tuple[ClaimedDelivery, asyncio.Task[None]]] = {}
+        # Until when (monotonic) each delivery not yet sent is surely still leased here.
+        self._leased_until: dict[int, float] = {}
         self._wake = asyncio.Event()
         # Channels worth a claim: one of their slots freed up, or work was announced.
         self._ask: set[Channel] = set(self._slots)
@@ -277,6 +282,7 @@ class Worker:
             self._ask.update(self._slots)
 
     async def _claim(self, free: Mapping[Channel, int]) -> list[ClaimedDelivery]:
+        asked_at = time.monotonic()
         claimed = await self.store.claim_due_deliveries(
             self.name, limit=free, lease_seconds=self.settings.lease_seconds, pacing=self.pacing
         )
@@ -287,6 +293,7 @@ class Worker:
         if claimed:
             self.stats.claims += 1
         for delivery in claimed:
+            self._leased_until[delivery.id] = asked_at + self.settings.lease_seconds
             self._busy[delivery.channel] += 1
             task = asyncio.create_task(self._handle(delivery), name=f"delivery-{delivery.id}")
             self._in_flight[delivery.id] = (delivery, task)
@@ -303,16 +310,28 @@ class Worker:
             await asyncio.sleep(interval)
             try:
                 held = [*self._in_flight, *self._recorder.held()]
-                await self.store.renew_leases(
+                asked_at = time.monotonic()
+                renewed = await self.store.renew_leases(
                     self.name, held, lease_seconds=self.settings.lease_seconds
                 )
+                for delivery_id in self._leased_until:
+                    if delivery_id in renewed:
+                        self._leased_until[delivery_id] = asked_at + self.settings.lease_seconds
+                    elif delivery_id in held:
+                        self._leased_until[delivery_id] = 0.0  # taken over, or ended
             except Exception as exc:
                 log.warning("could not renew leases (%r); trying again in %.1f s", exc, interval)
+
+    def _still_leased(self, delivery_id: int) -> bool:
+        """True while at least a third of the lease surely remains: safe to start a send."""
+        margin = self.settings.lease_seconds / 3
+        return time.monotonic() < self._leased_until.get(delivery_id, 0.0) - margin
 
     async def _handle(self, delivery: ClaimedDelivery) -> None:
         try:
             update = await self._outcome(delivery)
         finally:
+            self._leased_until.pop(delivery.id, None)
             self._busy[delivery.channel] -= 1
             self._ask.add(delivery.channel)
             self._wake.set()
@@ -345,8 +364,13 @@ class Worker:
         self._in_flight.clear()
 
     async def _send(self, adapter: ChannelAdapter, delivery: ClaimedDelivery) -> DeliveryUpdate:
+        def held() -> bool:
+            return self._still_leased(delivery.id)
+
+        if not held():
+            return lease_lost_update(delivery, now=utcnow())
         started = time.perf_counter()
-        attempt = await send_with_fast_retries(adapter, delivery, self.policy)
+        attempt = await send_with_fast_retries(adapter, delivery, self.policy, held)
         if self.on_attempt is not None:
             self.on_attempt(delivery.channel, time.perf_counter() - started)
         return send_update(

@@ -111,23 +111,24 @@ class QueueStore(StoreBase):
         *,
         lease_seconds: float,
         now: dt.datetime | None = None,
-    ) -> int:
-        """The heartbeat: extend the leases ``worker`` holds on ``ids``; returns how many.
+    ) -> set[int]:
+        """The heartbeat: extend the leases ``worker`` holds on ``ids``; returns those renewed.
 
         Only the deliveries the worker knows it holds: a claim whose answer was lost (the
         connection dropped as it committed) leaves leases nobody renews, so they run out.
         """
         if not ids:
-            return 0
-        now = now or utcnow()
+            return set()
         d = deliveries
         async with self._writing() as conn:
+            now = now or utcnow()
             result = await conn.execute(
                 update(d)
                 .where(d.c.id.in_(ids), d.c.status.in_(PENDING), d.c.lease_owner == worker)
                 .values(lease_until=now + dt.timedelta(seconds=lease_seconds))
+                .returning(d.c.id)
             )
-        return int(result.rowcount)
+            return set(result.scalars())
 
     async def record_outcomes(
         self, worker: str, updates: Sequence[DeliveryUpdate], *, now: dt.datetime | None = None

@@ -410,7 +410,10 @@ async def record_many(
                 "b_next": u.next_attempt_at,
                 "b_ref": u.provider_ref,
                 "b_settlement": u.settlement.value if u.settlement else None,
-                "b_paused": 1 if u.pause_until is not None else 0,
+                # Neither a rate limit nor a send the worker held back counts to the cap.
+                "b_paused": int(
+                    u.pause_until is not None or u.attempt_outcome is AttemptOutcome.NOT_SENT
+                ),
                 # An error replaces the last one; delivery clears it; anything else keeps it.
                 "b_keep_error": error is None and u.status is not DeliveryStatus.DELIVERED,
                 "b_class": error.error_class if error else None,

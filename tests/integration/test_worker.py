@@ -273,7 +273,7 @@ async def test_the_heartbeat_keeps_a_slow_send_from_being_rescued(
     slow = Faults(delay_seconds=1.5)
     async with Sandbox(tmp_path / "box", email_faults=slow, channels=["email"]) as sandbox:
         settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
-        short = settings.worker.model_copy(update={"lease_seconds": 0.3, "idle_seconds": 0.05})
+        short = settings.worker.model_copy(update={"lease_seconds": 0.5, "idle_seconds": 0.05})
         settings = settings.model_copy(update={"worker": short})
         await submit_appeal(service, appeal(targets=["xi-jinping"], channels=["email"]))
         holder, rescuer = build_worker(settings, service), build_worker(settings, service)
@@ -289,6 +289,46 @@ async def test_the_heartbeat_keeps_a_slow_send_from_being_rescued(
     [entry] = await store.list_deliveries()
     assert entry.status is DeliveryStatus.DELIVERED and entry.attempts == 1
     assert rescuer.stats.handled == 0 and holder.stats.handled == 1
+
+
+async def test_a_worker_unsure_of_its_lease_hands_the_delivery_back_unsent(
+    store: Store, service: Service, make_worker: MakeWorker, tmp_path: Path
+) -> None:
+    """Another connection holds the write lock for most of the lease while the worker
+    claims: by the time its claim returns, it cannot be sure another worker will not take
+    the delivery over, so it does not send; it records "not sent" (not counted towards
+    the cap) and sends it on its next claim. One email, nothing marked as a duplicate."""
+    async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
+        await submit_appeal(service, appeal(targets=["xi-jinping"], channels=["email"]))
+        worker = make_worker(sandbox)
+        worker.settings = worker.settings.model_copy(update={"lease_seconds": 1.5})
+        blocker = await Store.open(
+            str(store.engine.url.render_as_string(hide_password=False)), migrate_schema=False
+        )
+        locked = asyncio.Event()
+
+        async def hold_the_lock() -> None:
+            async with blocker._writing() as conn:
+                if blocker.dialect == "postgresql":
+                    await conn.execute(text("LOCK TABLE deliveries IN EXCLUSIVE MODE"))
+                else:
+                    await conn.execute(text("DELETE FROM deliveries WHERE id < 0"))
+                locked.set()
+                await asyncio.sleep(1.2)
+
+        try:
+            holding = asyncio.create_task(hold_the_lock())
+            await locked.wait()
+            await worker.run(drain=True)
+            await holding
+        finally:
+            await blocker.close()
+        assert len(sandbox.emails) == 1
+    [entry] = await store.list_deliveries()
+    attempts = await store.list_attempts(entry.id)
+    assert [a.outcome for a in attempts] == ["not_sent", "delivered"]
+    assert attempts[0].error is not None and attempts[0].error.error_class == "LeaseLost"
+    assert entry.status is DeliveryStatus.DELIVERED and entry.settlement is None
 
 
 async def test_retry_that_would_land_after_the_deadline_expires(
