@@ -250,7 +250,17 @@ def _claimed_statement() -> Any:
     unknown_before = exists().where(
         earlier.c.delivery_id == d.c.id,
         earlier.c.number < d.c.attempts,
-        or_(earlier.c.outcome.is_(None), earlier.c.outcome == AttemptOutcome.UNKNOWN.value),
+        or_(
+            earlier.c.outcome.is_(None),
+            earlier.c.outcome == AttemptOutcome.UNKNOWN.value,
+            # A worker that lost its lease and then reported that its send went out.
+            and_(
+                earlier.c.error_class == LEASE_EXPIRED,
+                earlier.c.outcome.in_(
+                    [AttemptOutcome.DELIVERED.value, AttemptOutcome.ACCEPTED.value]
+                ),
+            ),
+        ),
     )
     return (
         select(

@@ -14,6 +14,7 @@ from dispatcher.models import (
     NewAppeal,
     NewDelivery,
 )
+from dispatcher.outcomes import lease_lost_update
 from dispatcher.store import Store
 
 NOW = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)
@@ -119,6 +120,12 @@ async def test_expired_lease_makes_a_delivery_due_again(store: Store) -> None:
     assert [(a.number, a.outcome) for a in attempts] == [(1, "delivered"), (2, None)]
     assert attempts[0].error is not None and attempts[0].error.error_class == "LeaseExpired"
     assert attempts[0].error.message.endswith("recorded: delivered")
+    # The new owner hands it back unsent; whoever takes it next still knows that the first
+    # attempt went out, so it asks the provider (or marks a resend) instead of trusting it.
+    await store.record_outcomes("w2", [lease_lost_update(again, now=after_expiry)])
+    [third] = await store.claim_due_deliveries("w3", limit=10, lease_seconds=60, now=after_expiry)
+    assert third.attempts == 3 and third.paused_attempts == 1
+    assert third.earlier_outcome_unknown
 
 
 async def test_one_fax_in_flight_per_number(store: Store) -> None:
