@@ -53,6 +53,8 @@ def send_update(
     A duplicate-content refusal counts as delivered only when an earlier try may have
     reached the provider; otherwise it is a permanent failure like any other refusal.
     """
+    if attempt.lease_lost:
+        return lease_lost_update(delivery, now=now)
     notes = f" [{attempt.tries} tries]" if attempt.tries > 1 else ""
     error = attempt.error
     if error is None:

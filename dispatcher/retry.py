@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from tenacity import (
@@ -18,9 +17,12 @@ from tenacity import (
 from dispatcher.channels.base import (
     ChannelAdapter,
     DeliveryError,
+    LeaseLost,
     RateLimited,
     SendResult,
     TransientError,
+    ensure_lease_held,
+    lease_held,
 )
 from dispatcher.models import ClaimedDelivery
 from dispatcher.settings import RetrySettings
@@ -105,6 +107,8 @@ class SendAttempt:
     reconciled: bool = False
     # Sent again after an unknown outcome to a provider that cannot be asked (email).
     possible_duplicate: bool = False
+    # Nothing was sent: the worker could no longer be sure of its lease (see LeaseLost).
+    lease_lost: bool = False
 
 
 def _fast_wait(policy: RetryPolicy) -> object:
@@ -115,10 +119,7 @@ def _fast_wait(policy: RetryPolicy) -> object:
 
 
 async def send_with_fast_retries(
-    adapter: ChannelAdapter,
-    delivery: ClaimedDelivery,
-    policy: RetryPolicy,
-    held: Callable[[], bool] = lambda: True,
+    adapter: ChannelAdapter, delivery: ClaimedDelivery, policy: RetryPolicy
 ) -> SendAttempt:
     """One attempt: send, retrying transient faults a few times within ``fast_max_seconds``.
 
@@ -126,16 +127,19 @@ async def send_with_fast_retries(
     asked first, and what it holds settles the attempt without sending again.
 
     A rate limit ends the attempt at once, so that the durable schedule pauses the
-    channel instead; so does a lease the worker may no longer hold (``held`` false), as
-    another worker may be sending it. Never raises a DeliveryError: it comes back in the
-    result.
+    channel instead; so does a lease the worker may no longer hold (``lease_held``), as
+    another worker may be about to send it: nothing more goes out. Never raises a
+    DeliveryError: it comes back in the result.
     """
     maybe_sent = delivery.earlier_outcome_unknown
     tries = 0
+    last_error: DeliveryError | None = None
 
     def fast_retryable(exc: BaseException) -> bool:
         # A rate limit ends the attempt: the whole channel pauses (see outcomes).
-        return isinstance(exc, TransientError) and not isinstance(exc, RateLimited) and held()
+        if not isinstance(exc, TransientError) or isinstance(exc, RateLimited):
+            return False
+        return lease_held.get()()
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.fast_tries) | stop_before_delay(policy.fast_max_seconds),
@@ -147,6 +151,7 @@ async def send_with_fast_retries(
         async for attempt in retrying:
             with attempt:
                 tries += 1
+                ensure_lease_held()
                 if maybe_sent and adapter.finds_earlier:
                     found = await adapter.find_earlier(delivery)
                     if found is not None:
@@ -155,8 +160,13 @@ async def send_with_fast_retries(
                     result = await adapter.send(delivery)
                 except DeliveryError as exc:
                     maybe_sent = maybe_sent or exc.outcome_unknown
+                    last_error = exc
                     raise
     except DeliveryError as exc:
         return SendAttempt(None, exc, tries, maybe_sent)
+    except LeaseLost:
+        if last_error is not None:  # an earlier try of this attempt stands
+            return SendAttempt(None, last_error, tries, maybe_sent)
+        return SendAttempt(None, None, tries, maybe_sent, lease_lost=True)
     blind = maybe_sent and not adapter.finds_earlier
     return SendAttempt(result, None, tries, maybe_sent, possible_duplicate=blind)

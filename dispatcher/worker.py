@@ -8,7 +8,8 @@ the recorder writes whatever has arrived since its last transaction in the next 
 worker holds leases, a heartbeat renews them; if it dies, they run out within
 ``lease_seconds`` and any worker rescues them. A worker that has not managed to renew
 a lease for two thirds of its length does not start sending that delivery (another
-worker may be about to take it over): it hands it back.
+worker may be about to take it over): it hands it back, and the adapters check the same
+right before anything goes on the wire (after waiting for a connection, rendering a fax).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import secrets
@@ -25,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from dispatcher.channels.base import ChannelAdapter, DeliveryError, SendResult
+from dispatcher.channels.base import ChannelAdapter, DeliveryError, SendResult, lease_held
 from dispatcher.models import (
     Channel,
     ClaimedDelivery,
@@ -39,7 +41,6 @@ from dispatcher.outcomes import (
     confirmation_update,
     internal_error_update,
     interrupted_update,
-    lease_lost_update,
     send_update,
 )
 from dispatcher.retry import RetryPolicy, send_with_fast_retries
@@ -364,13 +365,10 @@ class Worker:
         self._in_flight.clear()
 
     async def _send(self, adapter: ChannelAdapter, delivery: ClaimedDelivery) -> DeliveryUpdate:
-        def held() -> bool:
-            return self._still_leased(delivery.id)
-
-        if not held():
-            return lease_lost_update(delivery, now=utcnow())
+        # This runs in the delivery's own task: the adapters see this delivery's lease.
+        lease_held.set(functools.partial(self._still_leased, delivery.id))
         started = time.perf_counter()
-        attempt = await send_with_fast_retries(adapter, delivery, self.policy, held)
+        attempt = await send_with_fast_retries(adapter, delivery, self.policy)
         if self.on_attempt is not None:
             self.on_attempt(delivery.channel, time.perf_counter() - started)
         return send_update(

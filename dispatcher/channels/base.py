@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +46,21 @@ class DuplicateContent(PermanentError):
     Whether that means "delivered" depends on history the adapter does not see: the worker
     decides (delivered if an earlier try's outcome was unknown, permanent otherwise).
     """
+
+
+class LeaseLost(Exception):
+    """Raised instead of sending: the worker can no longer be sure it holds the delivery."""
+
+
+# Set by the worker for each send it runs: false once the worker cannot be sure that the
+# delivery's lease is still its own (another worker may be about to take it over).
+lease_held: ContextVar[Callable[[], bool]] = ContextVar("lease_held", default=lambda: True)
+
+
+def ensure_lease_held() -> None:
+    """Called by adapters after any slow preparation, right before the request goes out."""
+    if not lease_held.get()():
+        raise LeaseLost
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from dispatcher.channels.base import (
     PermanentError,
     SendResult,
     TransientError,
+    ensure_lease_held,
 )
 from dispatcher.models import Channel, ClaimedDelivery
 from dispatcher.render.email import email_bytes, message_id
@@ -200,6 +201,7 @@ class EmailAdapter:
     async def _transfer(self, recipient: str, message: Outgoing) -> str:
         """MAIL, RCPT and DATA on one pooled connection; the server's final reply."""
         async with self.pool.connection() as (smtp, reused):
+            ensure_lease_held()  # waiting for a connection may have taken a while
             eight_bit = smtp.supports_extension("8bitmime")
             try:
                 await smtp.mail(self.from_address, options=["BODY=8BITMIME"] if eight_bit else [])

@@ -16,6 +16,7 @@ from dispatcher.channels.base import (
     RateLimited,
     SendResult,
     TransientError,
+    ensure_lease_held,
 )
 from dispatcher.models import Channel, ClaimedDelivery
 from dispatcher.render.fax import render_fax_pdf
@@ -121,6 +122,7 @@ class FaxAdapter:
         if self._callback_url:
             fields["callback_url"] = self._callback_url
         files = {"file": (f"appeal-{delivery.id}.pdf", pdf, "application/pdf")}
+        ensure_lease_held()  # rendering may have taken a while
         response = await self._request("POST", "/v2/faxes", data=fields, files=files)
         body = _json(response)
         fax_id = (body.get("data") or {}).get("id")

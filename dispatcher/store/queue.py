@@ -21,13 +21,12 @@ from dispatcher.store.base import StoreBase
 from dispatcher.store.pacing_sql import Leased, pace, pause_channels
 from dispatcher.store.queue_sql import (
     PENDING,
-    apply_update,
     expire_overdue,
     lease_due,
     load_claimed,
     open_attempts,
-    record_many,
 )
+from dispatcher.store.record_sql import apply_update, record_many
 from dispatcher.store.schema import deliveries
 
 _CLAIM_LOCK_KEY = 7_261_022

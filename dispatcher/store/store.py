@@ -34,10 +34,8 @@ from dispatcher.models import (
 from dispatcher.store.engine import upsert
 from dispatcher.store.intake_sql import insert_appeal
 from dispatcher.store.queue import QueueStore
-from dispatcher.store.queue_sql import (
-    apply_update,
-    load_claimed,
-)
+from dispatcher.store.queue_sql import load_claimed
+from dispatcher.store.record_sql import apply_update
 from dispatcher.store.schema import appeals, attempts, deliveries, rate_counts, reported_actions
 
 

@@ -1,0 +1,200 @@
+"""Statements that write outcomes: many at once for a worker's group commit, or one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Integer,
+    String,
+    Text,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatcher.models import AttemptOutcome, DeliveryStatus, DeliveryUpdate
+from dispatcher.store.queue_sql import LEASE_EXPIRED
+from dispatcher.store.schema import UTCDateTime, attempts, deliveries
+
+
+def _record_delivery_statement() -> Any:
+    """UPDATE for many outcomes at once (executemany): each delivery, guarded by its lease
+    owner and attempt number."""
+    d = deliveries
+    keep_error = bindparam("b_keep_error", type_=Boolean)
+    return (
+        update(d)
+        .where(
+            d.c.id == bindparam("b_id", type_=Integer),
+            d.c.lease_owner == bindparam("b_worker", type_=String),
+            d.c.attempts == bindparam("b_attempt", type_=Integer),
+        )
+        .values(
+            status=bindparam("b_status", type_=String),
+            lease_until=None,
+            lease_owner=None,
+            updated_at=bindparam("b_now", type_=UTCDateTime),
+            next_attempt_at=func.coalesce(
+                bindparam("b_next", type_=UTCDateTime), d.c.next_attempt_at
+            ),
+            provider_ref=func.coalesce(bindparam("b_ref", type_=String), d.c.provider_ref),
+            settlement=func.coalesce(bindparam("b_settlement", type_=String), d.c.settlement),
+            paused_attempts=d.c.paused_attempts + bindparam("b_paused", type_=Integer),
+            last_error_class=case(
+                (keep_error, d.c.last_error_class), else_=bindparam("b_class", type_=String)
+            ),
+            last_error_code=case(
+                (keep_error, d.c.last_error_code), else_=bindparam("b_code", type_=String)
+            ),
+            last_error_message=case(
+                (keep_error, d.c.last_error_message), else_=bindparam("b_message", type_=Text)
+            ),
+        )
+    )
+
+
+def _record_attempt_statement() -> Any:
+    """UPDATE for many outcomes at once (executemany): the attempt row each one closes."""
+    cut_off = attempts.c.error_class == LEASE_EXPIRED
+    return (
+        update(attempts)
+        .where(
+            attempts.c.delivery_id == bindparam("b_id", type_=Integer),
+            attempts.c.number == bindparam("b_attempt", type_=Integer),
+        )
+        .values(
+            finished_at=bindparam("b_now", type_=UTCDateTime),
+            outcome=bindparam("b_outcome", type_=String),
+            # An attempt whose lease ran out (another worker took the delivery over) keeps
+            # that mark, and says what its worker learned after all.
+            error_class=case((cut_off, LEASE_EXPIRED), else_=bindparam("b_class", type_=String)),
+            error_code=bindparam("b_code", type_=String),
+            error_message=case(
+                (
+                    cut_off,
+                    literal("its lease ran out before this outcome was recorded: ")
+                    + bindparam("b_outcome", type_=String),
+                ),
+                else_=bindparam("b_message", type_=Text),
+            ),
+            provider_ref=bindparam("b_ref", type_=String),
+            response_summary=bindparam("b_summary", type_=Text),
+        )
+    )
+
+
+_RECORD_DELIVERY = _record_delivery_statement()
+_RECORD_ATTEMPT = _record_attempt_statement()
+
+
+async def record_many(
+    conn: AsyncConnection, worker: str, updates: Sequence[DeliveryUpdate], now: dt.datetime
+) -> None:
+    """Write outcomes that each name their attempt, two statements for the lot.
+
+    A delivery ``worker`` no longer holds on that attempt is left alone; the attempt row
+    is closed regardless (the worker did finish its attempt, and knows how it ended).
+    """
+    rows = []
+    for u in updates:
+        assert u.attempt is not None
+        error = u.error
+        rows.append(
+            {
+                "b_id": u.delivery_id,
+                "b_worker": worker,
+                "b_attempt": u.attempt,
+                "b_status": u.status.value,
+                "b_now": now,
+                "b_next": u.next_attempt_at,
+                "b_ref": u.provider_ref,
+                "b_settlement": u.settlement.value if u.settlement else None,
+                # Neither a rate limit nor a send the worker held back counts to the cap.
+                "b_paused": int(
+                    u.pause_until is not None or u.attempt_outcome is AttemptOutcome.NOT_SENT
+                ),
+                # An error replaces the last one; delivery clears it; anything else keeps it.
+                "b_keep_error": error is None and u.status is not DeliveryStatus.DELIVERED,
+                "b_class": error.error_class if error else None,
+                "b_code": error.code if error else None,
+                "b_message": error.message if error else None,
+                "b_outcome": u.attempt_outcome.value if u.attempt_outcome else None,
+                "b_summary": u.response_summary,
+            }
+        )
+    await conn.execute(_RECORD_DELIVERY, rows)
+    closing = [row for row, u in zip(rows, updates, strict=True) if u.attempt_outcome]
+    if closing:
+        await conn.execute(_RECORD_ATTEMPT, closing)
+
+
+async def apply_update(
+    conn: AsyncConnection,
+    u: DeliveryUpdate,
+    condition: ColumnElement[bool],
+    now: dt.datetime,
+    *,
+    close_attempt_regardless: bool = False,
+) -> int:
+    """Write one outcome to its delivery if ``condition`` holds, and close its attempt row.
+
+    The attempt row is closed only when the delivery changed, unless
+    ``close_attempt_regardless`` (a worker that lost its lease still finished its attempt).
+    Returns 1 if the delivery changed, else 0.
+    """
+    d = deliveries
+    values: dict[str, Any] = {
+        "status": u.status.value,
+        "lease_until": None,
+        "lease_owner": None,
+        "updated_at": now,
+    }
+    if u.next_attempt_at is not None:
+        values["next_attempt_at"] = u.next_attempt_at
+    if u.provider_ref is not None:
+        values["provider_ref"] = u.provider_ref
+    if u.settlement is not None:
+        values["settlement"] = u.settlement.value
+    if u.error is not None:
+        values |= {
+            "last_error_class": u.error.error_class,
+            "last_error_code": u.error.code,
+            "last_error_message": u.error.message,
+        }
+    elif u.status is DeliveryStatus.DELIVERED:
+        values |= {"last_error_class": None, "last_error_code": None, "last_error_message": None}
+    if u.attempt is not None:
+        condition = and_(condition, d.c.attempts == u.attempt)
+    result = await conn.execute(update(d).where(d.c.id == u.delivery_id, condition).values(values))
+    changed = int(result.rowcount)
+    if u.attempt_outcome is not None and (changed or close_attempt_regardless):
+        number: Any = u.attempt
+        if number is None:
+            number = select(d.c.attempts).where(d.c.id == u.delivery_id).scalar_subquery()
+        await conn.execute(
+            update(attempts)
+            .where(
+                attempts.c.delivery_id == u.delivery_id,
+                attempts.c.number == number,
+            )
+            .values(
+                finished_at=now,
+                outcome=u.attempt_outcome.value,
+                error_class=u.error.error_class if u.error else None,
+                error_code=u.error.code if u.error else None,
+                error_message=u.error.message if u.error else None,
+                provider_ref=u.provider_ref,
+                response_summary=u.response_summary,
+            )
+        )
+    return changed
