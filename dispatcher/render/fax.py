@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dispatcher.models import ClaimedDelivery
 from dispatcher.render.letter import letter_text
+from dispatcher.render.pdf import Block, Face, load_face, write_pdf
 
 _FONT_FAMILY = "wqy-microhei"
 # Latin, Greek, Cyrillic and common punctuation/symbols: what most letters use.
@@ -84,9 +85,13 @@ def _alphabetic_codepoints() -> frozenset[int]:
     )
 
 
+def alphabetic_face() -> Face:
+    """The alphabetic cut of the face, ready for the letter writer (once per process)."""
+    return load_face(_alphabetic_font_path())
+
+
 def _font_for(text: str) -> Path:
-    alphabetic = _alphabetic_codepoints()
-    if all(ch.isspace() or ord(ch) in alphabetic for ch in text):
+    if {ord(ch) for ch in text if not ch.isspace()} <= _alphabetic_codepoints():
         return _alphabetic_font_path()
     return font_path()
 
@@ -104,28 +109,46 @@ def cover_text(delivery: ClaimedDelivery, header_text: str) -> str:
         f"{header_text}\n"
         f"To: {delivery.target_name}, fax {delivery.address}\n"
         f"From: {delivery.supporter_name}\n"
-        f"Date: {today}    Reference: delivery {delivery.id}"
+        f"Date: {today}\n"
+        f"Reference: delivery {delivery.id}"
     )
 
 
 def render_fax_pdf(delivery: ClaimedDelivery, *, header_text: str) -> bytes:
-    """A4 PDF: a cover block (to, from, date) and the letter. CPU-bound: call it in a thread."""
-    from fpdf import FPDF  # heavy; only the worker renders faxes
+    """A4 PDF: a cover block (to, from, date) and the letter. CPU-bound: call it in a thread.
+
+    Text the alphabetic face covers (most letters) is set by our own small writer, in a
+    millisecond or two; anything else (Chinese) by fpdf2 with the full face, subset per
+    document.
+    """
+    cover = cover_text(delivery, header_text)
+    letter = letter_text(delivery)
+    if _font_for(cover + delivery.subject + letter) != font_path():
+        blocks = [
+            Block(cover, size=9, line_mm=4.5, after_mm=6),
+            Block(delivery.subject, size=13, line_mm=7, after_mm=3),
+            Block(letter, size=11, line_mm=5.5),
+        ]
+        return write_pdf(alphabetic_face(), blocks, title=delivery.subject)
+    return _render_with_fpdf(delivery, cover, letter)
+
+
+def _render_with_fpdf(delivery: ClaimedDelivery, cover: str, letter: str) -> bytes:
+    from fpdf import FPDF  # heavy; only the worker renders faxes, and rarely this way
 
     pdf = FPDF(format="A4")
     pdf.set_margins(20, 20, 20)
     pdf.set_auto_page_break(auto=True, margin=20)
-    fname = _font_for(cover_text(delivery, header_text) + delivery.subject + letter_text(delivery))
-    pdf.add_font(_FONT_FAMILY, fname=str(fname), collection_font_number=0)
+    pdf.add_font(_FONT_FAMILY, fname=str(font_path()), collection_font_number=0)
     pdf.set_title(delivery.subject)
     pdf.set_creator("appeal-dispatcher")
     pdf.add_page()
     pdf.set_font(_FONT_FAMILY, size=9)
-    pdf.multi_cell(0, 4.5, text=cover_text(delivery, header_text))
+    pdf.multi_cell(0, 4.5, text=cover)
     pdf.ln(6)
     pdf.set_font(_FONT_FAMILY, size=13)
     pdf.multi_cell(0, 7, text=delivery.subject)
     pdf.ln(3)
     pdf.set_font(_FONT_FAMILY, size=11)
-    pdf.multi_cell(0, 5.5, text=letter_text(delivery))
+    pdf.multi_cell(0, 5.5, text=letter)
     return bytes(pdf.output())

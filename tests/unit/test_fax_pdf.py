@@ -1,0 +1,102 @@
+"""Fax PDFs read back with an independent PDF reader (pypdf): the text layer holds the letter."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import re
+
+import pypdf
+
+from dispatcher.models import Channel, ClaimedDelivery, DeliveryStatus
+from dispatcher.render.fax import alphabetic_face, render_fax_pdf
+from dispatcher.render.letter import letter_text
+from dispatcher.render.pdf import MM, PAGE_WIDTH, wrap
+
+LETTER = ClaimedDelivery(
+    id=42,
+    appeal_id="appeal-1",
+    campaign_id="ua-61-21",
+    target_id="xi-jinping",
+    target_name="Xi Jinping",
+    salutation="Dear President Xi",
+    channel=Channel.FAX,
+    address="+861062381025",
+    status=DeliveryStatus.SENDING,
+    attempts=1,
+    provider_ref=None,
+    expires_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+    supporter_name="Zoë Ångström-Łukasz",
+    supporter_email="zoe@example.org",
+    supporter_country="Poland",
+    language="en",
+    subject="Release them — Освободите их",
+    body="I urge you to release them and to end the detentions in Xinjiang.\n\n" * 40
+    + "Ελευθερώστε τους. Libérez-les. Wolność dla nich.",
+    tweet=None,
+    earlier_outcome_unknown=False,
+)
+
+
+def read_back(pdf: bytes) -> list[str]:
+    """Each page's text, whitespace collapsed."""
+    reader = pypdf.PdfReader(io.BytesIO(pdf), strict=True)
+    return [re.sub(r"\s+", " ", page.extract_text()).strip() for page in reader.pages]
+
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
+def test_an_alphabetic_letter_reads_back_word_for_word_across_pages() -> None:
+    pdf = render_fax_pdf(LETTER, header_text="Urgent Action 61.21")
+    pages = read_back(pdf)
+    assert len(pages) > 1 and all(pages)
+    text = " ".join(pages)
+    assert words(text) == words(
+        "Urgent Action 61.21\n"
+        f"To: Xi Jinping, fax +861062381025\nFrom: {LETTER.supporter_name}\n"
+        f"Date: {dt.datetime.now(dt.UTC).date().isoformat()}\nReference: delivery 42\n"
+        f"{LETTER.subject}\n{letter_text(LETTER)}"
+    )
+    assert b"/FontFile2" in pdf and b"WenQuanYi" in pdf  # the face is embedded
+    metadata = pypdf.PdfReader(io.BytesIO(pdf)).metadata
+    assert metadata is not None and metadata.title == LETTER.subject
+
+
+def test_a_word_longer_than_a_line_is_cut_and_nothing_is_lost() -> None:
+    face = alphabetic_face()
+    usable = PAGE_WIDTH - 40 * MM
+    long_word = "Ł" * 400
+    lines = wrap(face, f"before {long_word} after", 11, usable)
+    assert "".join(lines).replace(" ", "") == f"before{long_word}after"
+    assert all(face.width(line, 11) <= usable for line in lines)
+    assert len(lines) > 3
+    pdf = render_fax_pdf(
+        dataclasses.replace(LETTER, body=f"before {long_word} after"), header_text="UA"
+    )
+    assert long_word in " ".join(read_back(pdf)).replace(" ", "")
+
+
+def test_line_breaks_in_the_letter_are_kept_and_lines_fit_the_page() -> None:
+    face = alphabetic_face()
+    usable = PAGE_WIDTH - 40 * MM
+    lines = wrap(face, "one\n\ntwo three\nfour", 11, usable)
+    assert lines == ["one", "", "two three", "four"]
+    long = wrap(face, LETTER.body, 11, usable)
+    assert all(face.width(line, 11) <= usable for line in long)
+    assert sum(1 for line in long if line) > 40
+
+
+def test_a_chinese_letter_is_set_in_the_full_face_and_reads_back() -> None:
+    chinese = dataclasses.replace(
+        LETTER,
+        language="zh",
+        subject="释放他们",
+        salutation="尊敬的习主席",
+        body="我敦促你们释放被任意拘押的人。" * 30,
+    )
+    pdf = render_fax_pdf(chinese, header_text="紧急行动")
+    text = "".join(read_back(pdf)).replace(" ", "")
+    assert "释放他们" in text and "我敦促你们释放被任意拘押的人。" in text
