@@ -5,7 +5,7 @@ async httpx client with N concurrent connections on loopback). Each request is a
 supporter, so every one is stored (supporter, appeal, five deliveries in one transaction).
 Prints appeals/s and the p50/p90/p99 latency, and checks the report counts every appeal.
 
-    .venv/bin/python bench/intake_http.py --requests 2000 --concurrency 16
+    .venv/bin/python -m bench.intake_http --requests 2000 --concurrency 16
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import asyncio
 import datetime as dt
 import os
 import re
-import socket
 import statistics
 import sys
 import tempfile
@@ -24,14 +23,10 @@ from pathlib import Path
 
 import httpx
 
+from bench.common import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGN = "ua-bench"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def main(requests: int, concurrency: int) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bench.email_ratio import drop_postgres, fresh_postgres
+from bench.common import DEFAULT_POSTGRES, clean_env, drop_postgres, fresh_postgres
 from bench.worker_drain import CAMPAIGN, write_campaign
 from dispatcher.runtime import open_service
 from dispatcher.sandbox import Sandbox
@@ -32,7 +31,7 @@ from dispatcher.store.schema import appeals, attempts, deliveries
 
 
 async def latencies(settings: Settings, sandbox: Sandbox, count: int) -> list[float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
+    env = clean_env()
     env.update(
         {
             "DISPATCHER_DATABASE_URL": settings.database_url,
@@ -104,10 +103,5 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--appeals", type=int, default=10)
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "DISPATCHER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
     asyncio.run(main(parser.parse_args()))

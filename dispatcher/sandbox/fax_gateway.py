@@ -340,6 +340,7 @@ class FaxGateway(HttpServer):
             "header_text": fax.header_text,
             "tags": fax.tags,
             "status": fax.status,
+            "created_at": _iso(fax.created_at),
             "completed_at": _iso(fax.completed_at),
         }
         text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"

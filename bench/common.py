@@ -1,0 +1,160 @@
+"""What the ratio benchmarks share: a scratch database, worker processes, the sandbox process.
+
+Each benchmark measures one channel's provider stand-in with a blast client, then the
+dispatcher's workers, then the blast client again, in one run: a ratio, not a bare rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import update
+from sqlalchemy.engine import make_url
+
+from dispatcher.models import utcnow
+from dispatcher.runtime import open_service
+from dispatcher.settings import Settings
+from dispatcher.store.schema import deliveries
+
+DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
+DEFAULT_POSTGRES = os.environ.get(
+    "DISPATCHER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def add_database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument(
+        "--postgres-url",
+        default=DEFAULT_POSTGRES,
+        help="a server where a scratch database may be created and dropped",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--py-spy", metavar="FILE", help="profile the first worker into FILE")
+
+
+class Scratch:
+    """A working directory and an empty database (SQLite file, or a PostgreSQL database
+    created for the run and dropped after it)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.work = Path(tempfile.mkdtemp(prefix="dispatcher-bench-"))
+        self.pg_name: str | None = None
+        self.settings: Settings
+
+    async def __aenter__(self) -> Scratch:
+        database = f"sqlite+aiosqlite:///{self.work / 'bench.db'}"
+        if self.args.database == "postgres":
+            database, self.pg_name = await fresh_postgres(self.args.postgres_url)
+        self.settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            database_url=database,
+            campaigns_dir=self.work / "campaigns",
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.pg_name is not None:
+            await drop_postgres(self.args.postgres_url, self.pg_name)
+
+    async def hold_until_started(self) -> None:
+        """Make the queue due only once every worker process has started (about a second
+        of imports each, on a shared CPU): the rate measured is the workers', not their
+        start."""
+        due = utcnow() + dt.timedelta(seconds=2 + self.args.workers)
+        async with open_service(self.settings) as service, service.store.engine.begin() as conn:
+            await conn.execute(update(deliveries).values(next_attempt_at=due))
+
+    async def run_workers(self, extra_env: dict[str, str]) -> list[int]:
+        """``dispatcher worker --drain`` in ``--workers`` processes; their exit codes.
+        With ``--py-spy``, the first is sampled: collapsed stacks with their counts."""
+        env = clean_env()
+        env.update(
+            {
+                "DISPATCHER_DATABASE_URL": self.settings.database_url,
+                "DISPATCHER_CAMPAIGNS_DIR": str(self.settings.campaigns_dir),
+                "DISPATCHER_SANDBOX__DIRECTORY": str(self.work / "worker-sandbox"),
+                **extra_env,
+            }
+        )
+        profile = self.args.py_spy
+        spy = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw"]
+        spy += ["--rate", "200", "-o", profile or "", "--"]
+        processes = [
+            await asyncio.create_subprocess_exec(
+                *(spy if profile and n == 0 else []), DISPATCHER, "worker", "--drain", env=env
+            )
+            for n in range(self.args.workers)
+        ]
+        return [await p.wait() for p in processes]
+
+    def describe(self) -> str:
+        return f"{self.args.database}, {self.args.workers} worker process(es)"
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without any DISPATCHER_ setting."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
+
+
+async def start_sandbox(
+    directory: Path, extra_env: dict[str, str] | None = None, **ports: int
+) -> asyncio.subprocess.Process:
+    """``dispatcher sandbox`` in its own process, listening on the given ports
+    (``smtp_port``, ``fax_port``, ``x_port``; free ones for the rest)."""
+    env = clean_env()
+    for name in ("smtp_port", "fax_port", "x_port"):
+        env[f"DISPATCHER_SANDBOX__{name.upper()}"] = str(ports.get(name) or free_port())
+    env["DISPATCHER_SANDBOX__DIRECTORY"] = str(directory)
+    env.update(extra_env or {})
+    process = await asyncio.create_subprocess_exec(
+        DISPATCHER, "sandbox", env=env, stdout=asyncio.subprocess.PIPE
+    )
+    assert process.stdout is not None
+    await process.stdout.readline()  # "Sandbox running …": it listens
+    return process
+
+
+def arrival_rate(arrivals: list[dt.datetime]) -> float:
+    """Arrivals per second, first to last."""
+    span = (max(arrivals) - min(arrivals)).total_seconds() if len(arrivals) > 1 else 0
+    return (len(arrivals) - 1) / span if span > 0 else 0.0
+
+
+async def fresh_postgres(admin_url: str) -> tuple[str, str]:
+    """A new, empty database next to ``admin_url``'s: (its URL, its name)."""
+    import asyncpg
+
+    url = make_url(admin_url)
+    name = f"dispatcher_bench_{os.getpid()}"
+    conn = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(False))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return url.set(database=name).render_as_string(False), name
+
+
+async def drop_postgres(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    url = make_url(admin_url).set(drivername="postgresql")
+    conn = await asyncpg.connect(url.render_as_string(False))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
