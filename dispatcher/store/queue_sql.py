@@ -18,6 +18,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -72,49 +73,53 @@ def _fax_line_free(now: Any) -> Any:
     return and_(~awaiting_on_line, ~sending_on_line, ~older_fax_waiting)
 
 
-def due_candidates(channel: Channel | None = None) -> Any:
+def due_candidates(channel: Channel | None = None, *, lock: bool = False) -> Any:
     """Due deliveries (of ``channel``, or any), oldest due first; binds ``now`` and
-    ``claim_limit``."""
+    ``claim_limit``. With ``lock`` (PostgreSQL), rows are locked, skipping locked ones.
+
+    One ordered read per status (queued and due; being sent under an expired lease;
+    awaiting a status poll that is due), each reading ``ix_deliveries_due`` in order and
+    stopping at ``claim_limit``: a claim costs the same with ten or a million queued.
+    """
     d = deliveries
     now = bindparam("now", type_=UTCDateTime)
+    limit = bindparam("claim_limit", type_=Integer)
     # A provider's 429 pauses its whole channel (see pacing_sql.pause_channels).
     paused_key = literal(account_key(channel)) if channel else d.c.channel + literal(":account")
     paused = exists().where(pacing.c.key == paused_key, pacing.c.paused_until > now)
-    send_due = and_(
-        or_(
-            and_(d.c.status == DeliveryStatus.QUEUED.value, d.c.next_attempt_at <= now),
-            and_(d.c.status == DeliveryStatus.SENDING.value, d.c.lease_until < now),
-        ),
-        d.c.expires_at > now,  # past it, the next expiry pass ends them instead
-        ~paused,
-    )
     if channel is None:
         paced: Any = or_(d.c.channel != Channel.FAX.value, _fax_line_free(now))
     elif channel is Channel.FAX:
         paced = _fax_line_free(now)
     else:
         paced = true()
-    poll_due = and_(
-        d.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value,
-        d.c.next_attempt_at <= now,
-        or_(d.c.lease_until.is_(None), d.c.lease_until < now),
-    )
-    query = (
-        select(d.c.id)
-        # The IN lets the planner read only pending rows (ix_deliveries_due).
-        .where(d.c.status.in_(PENDING), or_(and_(send_due, paced), poll_due))
-        .order_by(d.c.next_attempt_at, d.c.id)
-        .limit(bindparam("claim_limit", type_=Integer))
-    )
-    return query if channel is None else query.where(d.c.channel == channel.value)
+    sendable = and_(d.c.expires_at > now, ~paused, paced)
+    waiting = {
+        DeliveryStatus.QUEUED: and_(d.c.next_attempt_at <= now, sendable),
+        # Its worker died or stalled: the outcome of that attempt is unknown.
+        DeliveryStatus.SENDING: and_(d.c.lease_until < now, sendable),
+        DeliveryStatus.AWAITING_CONFIRMATION: and_(
+            d.c.next_attempt_at <= now,
+            or_(d.c.lease_until.is_(None), d.c.lease_until < now),
+        ),
+    }
+    branches = []
+    for status, condition in waiting.items():
+        branch = select(d.c.id, d.c.next_attempt_at).where(d.c.status == status.value, condition)
+        if channel is not None:
+            branch = branch.where(d.c.channel == channel.value)
+        branch = branch.order_by(d.c.next_attempt_at, d.c.id).limit(limit)
+        if lock:
+            branch = branch.with_for_update(skip_locked=True)
+        branches.append(select(branch.subquery()))
+    due = union_all(*branches).subquery()
+    return select(due.c.id).order_by(due.c.next_attempt_at, due.c.id).limit(limit)
 
 
 def _lease_statement(channel: Channel | None, dialect: str) -> Any:
     """UPDATE … RETURNING that leases due deliveries; binds ``now``, ``claim_limit``,
     ``lease_until`` and ``worker``. Built once per channel and dialect."""
-    candidates = due_candidates(channel)
-    if dialect == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
+    candidates = due_candidates(channel, lock=dialect == "postgresql")
     d = deliveries
     polling = d.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value
     return (

@@ -112,7 +112,7 @@ deliveries = Table(
     UniqueConstraint(
         "campaign_id", "supporter_email_lc", "target_id", "channel", name="uq_delivery_once"
     ),
-    Index("ix_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_deliveries_due", "status", "channel", "next_attempt_at", "id"),
     Index("ix_deliveries_line", "channel", "address", "status", "id"),
     Index("ix_deliveries_campaign_updated", "campaign_id", "updated_at"),
     Index("ix_deliveries_updated", "updated_at", "id"),
