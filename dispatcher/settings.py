@@ -102,6 +102,9 @@ class WorkerSettings(BaseModel):
     email_concurrency: int = Field(default=24, ge=1)
     fax_concurrency: int = Field(default=4, ge=1)
     twitter_concurrency: int = Field(default=2, ge=1)
+    # How long the recorder lets outcomes gather before writing them in one transaction
+    # (a crash loses at most the sends in flight; these few milliseconds are in flight).
+    record_gather_seconds: float = Field(default=0.005, ge=0, le=1)
 
 
 class IntakeSettings(BaseModel):

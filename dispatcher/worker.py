@@ -78,12 +78,16 @@ class WorkerStats:
 
 
 class OutcomeRecorder:
-    """Writes outcomes as they arrive: everything queued since the last write goes into the
-    next transaction. A write that fails is tried again (with growing waits) and keeps its
-    outcomes; nothing is dropped."""
+    """Writes outcomes as they arrive: everything queued since the last write (and in the
+    ``gather_seconds`` after the first of them) goes into the next transaction. A write
+    that fails is tried again (with growing waits) and keeps its outcomes; nothing is
+    dropped."""
 
-    def __init__(self, store: Store, worker: str, stats: WorkerStats) -> None:
+    def __init__(
+        self, store: Store, worker: str, stats: WorkerStats, gather_seconds: float = 0.0
+    ) -> None:
         self._store = store
+        self._gather_seconds = gather_seconds
         self._worker = worker
         self._stats = stats
         self._waiting: list[DeliveryUpdate] = []
@@ -109,6 +113,8 @@ class OutcomeRecorder:
     async def run(self) -> None:
         while True:
             await self._arrived.wait()
+            if self._gather_seconds and not self._closing:
+                await asyncio.sleep(self._gather_seconds)  # let a few more finish
             self._arrived.clear()
             batch, self._waiting = self._waiting, []
             if batch:
@@ -184,7 +190,9 @@ class Worker:
         self._ask: set[Channel] = set(self._slots)
         # When the next delivery falls due, as last looked up (or scheduled by this worker).
         self._due_at: dt.datetime | None = None
-        self._recorder = OutcomeRecorder(store, self.name, self.stats)
+        self._recorder = OutcomeRecorder(
+            store, self.name, self.stats, settings.record_gather_seconds
+        )
 
     def _heard(self, event: QueueEvent) -> None:
         if event is QueueEvent.QUEUED:
