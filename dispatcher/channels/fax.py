@@ -1,14 +1,20 @@
-"""Fax through a Phaxio-v2-compatible HTTP gateway, with httpx."""
+"""Fax through a Phaxio-v2-compatible HTTP gateway, with aiohttp (one session per worker)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import email.utils
+import http
+import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
+from multidict import CIMultiDict
 
 from dispatcher.channels.base import (
     DeliveryError,
@@ -41,20 +47,44 @@ def classify_fax_failure(
     return TransientError(text, code=code)
 
 
-def classify_http_status(response: httpx.Response, body: dict[str, Any]) -> DeliveryError:
+@dataclass(frozen=True, slots=True)
+class GatewayReply:
+    """What the gateway answered: status, headers and the JSON body (empty if not JSON)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: dict[str, Any]
+
+    @classmethod
+    def of(cls, status: int, body: bytes = b"", **headers: str) -> GatewayReply:
+        return cls(status, CIMultiDict(headers), _json(body))
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def reason(self) -> str:
+        try:
+            return http.HTTPStatus(self.status).phrase
+        except ValueError:
+            return ""
+
+
+def classify_http_status(reply: GatewayReply) -> DeliveryError:
     """429 and 5xx → retry; 401, 422 and other 4xx → permanent."""
-    status = response.status_code
-    message = f"fax gateway answered HTTP {status}: {body.get('message') or response.reason_phrase}"
+    status = reply.status
+    message = f"fax gateway answered HTTP {status}: {reply.body.get('message') or reply.reason}"
     if status == 429:
-        return RateLimited(message, retry_after=_retry_after(response), code=str(status))
+        return RateLimited(message, retry_after=_retry_after(reply), code=str(status))
     if status >= 500 or status == 408:
         return TransientError(message, code=str(status))
     return PermanentError(message, code=str(status))
 
 
-def _retry_after(response: httpx.Response) -> float:
+def _retry_after(reply: GatewayReply) -> float:
     """Retry-After in seconds or as an HTTP date (RFC 9110); 60 s when absent or unreadable."""
-    value = response.headers.get("retry-after", "60").strip()
+    value = reply.headers.get("retry-after", "60").strip()
     try:
         return float(value)
     except ValueError:
@@ -66,10 +96,10 @@ def _retry_after(response: httpx.Response) -> float:
     return (when - dt.datetime.now(dt.UTC)).total_seconds()
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def _json(raw: bytes) -> dict[str, Any]:
     try:
-        body = response.json()
-    except ValueError:
+        body = json.loads(raw)
+    except ValueError:  # includes UnicodeDecodeError
         return {}
     return body if isinstance(body, dict) else {}
 
@@ -107,9 +137,10 @@ class FaxAdapter:
         self.base_url = base_url.rstrip("/")
         self._header_text = header_text
         self._callback_url = callback_url
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url, auth=(api_key, api_secret), timeout=timeout
-        )
+        credentials = base64.b64encode(f"{api_key}:{api_secret}".encode()).decode("ascii")
+        self._headers = {"Authorization": f"Basic {credentials}"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
 
     async def send(self, delivery: ClaimedDelivery) -> SendResult:
         pdf = await asyncio.to_thread(render_fax_pdf, delivery, header_text=self._header_text)
@@ -121,15 +152,19 @@ class FaxAdapter:
         }
         if self._callback_url:
             fields["callback_url"] = self._callback_url
-        files = {"file": (f"appeal-{delivery.id}.pdf", pdf, "application/pdf")}
+        # Field names as the gateway spells them (tag[delivery_id]), not percent-encoded.
+        form = aiohttp.FormData(fields, quote_fields=False)
+        form.add_field(
+            "file", pdf, filename=f"appeal-{delivery.id}.pdf", content_type="application/pdf"
+        )
         ensure_lease_held()  # rendering may have taken a while
-        response = await self._request("POST", "/v2/faxes", data=fields, files=files)
-        body = _json(response)
+        reply = await self._request("POST", "/v2/faxes", data=form)
+        body = reply.body
         fax_id = (body.get("data") or {}).get("id")
-        if not response.is_success or not body.get("success") or fax_id is None:
-            if response.is_success:
+        if not reply.is_success or not body.get("success") or fax_id is None:
+            if reply.is_success:
                 raise TransientError(f"fax gateway gave an unexpected answer: {body!r:.200}")
-            raise classify_http_status(response, body)
+            raise classify_http_status(reply)
         return SendResult(
             confirmed=False, provider_ref=str(fax_id), summary=str(body.get("message", ""))[:200]
         )
@@ -137,20 +172,19 @@ class FaxAdapter:
     async def check(self, delivery: ClaimedDelivery) -> SendResult:
         ref = delivery.provider_ref
         try:
-            response = await self._request("GET", f"/v2/faxes/{ref}")
+            reply = await self._request("GET", f"/v2/faxes/{ref}")
         except TransientError as exc:
             return SendResult(False, ref, f"status unavailable, will ask again: {exc.message}")
-        body = _json(response)
-        if response.status_code == 404:
+        if reply.status == 404:
             raise TransientError(f"fax gateway does not know fax {ref}; it will be sent again")
-        if not response.is_success:
-            error = classify_http_status(response, body)
+        if not reply.is_success:
+            error = classify_http_status(reply)
             if isinstance(error, TransientError):
                 return SendResult(
                     False, ref, f"status unavailable, will ask again: {error.message}"
                 )
             raise error
-        data = body.get("data") or {}
+        data = reply.body.get("data") or {}
         verdict = fax_verdict(data)
         if isinstance(verdict, DeliveryError):
             raise verdict
@@ -160,13 +194,12 @@ class FaxAdapter:
         """Look the delivery's faxes up by ``tag[delivery_id]``: the newest one that did not
         fail settles it (transmitted, or still on its way); none, or only failed ones, means
         sending again."""
-        response = await self._request(
+        reply = await self._request(
             "GET", "/v2/faxes", params={"tag[delivery_id]": str(delivery.id), "per_page": "20"}
         )
-        body = _json(response)
-        if not response.is_success:
-            raise classify_http_status(response, body)
-        found = [f for f in body.get("data") or [] if isinstance(f, dict)]
+        if not reply.is_success:
+            raise classify_http_status(reply)
+        found = [f for f in reply.body.get("data") or [] if isinstance(f, dict)]
         for fax in sorted(found, key=lambda f: int(f.get("id") or 0), reverse=True):
             verdict = fax_verdict(fax, note=", found on the gateway")
             if isinstance(verdict, SendResult):
@@ -175,16 +208,22 @@ class FaxAdapter:
                 return SendResult(False, str(fax.get("id")), "found on the gateway, in progress")
         return None
 
-    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _request(self, method: str, path: str, **kwargs: Any) -> GatewayReply:
+        if self._session is None or self._session.closed:
+            # A session belongs to a running loop: made on first use, kept for the worker's life.
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
         try:
-            return await self._client.request(method, url, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            async with self._session.request(method, self.base_url + path, **kwargs) as response:
+                raw = await response.read()
+                return GatewayReply(response.status, response.headers, _json(raw))
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             raise TransientError(f"cannot reach fax gateway {self.base_url}: {exc}") from exc
-        except httpx.TransportError as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             # The request may have arrived: a resend is recognisable by tag[delivery_id].
             raise TransientError(
                 f"fax gateway connection failed: {exc!r}", outcome_unknown=True
             ) from exc
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()

@@ -45,7 +45,7 @@ def _secret(value: SecretStr | None, env_name: str, channel: str) -> str:
 
 
 def _email_adapter(settings: Settings) -> ChannelAdapter:
-    # Imported here so commands that send nothing don't load aiosmtplib, httpx or tweepy.
+    # Imported here so commands that send nothing don't load aiosmtplib, aiohttp or tweepy.
     from dispatcher.channels.email import EmailAdapter
 
     email, sandbox = settings.email, settings.sandbox

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 
 import aiosmtplib
-import httpx
 import pytest
 
 from dispatcher.channels.base import (
@@ -16,7 +16,7 @@ from dispatcher.channels.base import (
     TransientError,
 )
 from dispatcher.channels.email import classify_smtp_error
-from dispatcher.channels.fax import classify_fax_failure, classify_http_status
+from dispatcher.channels.fax import GatewayReply, classify_fax_failure, classify_http_status
 from dispatcher.render.fax import uncovered_characters
 from dispatcher.render.letter import letter_text, signature
 from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH, compose_tweet, weighted_length
@@ -39,12 +39,9 @@ def policy(**overrides: float) -> RetryPolicy:
     return RetryPolicy(**values)  # type: ignore[arg-type]
 
 
-def response(status: int, **headers: str) -> httpx.Response:
-    return httpx.Response(
-        status,
-        headers=headers,
-        request=httpx.Request("POST", "http://fax.example/v2/faxes"),
-    )
+def response(status: int, message: str | None = None, **headers: str) -> GatewayReply:
+    body = b"{}" if message is None else json.dumps({"message": message}).encode()
+    return GatewayReply.of(status, body, **headers)
 
 
 # --- letter and tweet ---------------------------------------------------------------
@@ -213,29 +210,29 @@ def test_fax_words_match_whole_words_only() -> None:
 
 
 def test_fax_http_429_is_rate_limited_with_retry_after() -> None:
-    error = classify_http_status(response(429, **{"retry-after": "7"}), {"message": "Slow down"})
+    error = classify_http_status(response(429, "Slow down", **{"retry-after": "7"}))
     assert isinstance(error, RateLimited)
     assert error.retry_after == 7
     assert error.code == "429"
     assert error.message == "fax gateway answered HTTP 429: Slow down"
 
-    no_header = classify_http_status(response(429), {})
+    no_header = classify_http_status(response(429))
     assert isinstance(no_header, RateLimited) and no_header.retry_after == 60
     assert no_header.message == "fax gateway answered HTTP 429: Too Many Requests"
-    negative = classify_http_status(response(429, **{"retry-after": "-3"}), {})
+    negative = classify_http_status(response(429, **{"retry-after": "-3"}))
     assert isinstance(negative, RateLimited) and negative.retry_after == 0
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 408])
 def test_fax_http_server_errors_are_transient(status: int) -> None:
-    error = classify_http_status(response(status), {})
+    error = classify_http_status(response(status))
     assert type(error) is TransientError
     assert error.code == str(status)
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
 def test_fax_http_client_errors_are_permanent(status: int) -> None:
-    error = classify_http_status(response(status), {"message": "nope"})
+    error = classify_http_status(response(status, "nope"))
     assert type(error) is PermanentError
     assert error.code == str(status)
     assert error.message.endswith(": nope")
