@@ -40,7 +40,7 @@ class Block:
     after_mm: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: one per face file and process
 class Face:
     """One TrueType face, ready to draw with: per character its glyph id and advance
     (thousandths of the font size), and the objects every document embeds unchanged."""
@@ -143,25 +143,42 @@ def wrap(face: Face, text: str, size: float, width: float) -> list[str]:
     """``text`` broken into lines no wider than ``width`` points: at spaces where it can,
     inside a word only when the word alone is wider than a line. Runs of spaces count as
     one; every line break in ``text`` is kept."""
+    return [line for line, _ in _set(face, text, size, width)]
+
+
+def _set(face: Face, text: str, size: float, width: float) -> list[tuple[str, bytes]]:
+    """Each line of ``text`` and its glyph ids, hex-encoded as the content stream wants."""
+    lines: list[tuple[str, bytes]] = []
+    for paragraph in text.replace("\r\n", "\n").split("\n"):
+        lines += _set_paragraph(face, paragraph, size, width)
+    return lines
+
+
+@functools.lru_cache(maxsize=4096)
+def _set_paragraph(face: Face, paragraph: str, size: float, width: float) -> tuple[Any, ...]:
+    """One paragraph set in lines (cached: a campaign's letter is the same paragraphs for
+    every supporter; only the salutation and the signature differ)."""
     lines: list[str] = []
     space = face.width(" ", size)
-    for paragraph in text.replace("\r\n", "\n").split("\n"):
-        line, line_width = "", 0.0
-        for word in paragraph.split():
+    line, line_width = "", 0.0
+    for word in paragraph.split():
+        word_width = face.width(word, size)
+        if line and line_width + space + word_width <= width:
+            line, line_width = f"{line} {word}", line_width + space + word_width
+            continue
+        if line:
+            lines.append(line)
+        while word_width > width:  # a word longer than a line: cut it
+            cut = _fitting_prefix(face, word, size, width)
+            lines.append(word[:cut])
+            word = word[cut:]
             word_width = face.width(word, size)
-            if line and line_width + space + word_width <= width:
-                line, line_width = f"{line} {word}", line_width + space + word_width
-                continue
-            if line:
-                lines.append(line)
-            while word_width > width:  # a word longer than a line: cut it
-                cut = _fitting_prefix(face, word, size, width)
-                lines.append(word[:cut])
-                word = word[cut:]
-                word_width = face.width(word, size)
-            line, line_width = word, word_width
-        lines.append(line)
-    return lines
+        line, line_width = word, word_width
+    lines.append(line)
+    glyphs = face.glyphs
+    return tuple(
+        (line, "".join(f"{glyphs[ch]:04X}" for ch in line).encode("ascii")) for line in lines
+    )
 
 
 def _fitting_prefix(face: Face, word: str, size: float, width: float) -> int:
@@ -181,12 +198,11 @@ def write_pdf(face: Face, blocks: list[Block], *, title: str, margin_mm: float =
     y = margin  # from the top of the page, in points
     for block in blocks:
         step = block.line_mm * MM
-        for line in wrap(face, block.text, block.size, usable):
+        for _, ids in _set(face, block.text, block.size, usable):
             if y + step > PAGE_HEIGHT - margin:
                 pages.append([])
                 y = margin
             baseline = PAGE_HEIGHT - (y + step / 2 + block.size * 0.35)
-            ids = "".join(f"{face.glyphs[ch]:04X}" for ch in line).encode()
             pages[-1].append(
                 b"BT /F1 %.2f Tf %.2f %.2f Td <%s> Tj ET" % (block.size, margin, baseline, ids)
             )
