@@ -9,6 +9,7 @@ polled until transmitted: one fax in flight per number), then the blast client a
 Rates are submissions per second from the gateway's own clock, first to last.
 
     .venv/bin/python -m bench.fax_ratio --faxes 2000
+    .venv/bin/python -m bench.fax_ratio --faxes 2000 --confirm
     .venv/bin/python -m bench.fax_ratio --database postgres --workers 4
 """
 
@@ -38,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGN = "fax-bench"
 TARGETS = 100  # one fax number each: the gateway sends one fax at a time per number
 AUTH = aiohttp.BasicAuth("bench", "bench")
+POLL_SECONDS = 0.05  # the worker's poll interval here too
 
 
 def numbers() -> list[str]:
@@ -114,8 +116,19 @@ class Filed:
         ]
 
 
-async def blast(base_url: str, count: int, concurrency: int, pdf: bytes) -> None:
+async def blast(base_url: str, count: int, concurrency: int, pdf: bytes, confirm: bool) -> None:
+    """``count`` submissions, ``concurrency`` at a time. With ``confirm``, each fax is then
+    asked about until transmitted (beside the submissions, as our worker polls), so the
+    gateway serves what a sender needs to know that a fax went, not only the uploads."""
     targets = [numbers()[n % TARGETS] for n in range(count)]
+    polls: list[asyncio.Task[None]] = []
+
+    async def poll(session: aiohttp.ClientSession, fax_id: int) -> None:
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            async with session.get(f"{base_url}/v2/faxes/{fax_id}", auth=AUTH) as response:
+                if (await response.json())["data"]["status"] == "success":
+                    return
 
     async def one_client(session: aiohttp.ClientSession) -> None:
         while targets:
@@ -125,9 +138,13 @@ async def blast(base_url: str, count: int, concurrency: int, pdf: bytes) -> None
             form.add_field("file", pdf, filename="appeal.pdf", content_type="application/pdf")
             async with session.post(f"{base_url}/v2/faxes", data=form, auth=AUTH) as response:
                 assert response.status == 200, await response.text()
+                fax_id = (await response.json())["data"]["id"]
+            if confirm:
+                polls.append(asyncio.create_task(poll(session, fax_id)))
 
     async with aiohttp.ClientSession() as session:
         await asyncio.gather(*(one_client(session) for _ in range(concurrency)))
+        await asyncio.gather(*polls)
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -150,9 +167,9 @@ async def main(args: argparse.Namespace) -> int:
                         channels=["fax"],
                     )
                     await submit_appeal(service, request)
-            await blast(base_url, args.faxes, args.slots, pdf)  # warm-up
+            await blast(base_url, args.faxes, args.slots, pdf, args.confirm)  # warm-up
             await filed.take(args.faxes)
-            await blast(base_url, args.faxes, args.slots, pdf)
+            await blast(base_url, args.faxes, args.slots, pdf, args.confirm)
             before = arrival_rate(await filed.take(args.faxes))
             await scratch.hold_until_started()
             started = time.perf_counter()
@@ -161,13 +178,13 @@ async def main(args: argparse.Namespace) -> int:
                     "DISPATCHER_FAX__BASE_URL": base_url,
                     "DISPATCHER_FAX__API_KEY": "bench",
                     "DISPATCHER_FAX__API_SECRET": "bench",
-                    "DISPATCHER_FAX__POLL_SECONDS": "0.05",
+                    "DISPATCHER_FAX__POLL_SECONDS": str(POLL_SECONDS),
                     "DISPATCHER_WORKER__FAX_CONCURRENCY": str(args.slots),
                 }
             )
             wall = time.perf_counter() - started
             ours = await filed.take(appeals * TARGETS)
-            await blast(base_url, args.faxes, args.slots, pdf)
+            await blast(base_url, args.faxes, args.slots, pdf, args.confirm)
             after = arrival_rate(await filed.take(args.faxes))
             async with open_service(scratch.settings) as service:
                 report = await campaign_report(service, CAMPAIGN)
@@ -175,7 +192,8 @@ async def main(args: argparse.Namespace) -> int:
             server.terminate()
             await server.wait()
     print(
-        f"blast client (aiohttp, {args.slots} concurrent, {len(pdf):,}-byte PDF): "
+        f"blast client (aiohttp, {args.slots} concurrent, {len(pdf):,}-byte PDF"
+        f"{', each polled until transmitted' if args.confirm else ''}): "
         f"{before:.0f} and {after:.0f} faxes/s (before and after)"
     )
     print(
@@ -197,4 +215,9 @@ if __name__ == "__main__":
     add_database_options(parser)
     parser.add_argument("--faxes", type=int, default=2000)
     parser.add_argument("--slots", type=int, default=8, help="concurrent faxes (both sides)")
+    parser.add_argument(
+        "--confirm",
+        action="store_true",
+        help="the blast client also polls each fax until transmitted, as the worker does",
+    )
     sys.exit(_run(main(parser.parse_args())))
