@@ -9,7 +9,6 @@ import email.utils
 import http
 import json
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from dispatcher.channels.base import (
     ensure_lease_held,
 )
 from dispatcher.models import Channel, ClaimedDelivery
-from dispatcher.render.fax import alphabetic_face, render_fax_pdf
+from dispatcher.render.fax import render_fax_pdf
 
 # Words in a gateway's failure message: the line was busy, or the number itself is wrong.
 _TRANSIENT_WORDS = re.compile(r"\b(busy|no answer|ringing|rang out|try again)\b", re.I)
@@ -142,9 +141,6 @@ class FaxAdapter:
         self._headers = {"Authorization": f"Basic {credentials}"}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
-        # Reading the face and cutting its alphabetic part takes a second or two, once per
-        # process: done now, beside start-up, rather than while the first fax holds a lease.
-        threading.Thread(target=alphabetic_face, name="fax-face", daemon=True).start()
 
     async def send(self, delivery: ClaimedDelivery) -> SendResult:
         pdf = await asyncio.to_thread(render_fax_pdf, delivery, header_text=self._header_text)
