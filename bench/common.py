@@ -106,6 +106,34 @@ class Scratch:
         return f"{self.args.database}, {self.args.workers} worker process(es)"
 
 
+def print_result(
+    *,
+    unit: str,
+    blast: str,
+    rates: tuple[float, float, float],
+    dispatcher: str,
+    codes: list[int],
+    wall: float,
+    took: int,
+    recorded: int,
+) -> int:
+    """The run's lines: both blast rates, ours, what the server took against what the
+    database records, and the ratio; the exit status (0 when they match)."""
+    before, ours, after = rates
+    print(f"blast client ({blast}): {before:.0f} and {after:.0f} {unit}/s (before and after)")
+    print(
+        f"dispatcher ({dispatcher}): {ours:.0f} {unit}/s; "
+        f"workers exited {codes} after {wall:.1f} s wall"
+    )
+    match = recorded == took
+    print(
+        f"the server took {took}; the database records {recorded} delivered: "
+        + ("MATCH" if match else "MISMATCH")
+    )
+    print(f"ratio dispatcher / blast client: {ours / ((before + after) / 2):.2f}")
+    return 0 if match and not any(codes) else 1
+
+
 def clean_env() -> dict[str, str]:
     """This process's environment without any DISPATCHER_ setting."""
     return {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}

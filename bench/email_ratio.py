@@ -25,7 +25,7 @@ from typing import Any
 
 import aiosmtplib
 
-from bench.common import Scratch, add_database_options
+from bench.common import Scratch, add_database_options, print_result
 from bench.worker_drain import CAMPAIGN, seed, write_campaign
 from dispatcher.cli import _run
 from dispatcher.runtime import open_service
@@ -120,22 +120,16 @@ async def main(args: argparse.Namespace) -> int:
                 report = await campaign_report(service, CAMPAIGN)
     finally:
         await server.stop()
-    limit = (rate(before) + rate(after)) / 2
-    print(
-        f"blast client ({args.pool} aiosmtplib connections): "
-        f"{rate(before):.0f} and {rate(after):.0f} messages/s (before and after)"
+    return print_result(
+        unit="messages",
+        blast=f"{args.pool} aiosmtplib connections",
+        rates=(rate(before), rate(ours), rate(after)),
+        dispatcher=f"{scratch.describe()}, pool {args.pool}",
+        codes=codes,
+        wall=wall,
+        took=ours["messages"],
+        recorded=report.channels["email"].delivered,
     )
-    print(
-        f"dispatcher ({scratch.describe()}, pool {args.pool}): "
-        f"{rate(ours):.0f} messages/s; workers exited {codes} after {wall:.1f} s wall"
-    )
-    recorded = report.channels["email"].delivered
-    print(
-        f"server took {ours['messages']} from the dispatcher; the database records "
-        f"{recorded} delivered: " + ("MATCH" if recorded == ours["messages"] else "MISMATCH")
-    )
-    print(f"ratio dispatcher / blast client: {rate(ours) / limit:.2f}")
-    return 0 if recorded == ours["messages"] and not any(codes) else 1
 
 
 def worker_env(port: int, pool: int, slots: int | None) -> dict[str, str]:

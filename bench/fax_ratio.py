@@ -26,7 +26,14 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import Scratch, add_database_options, arrival_rate, free_port, start_sandbox
+from bench.common import (
+    Scratch,
+    add_database_options,
+    arrival_rate,
+    free_port,
+    print_result,
+    start_sandbox,
+)
 from dispatcher.cli import _run
 from dispatcher.models import Channel, ClaimedDelivery, DeliveryStatus
 from dispatcher.render.fax import render_fax_pdf
@@ -191,23 +198,17 @@ async def main(args: argparse.Namespace) -> int:
         finally:
             server.terminate()
             await server.wait()
-    print(
-        f"blast client (aiohttp, {args.slots} concurrent, {len(pdf):,}-byte PDF"
-        f"{', each polled until transmitted' if args.confirm else ''}): "
-        f"{before:.0f} and {after:.0f} faxes/s (before and after)"
+    polled = ", each polled until transmitted" if args.confirm else ""
+    return print_result(
+        unit="faxes",
+        blast=f"aiohttp, {args.slots} concurrent, {len(pdf):,}-byte PDF{polled}",
+        rates=(before, arrival_rate(ours), after),
+        dispatcher=f"{scratch.describe()}, {args.slots} fax slots",
+        codes=codes,
+        wall=wall,
+        took=len(ours),
+        recorded=report.channels["fax"].delivered,
     )
-    print(
-        f"dispatcher ({scratch.describe()}, {args.slots} fax slots): "
-        f"{arrival_rate(ours):.0f} faxes/s; workers exited {codes} after {wall:.1f} s wall"
-    )
-    recorded = report.channels["fax"].delivered
-    match = recorded == len(ours)
-    print(
-        f"gateway filed {len(ours)} faxes; the database records {recorded} delivered: "
-        + ("MATCH" if match else "MISMATCH")
-    )
-    print(f"ratio dispatcher / blast client: {arrival_rate(ours) / ((before + after) / 2):.2f}")
-    return 0 if match and not any(codes) else 1
 
 
 if __name__ == "__main__":

@@ -24,7 +24,14 @@ from pathlib import Path
 import aiohttp
 import oauthlib.oauth1
 
-from bench.common import Scratch, add_database_options, arrival_rate, free_port, start_sandbox
+from bench.common import (
+    Scratch,
+    add_database_options,
+    arrival_rate,
+    free_port,
+    print_result,
+    start_sandbox,
+)
 from bench.worker_drain import CAMPAIGN, seed, write_campaign
 from dispatcher.cli import _run
 from dispatcher.runtime import open_service
@@ -97,19 +104,16 @@ async def main(args: argparse.Namespace) -> int:
         finally:
             server.terminate()
             await server.wait()
-    print(f"blast client (aiohttp, {args.slots} concurrent): {before:.0f} and {after:.0f} posts/s")
-    print(
-        f"dispatcher ({scratch.describe()}, {args.slots} X slots): "
-        f"{arrival_rate(ours):.0f} posts/s; workers exited {codes} after {wall:.1f} s wall"
+    return print_result(
+        unit="posts",
+        blast=f"aiohttp, {args.slots} concurrent, OAuth 1.0a",
+        rates=(before, arrival_rate(ours), after),
+        dispatcher=f"{scratch.describe()}, {args.slots} X slots",
+        codes=codes,
+        wall=wall,
+        took=len(ours),
+        recorded=report.channels["twitter"].delivered,
     )
-    recorded = report.channels["twitter"].delivered
-    match = recorded == len(ours)
-    print(
-        f"server took {len(ours)} posts; the database records {recorded} delivered: "
-        + ("MATCH" if match else "MISMATCH")
-    )
-    print(f"ratio dispatcher / blast client: {arrival_rate(ours) / ((before + after) / 2):.2f}")
-    return 0 if match and not any(codes) else 1
 
 
 if __name__ == "__main__":

@@ -9,33 +9,20 @@ import re
 
 import pypdf
 
-from dispatcher.models import Channel, ClaimedDelivery, DeliveryStatus
+from dispatcher.models import Channel
 from dispatcher.render.fax import alphabetic_face, render_fax_pdf
 from dispatcher.render.letter import letter_text
 from dispatcher.render.pdf import MM, PAGE_WIDTH, wrap
+from tests.conftest import claimed_delivery
 
-LETTER = ClaimedDelivery(
+LETTER = claimed_delivery(
     id=42,
-    appeal_id="appeal-1",
-    campaign_id="ua-61-21",
-    target_id="xi-jinping",
-    target_name="Xi Jinping",
-    salutation="Dear President Xi",
     channel=Channel.FAX,
     address="+861062381025",
-    status=DeliveryStatus.SENDING,
-    attempts=1,
-    provider_ref=None,
-    expires_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
     supporter_name="Zoë Ångström-Łukasz",
-    supporter_email="zoe@example.org",
-    supporter_country="Poland",
-    language="en",
     subject="Release them — Освободите их",
     body="I urge you to release them and to end the detentions in Xinjiang.\n\n" * 40
     + "Ελευθερώστε τους. Libérez-les. Wolność dla nich.",
-    tweet=None,
-    earlier_outcome_unknown=False,
 )
 
 
