@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from aiohttp import web
@@ -47,7 +48,10 @@ class HttpServer:
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=self._SHUTDOWN_TIMEOUT)
         await runner.setup()
         try:
-            await web.TCPSite(runner, self._host, self._requested_port).start()
+            # Bound here, not by the site: a port another process takes at the same moment
+            # (several workers starting their sandboxes at once) is always an OSError.
+            sock = _listening_socket(self._host, self._requested_port)
+            await web.SockSite(runner, sock).start()
         except BaseException:
             await runner.cleanup()
             raise
@@ -59,3 +63,20 @@ class HttpServer:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``; ``OSError`` (EADDRINUSE) if it is taken."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

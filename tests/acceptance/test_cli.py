@@ -416,3 +416,18 @@ async def test_a_postgresql_url_without_its_driver_says_what_to_install(cli: Cli
     text = stderr.decode()
     assert text.count("\n") == 1 and "Traceback" not in text
     assert "pip install 'appeal-dispatcher[postgres]'" in text
+
+
+async def test_workers_started_together_share_one_embedded_sandbox(cli: Cli) -> None:
+    """Six workers on one machine, none with provider settings, started at once: one of
+    them serves each sandbox port, the others send to it; none fails to start."""
+    env = dict(cli.env)
+    for name in ("SMTP", "FAX", "X"):
+        env[f"DISPATCHER_SANDBOX__{name}_PORT"] = str(_free_port())
+    together = Cli(env, cli.cwd)
+    results = await asyncio.gather(*(together("worker", "--drain") for _ in range(6)))
+    assert [r.code for r in results] == [0] * 6, [r.stderr for r in results]
+    for channel in ("email", "fax", "twitter"):
+        embedded = [r for r in results if f"{channel}: no provider configured" in r.stderr]
+        shared = [r for r in results if f"{channel}: using the sandbox already" in r.stderr]
+        assert len(embedded) >= 1 and len(embedded) + len(shared) == 6
