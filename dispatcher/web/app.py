@@ -17,8 +17,9 @@ from dispatcher.web.deps import WebContext
 from dispatcher.web.errors import install_error_handlers
 from dispatcher.web.metrics import Metrics
 from dispatcher.web.routes import appeals, dashboard, docs, health, operator, pages, webhooks
+from dispatcher.web.routes.webhooks import MAX_CALLBACK_BYTES
 from dispatcher.web.schemas import use_our_error_shape
-from dispatcher.web.security import Csrf, RateLimiter, SecurityHeaders
+from dispatcher.web.security import BodyLimit, Csrf, RateLimiter, SecurityHeaders
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -65,6 +66,13 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+    )
+    # Inside SecurityHeaders: its receive runs in a task group, which would wrap the 413
+    # raised while the app reads a body into an exception group.
+    app.add_middleware(
+        BodyLimit,
+        default=settings.intake.max_body_bytes,
+        limits={"/webhooks/": MAX_CALLBACK_BYTES},
     )
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)

@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dispatcher.campaigns import Campaign
@@ -70,6 +70,9 @@ def get_context(request: Request) -> WebContext:
 
 
 ContextDep = Annotated[WebContext, Depends(get_context)]
+# Delivery ids are 32-bit in the store: a larger one is refused the same way on either
+# database, instead of PostgreSQL failing on it.
+DeliveryId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a delivery's id")]
 
 
 def _bearer_token(request: Request) -> str | None:

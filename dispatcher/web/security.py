@@ -7,9 +7,10 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatcher.service import Service
 from dispatcher.service.limits import over_limit
@@ -44,6 +45,47 @@ class SecurityHeaders(BaseHTTPMiddleware):
         if request.url.path in {"/docs", "/docs/oauth2-redirect"}:
             response.headers["Content-Security-Policy"] = DOCS_CSP
         return response
+
+
+class BodyLimit:
+    """Every request body is limited as it is read, whatever its ``Content-Length`` says
+    (or chunked, without one): past the limit, 413 and the rest is never read. Checked
+    when the app reads, so a route's own earlier refusals (404 for an unknown campaign)
+    still come first.
+
+    ``limits`` maps a path prefix to its limit (the longest matching prefix wins);
+    ``default`` applies elsewhere.
+    """
+
+    def __init__(self, app: ASGIApp, *, default: int, limits: dict[str, int]) -> None:
+        self.app = app
+        self.default = default
+        self.limits = sorted(limits.items(), key=lambda item: -len(item[0]))
+
+    def limit_for(self, path: str) -> int:
+        return next((n for prefix, n in self.limits if path.startswith(prefix)), self.default)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # FastAPI passes its HTTPException through body parsing (anything else
+                    # becomes a 400), and the app's handler answers 413 in the usual shape.
+                    raise HTTPException(
+                        413, f"request body is over {limit} bytes; at most {limit} are accepted"
+                    )
+            return message
+
+        await self.app(scope, limited, send)
 
 
 class RateLimiter:

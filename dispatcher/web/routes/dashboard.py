@@ -18,7 +18,7 @@ from dispatcher.service.operator import (
 )
 from dispatcher.service.reporting import BUCKETS, campaign_report
 from dispatcher.web.chart import delivery_chart
-from dispatcher.web.deps import ContextDep
+from dispatcher.web.deps import ContextDep, DeliveryId
 from dispatcher.web.errors import STATUS_OF, ApiError
 from dispatcher.web.html import PostedForm, render_page
 from dispatcher.web.security import OPERATOR_COOKIE, token_matches
@@ -98,7 +98,7 @@ async def operator_logout(request: Request, context: ContextDep) -> Response:
 
 @router.post("/operator/deliveries/{delivery_id}/{action}")
 async def operator_action(
-    request: Request, delivery_id: int, action: str, context: ContextDep
+    request: Request, delivery_id: DeliveryId, action: str, context: ContextDep
 ) -> Response:
     if not context.is_operator(request):
         raise ApiError(401, "sign in to the operator dashboard first")
@@ -114,7 +114,7 @@ async def operator_action(
 
 @router.get("/operator/deliveries/{delivery_id}", response_class=HTMLResponse)
 async def operator_delivery(
-    request: Request, delivery_id: int, context: ContextDep
+    request: Request, delivery_id: DeliveryId, context: ContextDep
 ) -> HTMLResponse:
     if not context.is_operator(request):
         return render_page(request, "operator_login.html", context, {"error": None})

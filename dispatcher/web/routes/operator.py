@@ -21,7 +21,7 @@ from dispatcher.service.log import (
 from dispatcher.service.operator import cancel_delivery, retry_delivery
 from dispatcher.service.reporting import campaign_report, report_csv
 from dispatcher.service.views import AttemptView
-from dispatcher.web.deps import ContextDep, LogFilterDep, OperatorDep, WebContext
+from dispatcher.web.deps import ContextDep, DeliveryId, LogFilterDep, OperatorDep, WebContext
 from dispatcher.web.errors import ApiError
 from dispatcher.web.schemas import DeliveryOut, DeliveryPage, errors
 
@@ -116,7 +116,7 @@ def _event(entry: LogEntry) -> str:
 @router.post(
     "/deliveries/{delivery_id}/retry", response_model=DeliveryOut, responses=errors(401, 404, 409)
 )
-async def post_retry(delivery_id: int, context: ContextDep) -> DeliveryOut:
+async def post_retry(delivery_id: DeliveryId, context: ContextDep) -> DeliveryOut:
     """Queue a failed, expired, cancelled or waiting delivery to be sent now."""
     return DeliveryOut.of(await retry_delivery(context.service, delivery_id))
 
@@ -124,7 +124,7 @@ async def post_retry(delivery_id: int, context: ContextDep) -> DeliveryOut:
 @router.post(
     "/deliveries/{delivery_id}/cancel", response_model=DeliveryOut, responses=errors(401, 404, 409)
 )
-async def post_cancel(delivery_id: int, context: ContextDep) -> DeliveryOut:
+async def post_cancel(delivery_id: DeliveryId, context: ContextDep) -> DeliveryOut:
     """Stop a queued, failed or expired delivery; one that went out cannot be recalled."""
     return DeliveryOut.of(await cancel_delivery(context.service, delivery_id))
 
