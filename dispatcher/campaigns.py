@@ -118,6 +118,8 @@ class Campaign(BaseModel):
     max_message_chars: int = Field(default=10_000, gt=0)
     targets: tuple[Target, ...] = Field(min_length=1)
     pacing: Pacing = Pacing()
+    # Domains a supporter's own post may link to (with their subdomains); none by default.
+    link_domains: tuple[str, ...] = ()
 
     @field_validator("letter")
     @classmethod

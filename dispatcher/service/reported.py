@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from dispatcher.service.catalog import open_campaign
 from dispatcher.service.context import Service
 from dispatcher.service.errors import invalid
-from dispatcher.service.validation import MAX_NAME_CHARS, clean_line
+from dispatcher.service.validation import MAX_NAME_CHARS, check_email, clean_line
 
 REPORTED_KINDS = ("call", "letter")
 
@@ -34,10 +34,13 @@ async def report_action(service: Service, request: ReportedActionRequest) -> int
     name = clean_line(
         "supporter.name", request.supporter_name or "", limit=MAX_NAME_CHARS, required=False
     )
+    email = None
+    if request.supporter_email and request.supporter_email.strip():
+        email = check_email("supporter.email", request.supporter_email)
     return await service.store.record_reported_action(
         campaign_id=campaign.id,
         target_id=request.target_id,
         kind=request.kind,
         supporter_name=name,
-        supporter_email=request.supporter_email,
+        supporter_email=email,
     )

@@ -8,11 +8,14 @@ length on X. Each raises a :class:`ServiceError` naming the field and what is ac
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
+from twitter_text import extract_urls
 
 from dispatcher.campaigns import Campaign, CampaignCatalog, Target
 from dispatcher.models import SENT_CHANNELS, Channel, NewAppeal, NewDelivery, is_language_code
@@ -26,6 +29,16 @@ MAX_COUNTRY_CHARS = 64
 MAX_KEY_CHARS = 128
 _FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Co", "Zl", "Zp"}  # controls, surrogates, line breaks
 _REPORTED_NOT_SENT = {"phone", "post", "postal", "letter"}
+# Invisible characters that reorder text (bidi embeddings, overrides, isolates and marks)
+# or hide inside it (zero-width): they can make a From line or a post read otherwise than
+# it shows. Names refuse them all; letters keep the zero-width joiners that Persian,
+# Indic scripts and emoji need.
+_BIDI_CONTROLS = {*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C}
+_JOINERS = {0x200C, 0x200D}
+_ZERO_WIDTH = {0x200B, 0x2060, 0xFEFF, 0x180E, *_JOINERS}
+# A mention on X: @ or its full-width form, then up to 15 letters, digits or underscores.
+_MENTION = re.compile(r"(?<![A-Za-z0-9_!#$%&*@＠])[@＠]([A-Za-z0-9_]{1,15})")
+_SCHEME_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s]+")
 
 Pair = tuple[Target, Channel]
 
@@ -98,11 +111,18 @@ def validate_appeal(
         own_message=letter.own,
         tweet=tweet,
         expires_at=campaign.closes_at,
-        idempotency_key=clean_line(
-            "idempotency_key", request.idempotency_key or "", limit=MAX_KEY_CHARS, required=False
-        ),
+        idempotency_key=_scoped_key(supporter.email, request.idempotency_key),
     )
     return ValidAppeal(appeal, tuple(_new_delivery(target, channel) for target, channel in pairs))
+
+
+def _scoped_key(email: str, key: str | None) -> str | None:
+    """The idempotency key as stored: bound to the supporter's address, so that the same
+    key from someone else is a different request (and never finds this one's appeal)."""
+    cleaned = clean_line("idempotency_key", key or "", limit=MAX_KEY_CHARS, required=False)
+    if cleaned is None:
+        return None
+    return hashlib.sha256(f"{email.lower()}\n{cleaned}".encode()).hexdigest()
 
 
 def _new_delivery(target: Target, channel: Channel) -> NewDelivery:
@@ -121,20 +141,32 @@ def _new_delivery(target: Target, channel: Channel) -> NewDelivery:
 def check_supporter(request: AppealRequest) -> _Supporter:
     name = clean_line("supporter.name", request.supporter_name, limit=MAX_NAME_CHARS, required=True)
     assert name is not None
-    try:
-        email = validate_email(request.supporter_email.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise invalid(
-            "supporter.email",
-            f"supporter.email {request.supporter_email!r} is not a valid email address: {exc}",
-        ) from None
+    email = check_email("supporter.email", request.supporter_email)
     country = clean_line(
         "supporter.country",
         request.supporter_country or "",
         limit=MAX_COUNTRY_CHARS,
         required=False,
     )
-    return _Supporter(name, email.normalized, country)
+    return _Supporter(name, email, country)
+
+
+def check_email(field: str, value: str) -> str:
+    """A supporter's address, normalised (NFKC: ｄｕｐ@example.org is dup@example.org), in
+    plain ASCII before the @ (the relay cannot carry anything else there)."""
+    raw = unicodedata.normalize("NFKC", value).strip()
+    local = raw.rpartition("@")[0]
+    if local and not local.isascii():
+        raise invalid(
+            field,
+            f"{field} {value!r} has characters outside plain ASCII before the @; "
+            "use an address written with a–z, 0–9 and . _ + - there",
+        )
+    try:
+        email = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise invalid(field, f"{field} {value!r} is not a valid email address: {exc}") from None
+    return email.normalized
 
 
 def _bad_characters(text: str, *, allow_newlines: bool) -> list[str]:
@@ -146,6 +178,19 @@ def _bad_characters(text: str, *, allow_newlines: bool) -> list[str]:
             if ch not in allowed and unicodedata.category(ch) in _FORBIDDEN_CATEGORIES
         }
     )
+
+
+def _invisible(field: str, value: str, *, joiners: bool) -> None:
+    """Refuse bidi controls and zero-width characters (``joiners``: keep ZWJ and ZWNJ)."""
+    refused = _BIDI_CONTROLS | (_ZERO_WIDTH - _JOINERS if joiners else _ZERO_WIDTH)
+    found = sorted({ord(ch) for ch in value if ord(ch) in refused})
+    if found:
+        named = ", ".join(f"U+{cp:04X} {unicodedata.name(chr(cp), '')}".strip() for cp in found)
+        raise invalid(
+            field,
+            f"{field} contains invisible characters that can disguise text ({named}); "
+            "type it again without them",
+        )
 
 
 def clean_line(field: str, value: str, *, limit: int, required: bool) -> str | None:
@@ -164,6 +209,7 @@ def clean_line(field: str, value: str, *, limit: int, required: bool) -> str | N
             f"{field} {value!r} contains control or line-break characters ({', '.join(bad)}); "
             "use a single line of text",
         )
+    _invisible(field, value, joiners=False)
     return value
 
 
@@ -179,6 +225,7 @@ def clean_text(field: str, value: str, *, limit: int) -> str:
     bad = _bad_characters(value, allow_newlines=True)
     if bad:
         raise invalid(field, f"{field} contains control characters ({', '.join(bad)})")
+    _invisible(field, value, joiners=True)
     return value
 
 
@@ -302,6 +349,7 @@ def check_tweet(campaign: Campaign, request: AppealRequest, name: str, pairs: li
     tweet = campaign.tweet
     if request.tweet is not None and request.tweet.strip():
         tweet = clean_text("tweet", request.tweet, limit=MAX_WEIGHTED_LENGTH)
+        check_post_content(campaign, tweet)
     for target, channel in pairs:
         if channel is not Channel.TWITTER:
             continue
@@ -315,3 +363,27 @@ def check_tweet(campaign: Campaign, request: AppealRequest, name: str, pairs: li
                 f"added; X accepts at most {MAX_WEIGHTED_LENGTH} (CJK characters count 2)",
             )
     return tweet
+
+
+def check_post_content(campaign: Campaign, text: str) -> None:
+    """A supporter's own post goes out from the organisation's account: it may mention
+    only the campaign's targets and link only to the campaign's domains."""
+    ours = {h.lstrip("@").lower() for t in campaign.targets for h in t.twitter}
+    others = sorted({m for m in _MENTION.findall(text) if m.lower() not in ours})
+    if others:
+        allowed = ", ".join(sorted(f"@{h}" for h in ours)) or "none"
+        raise invalid(
+            "tweet",
+            f"your post mentions {', '.join('@' + m for m in others)}; posts from the "
+            f"campaign's account may mention only its officials ({allowed})",
+        )
+    # What X would link (its own rules, known top-level domains), and anything with a scheme.
+    for url in dict.fromkeys([*extract_urls(text), *_SCHEME_URL.findall(text)]):
+        host = re.sub(r"^[a-z]+://", "", url.lower()).split("/")[0].split(":")[0]
+        if not any(host == d or host.endswith("." + d) for d in campaign.link_domains):
+            domains = ", ".join(campaign.link_domains) or "none"
+            raise invalid(
+                "tweet",
+                f"your post links to {url!r}; posts from the campaign's account may link "
+                f"only to: {domains}",
+            )

@@ -9,7 +9,7 @@ import pytest
 from dispatcher.campaigns import CampaignCatalog
 from dispatcher.models import Channel
 from dispatcher.service import ErrorKind, ServiceError
-from dispatcher.service.validation import AppealRequest, validate_appeal
+from dispatcher.service.validation import AppealRequest, check_post_content, validate_appeal
 from tests.conftest import OPEN_CAMPAIGN
 
 
@@ -137,3 +137,94 @@ def test_chinese_letter_is_accepted_for_fax(catalog: CampaignCatalog) -> None:
 def test_language_without_sample_letter_needs_own_message(catalog: CampaignCatalog) -> None:
     error = refused(catalog, language="fr")
     assert error.field == "language" and "'fr'" in error.message and "en" in error.message
+
+
+# --- inputs that could be turned against a supporter or an official (issue 8) ------------
+
+
+@pytest.mark.parametrize(
+    ("name", "named"),
+    [
+        ("Ana\u202eatsiL", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ("Ana\u2066Lima\u2069", "U+2066 LEFT-TO-RIGHT ISOLATE"),
+        ("A\u200bna", "U+200B ZERO WIDTH SPACE"),
+        ("Ana\u200dLima", "U+200D ZERO WIDTH JOINER"),
+    ],
+)
+def test_names_refuse_invisible_characters(catalog: CampaignCatalog, name: str, named: str) -> None:
+    error = refused(catalog, supporter_name=name)
+    assert error.field == "supporter.name"
+    assert named in error.message and "invisible" in error.message
+
+
+def test_letters_refuse_bidi_controls_but_keep_the_joiners_scripts_need(
+    catalog: CampaignCatalog,
+) -> None:
+    persian = "می\u200cخواهم که آزاد شوند"  # ZWNJ inside a Persian word
+    assert validate_appeal(catalog, request(message=persian, channels=["email"])).appeal.body
+    error = refused(catalog, message="Release them \u202etxet neddih", channels=["email"])
+    assert error.field == "message" and "U+202E" in error.message
+
+
+def test_full_width_addresses_are_the_same_supporter(catalog: CampaignCatalog) -> None:
+    wide = validate_appeal(catalog, request(supporter_email="ｄｕｐ@example.org"))
+    assert wide.appeal.supporter_email == "dup@example.org"
+
+
+@pytest.mark.parametrize("email", ["josé@example.org", "李@example.org"])
+def test_non_ascii_before_the_at_is_refused_with_what_is_accepted(
+    catalog: CampaignCatalog, email: str
+) -> None:
+    error = refused(catalog, supporter_email=email)
+    assert error.field == "supporter.email" and repr(email) in error.message
+    assert "plain ASCII before the @" in error.message
+
+
+def test_an_internationalised_domain_is_accepted(catalog: CampaignCatalog) -> None:
+    valid = validate_appeal(catalog, request(supporter_email="ana@bücher.example"))
+    assert valid.appeal.supporter_email == "ana@bücher.example"
+
+
+def test_idempotency_keys_are_bound_to_the_supporter(catalog: CampaignCatalog) -> None:
+    alice = validate_appeal(catalog, request(idempotency_key="1"))
+    alice_again = validate_appeal(
+        catalog, request(idempotency_key="1", supporter_email="ANA@example.org")
+    )
+    mallory = validate_appeal(
+        catalog, request(idempotency_key="1", supporter_email="mallory@example.org")
+    )
+    assert alice.appeal.idempotency_key == alice_again.appeal.idempotency_key
+    assert alice.appeal.idempotency_key != mallory.appeal.idempotency_key
+
+
+@pytest.mark.parametrize(
+    ("tweet", "says"),
+    [
+        ("@elonmusk @POTUS free them", "mentions @POTUS, @elonmusk"),
+        ("Free them ＠elonmusk", "mentions @elonmusk"),
+        ("Free them https://spam.example/x", "links to 'https://spam.example/x'"),
+        ("Free them spam.com", "links to 'spam.com'"),
+    ],
+)
+def test_a_supporters_post_mentions_only_targets_and_links_nowhere_else(
+    catalog: CampaignCatalog, tweet: str, says: str
+) -> None:
+    error = refused(catalog, tweet=tweet, channels=["twitter"])
+    assert error.field == "tweet" and says in error.message
+
+
+def test_a_post_may_mention_the_campaigns_officials(catalog: CampaignCatalog) -> None:
+    valid = validate_appeal(
+        catalog, request(tweet="@AmbCuiTiankai release them now", channels=["twitter"])
+    )
+    assert valid.appeal.tweet == "@AmbCuiTiankai release them now"
+
+
+def test_a_post_may_link_to_the_campaigns_domains(catalog: CampaignCatalog) -> None:
+    campaign = catalog.get(OPEN_CAMPAIGN)
+    assert campaign is not None
+    allowed = campaign.model_copy(update={"link_domains": ("amnesty.org",)})
+    check_post_content(allowed, "Act now: https://www.amnesty.org/en/ua-61-21")
+    with pytest.raises(ServiceError) as info:
+        check_post_content(allowed, "Act now: https://amnesty.org.evil.example/ua")
+    assert "amnesty.org" in info.value.message

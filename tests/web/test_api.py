@@ -54,15 +54,26 @@ async def test_one_step_appeal_is_accepted_then_counted_once(client: httpx.Async
     assert await appeals_stored(client) == 1
 
 
-async def test_idempotency_key_returns_the_first_result(client: httpx.AsyncClient) -> None:
+async def test_idempotency_key_returns_the_first_result_to_the_same_supporter_only(
+    client: httpx.AsyncClient,
+) -> None:
     first = await client.post(APPEALS, json=appeal(idempotency_key="k-1", channels=["email"]))
-    other_email = appeal(
-        supporter={"name": "Ana", "email": "second@example.org"}, idempotency_key="k-1"
+    same = appeal(
+        supporter={"name": "Ana", "email": "ANA@example.org"},
+        idempotency_key="k-1",
+        channels=["fax"],
     )
-    again = await client.post(APPEALS, json=other_email)
+    again = await client.post(APPEALS, json=same)
     assert (first.status_code, again.status_code) == (202, 200)
     assert again.json()["appeal_id"] == first.json()["appeal_id"]
-    assert await appeals_stored(client) == 1
+    # Someone else using the same key is another supporter's new appeal, not a repeat.
+    mallory = appeal(
+        supporter={"name": "Mallory", "email": "mallory@example.org"}, idempotency_key="k-1"
+    )
+    theirs = await client.post(APPEALS, json=mallory)
+    assert theirs.status_code == 202
+    assert theirs.json()["appeal_id"] != first.json()["appeal_id"]
+    assert await appeals_stored(client) == 2
 
 
 @pytest.mark.parametrize(

@@ -61,3 +61,26 @@ async def test_a_delivery_id_past_the_stores_range_is_a_422_on_either_database(
     assert huge.status_code == 422
     assert huge.json()["error"]["field"] == "delivery_id"
     assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("supporter", "field"),
+    [
+        ({"name": "Ana", "email": "not an email <script>"}, "supporter.email"),
+        ({"name": "Ana", "email": "a" * 320 + "@example.org"}, "supporter.email"),
+        ({"name": "Ana", "email": "ana\u0000@example.org"}, "supporter.email"),
+        ({"name": "Ana\u0000", "email": "ana@example.org"}, "supporter.name"),
+        ({"name": "Ana\u202e", "email": "ana@example.org"}, "supporter.name"),
+    ],
+)
+async def test_reported_actions_validate_the_supporter_like_appeals_on_either_database(
+    supporter: dict[str, str], field: str, database_url: str, make_client: MakeClient
+) -> None:
+    url = f"/api/campaigns/{OPEN_CAMPAIGN}/reported-actions"
+    body = {"target": "xi-jinping", "kind": "call", "supporter": supporter}
+    async with make_client(database_url=database_url) as client:
+        response = await client.post(url, json=body)
+        report = await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+    assert report.json()["self_reported"]["total"] == 0
