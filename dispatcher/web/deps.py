@@ -75,6 +75,9 @@ ContextDep = Annotated[WebContext, Depends(get_context)]
 DeliveryId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a delivery's id")]
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def _bearer_token(request: Request) -> str | None:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
@@ -95,12 +98,24 @@ def require_operator(
     context: ContextDep,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)],
 ) -> None:
-    """Operator endpoints: 404 when no token is configured (disabled), 401 without it."""
+    """Operator endpoints: 404 when no token is configured (disabled), 401 without it.
+
+    The dashboard's sign-in cookie is accepted for reading only: a request that changes
+    something needs the bearer header, which another site's page cannot make a browser
+    send (the dashboard's own forms carry a CSRF token and go to /operator/ instead).
+    """
     if not context.is_operator(request):
         raise ApiError(
             401,
             "operator token missing or wrong",
             headers={"WWW-Authenticate": 'Bearer realm="dispatcher operator"'},
+        )
+    if request.method not in SAFE_METHODS and _bearer_token(request) is None:
+        raise ApiError(
+            403,
+            f"{request.method} {request.url.path} needs the operator token in an "
+            "'Authorization: Bearer …' header; the sign-in cookie alone is accepted only "
+            "for reading",
         )
 
 

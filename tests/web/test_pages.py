@@ -149,6 +149,14 @@ async def test_operator_login_sets_a_strict_httponly_cookie_and_escapes_supporte
     )
     detail = await client.get(f"/operator/deliveries/{delivery_id}")
     assert "cancelled" in detail.text
+    # Another site's page can make the browser send the cookie, never a bearer header nor
+    # our form token: the API refuses a change on the cookie alone, and reads still work.
+    other = re.findall(r'data-delivery="(\d+)"', dashboard.text)[1]
+    forged = await client.post(f"/api/deliveries/{other}/cancel")
+    assert forged.status_code == 403 and "Authorization: Bearer" in forged.text
+    listing = await client.get("/api/deliveries")
+    assert listing.status_code == 200
+    assert {d["id"]: d["status"] for d in listing.json()["deliveries"]}[int(other)] == "queued"
 
 
 async def test_operator_dashboard_is_disabled_without_a_token(make_client: MakeClient) -> None:

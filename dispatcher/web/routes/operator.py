@@ -114,7 +114,9 @@ def _event(entry: LogEntry) -> str:
 
 
 @router.post(
-    "/deliveries/{delivery_id}/retry", response_model=DeliveryOut, responses=errors(401, 404, 409)
+    "/deliveries/{delivery_id}/retry",
+    response_model=DeliveryOut,
+    responses=errors(401, 403, 404, 409),
 )
 async def post_retry(delivery_id: DeliveryId, context: ContextDep) -> DeliveryOut:
     """Queue a failed, expired, cancelled or waiting delivery to be sent now."""
@@ -122,7 +124,9 @@ async def post_retry(delivery_id: DeliveryId, context: ContextDep) -> DeliveryOu
 
 
 @router.post(
-    "/deliveries/{delivery_id}/cancel", response_model=DeliveryOut, responses=errors(401, 404, 409)
+    "/deliveries/{delivery_id}/cancel",
+    response_model=DeliveryOut,
+    responses=errors(401, 403, 404, 409),
 )
 async def post_cancel(delivery_id: DeliveryId, context: ContextDep) -> DeliveryOut:
     """Stop a queued, failed or expired delivery; one that went out cannot be recalled."""
