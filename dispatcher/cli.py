@@ -207,6 +207,10 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level,
         timeout_graceful_shutdown=5,
+        # X-Forwarded-For / -Proto only from the proxies the settings name (none by
+        # default): otherwise any client could choose its address for the rate limits.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
     base = f"http://{args.host}:{args.port}"
     err.print(f"serving {base}/c/<campaign>, {base}/operator and {base}/docs")

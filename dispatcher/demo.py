@@ -298,6 +298,10 @@ async def _serve(settings: Settings, options: ServeOptions, console: Console) ->
             port=options.port,
             log_level="warning",
             timeout_graceful_shutdown=5,
+            # X-Forwarded-For / -Proto only from the proxies the settings name (none by
+            # default): otherwise any client could choose its address for the rate limits.
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies or None,
         )
     )
     await server.serve()

@@ -149,6 +149,13 @@ class Settings(BaseSettings):
     intake: IntakeSettings = IntakeSettings()
     # Bearer token for the operator API and dashboard; unset = operator endpoints disabled.
     operator_token: SecretStr | None = None
+    # How long a dashboard sign-in lasts (a session, ended early by signing out).
+    operator_session_hours: float = Field(default=12.0, gt=0)
+    # A wrong token waits this long before its answer, twice as long each time (8 s at most).
+    operator_sign_in_delay_seconds: float = Field(default=0.25, ge=0)
+    # Proxies in front of `serve` whose X-Forwarded-For / -Proto are believed (addresses,
+    # as uvicorn's forwarded_allow_ips takes them). Empty: none, the peer is the client.
+    trusted_proxies: list[str] = []
     # Signs form (CSRF) tokens: the same value in every `serve` process, so a form rendered
     # by one is accepted by another and after a restart. Unset: a random key per process.
     secret_key: SecretStr | None = None

@@ -1,4 +1,4 @@
-"""Intake rate limits held in the database, so every `serve` process counts the same hits."""
+"""Rate limits held in the database, so every `serve` process counts the same hits."""
 
 from __future__ import annotations
 
@@ -19,10 +19,18 @@ async def over_limit(
     """
     if limit <= 0:
         return None
+    hits, left = await count_hit(service, scope, key, window_seconds=window_seconds)
+    return None if hits <= limit else left
+
+
+async def count_hit(
+    service: Service, scope: str, key: str, *, window_seconds: int, count: bool = True
+) -> tuple[int, int]:
+    """Count one hit of ``key`` in ``scope`` (or only look, without ``count``): the
+    window's hits so far (this one included) and the seconds until the window ends."""
     now = time.time()
     window = int(now // window_seconds)
     digest = hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
-    hits = await service.store.count_hit(digest, window)
-    if hits <= limit:
-        return None
-    return max(1, math.ceil((window + 1) * window_seconds - now))
+    store = service.store
+    hits = await (store.count_hit(digest, window) if count else store.hits(digest, window))
+    return hits, max(1, math.ceil((window + 1) * window_seconds - now))

@@ -170,3 +170,14 @@ pacing = Table(
     Column("paused_until", UTCDateTime),
     Column("reason", Text),
 )
+
+
+# Operator sign-ins: the cookie holds a random session id; only its hash is stored, with
+# when it ends (expiry, or sign-out).
+operator_sessions = Table(
+    "operator_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)

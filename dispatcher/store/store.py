@@ -36,7 +36,14 @@ from dispatcher.store.intake_sql import insert_appeal
 from dispatcher.store.queue import QueueStore
 from dispatcher.store.queue_sql import load_claimed
 from dispatcher.store.record_sql import apply_update
-from dispatcher.store.schema import appeals, attempts, deliveries, rate_counts, reported_actions
+from dispatcher.store.schema import (
+    appeals,
+    attempts,
+    deliveries,
+    operator_sessions,
+    rate_counts,
+    reported_actions,
+)
 
 
 def _error(row: Any, prefix: str) -> ErrorInfo | None:
@@ -298,6 +305,37 @@ class Store(QueueStore):
                 )
             ).all()
         return [(row[0], row[1], int(row[2])) for row in rows]
+
+    async def create_session(
+        self, id_hash: str, *, expires_at: dt.datetime, now: dt.datetime
+    ) -> None:
+        """Store a new operator session (by its id's hash); ended ones are cleared out."""
+        s = operator_sessions
+        async with self._writing() as conn:
+            await conn.execute(s.delete().where(s.c.expires_at <= now))
+            await conn.execute(
+                s.insert().values(id_hash=id_hash, created_at=now, expires_at=expires_at)
+            )
+
+    async def session_active(self, id_hash: str, now: dt.datetime) -> bool:
+        s = operator_sessions
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(
+                select(s.c.id_hash).where(s.c.id_hash == id_hash, s.c.expires_at > now)
+            )
+        return found is not None
+
+    async def end_session(self, id_hash: str) -> None:
+        s = operator_sessions
+        async with self._writing() as conn:
+            await conn.execute(s.delete().where(s.c.id_hash == id_hash))
+
+    async def hits(self, key: str, window: int) -> int:
+        """The hits counted for ``key`` in ``window`` (counting none)."""
+        r = rate_counts
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(select(r.c.hits).where(r.c.key == key, r.c.window == window))
+        return int(found or 0)
 
     async def count_hit(self, key: str, window: int) -> int:
         """One more hit for ``key`` in ``window``; the window's hits so far, this one included.

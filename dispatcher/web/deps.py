@@ -19,6 +19,7 @@ from dispatcher.service import Service
 from dispatcher.service.catalog import find_campaign
 from dispatcher.service.intake import submit_appeal
 from dispatcher.service.log import LogFilter
+from dispatcher.service.sessions import session_active
 from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import Settings
 from dispatcher.web.errors import ApiError
@@ -53,10 +54,14 @@ class WebContext:
             )
         return token
 
-    def is_operator(self, request: Request) -> bool:
-        """Whether the request carries the operator token (bearer header or dashboard cookie)."""
-        presented = _bearer_token(request) or request.cookies.get(OPERATOR_COOKIE)
-        return token_matches(presented, self.required_operator_token())
+    async def is_operator(self, request: Request) -> bool:
+        """Whether the request carries the operator token (bearer header) or the cookie of
+        a dashboard session that has not ended."""
+        expected = self.required_operator_token()
+        bearer = _bearer_token(request)
+        if bearer is not None:
+            return token_matches(bearer, expected)
+        return await session_active(self.service, request.cookies.get(OPERATOR_COOKIE))
 
     async def accept_appeal(self, appeal: AppealRequest) -> AppealReceipt:
         """The JSON API's and the form's intake: the per-email limit, then the service."""
@@ -93,7 +98,7 @@ operator_bearer = HTTPBearer(
 )
 
 
-def require_operator(
+async def require_operator(
     request: Request,
     context: ContextDep,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)],
@@ -104,7 +109,7 @@ def require_operator(
     something needs the bearer header, which another site's page cannot make a browser
     send (the dashboard's own forms carry a CSRF token and go to /operator/ instead).
     """
-    if not context.is_operator(request):
+    if not await context.is_operator(request):
         raise ApiError(
             401,
             "operator token missing or wrong",

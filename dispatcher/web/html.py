@@ -52,6 +52,7 @@ def render_page(
     values: dict[str, Any],
     *,
     status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """Render with a fresh CSRF token (cookie + hidden field) for the page's forms."""
     token = request.cookies.get(CSRF_COOKIE)
@@ -69,6 +70,7 @@ def render_page(
             **values,
         },
         status_code=status_code,
+        headers=headers,
     )
     response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/")
     return response

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -17,8 +19,15 @@ from dispatcher.service.operator import (
     retry_delivery,
 )
 from dispatcher.service.reporting import BUCKETS, campaign_report
+from dispatcher.service.sessions import (
+    SignInThrottled,
+    check_sign_in_allowed,
+    end_session,
+    sign_in_failed,
+    start_session,
+)
 from dispatcher.web.chart import delivery_chart
-from dispatcher.web.deps import ContextDep, DeliveryId
+from dispatcher.web.deps import ContextDep, DeliveryId, client_ip
 from dispatcher.web.errors import STATUS_OF, ApiError
 from dispatcher.web.html import PostedForm, render_page
 from dispatcher.web.security import OPERATOR_COOKIE, token_matches
@@ -36,7 +45,7 @@ async def operator_page(
     status: str = "",
     target: str = "",
 ) -> HTMLResponse:
-    if not context.is_operator(request):
+    if not await context.is_operator(request):
         return render_page(request, "operator_login.html", context, {"error": None})
     filters = {"campaign": campaign, "channel": channel, "status": status, "target": target}
     error: ServiceError | None = None
@@ -71,17 +80,41 @@ async def operator_page(
 
 @router.post("/operator/login", response_class=HTMLResponse)
 async def operator_login(request: Request, context: ContextDep) -> Response:
+    """The token for a session: the cookie holds a random session id, never the token.
+    Each wrong token from an address waits longer; too many in an hour get 429."""
     expected = context.required_operator_token()
     posted = await PostedForm.read(request, context)
-    if not token_matches(posted.one("token"), expected):
-        values = {"error": "That token is not right."}
-        return render_page(request, "operator_login.html", context, values, status_code=401)
+    address = client_ip(request)
+    try:
+        await check_sign_in_allowed(context.service, address)
+        if not token_matches(posted.one("token"), expected):
+            await sign_in_failed(
+                context.service,
+                address,
+                first_delay=context.settings.operator_sign_in_delay_seconds,
+            )
+            values = {"error": "That token is not right."}
+            return render_page(request, "operator_login.html", context, values, status_code=401)
+    except SignInThrottled as exc:
+        values = {"error": f"Too many wrong tokens. Try again in {exc.retry_after} s."}
+        return render_page(
+            request,
+            "operator_login.html",
+            context,
+            values,
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    lifetime = dt.timedelta(hours=context.settings.operator_session_hours)
+    session_id = await start_session(context.service, lifetime=lifetime)
     response = RedirectResponse("/operator", status_code=303)
     response.set_cookie(
         OPERATOR_COOKIE,
-        posted.one("token"),
+        session_id,
+        max_age=math.ceil(lifetime.total_seconds()),
         httponly=True,
         samesite="strict",
+        # https as the client sees it: behind a trusted proxy, its X-Forwarded-Proto.
         secure=request.url.scheme == "https",
         path="/",
     )
@@ -91,6 +124,7 @@ async def operator_login(request: Request, context: ContextDep) -> Response:
 @router.post("/operator/logout")
 async def operator_logout(request: Request, context: ContextDep) -> Response:
     await PostedForm.read(request, context)
+    await end_session(context.service, request.cookies.get(OPERATOR_COOKIE))
     response = RedirectResponse("/operator", status_code=303)
     response.delete_cookie(OPERATOR_COOKIE, path="/")
     return response
@@ -100,7 +134,7 @@ async def operator_logout(request: Request, context: ContextDep) -> Response:
 async def operator_action(
     request: Request, delivery_id: DeliveryId, action: str, context: ContextDep
 ) -> Response:
-    if not context.is_operator(request):
+    if not await context.is_operator(request):
         raise ApiError(401, "sign in to the operator dashboard first")
     posted = await PostedForm.read(request, context)
     if action not in {"retry", "cancel"}:
@@ -116,7 +150,7 @@ async def operator_action(
 async def operator_delivery(
     request: Request, delivery_id: DeliveryId, context: ContextDep
 ) -> HTMLResponse:
-    if not context.is_operator(request):
+    if not await context.is_operator(request):
         return render_page(request, "operator_login.html", context, {"error": None})
     detail = await delivery_detail(context.service, delivery_id)
     values = {"entry": detail.entry, "attempts": detail.attempts}
