@@ -197,21 +197,10 @@ async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from dispatcher.web.app import create_app
+    from dispatcher.web.app import create_app, server_config
 
     app = create_app(settings, run_worker=not args.no_worker, announce=err.print)
-    # Live streams (SSE) never end on their own: give them a few seconds, then close them.
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        timeout_graceful_shutdown=5,
-        # X-Forwarded-For / -Proto only from the proxies the settings name (none by
-        # default): otherwise any client could choose its address for the rate limits.
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or None,
-    )
+    config = server_config(app, settings, host=args.host, port=args.port, log_level=args.log_level)
     base = f"http://{args.host}:{args.port}"
     err.print(f"serving {base}/c/<campaign>, {base}/operator and {base}/docs")
     await uvicorn.Server(config).serve()

@@ -276,7 +276,7 @@ async def _serve(settings: Settings, options: ServeOptions, console: Console) ->
     """The web service on the demo's database, sandbox and campaigns, until Ctrl-C."""
     import uvicorn
 
-    from dispatcher.web.app import create_app
+    from dispatcher.web.app import create_app, server_config
 
     token = settings.operator_token.get_secret_value() if settings.operator_token else None
     if not token:
@@ -291,19 +291,7 @@ async def _serve(settings: Settings, options: ServeOptions, console: Console) ->
         f"API docs:            {base}/docs"
     )
     app = create_app(settings, announce=console.print)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=options.host,
-            port=options.port,
-            log_level="warning",
-            timeout_graceful_shutdown=5,
-            # X-Forwarded-For / -Proto only from the proxies the settings name (none by
-            # default): otherwise any client could choose its address for the rate limits.
-            proxy_headers=bool(settings.trusted_proxies),
-            forwarded_allow_ips=settings.trusted_proxies or None,
-        )
-    )
+    server = uvicorn.Server(server_config(app, settings, host=options.host, port=options.port))
     await server.serve()
 
 

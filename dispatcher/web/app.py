@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import uvicorn
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -111,3 +112,21 @@ async def _stop_worker(context: WebContext) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def server_config(
+    app: FastAPI, settings: Settings, *, host: str, port: int, log_level: str = "warning"
+) -> uvicorn.Config:
+    """How `serve` and the demo run the app under uvicorn."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        # Live streams (SSE) never end on their own: a few seconds, then they are closed.
+        timeout_graceful_shutdown=5,
+        # X-Forwarded-For / -Proto only from the proxies the settings name (none by
+        # default): otherwise any client could choose its address for the rate limits.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
+    )

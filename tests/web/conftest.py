@@ -14,7 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from dispatcher.settings import IntakeSettings, Settings
-from dispatcher.web.app import create_app
+from dispatcher.web.app import create_app, server_config
 from dispatcher.web.deps import WebContext
 
 OPERATOR_TOKEN = "operator-secret-token"
@@ -71,11 +71,15 @@ def context_of(app: FastAPI) -> WebContext:
 
 
 @contextlib.asynccontextmanager
-async def live_server(app: FastAPI) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on an ephemeral loopback port; yields the base URL."""
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=2
-    )
+async def live_server(app: FastAPI, settings: Settings | None = None) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on an ephemeral loopback port; yields the base URL.
+    With ``settings``, configured as `dispatcher serve` runs it."""
+    if settings is not None:
+        config = server_config(app, settings, host="127.0.0.1", port=0)
+    else:
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=2
+        )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dispatcher.settings import IntakeSettings
 from dispatcher.web.app import create_app
 from tests.conftest import OPEN_CAMPAIGN
 from tests.web.conftest import OPERATOR_TOKEN, MakeClient, live_server, web_settings
@@ -84,3 +85,26 @@ async def test_reported_actions_validate_the_supporter_like_appeals_on_either_da
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == field
     assert report.json()["self_reported"]["total"] == 0
+
+
+@pytest.mark.parametrize(("trusted", "second"), [([], 429), (["127.0.0.1"], 202)])
+async def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
+    trusted: list[str], second: int, tmp_path: Path, campaigns_dir: Path
+) -> None:
+    """One appeal per address a minute. A client's own X-Forwarded-For does not make it a
+    new address unless the peer is a proxy the settings trust."""
+    settings = web_settings(
+        tmp_path,
+        campaigns_dir,
+        intake=IntakeSettings(per_ip_per_minute=1, per_email_per_hour=0),
+        trusted_proxies=trusted,
+    )
+    app = create_app(settings, run_worker=False)
+    url = f"/api/campaigns/{OPEN_CAMPAIGN}/appeals"
+    async with live_server(app, settings) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+        codes = []
+        for n, address in enumerate(["203.0.113.1", "203.0.113.2"]):
+            body = {"supporter": {"name": "Ana", "email": f"a{n}@example.org"}}
+            response = await http.post(url, json=body, headers={"X-Forwarded-For": address})
+            codes.append(response.status_code)
+    assert codes == [202, second]
