@@ -30,6 +30,7 @@ from dispatcher.service import ServiceError
 from dispatcher.service.intake import submit_appeal
 from dispatcher.service.log import LogFilter, delivery_changes, follow_deliveries
 from dispatcher.service.reporting import campaign_report, report_csv
+from dispatcher.service.retention import purge_campaign
 from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import ConfigurationError, Settings
 from dispatcher.worker import Worker
@@ -121,6 +122,19 @@ async def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         sys.stdout.write(report_csv(report))
     else:
         print_report(report)
+    return 0
+
+
+async def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_service(settings) as service:
+        purged = await purge_campaign(service, args.campaign, older_than_days=args.older_than)
+    print(
+        f"Removed the personal data of {purged.appeals} appeal(s) in {args.campaign} "
+        f"({purged.supporters} supporter(s) with nothing left elsewhere, "
+        f"{purged.reported} self-reported action(s)); the counts are unchanged."
+    )
+    if purged.pending:
+        print(f"Kept {purged.pending} appeal(s) with a delivery still pending; purge again later.")
     return 0
 
 
@@ -285,6 +299,20 @@ def build_parser() -> argparse.ArgumentParser:
     report = add("report", cmd_report, "a campaign's totals (actions = delivered deliveries)")
     report.add_argument("--campaign", required=True, help="campaign id")
     report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    purge = add(
+        "purge",
+        cmd_purge,
+        "remove supporters' personal data from a closed campaign, keeping its counts",
+    )
+    purge.add_argument("--campaign", required=True, help="campaign id (it must have closed)")
+    purge.add_argument(
+        "--older-than",
+        type=float,
+        default=0,
+        metavar="DAYS",
+        help="only appeals made more than DAYS ago (default: all)",
+    )
 
     log_cmd = add("log", cmd_log, "the delivery log: target, channel, status, attempts, last error")
     log_cmd.add_argument("--campaign", help="only this campaign")

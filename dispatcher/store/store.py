@@ -33,6 +33,7 @@ from dispatcher.models import (
 )
 from dispatcher.store.engine import upsert
 from dispatcher.store.intake_sql import insert_appeal
+from dispatcher.store.purge_sql import Purged, purge_campaign
 from dispatcher.store.queue import QueueStore
 from dispatcher.store.queue_sql import load_claimed
 from dispatcher.store.record_sql import apply_update
@@ -329,6 +330,14 @@ class Store(QueueStore):
         s = operator_sessions
         async with self._writing() as conn:
             await conn.execute(s.delete().where(s.c.id_hash == id_hash))
+
+    async def purge_campaign(
+        self, campaign_id: str, *, created_before: dt.datetime, key: bytes
+    ) -> Purged:
+        """Remove supporters' personal data from a campaign's settled appeals made before
+        ``created_before``, in one transaction (see :mod:`dispatcher.store.purge_sql`)."""
+        async with self._writing() as conn:
+            return await purge_campaign(conn, campaign_id, created_before=created_before, key=key)
 
     async def hits(self, key: str, window: int) -> int:
         """The hits counted for ``key`` in ``window`` (counting none)."""

@@ -259,6 +259,17 @@ def test_a_bad_log_filter_is_refused_with_the_apis_sentence(
     assert channel.stderr == "error: channel 'pigeon' is not one of: email, fax, twitter\n"
 
 
+def test_purge_refuses_an_open_campaign_and_reports_what_it_removed(
+    in_process: Callable[..., Result],
+) -> None:
+    still_open = in_process("purge", "--campaign", OPEN_CAMPAIGN)
+    assert still_open.code == 1
+    assert still_open.stderr.startswith(f"error: campaign {OPEN_CAMPAIGN} is open until ")
+    closed = in_process("purge", "--campaign", "ua-61-21", "--older-than", "30")
+    assert closed.code == 0
+    assert closed.stdout.startswith("Removed the personal data of 0 appeal(s) in ua-61-21")
+
+
 async def test_bad_input_from_the_real_command_exits_non_zero(cli: Cli, tmp_path: Path) -> None:
     """The same refusal through the installed console script, as a user meets it."""
     result = await cli(*send_argv(tmp_path, ["--email", "not-an-email"]))

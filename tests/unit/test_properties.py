@@ -88,9 +88,7 @@ def test_any_name_subject_and_letter_make_an_email_that_parses_back_identical(
 def _drawable() -> list[str]:
     """Letters, digits, punctuation and symbols the letter writer's face covers."""
     return sorted(
-        ch
-        for ch in alphabetic_face().glyphs
-        if re.match(r"[LNPS]", unicodedata.category(ch))
+        ch for ch in alphabetic_face().glyphs if re.match(r"[LNPS]", unicodedata.category(ch))
     )
 
 
