@@ -293,7 +293,11 @@ class Worker:
     async def _claim(self, free: Mapping[Channel, int]) -> list[ClaimedDelivery]:
         asked_at = time.monotonic()
         claimed = await self.store.claim_due_deliveries(
-            self.name, limit=free, lease_seconds=self.settings.lease_seconds, pacing=self.pacing
+            self.name,
+            limit=free,
+            lease_seconds=self.settings.lease_seconds,
+            pacing=self.pacing,
+            holding=[*self._in_flight, *self._recorder.held()],
         )
         got = Counter(delivery.channel for delivery in claimed)
         for channel, asked in free.items():

@@ -46,6 +46,7 @@ class QueueStore(StoreBase):
         lease_seconds: float,
         now: dt.datetime | None = None,
         pacing: PacingRules | None = None,
+        holding: Sequence[int] = (),
     ) -> list[ClaimedDelivery]:
         """Lease due deliveries to ``worker`` and open an attempt for each send.
 
@@ -59,7 +60,8 @@ class QueueStore(StoreBase):
         confirmation and its next status poll is due. Queued deliveries past their campaign
         deadline are expired here instead. A fax number has at most one fax in flight: a fax
         is not claimed while another to the same number is being sent or awaits
-        confirmation, and only the oldest due fax per number is claimed.
+        confirmation, and only the oldest due fax per number is claimed. What the worker
+        says it is ``holding`` is never taken back, even past its lease.
         """
         given_now = now
         wanted: list[tuple[Channel | None, int]] = (
@@ -77,7 +79,13 @@ class QueueStore(StoreBase):
             claimed: list[Leased] = []
             for channel, n in wanted:
                 claimed += await lease_due(
-                    conn, worker, now=now, limit=n, lease_until=lease_until, channel=channel
+                    conn,
+                    worker,
+                    now=now,
+                    limit=n,
+                    lease_until=lease_until,
+                    channel=channel,
+                    holding=holding,
                 )
             if pacing is not None and claimed:
                 claimed = await pace(conn, claimed, pacing, now)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -74,8 +75,9 @@ def _fax_line_free(now: Any) -> Any:
 
 
 def due_candidates(channel: Channel | None = None, *, lock: bool = False) -> Any:
-    """Due deliveries (of ``channel``, or any), oldest due first; binds ``now`` and
-    ``claim_limit``. With ``lock`` (PostgreSQL), rows are locked, skipping locked ones.
+    """Due deliveries (of ``channel``, or any), oldest due first; binds ``now``,
+    ``claim_limit`` and ``holding``. With ``lock`` (PostgreSQL), rows are locked, skipping
+    locked ones.
 
     One ordered read per status (queued and due; being sent under an expired lease;
     awaiting a status poll that is due), each reading ``ix_deliveries_due`` in order and
@@ -94,13 +96,18 @@ def due_candidates(channel: Channel | None = None, *, lock: bool = False) -> Any
     else:
         paced = true()
     sendable = and_(d.c.expires_at > now, ~paused, paced)
+    # What the claiming worker still holds (in flight, or its outcome not yet written)
+    # is never taken back by its own claim, even once the lease has run out meanwhile
+    # (a database that was locked for longer than the lease).
+    not_held = d.c.id.not_in(bindparam("holding", expanding=True))
     waiting = {
         DeliveryStatus.QUEUED: and_(d.c.next_attempt_at <= now, sendable),
         # Its worker died or stalled: the outcome of that attempt is unknown.
-        DeliveryStatus.SENDING: and_(d.c.lease_until < now, sendable),
+        DeliveryStatus.SENDING: and_(d.c.lease_until < now, sendable, not_held),
         DeliveryStatus.AWAITING_CONFIRMATION: and_(
             d.c.next_attempt_at <= now,
             or_(d.c.lease_until.is_(None), d.c.lease_until < now),
+            not_held,
         ),
     }
     branches = []
@@ -150,6 +157,7 @@ async def lease_due(
     limit: int,
     lease_until: dt.datetime,
     channel: Channel | None = None,
+    holding: Sequence[int] = (),
 ) -> list[Leased]:
     """Lease up to ``limit`` due deliveries (of ``channel``, or any) to ``worker``:
     (id, new status, attempts).
@@ -162,7 +170,13 @@ async def lease_due(
     statement = _LEASE_STATEMENTS.get(key)
     if statement is None:
         statement = _LEASE_STATEMENTS[key] = _lease_statement(channel, conn.dialect.name)
-    params = {"now": now, "claim_limit": limit, "lease_until": lease_until, "worker": worker}
+    params = {
+        "now": now,
+        "claim_limit": limit,
+        "lease_until": lease_until,
+        "worker": worker,
+        "holding": list(holding),
+    }
     rows = (await conn.execute(statement, params)).all()
     return [
         Leased(

@@ -467,3 +467,38 @@ async def test_the_worker_outlives_its_database_connections_being_killed(
         received = Counter(str(m["Message-ID"]) for m in sandbox.emails)
     assert len(entries) == 120 and {e.status for e in entries} == {DeliveryStatus.DELIVERED}
     assert len(received) == 120 and set(received.values()) == {1}  # each once
+
+
+async def test_a_database_locked_past_the_lease_loses_nothing_and_sends_nothing_twice(
+    store: Store, service: Service, make_worker: MakeWorker, tmp_path: Path
+) -> None:
+    """Another connection holds the write lock for over twice the lease while the worker
+    sends: nothing can be recorded or renewed meanwhile. Afterwards the worker carries on
+    by itself; it never takes back what it still holds, so each email goes once."""
+    slow = Faults(delay_seconds=0.2)
+    async with Sandbox(tmp_path / "box", email_faults=slow, channels=["email"]) as sandbox:
+        for n in range(15):
+            request = appeal(supporter_name=f"Supporter {n}", supporter_email=f"s{n}@example.org")
+            await submit_appeal(service, dataclasses.replace(request, channels=["email"]))
+        worker = make_worker(sandbox)
+        worker.settings = worker.settings.model_copy(update={"lease_seconds": 1.5})
+        worker.pacing = None
+        blocker = await Store.open(
+            str(store.engine.url.render_as_string(hide_password=False)), migrate_schema=False
+        )
+        try:
+            run = asyncio.create_task(worker.run(drain=True))
+            await asyncio.sleep(0.5)  # sending
+            async with blocker._writing() as conn:
+                if blocker.dialect == "postgresql":
+                    await conn.execute(text("LOCK TABLE deliveries IN EXCLUSIVE MODE"))
+                else:
+                    await conn.execute(text("DELETE FROM deliveries WHERE id < 0"))
+                await asyncio.sleep(4)
+            await asyncio.wait_for(run, timeout=60)
+        finally:
+            await blocker.close()
+        received = Counter(str(m["Message-ID"]) for m in sandbox.emails)
+    entries = await store.list_deliveries()
+    assert len(entries) == 30 and {e.status for e in entries} == {DeliveryStatus.DELIVERED}
+    assert len(received) == 30 and set(received.values()) == {1}
