@@ -8,9 +8,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Self
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dispatcher.store.engine import WRITE_OPTION, create_engine, migrate
+from dispatcher.store.engine import WRITE_OPTION, create_engine, migrate, unreachable
 from dispatcher.store.notify import Notifier, Subscriber
 
 
@@ -44,8 +45,15 @@ class StoreBase:
     @classmethod
     async def open(cls, url: str, *, migrate_schema: bool = True) -> Self:
         store = cls(create_engine(url))
-        if migrate_schema:
-            await migrate(store.engine)
+        try:
+            if migrate_schema:
+                await migrate(store.engine)
+            else:
+                async with store.engine.connect():
+                    pass
+        except (OSError, SQLAlchemyError) as exc:
+            await store.close()
+            raise unreachable(store.engine, exc) from exc
         return store
 
     async def close(self) -> None:

@@ -27,6 +27,20 @@ class DatabaseUrlError(ConfigurationError):
     """The database URL names a driver we do not support."""
 
 
+class DatabaseUnavailable(ConfigurationError):
+    """The database could not be reached (or refused us) when the store opened."""
+
+
+def unreachable(engine: AsyncEngine, exc: BaseException) -> DatabaseUnavailable:
+    """One sentence: which database (no password), and what it answered."""
+    where = engine.url.render_as_string(hide_password=True)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] or type(exc).__name__
+    return DatabaseUnavailable(
+        f"cannot reach the database at {where}: {reason} (is it running, and is "
+        "DISPATCHER_DATABASE_URL right?)"
+    )
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url`` (``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``).
 

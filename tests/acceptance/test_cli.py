@@ -259,6 +259,17 @@ def test_a_bad_log_filter_is_refused_with_the_apis_sentence(
     assert channel.stderr == "error: channel 'pigeon' is not one of: email, fax, twitter\n"
 
 
+def test_an_unreachable_database_is_one_sentence_without_the_password(
+    in_process: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"postgresql+asyncpg://postgres:hunter2@127.0.0.1:{_free_port()}/appeals"
+    monkeypatch.setenv("DISPATCHER_DATABASE_URL", url)
+    result = in_process("worker", "--drain")
+    assert result.code == 2
+    assert result.stderr.startswith("error: cannot reach the database at postgresql+asyncpg://")
+    assert result.stderr.count("\n") == 1 and "hunter2" not in result.stderr
+
+
 def test_purge_refuses_an_open_campaign_and_reports_what_it_removed(
     in_process: Callable[..., Result],
 ) -> None:
