@@ -64,11 +64,8 @@ class QueueStore(StoreBase):
         says it is ``holding`` is never taken back, even past its lease.
         """
         given_now = now
-        wanted: list[tuple[Channel | None, int]] = (
-            [(None, limit)]
-            if isinstance(limit, int)
-            else [(channel, n) for channel, n in limit.items() if n > 0]
-        )
+        per_channel = {None: limit} if isinstance(limit, int) else limit
+        wanted = [(channel, n) for channel, n in per_channel.items() if n > 0]
         if not wanted:
             return []
         async with self._writing() as conn:
