@@ -30,7 +30,7 @@ from dispatcher.service import ServiceError
 from dispatcher.service.intake import submit_appeal
 from dispatcher.service.log import LogFilter, delivery_changes, follow_deliveries
 from dispatcher.service.reporting import campaign_report, report_csv
-from dispatcher.service.retention import purge_campaign
+from dispatcher.service.retention import backup, purge_campaign
 from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import ConfigurationError, Settings
 from dispatcher.worker import Worker
@@ -135,6 +135,13 @@ async def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
     )
     if purged.pending:
         print(f"Kept {purged.pending} appeal(s) with a delivery still pending; purge again later.")
+    return 0
+
+
+async def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_service(settings) as service:
+        await backup(service, args.to)
+    print(f"Backed up to {args.to}; to restore, stop every process and put it in place.")
     return 0
 
 
@@ -313,6 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DAYS",
         help="only appeals made more than DAYS ago (default: all)",
     )
+
+    backup_cmd = add(
+        "backup", cmd_backup, "copy the SQLite database while it is in use (PostgreSQL: pg_dump)"
+    )
+    backup_cmd.add_argument("--to", required=True, type=Path, help="the new file")
 
     log_cmd = add("log", cmd_log, "the delivery log: target, channel, status, attempts, last error")
     log_cmd.add_argument("--campaign", help="only this campaign")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from pathlib import Path
 
 from dispatcher.models import utcnow
 from dispatcher.service.catalog import find_campaign
@@ -38,3 +39,21 @@ async def purge_campaign(
     key = secrets.token_bytes(32)
     before = now - dt.timedelta(days=older_than_days)
     return await service.store.purge_campaign(campaign.id, created_before=before, key=key)
+
+
+async def backup(service: Service, to: Path) -> None:
+    """Copy a SQLite database, in use or not, to ``to`` (a new file). ServiceError for an
+    existing file, or for PostgreSQL (whose tool for this is pg_dump)."""
+    if to.exists():
+        raise ServiceError(
+            ErrorKind.CONFLICT, f"{to} exists already; give the path of a new file", "to"
+        )
+    if service.store.dialect != "sqlite":
+        raise ServiceError(
+            ErrorKind.INVALID,
+            "backup copies SQLite databases; for PostgreSQL use "
+            "pg_dump --format=custom --file BACKUP DATABASE (see the README)",
+            "database",
+        )
+    to.parent.mkdir(parents=True, exist_ok=True)
+    await service.store.backup_to(to)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -338,6 +342,22 @@ class Store(QueueStore):
         ``created_before``, in one transaction (see :mod:`dispatcher.store.purge_sql`)."""
         async with self._writing() as conn:
             return await purge_campaign(conn, campaign_id, created_before=created_before, key=key)
+
+    async def backup_to(self, path: Path) -> None:
+        """A consistent copy of a SQLite database while it is in use (SQLite's online
+        backup: pages copied under a read lock, writers wait only for each step)."""
+        source = self.engine.url.database
+        if self.dialect != "sqlite" or not source:
+            raise ValueError("the online backup is SQLite's; for PostgreSQL use pg_dump")
+
+        def copy() -> None:
+            with (
+                contextlib.closing(sqlite3.connect(source, timeout=30)) as src,
+                contextlib.closing(sqlite3.connect(path)) as dst,
+            ):
+                src.backup(dst, pages=1024)
+
+        await asyncio.to_thread(copy)
 
     async def hits(self, key: str, window: int) -> int:
         """The hits counted for ``key`` in ``window`` (counting none)."""

@@ -3,11 +3,17 @@ to the byte, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import re
+import shutil
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
 
+from dispatcher.campaigns import CampaignCatalog
 from dispatcher.models import (
     AttemptOutcome,
     Channel,
@@ -15,13 +21,27 @@ from dispatcher.models import (
     DeliveryUpdate,
     NewAppeal,
     NewDelivery,
+    Settlement,
 )
+from dispatcher.retry import RetryPolicy
+from dispatcher.runtime import build_worker, close_adapters
+from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import ErrorKind, Service, ServiceError
+from dispatcher.service.intake import submit_appeal
 from dispatcher.service.reporting import campaign_report
-from dispatcher.service.retention import purge_campaign
-from tests.conftest import OPEN_CAMPAIGN
+from dispatcher.service.retention import backup, purge_campaign
+from dispatcher.service.validation import AppealRequest
+from dispatcher.store import Store
+from tests.conftest import (
+    FAST_RETRY,
+    OPEN_CAMPAIGN,
+    _drop_postgres_database,
+    _postgres_database,
+    settings_for,
+)
 
 CLOSED = "ua-61-21"
+MESSAGE_ID = re.compile(r"<delivery-(\d+)\.")
 LONG_AGO = dt.datetime(2021, 7, 1, tzinfo=dt.UTC)
 PEOPLE = [
     ("Ana Lima", "ana@example.org", "Brazil"),
@@ -134,3 +154,96 @@ async def test_an_open_campaign_is_not_purged(service: Service) -> None:
     with pytest.raises(ServiceError) as negative:
         await purge_campaign(service, CLOSED, older_than_days=-1)
     assert negative.value.field == "older_than"
+
+
+async def test_an_online_backup_taken_mid_run_restores_and_finishes_the_queue(
+    store: Store, catalog: CampaignCatalog, campaigns_dir: Path, tmp_path: Path
+) -> None:
+    """A backup while a worker sends (SQLite: `backup`; PostgreSQL: pg_dump, pg_restore
+    into a new database). Restored, the copy's queue drains: what was delivered at the
+    backup is not sent again; what was being sent then is sent again and marked a possible
+    duplicate; the report counts each delivery once."""
+    live = Service(store, catalog, RetryPolicy.from_settings(FAST_RETRY), 0.05)
+    for n in range(20):
+        await submit_appeal(
+            live,
+            AppealRequest(
+                campaign_id=OPEN_CAMPAIGN,
+                supporter_name=f"Supporter {n}",
+                supporter_email=f"s{n}@example.org",
+                targets=["xi-jinping"],
+                channels=["email"],
+            ),
+        )
+    copy = tmp_path / "backup" / "copy.db"
+    slow = Faults(delay_seconds=0.1)
+    async with Sandbox(tmp_path / "first", email_faults=slow, channels=["email"]) as first:
+        settings = settings_for(first, database_url="unused", campaigns_dir=campaigns_dir)
+        short = settings.worker.model_copy(update={"lease_seconds": 2.0})
+        worker = build_worker(settings.model_copy(update={"worker": short}), live)
+        worker.pacing = None
+        stop = asyncio.Event()
+        run = asyncio.create_task(worker.run(stop=stop))
+        for _ in range(400):  # until some are recorded as delivered, and more are sending
+            statuses = [e.status for e in await store.list_deliveries()]
+            if statuses.count(DeliveryStatus.DELIVERED) >= 5:
+                break
+            await asyncio.sleep(0.05)
+        restored_url, restored_db = await back_up(live, copy)
+        stop.set()
+        await run
+        await close_adapters(worker)
+    restored_store = await Store.open(restored_url)
+    try:
+        restored = Service(restored_store, catalog, RetryPolicy.from_settings(FAST_RETRY), 0.05)
+        at_backup = {e.id: e.status for e in await restored_store.list_deliveries()}
+        async with Sandbox(tmp_path / "second", channels=["email"]) as second:
+            settings = settings_for(second, database_url="unused", campaigns_dir=campaigns_dir)
+            short = settings.worker.model_copy(update={"lease_seconds": 0.5})
+            drainer = build_worker(settings.model_copy(update={"worker": short}), restored)
+            drainer.pacing = None
+            await drainer.run(drain=True)
+            await close_adapters(drainer)
+        entries = {e.id: e for e in await restored_store.list_deliveries()}
+        report = await campaign_report(restored, OPEN_CAMPAIGN)
+    finally:
+        await restored_store.close()
+        if restored_db is not None:
+            await _drop_postgres_database(restored_db)
+    resent = {int(MESSAGE_ID.findall(str(m["Message-ID"]))[0]) for m in second.emails}
+    delivered_then = {i for i, s in at_backup.items() if s is DeliveryStatus.DELIVERED}
+    in_flight_then = {i for i, s in at_backup.items() if s is DeliveryStatus.SENDING}
+    assert delivered_then and in_flight_then and resent == set(entries) - delivered_then
+    assert {e.status for e in entries.values()} == {DeliveryStatus.DELIVERED}
+    assert report.actions == 20
+    assert {i for i, e in entries.items() if e.settlement is Settlement.POSSIBLE_DUPLICATE} == (
+        in_flight_then
+    )
+
+
+async def back_up(service: Service, path: Path) -> tuple[str, str | None]:
+    """Back the database up while it is in use and restore it next to it: its URL, and
+    the PostgreSQL database to drop afterwards."""
+    if service.store.dialect == "sqlite":
+        await backup(service, path)
+        return f"sqlite+aiosqlite:///{path}", None
+    if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
+        pytest.skip("PostgreSQL's backup needs pg_dump and pg_restore (postgresql-client)")
+    live = service.store.engine.url
+    path.parent.mkdir(parents=True, exist_ok=True)
+    await run("pg_dump", "--format=custom", "--file", str(path), libpq(live))
+    url, name = await _postgres_database()
+    await run("pg_restore", "--no-owner", "--dbname", libpq(make_url(url)), str(path))
+    return url, name
+
+
+def libpq(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def run(*command: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await process.communicate()
+    assert process.returncode == 0, (command[0], err.decode())
