@@ -161,10 +161,15 @@ class FaxAdapter:
         reply = await self._request("POST", "/v2/faxes", data=form)
         body = reply.body
         fax_id = (body.get("data") or {}).get("id")
-        if not reply.is_success or not body.get("success") or fax_id is None:
-            if reply.is_success:
-                raise TransientError(f"fax gateway gave an unexpected answer: {body!r:.200}")
+        if not reply.is_success:
             raise classify_http_status(reply)
+        if not body.get("success") or fax_id is None:
+            # It answered "yes" but not in a way we can read: the fax may be on its way.
+            # Marked unknown, so the next try looks it up by tag instead of sending again.
+            raise TransientError(
+                f"fax gateway accepted the request but its answer has no fax id: {body!r:.200}",
+                outcome_unknown=True,
+            )
         return SendResult(
             confirmed=False, provider_ref=str(fax_id), summary=str(body.get("message", ""))[:200]
         )

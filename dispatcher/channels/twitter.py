@@ -119,14 +119,28 @@ class TwitterAdapter:
         except tweepy.HTTPException as exc:
             raise classify_tweepy_error(exc) from exc
         except aiohttp.ClientResponseError as exc:
-            # A non-JSON error body (a proxy's HTML page): classify by status alone.
+            # A non-JSON error body (a proxy's HTML page): classify by status alone; a
+            # 2xx whose body is not JSON may have posted it (unknown).
+            if 200 <= exc.status < 300:
+                raise TransientError(
+                    f"X answered HTTP {exc.status} with a body that is not JSON",
+                    outcome_unknown=True,
+                ) from exc
             raise classify_status_only(exc) from exc
+        except ValueError as exc:  # a 2xx body that claims JSON but is not
+            raise TransientError(
+                f"X answered with a body that is not JSON: {exc}", outcome_unknown=True
+            ) from exc
         except aiohttp.ClientConnectorError as exc:
             raise TransientError(f"cannot reach the X API at {self.api_base_url}: {exc}") from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise TransientError(f"X API connection failed: {exc!r}", outcome_unknown=True) from exc
-        tweet_id = str(response.data["id"])
-        return SendResult(confirmed=True, provider_ref=tweet_id, summary=f"tweet {tweet_id}")
+        tweet_id = (getattr(response, "data", None) or {}).get("id")
+        if tweet_id is None:
+            raise TransientError(
+                "X accepted the post but its answer has no post id", outcome_unknown=True
+            )
+        return SendResult(confirmed=True, provider_ref=str(tweet_id), summary=f"tweet {tweet_id}")
 
     async def check(self, delivery: ClaimedDelivery) -> SendResult:
         return SendResult(confirmed=True, provider_ref=delivery.provider_ref)

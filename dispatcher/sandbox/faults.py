@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-FaultKind = Literal["fail", "rate_limit", "busy", "drop"]
+FaultKind = Literal["fail", "rate_limit", "busy", "drop", "garble", "no_id"]
 """The counted fault kinds; each names a ``<kind>_first`` field of :class:`Faults`."""
 
 
@@ -29,6 +29,10 @@ class Faults:
       status ``failure`` with a busy line.
     - ``drop_first``: fax and X; the first N faxes or tweets that would be accepted are
       accepted and recorded, then the connection is closed without any response.
+    - ``garble_first``: fax and X; accepted and recorded, then answered 2xx with a body
+      that is not JSON (a proxy's page, a truncated answer).
+    - ``no_id_first``: fax and X; accepted and recorded, then answered 2xx with JSON that
+      has no id.
     - ``refuse``: addresses refused permanently: e-mail addresses and X handles are
       compared lower-cased (handles without ``@``), fax numbers in E.164 form
       (``+12024952138``).
@@ -42,6 +46,8 @@ class Faults:
     rate_limit_first: int = 0
     busy_first: int = 0
     drop_first: int = 0
+    garble_first: int = 0
+    no_id_first: int = 0
     refuse: frozenset[str] = frozenset()
     rate_limit_reset_seconds: int = 1
     delay_seconds: float = 0.0
@@ -90,6 +96,8 @@ class FaultCounter:
             "rate_limit": self.faults.rate_limit_first,
             "busy": self.faults.busy_first,
             "drop": self.faults.drop_first,
+            "garble": self.faults.garble_first,
+            "no_id": self.faults.no_id_first,
         }[kind]
         used = self.used.get(kind, 0)
         if used >= budget:

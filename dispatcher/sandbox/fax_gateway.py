@@ -227,6 +227,10 @@ class FaxGateway(HttpServer):
             if request.transport is not None:
                 request.transport.close()
             return web.Response(status=200)
+        if self._counter.take("garble"):
+            return web.Response(status=200, text="<html>upstream answered</html>")
+        if self._counter.take("no_id"):
+            return web.json_response({"success": True, "message": "Fax queued", "data": {}})
         return web.json_response(
             {"success": True, "message": "Fax queued for sending", "data": {"id": fax.id}}
         )

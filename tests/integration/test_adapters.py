@@ -827,3 +827,43 @@ async def test_rate_limit_longer_than_fast_budget_ends_the_attempt(tmp_path: Pat
     assert attempt.tries == 1
     assert isinstance(attempt.error, RateLimited) and attempt.error.retry_after == 60
     assert box.faxes == []
+
+
+@pytest.mark.parametrize("fault", ["garble_first", "no_id_first"])
+async def test_a_fax_accepted_with_an_unreadable_answer_is_found_not_sent_twice(
+    tmp_path: Path, fault: str
+) -> None:
+    faults = Faults(**{fault: 1})  # type: ignore[arg-type]
+    async with sandbox_with(tmp_path, "fax", faults, fax_transmit_seconds=0) as box:
+        adapter = fax_adapter(box.fax_base_url)
+        try:
+            error = await raised(lambda: adapter.send(delivery(Channel.FAX, delivery_id=41)))
+            attempt, update = await attempt_once(
+                adapter, delivery(Channel.FAX, delivery_id=41, earlier_outcome_unknown=True)
+            )
+        finally:
+            await adapter.aclose()
+    assert type(error) is TransientError and error.outcome_unknown is True
+    assert "no fax id" in error.message
+    assert attempt.reconciled and update.settlement is Settlement.RECONCILED
+    assert len(box.faxes) == 1
+
+
+@pytest.mark.parametrize("fault", ["garble_first", "no_id_first"])
+async def test_a_post_accepted_with_an_unreadable_answer_counts_once(
+    tmp_path: Path, fault: str
+) -> None:
+    faults = Faults(**{fault: 1})  # type: ignore[arg-type]
+    async with sandbox_with(tmp_path, "twitter", faults) as box:
+        adapter = x_adapter(box.x_base_url)
+        try:
+            error = await raised(lambda: adapter.send(delivery(Channel.TWITTER)))
+            _, update = await attempt_once(
+                adapter, delivery(Channel.TWITTER, earlier_outcome_unknown=True)
+            )
+        finally:
+            await adapter.aclose()
+    assert type(error) is TransientError and error.outcome_unknown is True
+    assert update.status is DeliveryStatus.DELIVERED
+    assert update.settlement is Settlement.RECONCILED
+    assert len(box.tweets) == 1
