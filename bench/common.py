@@ -13,8 +13,10 @@ import os
 import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+import httpx
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
@@ -132,6 +134,19 @@ def print_result(
     )
     print(f"ratio dispatcher / blast client: {ours / ((before + after) / 2):.2f}")
     return 0 if match and not any(codes) else 1
+
+
+async def wait_until_serving(client: httpx.AsyncClient, seconds: float = 30) -> None:
+    """Until ``GET /healthz`` answers 200 (a `serve` process has started)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if (await client.get("/healthz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"{client.base_url} did not start serving in {seconds:g} s")
 
 
 def clean_env() -> dict[str, str]:

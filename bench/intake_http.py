@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import free_port
+from bench.common import free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGN = "ua-bench"
@@ -63,13 +63,7 @@ async def main(requests: int, concurrency: int) -> None:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     try:
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-            for _ in range(300):
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
+            await wait_until_serving(client)
             queue: asyncio.Queue[int] = asyncio.Queue()
             for n in range(requests):
                 queue.put_nowait(n)

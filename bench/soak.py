@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import DISPATCHER, clean_env, free_port
+from bench.common import DISPATCHER, clean_env, free_port, wait_until_serving
 from bench.worker_drain import CAMPAIGN, write_campaign
 
 
@@ -114,13 +114,7 @@ async def main(args: argparse.Namespace) -> int:
 
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            for _ in range(300):
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
+            await wait_until_serving(client)
             sampler = asyncio.create_task(sample())
             statuses = await load(client, args.rate, args.minutes * 60)
             report: dict[str, object] = {}
