@@ -41,6 +41,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check dispatcher tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/bandit -q -r dispatcher -c pyproject.toml
 
 bench: $(STAMP)
 	$(BIN)/python bench/worker_drain.py --appeals 1000

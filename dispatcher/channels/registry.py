@@ -19,7 +19,8 @@ from dispatcher.settings import ConfigurationError, SandboxSettings, Settings, W
 
 DEFAULT_X_API = "https://api.twitter.com"
 # The sandbox checks that credentials are present, not what they are.
-_SANDBOX_SECRET = "sandbox"  # noqa: S105 - not a secret: the local sandbox accepts any
+# Not a secret: the sandbox accepts any credentials.
+_SANDBOX_SECRET = "sandbox"  # noqa: S105  # nosec B105
 
 
 class ConfigError(ConfigurationError):
