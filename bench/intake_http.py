@@ -4,8 +4,11 @@ The server is the real CLI in its own process; this process is the load generato
 async httpx client with N concurrent connections on loopback). Each request is a distinct
 supporter, so every one is stored (supporter, appeal, five deliveries in one transaction).
 Prints appeals/s and the p50/p90/p99 latency, and checks the report counts every appeal.
+With ``--worker`` the server also sends (its embedded worker and sandbox) while the burst
+arrives, and the run waits for the queue to drain and checks every delivery went out.
 
     .venv/bin/python -m bench.intake_http --requests 2000 --concurrency 16
+    .venv/bin/python -m bench.intake_http --requests 10000 --concurrency 16 --worker
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -29,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGN = "ua-bench"
 
 
-async def main(requests: int, concurrency: int) -> None:
+async def main(requests: int, concurrency: int, worker: bool) -> int:
     work = Path(tempfile.mkdtemp(prefix="dispatcher-intake-bench-"))
     (work / "campaigns").mkdir()
     text = (ROOT / "config/campaigns/ua-61-21.toml").read_text(encoding="utf-8")
@@ -45,13 +49,20 @@ async def main(requests: int, concurrency: int) -> None:
             "DISPATCHER_CAMPAIGNS_DIR": str(work / "campaigns"),
             "DISPATCHER_INTAKE__PER_IP_PER_MINUTE": "0",
             "DISPATCHER_INTAKE__PER_EMAIL_PER_HOUR": "0",
+            "DISPATCHER_EMAIL__PER_RECIPIENT_PER_MINUTE": "0",
+            "DISPATCHER_SANDBOX__DIRECTORY": str(work / "sandbox"),
+            "DISPATCHER_SANDBOX__FAX_TRANSMIT_SECONDS": "0.02",
+            "DISPATCHER_FAX__POLL_SECONDS": "0.2",
+            "DISPATCHER_WORKER__TWITTER_CONCURRENCY": "8",
         }
     )
+    for name in ("SMTP", "FAX", "X"):
+        env[f"DISPATCHER_SANDBOX__{name}_PORT"] = str(free_port())
     dispatcher = str(Path(sys.executable).with_name("dispatcher"))
     server = await asyncio.create_subprocess_exec(
         dispatcher,
         "serve",
-        "--no-worker",
+        *([] if worker else ["--no-worker"]),
         "--port",
         str(port),
         "--log-level",
@@ -82,7 +93,7 @@ async def main(requests: int, concurrency: int) -> None:
             started = time.perf_counter()
             await asyncio.gather(*(user() for _ in range(concurrency)))
             elapsed = time.perf_counter() - started
-            report = (await client.get(f"/api/campaigns/{CAMPAIGN}/report")).json()
+            report = await drained(client) if worker else await report_of(client)
     finally:
         server.terminate()
         await server.wait()
@@ -97,11 +108,34 @@ async def main(requests: int, concurrency: int) -> None:
     )
     stored = report["appeals"]
     print(f"report: {stored} appeals stored" + (" (all)" if stored == requests else " MISMATCH"))
+    ok = stored == requests and set(statuses) == {202}
+    if worker:
+        pending = sum(c["pending"] for c in report["channels"].values())
+        print(f"after the drain: {report['actions']} delivered, {pending} pending")
+        ok = ok and pending == 0 and report["actions"] == 5 * requests
+    return 0 if ok else 1
+
+
+async def report_of(client: httpx.AsyncClient) -> dict[str, Any]:
+    report: dict[str, Any] = (await client.get(f"/api/campaigns/{CAMPAIGN}/report")).json()
+    return report
+
+
+async def drained(client: httpx.AsyncClient, seconds: float = 900) -> dict[str, Any]:
+    """The report once nothing is pending (or after ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        report = await report_of(client)
+        pending = sum(c["pending"] for c in report["channels"].values())
+        if not pending or time.monotonic() > deadline:
+            return report
+        await asyncio.sleep(1)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--worker", action="store_true", help="send while the burst arrives")
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.concurrency))
+    sys.exit(asyncio.run(main(args.requests, args.concurrency, args.worker)))
