@@ -107,9 +107,15 @@ async def main(args: argparse.Namespace) -> int:
     samples: list[tuple[float, float]] = []
     started = time.monotonic()
 
+    progress = Path(args.out).with_suffix(".csv")
+    progress.parent.mkdir(parents=True, exist_ok=True)
+    progress.write_text("minutes,rss_mib\n", "utf-8")
+
     async def sample() -> None:
         while True:
             samples.append(((time.monotonic() - started) / 60, rss_mib(server.pid)))
+            with progress.open("a", encoding="utf-8") as out:  # kept if the run dies
+                out.write(f"{samples[-1][0]:.2f},{samples[-1][1]:.1f}\n")
             await asyncio.sleep(args.every)
 
     try:
