@@ -1,8 +1,10 @@
 """Soak: a steady stream of appeals over HTTP for a long time, memory sampled throughout.
 
-`dispatcher serve` (with its embedded worker and sandbox) on SQLite takes appeals at a
-steady rate from this process for ``--minutes``; every ``--every`` seconds the resident
-memory (RSS) of the serve process is sampled. At the end the queue drains, and the run
+`dispatcher serve` (with its embedded worker) on SQLite takes appeals at a steady rate
+from this process for ``--minutes``, each to every official by email and on X; every
+``--every`` seconds the resident memory (RSS) of the serve process is sampled. The
+sandbox runs in a process of its own (it keeps everything it receives in memory, which
+is not what this measures). At the end the queue drains, and the run
 checks that every appeal was stored and every delivery delivered. Writes the samples as
 CSV and as an SVG chart (what the README shows), and prints the first and last samples
 and the growth over the second half (a leak grows steadily; a warm-up does not).
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import DISPATCHER, clean_env, free_port, wait_until_serving
+from bench.common import DISPATCHER, clean_env, free_port, start_sandbox, wait_until_serving
 from bench.worker_drain import CAMPAIGN, write_campaign
 
 
@@ -67,7 +69,10 @@ async def load(client: httpx.AsyncClient, rate: float, seconds: float) -> dict[i
     start = time.monotonic()
     n = 0
     while time.monotonic() - start < seconds:
-        body = {"supporter": {"name": f"Supporter {n}", "email": f"s{n}@example.org"}}
+        body = {
+            "supporter": {"name": f"Supporter {n}", "email": f"s{n}@example.org"},
+            "channels": ["email", "twitter"],
+        }
         response = await client.post(f"/api/campaigns/{CAMPAIGN}/appeals", json=body)
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         n += 1
@@ -93,8 +98,11 @@ async def main(args: argparse.Namespace) -> int:
             "DISPATCHER_WORKER__TWITTER_CONCURRENCY": "8",
         }
     )
-    for name in ("SMTP", "FAX", "X"):
-        env[f"DISPATCHER_SANDBOX__{name}_PORT"] = str(free_port())
+    ports = {"smtp_port": free_port(), "fax_port": free_port(), "x_port": free_port()}
+    for name, number in ports.items():
+        env[f"DISPATCHER_SANDBOX__{name.upper()}"] = str(number)
+    env["DISPATCHER_SANDBOX__EMBEDDED"] = "false"
+    sandbox = await start_sandbox(work / "sandbox", None, **ports)
     server = await asyncio.create_subprocess_exec(
         DISPATCHER,
         "serve",
@@ -134,6 +142,8 @@ async def main(args: argparse.Namespace) -> int:
     finally:
         server.terminate()
         await server.wait()
+        sandbox.terminate()
+        await sandbox.wait()
     return summarise(args, samples, statuses, report)
 
 
