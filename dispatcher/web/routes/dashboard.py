@@ -96,7 +96,9 @@ async def operator_login(request: Request, context: ContextDep) -> Response:
             values = {"error": "That token is not right."}
             return render_page(request, "operator_login.html", context, values, status_code=401)
     except SignInThrottled as exc:
-        values = {"error": f"Too many wrong tokens. Try again in {exc.retry_after} s."}
+        wait = exc.retry_after
+        later = f"{math.ceil(wait / 60)} minutes" if wait >= 90 else f"{wait} seconds"
+        values = {"error": f"Too many wrong tokens. Try again in {later}."}
         return render_page(
             request,
             "operator_login.html",
