@@ -149,6 +149,30 @@ async def wait_until_serving(client: httpx.AsyncClient, seconds: float = 30) -> 
     raise TimeoutError(f"{client.base_url} did not start serving in {seconds:g} s")
 
 
+def serve_env(work: Path) -> dict[str, str]:
+    """The environment of a `dispatcher serve` under load: SQLite in ``work``, the
+    campaigns in ``work/campaigns``, no intake or pacing limits (every appeal comes from
+    this machine and writes to the same officials), quick fax and X sandboxes, and free
+    sandbox ports."""
+    env = clean_env()
+    env.update(
+        {
+            "DISPATCHER_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'serve.db'}",
+            "DISPATCHER_CAMPAIGNS_DIR": str(work / "campaigns"),
+            "DISPATCHER_INTAKE__PER_IP_PER_MINUTE": "0",
+            "DISPATCHER_INTAKE__PER_EMAIL_PER_HOUR": "0",
+            "DISPATCHER_EMAIL__PER_RECIPIENT_PER_MINUTE": "0",
+            "DISPATCHER_SANDBOX__DIRECTORY": str(work / "sandbox"),
+            "DISPATCHER_SANDBOX__FAX_TRANSMIT_SECONDS": "0.02",
+            "DISPATCHER_FAX__POLL_SECONDS": "0.2",
+            "DISPATCHER_WORKER__TWITTER_CONCURRENCY": "8",
+        }
+    )
+    for name in ("SMTP", "FAX", "X"):
+        env[f"DISPATCHER_SANDBOX__{name}_PORT"] = str(free_port())
+    return env
+
+
 def clean_env() -> dict[str, str]:
     """This process's environment without any DISPATCHER_ setting."""
     return {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
 import re
 import statistics
 import sys
@@ -27,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import free_port, wait_until_serving
+from bench.common import free_port, serve_env, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGN = "ua-bench"
@@ -42,22 +41,7 @@ async def main(requests: int, concurrency: int, worker: bool, channels: list[str
     text = re.sub(r"^deadline = .*$", f"deadline = {deadline}", text, count=1, flags=re.M)
     (work / "campaigns" / f"{CAMPAIGN}.toml").write_text(text, encoding="utf-8")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
-    env.update(
-        {
-            "DISPATCHER_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'bench.db'}",
-            "DISPATCHER_CAMPAIGNS_DIR": str(work / "campaigns"),
-            "DISPATCHER_INTAKE__PER_IP_PER_MINUTE": "0",
-            "DISPATCHER_INTAKE__PER_EMAIL_PER_HOUR": "0",
-            "DISPATCHER_EMAIL__PER_RECIPIENT_PER_MINUTE": "0",
-            "DISPATCHER_SANDBOX__DIRECTORY": str(work / "sandbox"),
-            "DISPATCHER_SANDBOX__FAX_TRANSMIT_SECONDS": "0.02",
-            "DISPATCHER_FAX__POLL_SECONDS": "0.2",
-            "DISPATCHER_WORKER__TWITTER_CONCURRENCY": "8",
-        }
-    )
-    for name in ("SMTP", "FAX", "X"):
-        env[f"DISPATCHER_SANDBOX__{name}_PORT"] = str(free_port())
+    env = serve_env(work)
     dispatcher = str(Path(sys.executable).with_name("dispatcher"))
     server = await asyncio.create_subprocess_exec(
         dispatcher,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import DISPATCHER, clean_env, free_port, start_sandbox, wait_until_serving
+from bench.common import DISPATCHER, free_port, serve_env, start_sandbox, wait_until_serving
 from bench.worker_drain import CAMPAIGN, write_campaign
 
 
@@ -84,20 +84,7 @@ async def main(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="dispatcher-soak-"))
     write_campaign(work / "campaigns")
     port = free_port()
-    env = clean_env()
-    env.update(
-        {
-            "DISPATCHER_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'soak.db'}",
-            "DISPATCHER_CAMPAIGNS_DIR": str(work / "campaigns"),
-            "DISPATCHER_INTAKE__PER_IP_PER_MINUTE": "0",
-            "DISPATCHER_INTAKE__PER_EMAIL_PER_HOUR": "0",
-            "DISPATCHER_EMAIL__PER_RECIPIENT_PER_MINUTE": "0",
-            "DISPATCHER_SANDBOX__DIRECTORY": str(work / "sandbox"),
-            "DISPATCHER_SANDBOX__FAX_TRANSMIT_SECONDS": "0.05",
-            "DISPATCHER_FAX__POLL_SECONDS": "0.5",
-            "DISPATCHER_WORKER__TWITTER_CONCURRENCY": "8",
-        }
-    )
+    env = serve_env(work)
     ports = {"smtp_port": free_port(), "fax_port": free_port(), "x_port": free_port()}
     for name, number in ports.items():
         env[f"DISPATCHER_SANDBOX__{name.upper()}"] = str(number)
