@@ -50,7 +50,7 @@ class HttpServer:
         try:
             # Bound here, not by the site: a port another process takes at the same moment
             # (several workers starting their sandboxes at once) is always an OSError.
-            sock = _listening_socket(self._host, self._requested_port)
+            sock = listening_socket(self._host, self._requested_port)
             await web.SockSite(runner, sock).start()
         except BaseException:
             await runner.cleanup()
@@ -65,7 +65,7 @@ class HttpServer:
             await runner.cleanup()
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
+def listening_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port``; ``OSError`` (EADDRINUSE) if it is taken."""
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE

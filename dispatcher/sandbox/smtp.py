@@ -22,6 +22,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from .faults import FaultCounter, Faults
+from .http_server import listening_socket
 from .recording import NumberedFolder
 
 log = logging.getLogger(__name__)
@@ -152,10 +153,10 @@ class SmtpSink:
     async def start(self) -> None:
         """Bind and start accepting; raises ``OSError`` if the port is taken."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._make_session, self._host, self._requested_port
-        )
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        # Bound here: a port another process takes at the same moment is always an OSError.
+        sock = listening_socket(self._host, self._requested_port)
+        self._server = await loop.create_server(self._make_session, sock=sock)
+        self.port = int(sock.getsockname()[1])
 
     def drop_connections(self) -> int:
         """Close every open session from the server's side (as a relay's idle timeout
