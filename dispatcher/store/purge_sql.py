@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, literal, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.models import PENDING_STATUSES
@@ -48,17 +48,15 @@ async def purge_campaign(
     ids = list((await conn.execute(select(a.c.id).where(chosen, ~pending))).scalars())
     held = int(await conn.scalar(select(func.count()).where(chosen, pending)) or 0)
     if ids:
-        emails = (
-            await conn.execute(
-                select(d.c.id, d.c.supporter_email_lc).where(
-                    d.c.appeal_id.in_(ids), ~d.c.supporter_email_lc.startswith(PURGED)
-                )
-            )
-        ).all()
-        for delivery_id, email_lc in emails:
+        emails = await conn.scalars(
+            select(d.c.supporter_email_lc)
+            .where(d.c.appeal_id.in_(ids), ~d.c.supporter_email_lc.startswith(PURGED))
+            .distinct()
+        )
+        for email_lc in list(emails):  # one statement per supporter, not per delivery
             await conn.execute(
                 update(d)
-                .where(d.c.id == delivery_id)
+                .where(d.c.appeal_id.in_(ids), d.c.supporter_email_lc == email_lc)
                 .values(supporter_email_lc=pseudonym(key, email_lc))
             )
         await conn.execute(
@@ -96,6 +94,6 @@ async def _forget_supporters(conn: AsyncConnection, key: bytes) -> int:
         await conn.execute(
             update(s)
             .where(s.c.id == supporter_id)
-            .values(email_lc=alias, email=alias, name=literal(""), country=None)
+            .values(email_lc=alias, email=alias, name="", country=None)
         )
     return len(rows)
