@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
-from collections import Counter
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -20,50 +17,15 @@ from dispatcher.models import (
     Settlement,
     utcnow,
 )
-from dispatcher.retry import RetryPolicy
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import Service
 from dispatcher.service.intake import submit_appeal
 from dispatcher.service.reporting import campaign_report
-from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import EmailSettings
 from dispatcher.store import Store
-from dispatcher.worker import Worker
 from tests.conftest import OPEN_CAMPAIGN, settings_for
-
-MakeWorker = Callable[..., Worker]
-
-
-@pytest.fixture
-async def make_worker(service: Service, campaigns_dir: Path) -> AsyncIterator[MakeWorker]:
-    workers: list[Worker] = []
-
-    def make(sandbox: Sandbox, **retry: float) -> Worker:
-        settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
-        if retry:
-            settings = settings.model_copy(
-                update={"retry": settings.retry.model_copy(update=retry)}
-            )
-        policy = RetryPolicy.from_settings(settings.retry)
-        worker = build_worker(settings, dataclasses.replace(service, policy=policy))
-        workers.append(worker)
-        return worker
-
-    yield make
-    for worker in workers:
-        await close_adapters(worker)
-
-
-def appeal(**overrides: object) -> AppealRequest:
-    values: dict[str, object] = {
-        "campaign_id": OPEN_CAMPAIGN,
-        "supporter_name": "Ana Lima",
-        "supporter_email": "ana@example.org",
-        "supporter_country": "Brazil",
-    }
-    values.update(overrides)
-    return AppealRequest(**values)  # type: ignore[arg-type]
+from tests.integration.conftest import MakeWorker, appeal
 
 
 async def test_one_step_appeal_reaches_every_target_on_every_channel(
@@ -425,80 +387,3 @@ async def test_forced_stop_marks_cut_off_sends_unknown_and_releases_unstarted(
     assert [a.outcome for a in await store.list_attempts(cut_off.id)] == ["unknown"]
     assert untouched.status is DeliveryStatus.QUEUED and untouched.attempts == 0
     assert await store.list_attempts(untouched.id) == []
-
-
-async def test_the_worker_outlives_its_database_connections_being_killed(
-    store: Store, service: Service, make_worker: MakeWorker, tmp_path: Path
-) -> None:
-    """PostgreSQL ends every connection of the worker's database three times while it sends:
-    it claims and records again once it can, and nothing is lost or sent twice."""
-    if store.dialect != "postgresql":
-        pytest.skip("kills connections with pg_terminate_backend")
-    async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
-        for n in range(60):
-            request = appeal(
-                supporter_name=f"Supporter {n}",
-                supporter_email=f"s{n}@example.org",
-                channels=["email"],
-            )
-            await submit_appeal(service, request)
-        # A claim that committed as its connection died leaves leases nobody holds: short
-        # leases let them run out and be taken again within the test.
-        worker = make_worker(sandbox)
-        worker.settings = worker.settings.model_copy(update={"lease_seconds": 3.0})
-        worker.pacing = None  # 60 emails to each of two inboxes: not what this is about
-        run = asyncio.create_task(worker.run(drain=True))
-        killer = await Store.open(str(store.engine.url.render_as_string(hide_password=False)))
-        try:
-            for _ in range(3):
-                await asyncio.sleep(0.15)
-                async with killer.engine.begin() as conn:
-                    await conn.execute(
-                        text(
-                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                        )
-                    )
-            await asyncio.wait_for(run, timeout=60)
-            # Read on connections of its own (the test's pool holds killed ones too).
-            entries = await killer.list_deliveries()
-        finally:
-            await killer.close()
-        received = Counter(str(m["Message-ID"]) for m in sandbox.emails)
-    assert len(entries) == 120 and {e.status for e in entries} == {DeliveryStatus.DELIVERED}
-    assert len(received) == 120 and set(received.values()) == {1}  # each once
-
-
-async def test_a_database_locked_past_the_lease_loses_nothing_and_sends_nothing_twice(
-    store: Store, service: Service, make_worker: MakeWorker, tmp_path: Path
-) -> None:
-    """Another connection holds the write lock for over twice the lease while the worker
-    sends: nothing can be recorded or renewed meanwhile. Afterwards the worker carries on
-    by itself; it never takes back what it still holds, so each email goes once."""
-    slow = Faults(delay_seconds=0.2)
-    async with Sandbox(tmp_path / "box", email_faults=slow, channels=["email"]) as sandbox:
-        for n in range(15):
-            request = appeal(supporter_name=f"Supporter {n}", supporter_email=f"s{n}@example.org")
-            await submit_appeal(service, dataclasses.replace(request, channels=["email"]))
-        worker = make_worker(sandbox)
-        worker.settings = worker.settings.model_copy(update={"lease_seconds": 1.5})
-        worker.pacing = None
-        blocker = await Store.open(
-            str(store.engine.url.render_as_string(hide_password=False)), migrate_schema=False
-        )
-        try:
-            run = asyncio.create_task(worker.run(drain=True))
-            await asyncio.sleep(0.5)  # sending
-            async with blocker._writing() as conn:
-                if blocker.dialect == "postgresql":
-                    await conn.execute(text("LOCK TABLE deliveries IN EXCLUSIVE MODE"))
-                else:
-                    await conn.execute(text("DELETE FROM deliveries WHERE id < 0"))
-                await asyncio.sleep(4)
-            await asyncio.wait_for(run, timeout=60)
-        finally:
-            await blocker.close()
-        received = Counter(str(m["Message-ID"]) for m in sandbox.emails)
-    entries = await store.list_deliveries()
-    assert len(entries) == 30 and {e.status for e in entries} == {DeliveryStatus.DELIVERED}
-    assert len(received) == 30 and set(received.values()) == {1}

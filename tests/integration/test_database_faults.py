@@ -1,0 +1,144 @@
+"""The worker against its database's bad moments, with real faults: every connection killed
+(PostgreSQL), the write lock held past the lease, the SQLite file made read-only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from dispatcher.models import DeliveryStatus
+from dispatcher.sandbox import Faults, Sandbox
+from dispatcher.service import Service
+from dispatcher.service.intake import submit_appeal
+from dispatcher.store import Store
+from tests.integration.conftest import MakeWorker, appeal
+
+
+async def test_the_worker_outlives_its_database_connections_being_killed(
+    store: Store, service: Service, make_worker: MakeWorker, tmp_path: Path
+) -> None:
+    """PostgreSQL ends every connection of the worker's database three times while it sends:
+    it claims and records again once it can, and nothing is lost or sent twice."""
+    if store.dialect != "postgresql":
+        pytest.skip("kills connections with pg_terminate_backend")
+    async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
+        for n in range(60):
+            request = appeal(
+                supporter_name=f"Supporter {n}",
+                supporter_email=f"s{n}@example.org",
+                channels=["email"],
+            )
+            await submit_appeal(service, request)
+        # A claim that committed as its connection died leaves leases nobody holds: short
+        # leases let them run out and be taken again within the test.
+        worker = make_worker(sandbox)
+        worker.settings = worker.settings.model_copy(update={"lease_seconds": 3.0})
+        worker.pacing = None  # 60 emails to each of two inboxes: not what this is about
+        run = asyncio.create_task(worker.run(drain=True))
+        killer = await Store.open(str(store.engine.url.render_as_string(hide_password=False)))
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0.15)
+                async with killer.engine.begin() as conn:
+                    await conn.execute(
+                        text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        )
+                    )
+            await asyncio.wait_for(run, timeout=60)
+            # Read on connections of its own (the test's pool holds killed ones too).
+            entries = await killer.list_deliveries()
+        finally:
+            await killer.close()
+        received = Counter(str(m["Message-ID"]) for m in sandbox.emails)
+    assert len(entries) == 120 and {e.status for e in entries} == {DeliveryStatus.DELIVERED}
+    assert len(received) == 120 and set(received.values()) == {1}  # each once
+
+
+async def test_a_database_locked_past_the_lease_loses_nothing_and_sends_nothing_twice(
+    store: Store, service: Service, make_worker: MakeWorker, tmp_path: Path
+) -> None:
+    """Another connection holds the write lock for over twice the lease while the worker
+    sends: nothing can be recorded or renewed meanwhile. Afterwards the worker carries on
+    by itself; it never takes back what it still holds, so each email goes once."""
+    slow = Faults(delay_seconds=0.2)
+    async with Sandbox(tmp_path / "box", email_faults=slow, channels=["email"]) as sandbox:
+        for n in range(15):
+            request = appeal(supporter_name=f"Supporter {n}", supporter_email=f"s{n}@example.org")
+            await submit_appeal(service, dataclasses.replace(request, channels=["email"]))
+        worker = make_worker(sandbox)
+        worker.settings = worker.settings.model_copy(update={"lease_seconds": 1.5})
+        worker.pacing = None
+        blocker = await Store.open(
+            str(store.engine.url.render_as_string(hide_password=False)), migrate_schema=False
+        )
+        try:
+            run = asyncio.create_task(worker.run(drain=True))
+            await asyncio.sleep(0.5)  # sending
+            async with blocker._writing() as conn:
+                if blocker.dialect == "postgresql":
+                    await conn.execute(text("LOCK TABLE deliveries IN EXCLUSIVE MODE"))
+                else:
+                    await conn.execute(text("DELETE FROM deliveries WHERE id < 0"))
+                await asyncio.sleep(4)
+            await asyncio.wait_for(run, timeout=60)
+        finally:
+            await blocker.close()
+        received = Counter(str(m["Message-ID"]) for m in sandbox.emails)
+    entries = await store.list_deliveries()
+    assert len(entries) == 30 and {e.status for e in entries} == {DeliveryStatus.DELIVERED}
+    assert len(received) == 30 and set(received.values()) == {1}
+
+
+@contextlib.contextmanager
+def read_only(database: Path) -> Iterator[None]:
+    """The database file and its write-ahead log made immutable (even root cannot write):
+    connections already open get "disk I/O error", new ones "readonly database"."""
+    files = [database, database.with_name(database.name + "-wal")]
+    made = subprocess.run(["chattr", "+i", *map(str, files)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make the database file immutable here: {made.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", *map(str, files)], check=True)
+
+
+async def test_a_database_file_made_read_only_loses_nothing_and_sends_nothing_twice(
+    store: Store, service: Service, make_worker: MakeWorker, tmp_path: Path
+) -> None:
+    """The SQLite file turns read-only for over twice the lease while the worker sends:
+    nothing can be recorded, claimed or renewed. The worker keeps what it sent, writes it
+    once the file is writable again, and carries on by itself; each email goes once."""
+    if store.dialect != "sqlite" or shutil.which("chattr") is None:
+        pytest.skip("makes the SQLite file immutable with chattr")
+    database = Path(str(store.engine.url.database))
+    slow = Faults(delay_seconds=0.2)
+    async with Sandbox(tmp_path / "box", email_faults=slow, channels=["email"]) as sandbox:
+        for n in range(40):
+            request = appeal(supporter_name=f"Supporter {n}", supporter_email=f"s{n}@example.org")
+            await submit_appeal(service, dataclasses.replace(request, channels=["email"]))
+        worker = make_worker(sandbox)
+        worker.settings = worker.settings.model_copy(update={"lease_seconds": 1.5})
+        worker.pacing = None
+        run = asyncio.create_task(worker.run(drain=True))
+        await asyncio.sleep(0.5)  # sending
+        with read_only(database):
+            await asyncio.sleep(4)
+            sent_meanwhile = len(sandbox.emails)
+        await asyncio.wait_for(run, timeout=60)
+        received = Counter(str(m["Message-ID"]) for m in sandbox.emails)
+    entries = await store.list_deliveries()
+    assert 0 < sent_meanwhile < 80  # it stopped sending while it could not record
+    assert len(entries) == 80 and {e.status for e in entries} == {DeliveryStatus.DELIVERED}
+    assert len(received) == 80 and set(received.values()) == {1}
