@@ -33,7 +33,7 @@ from dispatcher.service.reporting import campaign_report, report_csv
 from dispatcher.service.retention import backup, purge_campaign
 from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import ConfigurationError, Settings
-from dispatcher.worker import Worker
+from dispatcher.worker import Worker, WorkerStopped
 
 
 class UsageError(Exception):
@@ -393,6 +393,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # One sentence on one line, however narrow the terminal (soft_wrap: no inserted breaks).
     except ServiceError as exc:
         err.print(f"error: {exc.message}", markup=False, soft_wrap=True)
+        return 1
+    except WorkerStopped as exc:
+        err.print(f"error: the worker stopped: {exc}", markup=False, soft_wrap=True)
         return 1
     except (UsageError, ConfigurationError) as exc:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)

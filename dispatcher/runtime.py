@@ -28,7 +28,8 @@ from dispatcher.retry import RetryPolicy
 from dispatcher.service import Service
 from dispatcher.settings import SandboxSettings, Settings
 from dispatcher.store import Store
-from dispatcher.worker import Worker
+from dispatcher.supervisor import Supervisor
+from dispatcher.worker import Worker, WorkerStopped
 
 if TYPE_CHECKING:
     from dispatcher.sandbox import Faults, Sandbox
@@ -147,6 +148,31 @@ def build_worker(
         name=name,
         on_attempt=on_attempt,
         pacing=pacing_rules(settings, service.catalog),
+    )
+
+
+def supervised_worker(
+    settings: Settings,
+    service: Service,
+    *,
+    on_attempt: Callable[[Channel, float], None] | None = None,
+) -> Supervisor:
+    """``serve``'s worker under a supervisor: a new worker (and adapters) for every start.
+    The first is built here, so half-given provider settings fail before anything runs."""
+    first: list[Worker] = [build_worker(settings, service, on_attempt=on_attempt)]
+
+    async def run_once(stop: asyncio.Event) -> None:
+        worker = first.pop() if first else build_worker(settings, service, on_attempt=on_attempt)
+        try:
+            await worker.run(stop=stop)
+        finally:
+            await close_adapters(worker)
+
+    return Supervisor(
+        "the worker",
+        run_once,
+        give_up_after=settings.worker.restart_limit,
+        expected=(WorkerStopped,),
     )
 
 

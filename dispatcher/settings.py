@@ -105,6 +105,8 @@ class WorkerSettings(BaseModel):
     # How long the recorder lets outcomes gather before writing them in one transaction
     # (a crash loses at most the sends in flight; these few milliseconds are in flight).
     record_gather_seconds: float = Field(default=0.005, ge=0, le=1)
+    # `serve`'s worker: failed starts in a row before its supervisor gives up (0: never).
+    restart_limit: int = Field(default=10, ge=0)
 
 
 class IntakeSettings(BaseModel):

@@ -45,12 +45,19 @@ from dispatcher.outcomes import (
 )
 from dispatcher.retry import RetryPolicy, send_with_fast_retries
 from dispatcher.settings import WorkerSettings
-from dispatcher.store import Store
+from dispatcher.store import Store, lasting_problem
 
 log = logging.getLogger(__name__)
 
 # Waits between tries to claim or record while the database is unreachable.
 _RETRY_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+# Tries to record outcomes through an error that waiting does not mend, before giving up.
+_LASTING_TRIES = 3
+
+
+class WorkerStopped(Exception):
+    """The worker met a problem waiting does not mend (see ``store.lasting_problem``) and
+    stopped after finishing its sends in flight; the message is one sentence."""
 
 
 def retry_wait(failures: int) -> float:
@@ -84,9 +91,15 @@ class OutcomeRecorder:
     dropped."""
 
     def __init__(
-        self, store: Store, worker: str, stats: WorkerStats, gather_seconds: float = 0.0
+        self,
+        store: Store,
+        worker: str,
+        stats: WorkerStats,
+        gather_seconds: float = 0.0,
+        on_failure: Callable[[str], None] = lambda _problem: None,
     ) -> None:
         self._store = store
+        self._on_failure = on_failure
         self._gather_seconds = gather_seconds
         self._worker = worker
         self._stats = stats
@@ -126,17 +139,31 @@ class OutcomeRecorder:
                 if self._closing:
                     return
 
+    def _give_up(self, batch: list[DeliveryUpdate], problem: str) -> None:
+        log.error(
+            "gave up recording the outcomes of deliveries %s: %s; their leases run out and "
+            "the next worker to take them checks or resends them, marked possible duplicates",
+            ", ".join(str(u.delivery_id) for u in batch),
+            problem,
+        )
+        self._on_failure(problem)
+
     def close(self) -> None:
         """Stop after writing what is queued."""
         self._closing = True
         self._arrived.set()
 
     async def _write(self, batch: list[DeliveryUpdate]) -> None:
-        failures = 0
+        failures = lasting = 0
         while True:
             try:
                 await self._store.record_outcomes(self._worker, batch)
             except Exception as exc:
+                problem = lasting_problem(exc)
+                lasting = lasting + 1 if problem else 0
+                if problem and lasting >= _LASTING_TRIES:
+                    self._give_up(batch, problem)
+                    return
                 wait = retry_wait(failures)
                 failures += 1
                 log.warning(
@@ -190,9 +217,17 @@ class Worker:
         self._ask: set[Channel] = set(self._slots)
         # When the next delivery falls due, as last looked up (or scheduled by this worker).
         self._due_at: dt.datetime | None = None
+        # Set when a problem waiting does not mend stops the worker (run raises it).
+        self.failure: str | None = None
         self._recorder = OutcomeRecorder(
-            store, self.name, self.stats, settings.record_gather_seconds
+            store, self.name, self.stats, settings.record_gather_seconds, self._fail
         )
+
+    def _fail(self, problem: str) -> None:
+        """Claim nothing more; ``run`` ends once the sends in flight are done, and raises."""
+        if self.failure is None:
+            self.failure = problem
+        self.wake()
 
     def _heard(self, event: QueueEvent) -> None:
         if event is QueueEvent.QUEUED:
@@ -208,7 +243,8 @@ class Worker:
 
         With ``drain``, return as soon as nothing is queued, sending or awaiting confirmation.
         Cancelled (a second signal), sends in flight are cut off and recorded as
-        "outcome unknown", due again at once.
+        "outcome unknown", due again at once. Raises WorkerStopped after a problem that
+        waiting does not mend (the database's schema does not match, an error in our code).
         """
         stop = stop or asyncio.Event()
         helpers = [
@@ -230,15 +266,21 @@ class Worker:
             for helper in helpers[1:]:
                 helper.cancel()
             await asyncio.gather(*helpers[1:], return_exceptions=True)
+        if self.failure is not None:
+            raise WorkerStopped(self.failure)
         return self.stats
 
     async def _claim_loop(self, drain: bool, stop: asyncio.Event) -> None:
         failures = 0
-        while not stop.is_set():
+        while not stop.is_set() and self.failure is None:
             self._wake.clear()
             try:
                 done = await self._claim_step(drain)
             except Exception as exc:
+                if problem := lasting_problem(exc):
+                    log.error("the worker stops claiming: %s", problem)
+                    self._fail(problem)
+                    return
                 # The database is unreachable or refused (a dropped connection, a lock held
                 # too long): sends in flight carry on, and the claim is tried again.
                 wait = retry_wait(failures)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import os
 import re
 import secrets
 import shutil
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from dispatcher.campaigns import CampaignCatalog
 from dispatcher.models import Channel, ClaimedDelivery, DeliveryStatus
@@ -191,3 +194,35 @@ def claimed_delivery(**overrides: object) -> ClaimedDelivery:
         earlier_outcome_unknown=False,
     )
     return dataclasses.replace(base, **overrides)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def table_renamed(database: Store | str, table: str) -> AsyncIterator[None]:
+    """``table`` missing, as in a database another release migrated (or nobody did)."""
+    if isinstance(database, Store):
+        database = database.engine.url.render_as_string(hide_password=False)
+    other = await Store.open(database, migrate_schema=False)
+    try:
+        async with other._writing() as conn:
+            await conn.execute(text(f"ALTER TABLE {table} RENAME TO {table}_elsewhere"))
+        try:
+            yield
+        finally:
+            async with other._writing() as conn:
+                await conn.execute(text(f"ALTER TABLE {table}_elsewhere RENAME TO {table}"))
+    finally:
+        await other.close()
+
+
+@contextlib.contextmanager
+def read_only(database: Path) -> Iterator[None]:
+    """The database file and its write-ahead log made immutable (even root cannot write):
+    connections already open get "disk I/O error", new ones "readonly database"."""
+    files = [database, database.with_name(database.name + "-wal")]
+    made = subprocess.run(["chattr", "+i", *map(str, files)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make the database file immutable here: {made.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", *map(str, files)], check=True)

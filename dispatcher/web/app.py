@@ -12,7 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from dispatcher.runtime import build_worker, close_adapters, embedded_sandbox, open_service
+from dispatcher.runtime import embedded_sandbox, open_service, supervised_worker
 from dispatcher.settings import Settings
 from dispatcher.web.deps import WebContext
 from dispatcher.web.errors import install_error_handlers
@@ -90,11 +90,14 @@ async def _start_worker(
     context: WebContext,
     announce: Callable[[str], None],
 ) -> None:
-    """The in-process worker (and the sandbox for unconfigured channels), stopped on exit."""
-    worker = build_worker(settings, context.service, on_attempt=context.metrics.observe_attempt)
-    stack.push_async_callback(close_adapters, worker)
+    """The in-process worker under its supervisor (and the sandbox for unconfigured
+    channels), stopped on exit."""
+    supervisor = supervised_worker(
+        settings, context.service, on_attempt=context.metrics.observe_attempt
+    )
     await stack.enter_async_context(embedded_sandbox(settings, announce))
-    context.worker_task = asyncio.create_task(worker.run(stop=context.stopping))
+    context.supervisor = supervisor
+    context.worker_task = asyncio.create_task(supervisor.run(context.stopping))
     stack.push_async_callback(_stop_worker, context)
 
 

@@ -22,9 +22,13 @@ from dispatcher.service.log import LogFilter
 from dispatcher.service.sessions import session_active
 from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import Settings
+from dispatcher.supervisor import Supervisor
 from dispatcher.web.errors import ApiError
 from dispatcher.web.metrics import Metrics
 from dispatcher.web.security import OPERATOR_COOKIE, Csrf, RateLimiter, token_matches
+
+# What a 503 asks clients to wait before trying again.
+UNAVAILABLE_RETRY_SECONDS = 60
 
 
 @dataclass
@@ -37,7 +41,9 @@ class WebContext:
     per_ip: RateLimiter
     per_email: RateLimiter
     csrf: Csrf = field(default_factory=Csrf)
-    worker_task: asyncio.Task[object] | None = None
+    # The in-process worker's supervisor and its task (None with --no-worker).
+    supervisor: Supervisor | None = None
+    worker_task: asyncio.Task[None] | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -64,7 +70,17 @@ class WebContext:
         return await session_active(self.service, request.cookies.get(OPERATOR_COOKIE))
 
     async def accept_appeal(self, appeal: AppealRequest) -> AppealReceipt:
-        """The JSON API's and the form's intake: the per-email limit, then the service."""
+        """The JSON API's and the form's intake: the per-email limit, then the service.
+
+        503 when this process runs the worker and its supervisor gave up: nothing here
+        would ever send what it accepted (with --no-worker, other processes send)."""
+        if self.supervisor is not None and not self.supervisor.can_send:
+            raise ApiError(
+                503,
+                "appeals cannot be sent at the moment, so none are being accepted; please "
+                "try again later",
+                headers={"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)},
+            )
         await self.per_email.check(appeal.supporter_email.strip().lower(), "email address")
         return await submit_appeal(self.service, appeal)
 

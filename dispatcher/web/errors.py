@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatcher.service import ErrorKind, ServiceError
+
+log = logging.getLogger(__name__)
+DATABASE_RETRY_SECONDS = 30
 
 STATUS_OF = {
     ErrorKind.NOT_FOUND: 404,
@@ -68,6 +73,20 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         field, message = describe_validation(list(exc.errors()))
         return error_response(422, message, field)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(ConnectionError)
+    async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # Unreachable, locked past the busy timeout, read-only: nothing was stored (the
+        # transaction rolled back), and trying again shortly is the right thing to do.
+        log.warning("the database did not answer a request: %r", exc)
+        return error_response(
+            503,
+            "the service cannot reach its database at the moment; nothing was saved, "
+            "please try again in a minute",
+            headers={"Retry-After": str(DATABASE_RETRY_SECONDS)},
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

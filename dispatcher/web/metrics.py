@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from dispatcher.models import Channel, DeliveryStatus
 from dispatcher.service import Service
 from dispatcher.service.health import delivery_status_counts
+from dispatcher.supervisor import State, Supervisor
 
 
 class Metrics:
@@ -33,11 +34,30 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.worker_state = Gauge(
+            "dispatcher_worker_state",
+            "1 for the in-process worker's current state (running, restarting, failed…)",
+            ["state"],
+            registry=self.registry,
+        )
+        self.worker_restarts = Counter(
+            "dispatcher_worker_restarts",
+            "Times the in-process worker was started again after it stopped on a problem",
+            registry=self.registry,
+        )
+        self._restarts_seen = 0
+
     def observe_attempt(self, channel: Channel, seconds: float) -> None:
         self.attempt_seconds.labels(channel=channel.value).observe(seconds)
 
-    async def render(self, service: Service) -> bytes:
-        """Refresh the store-derived gauges and render the text exposition format."""
+    async def render(self, service: Service, supervisor: Supervisor | None) -> bytes:
+        """Refresh the store-derived gauges (and the worker's) and render the text
+        exposition format."""
+        if supervisor is not None:
+            for state in State:
+                self.worker_state.labels(state=state.value).set(state is supervisor.state)
+            self.worker_restarts.inc(supervisor.restarts - self._restarts_seen)
+            self._restarts_seen = supervisor.restarts
         counts = {(c.value, s.value): 0 for c in Channel for s in DeliveryStatus}
         for channel, status, count in await delivery_status_counts(service):
             counts[(channel, status)] = count

@@ -229,9 +229,12 @@ class CallbackOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: str = Field(description="ok or unhealthy")
+    status: str = Field(
+        description="ok; degraded (the worker is about to start again); unhealthy (503)"
+    )
     database: str
-    worker: str
+    worker: str = Field(description="the in-process worker's state, and why it stopped")
+    worker_restarts: int = Field(description="times the worker was started again")
 
 
 # ---------------------------------------------------------------- the schema document

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -270,6 +271,25 @@ def test_an_unreachable_database_is_one_sentence_without_the_password(
     assert result.stderr.count("\n") == 1 and "hunter2" not in result.stderr
 
 
+def test_a_worker_on_a_schema_it_does_not_match_exits_with_one_sentence(
+    in_process: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table the worker needs is missing (the database was migrated by another release):
+    waiting cannot mend that, so the worker says so and exits 1 instead of retrying."""
+    assert in_process("migrate").code == 0
+    with sqlite3.connect(tmp_path / "cli.db") as db:
+        db.execute("ALTER TABLE pacing RENAME TO pacing_of_another_release")
+    monkeypatch.setenv("DISPATCHER_SANDBOX__EMBEDDED", "false")  # nothing to send anyway
+    result = in_process("worker", "--drain")
+    assert result.code == 1
+    assert result.stderr.endswith(
+        "error: the worker stopped: the database schema does not match this release (table "
+        "pacing): run `dispatcher migrate` with this release, or use the release that "
+        "migrated it\n"
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_purge_refuses_an_open_campaign_and_reports_what_it_removed(
     in_process: Callable[..., Result],
 ) -> None:
@@ -396,7 +416,12 @@ async def test_serve_accepts_an_appeal_sends_it_and_stops_on_sigterm(cli: Cli) -
                     health = await http.get("/healthz")
                     break
                 await asyncio.sleep(0.05)
-            assert health.json() == {"status": "ok", "database": "ok", "worker": "running"}
+            assert health.json() == {
+                "status": "ok",
+                "database": "ok",
+                "worker": "running",
+                "worker_restarts": 0,
+            }
             body = {
                 "supporter": {"name": "Ana Lima", "email": "ana@example.org"},
                 "targets": ["cui-tiankai"],

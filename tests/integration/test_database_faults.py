@@ -4,12 +4,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import shutil
-import subprocess
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +17,8 @@ from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import Service
 from dispatcher.service.intake import submit_appeal
 from dispatcher.store import Store
+from dispatcher.worker import WorkerStopped
+from tests.conftest import read_only, table_renamed
 from tests.integration.conftest import MakeWorker, appeal
 
 
@@ -100,20 +99,6 @@ async def test_a_database_locked_past_the_lease_loses_nothing_and_sends_nothing_
     assert len(received) == 30 and set(received.values()) == {1}
 
 
-@contextlib.contextmanager
-def read_only(database: Path) -> Iterator[None]:
-    """The database file and its write-ahead log made immutable (even root cannot write):
-    connections already open get "disk I/O error", new ones "readonly database"."""
-    files = [database, database.with_name(database.name + "-wal")]
-    made = subprocess.run(["chattr", "+i", *map(str, files)], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot make the database file immutable here: {made.stderr.strip()}")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", *map(str, files)], check=True)
-
-
 async def test_a_database_file_made_read_only_loses_nothing_and_sends_nothing_twice(
     store: Store, service: Service, make_worker: MakeWorker, tmp_path: Path
 ) -> None:
@@ -140,5 +125,34 @@ async def test_a_database_file_made_read_only_loses_nothing_and_sends_nothing_tw
         received = Counter(str(m["Message-ID"]) for m in sandbox.emails)
     entries = await store.list_deliveries()
     assert 0 < sent_meanwhile < 80  # it stopped sending while it could not record
+    assert len(entries) == 80 and {e.status for e in entries} == {DeliveryStatus.DELIVERED}
+    assert len(received) == 80 and set(received.values()) == {1}
+
+
+async def test_a_schema_that_does_not_match_stops_the_worker_with_one_sentence(
+    store: Store, service: Service, make_worker: MakeWorker, tmp_path: Path
+) -> None:
+    """A table the claim needs disappears mid-run: waiting does not mend that. The worker
+    claims nothing more, records what it sent, and stops with one sentence; once the
+    schema is back, the next worker sends the rest, and nothing goes twice."""
+    slow = Faults(delay_seconds=0.2)
+    async with Sandbox(tmp_path / "box", email_faults=slow, channels=["email"]) as sandbox:
+        for n in range(40):
+            request = appeal(supporter_name=f"Supporter {n}", supporter_email=f"s{n}@example.org")
+            await submit_appeal(service, dataclasses.replace(request, channels=["email"]))
+        worker = make_worker(sandbox)
+        worker.pacing = None
+        run = asyncio.create_task(worker.run(drain=True))
+        await asyncio.sleep(0.3)  # sending
+        async with table_renamed(store, "pacing"):
+            with pytest.raises(WorkerStopped) as stopped:
+                await asyncio.wait_for(run, timeout=30)
+            first_run = len(sandbox.emails)
+        assert "schema does not match" in str(stopped.value)
+        assert "pacing" in str(stopped.value) and "dispatcher migrate" in str(stopped.value)
+        await asyncio.wait_for(make_worker(sandbox).run(drain=True), timeout=60)
+        received = Counter(str(m["Message-ID"]) for m in sandbox.emails)
+    entries = await store.list_deliveries()
+    assert 0 < first_run < 80
     assert len(entries) == 80 and {e.status for e in entries} == {DeliveryStatus.DELIVERED}
     assert len(received) == 80 and set(received.values()) == {1}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from dispatcher.service.health import database_problem
+from dispatcher.supervisor import State
 from dispatcher.web.deps import ContextDep
 from dispatcher.web.schemas import HealthOut
 
@@ -17,19 +18,23 @@ router = APIRouter(tags=["health"])
     responses={503: {"model": HealthOut, "description": "unhealthy"}},
 )
 async def healthz(context: ContextDep, response: Response) -> HealthOut:
-    """Database reachable, and the in-process worker (if any) still running."""
+    """Database reachable, and the in-process worker (if any) running or about to start
+    again ("degraded"); 503 when the database is not answering or the worker's supervisor
+    gave up."""
     database = await database_problem(context.service) or "ok"
-    task = context.worker_task
-    if task is None:
-        worker = "not in this process (--no-worker)"
-    elif task.done():
-        worker = "stopped"
+    supervisor = context.supervisor
+    if supervisor is None:
+        worker, restarts, working = "not in this process (--no-worker)", 0, True
     else:
-        worker = "running"
-    healthy = database == "ok" and worker != "stopped"
-    if not healthy:
+        worker, restarts = supervisor.describe(), supervisor.restarts
+        working = supervisor.can_send or context.stopping.is_set()
+    status = "ok"
+    if database != "ok" or not working:
+        status = "unhealthy"
         response.status_code = 503
-    return HealthOut(status="ok" if healthy else "unhealthy", database=database, worker=worker)
+    elif supervisor is not None and supervisor.state is not State.RUNNING:
+        status = "degraded"
+    return HealthOut(status=status, database=database, worker=worker, worker_restarts=restarts)
 
 
 @router.get(
@@ -40,6 +45,6 @@ async def healthz(context: ContextDep, response: Response) -> HealthOut:
 async def metrics(context: ContextDep) -> Response:
     """Deliveries by channel and status, queue depth, attempt latency per channel."""
     return Response(
-        await context.metrics.render(context.service),
+        await context.metrics.render(context.service, context.supervisor),
         media_type="text/plain; version=0.0.4; charset=utf-8",
     )
