@@ -7,6 +7,7 @@ from collections.abc import Collection
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from .faults import Faults
 from .fax_gateway import FaxGateway, SandboxFax
@@ -98,6 +99,12 @@ class Sandbox:
         """``http://host:port`` of the fax gateway (the Phaxio API base URL)."""
         self._require("fax")
         return self._fax.base_url
+
+    @property
+    def fax_callback_answers(self) -> list[tuple[int, int, Any]]:
+        """How the receiver answered each fax callback: (fax id, HTTP status, JSON body)."""
+        self._require("fax")
+        return self._fax.callback_answers
 
     @property
     def fax_port(self) -> int:

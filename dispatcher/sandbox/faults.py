@@ -10,7 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-FaultKind = Literal["fail", "rate_limit", "busy", "drop", "garble", "no_id"]
+FaultKind = Literal[
+    "fail",
+    "rate_limit",
+    "busy",
+    "drop",
+    "garble",
+    "no_id",
+    "reset",
+    "stall",
+    "drip",
+    "early_callback",
+]
 """The counted fault kinds; each names a ``<kind>_first`` field of :class:`Faults`."""
 
 
@@ -33,11 +44,20 @@ class Faults:
       that is not JSON (a proxy's page, a truncated answer).
     - ``no_id_first``: fax and X; accepted and recorded, then answered 2xx with JSON that
       has no id.
+    - ``reset_first``: the connection is reset (TCP RST) mid-transfer, before the
+      request or message is taken: nothing recorded, no answer.
+    - ``stall_first``: accepted and recorded, then no answer at all, the connection held
+      open until the client gives up (a read timeout).
+    - ``drip_first``: accepted and recorded, then the answer sent one byte every
+      ``drip_seconds`` (a server that drips).
+    - ``early_callback_first``: fax only; the first N faxes sent with a callback URL are
+      transmitted at once and their callback is delivered *before* the submit request
+      is answered (the usual callback follows too, as a duplicate).
     - ``refuse``: addresses refused permanently: e-mail addresses and X handles are
       compared lower-cased (handles without ``@``), fax numbers in E.164 form
       (``+12024952138``).
     - ``rate_limit_reset_seconds``: X sends ``x-rate-limit-reset`` = now + this (epoch
-      seconds); the fax gateway sends it as ``Retry-After``.
+      seconds); the fax gateway sends it as ``Retry-After``. None: a 429 without either.
     - ``delay_seconds``: email only; every message waits this long at the end of DATA
       before the answer (a slow relay).
     """
@@ -48,8 +68,13 @@ class Faults:
     drop_first: int = 0
     garble_first: int = 0
     no_id_first: int = 0
+    reset_first: int = 0
+    stall_first: int = 0
+    drip_first: int = 0
+    drip_seconds: float = 1.0
+    early_callback_first: int = 0
     refuse: frozenset[str] = frozenset()
-    rate_limit_reset_seconds: int = 1
+    rate_limit_reset_seconds: int | None = 1
     delay_seconds: float = 0.0
 
     def refuses_email(self, address: str) -> bool:
@@ -98,6 +123,10 @@ class FaultCounter:
             "drop": self.faults.drop_first,
             "garble": self.faults.garble_first,
             "no_id": self.faults.no_id_first,
+            "reset": self.faults.reset_first,
+            "stall": self.faults.stall_first,
+            "drip": self.faults.drip_first,
+            "early_callback": self.faults.early_callback_first,
         }[kind]
         used = self.used.get(kind, 0)
         if used >= budget:

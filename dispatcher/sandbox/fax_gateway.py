@@ -20,6 +20,7 @@ Successful faxes are written to ``<directory>/NNNNN-<to>.pdf`` and ``.json``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -37,7 +38,7 @@ from aiohttp import BasicAuth, BodyPartReader, web
 from dispatcher.channels.phaxio import phaxio_signature
 
 from .faults import FaultCounter, Faults
-from .http_server import HttpServer, json_error
+from .http_server import HttpServer, drip, json_error, reset_connection, stall
 from .recording import NumberedFolder
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,8 @@ class FaxGateway(HttpServer):
         self._serving = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
+        # (fax id, HTTP status, JSON body) of each callback's answer, in order.
+        self.callback_answers: list[tuple[int, int, Any]] = []
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v2/faxes", self._create)
@@ -177,14 +180,15 @@ class FaxGateway(HttpServer):
 
     # --- HTTP handlers -------------------------------------------------------
 
-    async def _create(self, request: web.Request) -> web.Response:
+    async def _create(self, request: web.Request) -> web.StreamResponse:
         if not _has_credentials(request):
             return _unauthorized()
         if self._counter.take("rate_limit"):
+            wait = self.faults.rate_limit_reset_seconds
             return json_error(
                 429,
                 {"success": False, "message": "Rate limit exceeded"},
-                {"Retry-After": str(self.faults.rate_limit_reset_seconds)},
+                None if wait is None else {"Retry-After": str(wait)},
             )
         if self._counter.take("fail"):
             return json_error(
@@ -194,6 +198,9 @@ class FaxGateway(HttpServer):
                     "message": "Service temporarily unavailable (sandbox: injected)",
                 },
             )
+        if self._counter.take("reset"):
+            reset_connection(request.transport)  # the upload cut off halfway: nothing taken
+            return web.Response(status=400)
         if request.content_type != "multipart/form-data":
             return _unprocessable("Request must be multipart/form-data with the PDF as 'file'")
         try:
@@ -222,6 +229,9 @@ class FaxGateway(HttpServer):
             pdf=pdf,
         )
         self._accept(fax)
+        if fax.callback_url is not None and self._counter.take("early_callback"):
+            self._finish(fax)
+            await self._send_callback(fax, fax.callback_url)
         if self._counter.take("drop"):
             # Accepted, but the client never learns it: close the connection unanswered.
             if request.transport is not None:
@@ -231,9 +241,14 @@ class FaxGateway(HttpServer):
             return web.Response(status=200, text="<html>upstream answered</html>")
         if self._counter.take("no_id"):
             return web.json_response({"success": True, "message": "Fax queued", "data": {}})
-        return web.json_response(
+        if self._counter.take("stall"):
+            return await stall(request)
+        queued = web.json_response(
             {"success": True, "message": "Fax queued for sending", "data": {"id": fax.id}}
         )
+        if self._counter.take("drip"):
+            return await drip(request, queued, self.faults.drip_seconds)
+        return queued
 
     async def _list(self, request: web.Request) -> web.Response:
         """``GET /v2/faxes``, newest first, filtered by ``tag[<name>]=<value>`` parameters."""
@@ -369,6 +384,8 @@ class FaxGateway(HttpServer):
             # The receiver being down must not take the gateway down with it.
             log.warning("sandbox fax: callback for fax %s to %s failed: %r", fax.id, url, exc)
             return
+        with contextlib.suppress(ValueError):
+            self.callback_answers.append((fax.id, response.status_code, response.json()))
         if response.is_error:
             log.warning(
                 "sandbox fax: callback for fax %s to %s answered HTTP %s",

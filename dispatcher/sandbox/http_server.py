@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import struct
 from typing import Any
 
 from aiohttp import web
+
+# How long a stalled answer holds its connection, at most (the client gives up first).
+STALL_SECONDS = 120.0
 
 
 def json_error(
@@ -13,6 +18,44 @@ def json_error(
 ) -> web.Response:
     """A JSON error response with ``status``; ``headers`` are added as given."""
     return web.json_response(body, status=status, headers=headers)
+
+
+def reset_connection(transport: asyncio.Transport | None) -> None:
+    """Close with a TCP RST (linger 0) instead of a clean FIN: "connection reset by peer"."""
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def stall(request: web.Request) -> web.Response:
+    """Answer nothing until the client hangs up (or ``STALL_SECONDS``)."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + STALL_SECONDS
+    while loop.time() < give_up:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            break
+        await asyncio.sleep(0.05)
+    return web.Response(status=504)
+
+
+async def drip(request: web.Request, response: web.Response, seconds: float) -> web.StreamResponse:
+    """Send ``response``'s headers, then its body one byte every ``seconds``."""
+    body = bytes(response.body) if isinstance(response.body, bytes | bytearray) else b""
+    stream = web.StreamResponse(status=response.status, headers=response.headers)
+    stream.content_length = len(body)
+    await stream.prepare(request)
+    for byte in body:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return stream
+        await stream.write(bytes([byte]))
+        await asyncio.sleep(seconds)
+    await stream.write_eof()
+    return stream
 
 
 class HttpServer:

@@ -5,8 +5,10 @@ configured for a real relay works unchanged), including 8-bit and SMTPUTF8 messa
 Each accepted message is written as ``<directory>/NNNNN-<first rcpt>.eml`` (the raw
 bytes of DATA) and appended, parsed with ``email.policy.default``, to ``messages``.
 
-Faults: a refused recipient is answered ``550`` at RCPT TO; the first
-``fail_first`` messages are answered ``451`` at the end of DATA and not recorded.
+Faults: a refused recipient is answered ``550`` at RCPT TO; at the end of DATA the first
+``fail_first`` messages are answered ``451`` and not recorded, the first ``reset_first``
+connections are reset before the message is taken, and the first ``stall_first`` /
+``drip_first`` messages are recorded, then answered never / one byte at a time.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ import logging
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from .faults import FaultCounter, Faults
-from .http_server import listening_socket
+from .http_server import STALL_SECONDS, listening_socket, reset_connection
 from .recording import NumberedFolder
 
 log = logging.getLogger(__name__)
@@ -52,13 +54,42 @@ class _Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self._sink.faults.delay_seconds:
-            await asyncio.sleep(self._sink.faults.delay_seconds)
-        if self._sink.counter.take("fail"):
+        faults, counter = self._sink.faults, self._sink.counter
+        transport = cast(asyncio.Transport | None, server.transport)
+        if faults.delay_seconds:
+            await asyncio.sleep(faults.delay_seconds)
+        if counter.take("fail"):
             return "451 4.3.0 Temporary failure (sandbox: injected)"
+        if counter.take("reset"):
+            # Cut off before the message is taken: no 250, so it was never accepted.
+            reset_connection(transport)
+            return "421 4.4.2 (never sent: the connection is gone)"
         raw = envelope.original_content or b""
         number = self._sink.record(raw, envelope.rcpt_tos[0] if envelope.rcpt_tos else "unknown")
-        return f"250 2.0.0 OK: queued as {number}"
+        reply = f"250 2.0.0 OK: queued as {number}"
+        if counter.take("stall"):
+            await _until_closed(server, STALL_SECONDS)
+            return reply
+        if counter.take("drip"):
+            # All but the line end one byte at a time; aiosmtpd writes what is returned,
+            # plus the line end.
+            for char in reply:
+                if transport is None or transport.is_closing():
+                    break
+                transport.write(char.encode("ascii"))
+                await asyncio.sleep(faults.drip_seconds)
+            return ""
+        return reply
+
+
+async def _until_closed(server: SMTP, seconds: float) -> None:
+    """Wait until the client hangs up (or ``seconds``)."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + seconds
+    while loop.time() < give_up:
+        if server.transport is None or server.transport.is_closing():
+            return
+        await asyncio.sleep(0.05)
 
 
 def _accept_any_login(

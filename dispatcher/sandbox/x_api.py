@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from .faults import FaultCounter, Faults
-from .http_server import HttpServer, json_error
+from .http_server import HttpServer, drip, json_error, reset_connection, stall
 
 log = logging.getLogger(__name__)
 
@@ -82,18 +82,16 @@ class XApi(HttpServer):
         if not _has_oauth_user_context(request.headers.get("Authorization", "")):
             return problem(401, "Unauthorized")
         if self._counter.take("rate_limit"):
-            reset = int(time.time()) + self.faults.rate_limit_reset_seconds
-            return problem(
-                429,
-                "Too Many Requests",
-                {
-                    "x-rate-limit-limit": "200",
-                    "x-rate-limit-remaining": "0",
-                    "x-rate-limit-reset": str(reset),
-                },
-            )
+            headers = {"x-rate-limit-limit": "200", "x-rate-limit-remaining": "0"}
+            if self.faults.rate_limit_reset_seconds is not None:
+                reset = int(time.time()) + self.faults.rate_limit_reset_seconds
+                headers["x-rate-limit-reset"] = str(reset)
+            return problem(429, "Too Many Requests", headers)
         if self._counter.take("fail"):
             return problem(503, "Service Unavailable (sandbox: injected)")
+        if self._counter.take("reset"):
+            reset_connection(request.transport)  # cut off mid-request: nothing posted
+            return web.Response(status=400)
 
         text = await _read_text(request)
         if text is None:
@@ -115,10 +113,15 @@ class XApi(HttpServer):
             return web.Response(status=201, text="<html>upstream answered</html>")
         if self._counter.take("no_id"):
             return web.json_response({"data": {"text": text}}, status=201)
-        return web.json_response(
+        if self._counter.take("stall"):
+            return await stall(request)
+        posted = web.json_response(
             {"data": {"id": tweet["id"], "text": text, "edit_history_tweet_ids": [tweet["id"]]}},
             status=201,
         )
+        if self._counter.take("drip"):
+            return await drip(request, posted, self.faults.drip_seconds)
+        return posted
 
     def _record(self, text: str) -> dict[str, str]:
         tweet = {"id": self._next_id(), "text": text, "received_at": _now_iso()}

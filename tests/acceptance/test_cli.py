@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -22,7 +21,7 @@ import pytest
 
 from dispatcher.cli import main
 from dispatcher.sandbox import Faults, Sandbox
-from tests.conftest import OPEN_CAMPAIGN
+from tests.conftest import OPEN_CAMPAIGN, free_port
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
 
@@ -263,7 +262,7 @@ def test_a_bad_log_filter_is_refused_with_the_apis_sentence(
 def test_an_unreachable_database_is_one_sentence_without_the_password(
     in_process: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = f"postgresql+asyncpg://postgres:hunter2@127.0.0.1:{_free_port()}/appeals"
+    url = f"postgresql+asyncpg://postgres:hunter2@127.0.0.1:{free_port()}/appeals"
     monkeypatch.setenv("DISPATCHER_DATABASE_URL", url)
     result = in_process("worker", "--drain")
     assert result.code == 2
@@ -362,14 +361,8 @@ async def test_log_follow_streams_changes_and_worker_exits_cleanly_on_sigterm(cl
                 await process.wait()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def test_sandbox_command_serves_records_and_stops_on_sigint(cli: Cli, tmp_path: Path) -> None:
-    ports = {"SMTP": _free_port(), "FAX": _free_port(), "X": _free_port()}
+    ports = {"SMTP": free_port(), "FAX": free_port(), "X": free_port()}
     cli.env.update({f"DISPATCHER_SANDBOX__{k}_PORT": str(v) for k, v in ports.items()})
     cli.env["DISPATCHER_SANDBOX__DIRECTORY"] = str(tmp_path / "standalone")
     process = await cli.start("sandbox", "--email-refuse", "nobody@example.gov")
@@ -405,7 +398,7 @@ async def test_sandbox_command_serves_records_and_stops_on_sigint(cli: Cli, tmp_
 
 
 async def test_serve_accepts_an_appeal_sends_it_and_stops_on_sigterm(cli: Cli) -> None:
-    port = _free_port()
+    port = free_port()
     cli.env["DISPATCHER_OPERATOR_TOKEN"] = "t0ken"
     process = await cli.start("serve", "--port", str(port), "--log-level", "warning")
     base = f"http://127.0.0.1:{port}"
@@ -470,7 +463,7 @@ async def test_workers_started_together_share_one_embedded_sandbox(cli: Cli) -> 
     them serves each sandbox port, the others send to it; none fails to start."""
     env = dict(cli.env)
     for name in ("SMTP", "FAX", "X"):
-        env[f"DISPATCHER_SANDBOX__{name}_PORT"] = str(_free_port())
+        env[f"DISPATCHER_SANDBOX__{name}_PORT"] = str(free_port())
     together = Cli(env, cli.cwd)
     results = await asyncio.gather(*(together("worker", "--drain") for _ in range(6)))
     assert [r.code for r in results] == [0] * 6, [r.stderr for r in results if r.code]

@@ -21,25 +21,17 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err, Ok
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from tests.conftest import OPEN_CAMPAIGN
+from tests.conftest import OPEN_CAMPAIGN, free_port
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
 OPERATOR_TOKEN = "fuzz-operator-token"
 EXAMPLES = int(os.environ.get("SCHEMA_EXAMPLES", "25"))
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def base_url(tmp_path: Path, campaigns_dir: Path) -> Iterator[str]:
     work = tmp_path
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
     env.update(
         {

@@ -105,31 +105,31 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def email_adapter(port: int, pool_size: int = 10) -> EmailAdapter:
+def email_adapter(port: int, pool_size: int = 10, timeout: float = 10) -> EmailAdapter:
     return EmailAdapter(
         host="127.0.0.1",
         port=port,
         from_address=FROM_ADDRESS,
         from_name=FROM_NAME,
         start_tls=False,
-        timeout=10,
+        timeout=timeout,
         pool_size=pool_size,
     )
 
 
-def fax_adapter(base_url: str, **options: str) -> FaxAdapter:
+def fax_adapter(base_url: str, timeout: float = 10, **options: str) -> FaxAdapter:
     kwargs: dict[str, str] = {"api_key": "k", "api_secret": "s", **options}
-    return FaxAdapter(base_url=base_url, header_text=HEADER_TEXT, timeout=10, **kwargs)
+    return FaxAdapter(base_url=base_url, header_text=HEADER_TEXT, timeout=timeout, **kwargs)
 
 
-def x_adapter(base_url: str) -> TwitterAdapter:
+def x_adapter(base_url: str, timeout: float = 10) -> TwitterAdapter:
     return TwitterAdapter(
         api_base_url=base_url,
         consumer_key="ck",
         consumer_secret="cs",
         access_token="at",
         access_token_secret="ats",
-        timeout=10,
+        timeout=timeout,
     )
 
 

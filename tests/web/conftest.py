@@ -71,14 +71,16 @@ def context_of(app: FastAPI) -> WebContext:
 
 
 @contextlib.asynccontextmanager
-async def live_server(app: FastAPI, settings: Settings | None = None) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on an ephemeral loopback port; yields the base URL.
-    With ``settings``, configured as `dispatcher serve` runs it."""
+async def live_server(
+    app: FastAPI, settings: Settings | None = None, port: int = 0
+) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on a loopback port (ephemeral by default); yields the base
+    URL. With ``settings``, configured as `dispatcher serve` runs it."""
     if settings is not None:
-        config = server_config(app, settings, host="127.0.0.1", port=0)
+        config = server_config(app, settings, host="127.0.0.1", port=port)
     else:
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=2
+            app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
         )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

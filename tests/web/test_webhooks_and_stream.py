@@ -11,8 +11,11 @@ import httpx
 
 from dispatcher.channels.phaxio import phaxio_signature
 from dispatcher.models import AttemptOutcome, DeliveryStatus, DeliveryUpdate, utcnow
+from dispatcher.sandbox import Faults, Sandbox
+from dispatcher.settings import SandboxSettings, WorkerSettings
 from dispatcher.store import Store
-from tests.conftest import OPEN_CAMPAIGN
+from dispatcher.web.app import create_app
+from tests.conftest import OPEN_CAMPAIGN, free_port
 from tests.web.conftest import (
     CALLBACK_TOKEN,
     CALLBACK_URL,
@@ -186,3 +189,74 @@ async def test_stream_sends_delivery_changes_as_server_sent_events(
             ("cui-tiankai", "queued"),
             ("xi-jinping", "queued"),
         ]
+
+
+async def test_a_failure_callback_for_an_earlier_fax_does_not_touch_the_newer_one(
+    tmp_path: Path, campaigns_dir: Path
+) -> None:
+    """Callbacks out of order across attempts: attempt 1's fax reports failure after the
+    delivery was sent again (fax 4242, awaiting confirmation). Only 4242's callback counts."""
+    async with running_app(web_settings(tmp_path, campaigns_dir)) as (app, client):
+        delivery_id = await fax_awaiting_confirmation(client, context_of(app).service.store)
+        stale = fax_fields("failure", error_type="lineErrorType", error_message="Busy")
+        stale["fax"] = json.dumps({**json.loads(stale["fax"]), "id": int(FAX_REF) - 1})
+        ignored = await client.post("/webhooks/fax", data=stale, headers=signed(stale))
+        assert ignored.status_code == 200 and ignored.json()["changed"] is False
+        assert (await status_of(client, delivery_id))["status"] == "awaiting_confirmation"
+        fields = fax_fields("success")
+        settled = await client.post("/webhooks/fax", data=fields, headers=signed(fields))
+        assert settled.json()["changed"] is True
+        assert (await status_of(client, delivery_id))["status"] == "delivered"
+
+
+async def test_a_callback_before_the_gateways_answer_changes_nothing_and_the_fax_counts_once(
+    tmp_path: Path, campaigns_dir: Path
+) -> None:
+    """The gateway calls back (success) before it answers the submit: the delivery is not
+    yet awaiting that fax, so the callback changes nothing; the answer, then the poll or
+    the repeated callback, settle it once. Real gateway, real worker, real HTTP both ways."""
+    port = free_port()
+    callback_url = f"http://127.0.0.1:{port}/webhooks/fax"
+    faults = Faults(early_callback_first=1)
+    async with Sandbox(
+        tmp_path / "box",
+        channels=["fax"],
+        fax_faults=faults,
+        fax_callback_token=CALLBACK_TOKEN,
+        fax_transmit_seconds=0.2,
+    ) as box:
+        settings = web_settings(
+            tmp_path,
+            campaigns_dir,
+            fax={"callback_url": callback_url, "callback_token": CALLBACK_TOKEN},
+            worker=WorkerSettings(idle_seconds=0.05),
+            sandbox=SandboxSettings(
+                smtp_port=9, fax_port=box.fax_port, x_port=9, directory=box.directory
+            ),
+        )
+        app = create_app(settings)
+        async with (
+            app.router.lifespan_context(app),
+            live_server(app, port=port) as base,
+            httpx.AsyncClient(base_url=base) as client,
+        ):
+            body = {
+                "supporter": {"name": "Ana Lima", "email": "ana@example.org"},
+                "targets": ["cui-tiankai"],
+                "channels": ["fax"],
+            }
+            created = (await client.post(APPEALS, json=body)).json()
+            delivery_id = int(created["deliveries"][0]["id"])
+            for _ in range(500):
+                row = await status_of(client, delivery_id)
+                if row["status"] == "delivered" and len(box.fax_callback_answers) == 2:
+                    break
+                await asyncio.sleep(0.02)
+            report = (await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")).json()
+        answers = list(box.fax_callback_answers)
+    assert row["status"] == "delivered" and len(box.faxes) == 1
+    early, repeated = answers
+    assert early == (1, 200, {"received": True, "changed": False})
+    assert repeated[:2] == (1, 200)
+    assert [a["outcome"] for a in row["attempts_detail"]] == ["delivered"]
+    assert report["actions"] == 1
