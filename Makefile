@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean bench browser
+.PHONY: demo test lint audit install clean bench browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/bandit -q -r dispatcher -c pyproject.toml
+
+# Known vulnerabilities in the installed dependencies. It needs the vulnerability data on
+# the internet (PyPI's JSON API or OSV); --strict fails when a package could not be
+# checked, so an offline machine fails here instead of passing having checked nothing.
+audit: $(STAMP)
+	$(BIN)/pip-audit --strict --progress-spinner off --skip-editable
 
 bench: $(STAMP)
 	$(BIN)/python bench/worker_drain.py --appeals 1000

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from pydantic import ValidationError
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from dispatcher.logs import configure_logging
 from dispatcher.models import SENT_CHANNELS, DeliveryStatus, utcnow
 from dispatcher.output import err, out, print_log, print_receipt, print_report
 from dispatcher.runtime import (
@@ -381,14 +381,19 @@ def _run(main: Coroutine[Any, Any, int]) -> int:
     return uvloop.run(main)
 
 
+# Commands that run until stopped: their log says what they do (info); the others only
+# warn.
+LONG_RUNNING = frozenset({"serve", "worker"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging("console", "debug" if args.verbose else "warning")
     try:
         settings = _settings()
+        default = "info" if args.command in LONG_RUNNING else "warning"
+        level = "debug" if args.verbose else settings.log_level or default
+        configure_logging(settings.log_format, level, settings.secret_values())
         return int(_run(args.func(settings, args)))
     # One sentence on one line, however narrow the terminal (soft_wrap: no inserted breaks).
     except ServiceError as exc:

@@ -7,6 +7,8 @@ nothing leaves this machine unless a provider's settings are given.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -161,3 +163,26 @@ class Settings(BaseSettings):
     # Signs form (CSRF) tokens: the same value in every `serve` process, so a form rendered
     # by one is accepted by another and after a restart. Unset: a random key per process.
     secret_key: SecretStr | None = None
+    # console: readable lines (the default); json: one JSON object per line (production).
+    log_format: Literal["console", "json"] = "console"
+    # debug, info, warning, error; unset: info for `serve` and `worker`, warning otherwise.
+    log_level: Literal["debug", "info", "warning", "error"] | None = None
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold (tokens, keys, passwords, the database
+        password): what logs must never show."""
+        found: list[str] = []
+
+        def walk(model: BaseModel) -> None:
+            for name in type(model).model_fields:
+                value = getattr(model, name)
+                if isinstance(value, SecretStr) and value.get_secret_value():
+                    found.append(value.get_secret_value())
+                elif isinstance(value, BaseModel):
+                    walk(value)
+
+        walk(self)
+        password = urlsplit(self.database_url).password
+        if password:
+            found.extend({password, unquote(password)})
+        return found

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
-import logging
 import os
 import secrets
 import socket
@@ -28,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dispatcher.channels.base import ChannelAdapter, DeliveryError, SendResult, lease_held
+from dispatcher.logs import get_logger
 from dispatcher.models import (
     Channel,
     ClaimedDelivery,
@@ -47,7 +47,7 @@ from dispatcher.retry import RetryPolicy, send_with_fast_retries
 from dispatcher.settings import WorkerSettings
 from dispatcher.store import Store, lasting_problem
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # Waits between tries to claim or record while the database is unreachable.
 _RETRY_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
@@ -141,10 +141,10 @@ class OutcomeRecorder:
 
     def _give_up(self, batch: list[DeliveryUpdate], problem: str) -> None:
         log.error(
-            "gave up recording the outcomes of deliveries %s: %s; their leases run out and "
-            "the next worker to take them checks or resends them, marked possible duplicates",
-            ", ".join(str(u.delivery_id) for u in batch),
-            problem,
+            "gave up recording outcomes; their leases run out and the next worker to take "
+            "them checks or resends them, marked possible duplicates",
+            delivery_ids=[u.delivery_id for u in batch],
+            problem=problem,
         )
         self._on_failure(problem)
 
@@ -167,10 +167,10 @@ class OutcomeRecorder:
                 wait = retry_wait(failures)
                 failures += 1
                 log.warning(
-                    "could not record %d outcomes (%r); trying again in %.2f s",
-                    len(batch),
-                    exc,
-                    wait,
+                    "could not record outcomes; trying again",
+                    outcomes=len(batch),
+                    error=repr(exc),
+                    retry_in_seconds=wait,
                 )
                 await asyncio.sleep(wait)
                 continue
@@ -278,14 +278,18 @@ class Worker:
                 done = await self._claim_step(drain)
             except Exception as exc:
                 if problem := lasting_problem(exc):
-                    log.error("the worker stops claiming: %s", problem)
+                    log.error("the worker stops claiming", problem=problem)
                     self._fail(problem)
                     return
                 # The database is unreachable or refused (a dropped connection, a lock held
                 # too long): sends in flight carry on, and the claim is tried again.
                 wait = retry_wait(failures)
                 failures += 1
-                log.warning("could not claim deliveries (%r); trying again in %.2f s", exc, wait)
+                log.warning(
+                    "could not claim deliveries; trying again",
+                    error=repr(exc),
+                    retry_in_seconds=wait,
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=wait)
                 continue
@@ -348,6 +352,15 @@ class Worker:
         if claimed:
             self.stats.claims += 1
         for delivery in claimed:
+            log.info(
+                "claimed",
+                delivery_id=delivery.id,
+                appeal_id=delivery.appeal_id,
+                channel=delivery.channel.value,
+                attempt=delivery.attempts,
+                status=delivery.status.value,
+                worker=self.name,
+            )
             self._leased_until[delivery.id] = asked_at + self.settings.lease_seconds
             self._busy[delivery.channel] += 1
             task = asyncio.create_task(self._handle(delivery), name=f"delivery-{delivery.id}")
@@ -375,7 +388,11 @@ class Worker:
                     elif delivery_id in held:
                         self._leased_until[delivery_id] = 0.0  # taken over, or ended
             except Exception as exc:
-                log.warning("could not renew leases (%r); trying again in %.1f s", exc, interval)
+                log.warning(
+                    "could not renew leases; trying again",
+                    error=repr(exc),
+                    retry_in_seconds=interval,
+                )
 
     def _still_leased(self, delivery_id: int) -> bool:
         """True while at least a third of the lease surely remains: safe to start a send."""
@@ -392,6 +409,17 @@ class Worker:
             self._wake.set()
         self._recorder.put(update)
         del self._in_flight[delivery.id]
+        log.info(
+            "outcome",
+            delivery_id=delivery.id,
+            appeal_id=delivery.appeal_id,
+            channel=delivery.channel.value,
+            attempt=delivery.attempts,
+            outcome=update.attempt_outcome.value if update.attempt_outcome else None,
+            status=update.status.value,
+            error=update.error.message if update.error else None,
+            next_attempt_at=update.next_attempt_at.isoformat() if update.next_attempt_at else None,
+        )
         again = update.next_attempt_at
         if again is not None and (self._due_at is None or again < self._due_at):
             self._due_at = again  # a retry or a status poll this worker scheduled
@@ -403,7 +431,7 @@ class Worker:
                 return await self._confirm(adapter, delivery)
             return await self._send(adapter, delivery)
         except Exception as exc:
-            log.exception("unexpected error handling delivery %s", delivery.id)
+            log.exception("unexpected error handling a delivery", delivery_id=delivery.id)
             return internal_error_update(self.policy, delivery, exc, now=utcnow())
 
     async def _abandon(self) -> None:

@@ -229,6 +229,10 @@ class FaxGateway(HttpServer):
             pdf=pdf,
         )
         self._accept(fax)
+        return await self._answer(request, fax)
+
+    async def _answer(self, request: web.Request, fax: SandboxFax) -> web.StreamResponse:
+        """The answer to an accepted fax, or one of the faults that may take its place."""
         if fax.callback_url is not None and self._counter.take("early_callback"):
             self._finish(fax)
             await self._send_callback(fax, fax.callback_url)

@@ -126,6 +126,8 @@ def server_config(
         host=host,
         port=port,
         log_level=log_level,
+        # Through our handler (console or JSON lines, secrets blanked), not uvicorn's own.
+        log_config=None,
         # Live streams (SSE) never end on their own: a few seconds, then they are closed.
         timeout_graceful_shutdown=5,
         # X-Forwarded-For / -Proto only from the proxies the settings name (none by
