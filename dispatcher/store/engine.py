@@ -66,7 +66,17 @@ def create_engine(url: str) -> AsyncEngine:
                 "the database URL is PostgreSQL but its driver is not installed; "
                 "install it with: pip install 'appeal-dispatcher[postgres]'"
             ) from None
-        return create_async_engine(parsed, pool_size=10, max_overflow=10)
+        return create_async_engine(
+            parsed,
+            pool_size=10,
+            max_overflow=10,
+            # A connection the server ended while it sat in the pool is replaced before use,
+            # not found dead halfway through a claim.
+            pool_pre_ping=True,
+            # Bounded waits: connecting, and any one statement (a server that stopped
+            # answering without closing the connection would otherwise hold a worker).
+            connect_args={"timeout": 10, "command_timeout": 300},
+        )
     raise DatabaseUrlError(
         f"database URL driver {parsed.drivername!r} is not supported; "
         "use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"
