@@ -164,7 +164,7 @@ async def test_an_online_backup_taken_mid_run_restores_and_finishes_the_queue(
     backup is not sent again; what was being sent then is sent again and marked a possible
     duplicate; the report counts each delivery once."""
     live = Service(store, catalog, RetryPolicy.from_settings(FAST_RETRY), 0.05)
-    for n in range(20):
+    for n in range(40):
         await submit_appeal(
             live,
             AppealRequest(
@@ -176,7 +176,9 @@ async def test_an_online_backup_taken_mid_run_restores_and_finishes_the_queue(
             ),
         )
     copy = tmp_path / "backup" / "copy.db"
-    slow = Faults(delay_seconds=0.1)
+    # Slow enough that, on a loaded machine too, sends are still in flight when the backup
+    # (a pg_dump process starting up) takes its snapshot.
+    slow = Faults(delay_seconds=0.5)
     async with Sandbox(tmp_path / "first", email_faults=slow, channels=["email"]) as first:
         settings = settings_for(first, database_url="unused", campaigns_dir=campaigns_dir)
         short = settings.worker.model_copy(update={"lease_seconds": 2.0})
@@ -215,7 +217,7 @@ async def test_an_online_backup_taken_mid_run_restores_and_finishes_the_queue(
     in_flight_then = {i for i, s in at_backup.items() if s is DeliveryStatus.SENDING}
     assert delivered_then and in_flight_then and resent == set(entries) - delivered_then
     assert {e.status for e in entries.values()} == {DeliveryStatus.DELIVERED}
-    assert report.actions == 20
+    assert report.actions == 40
     assert {i for i, e in entries.items() if e.settlement is Settlement.POSSIBLE_DUPLICATE} == (
         in_flight_then
     )
