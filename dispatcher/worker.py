@@ -65,6 +65,16 @@ def retry_wait(failures: int) -> float:
     return _RETRY_SECONDS[min(failures, len(_RETRY_SECONDS) - 1)]
 
 
+def _about(delivery: ClaimedDelivery) -> dict[str, object]:
+    """The fields every log line about a delivery carries."""
+    return {
+        "delivery_id": delivery.id,
+        "appeal_id": delivery.appeal_id,
+        "channel": delivery.channel.value,
+        "attempt": delivery.attempts,
+    }
+
+
 def default_worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -352,15 +362,7 @@ class Worker:
         if claimed:
             self.stats.claims += 1
         for delivery in claimed:
-            log.info(
-                "claimed",
-                delivery_id=delivery.id,
-                appeal_id=delivery.appeal_id,
-                channel=delivery.channel.value,
-                attempt=delivery.attempts,
-                status=delivery.status.value,
-                worker=self.name,
-            )
+            log.info("claimed", **_about(delivery), status=delivery.status.value, worker=self.name)
             self._leased_until[delivery.id] = asked_at + self.settings.lease_seconds
             self._busy[delivery.channel] += 1
             task = asyncio.create_task(self._handle(delivery), name=f"delivery-{delivery.id}")
@@ -411,10 +413,7 @@ class Worker:
         del self._in_flight[delivery.id]
         log.info(
             "outcome",
-            delivery_id=delivery.id,
-            appeal_id=delivery.appeal_id,
-            channel=delivery.channel.value,
-            attempt=delivery.attempts,
+            **_about(delivery),
             outcome=update.attempt_outcome.value if update.attempt_outcome else None,
             status=update.status.value,
             error=update.error.message if update.error else None,

@@ -17,9 +17,27 @@ from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import Service
 from dispatcher.service.intake import submit_appeal
 from dispatcher.store import Store
-from dispatcher.worker import WorkerStopped
+from dispatcher.worker import Worker, WorkerStopped
 from tests.conftest import read_only, table_renamed
 from tests.integration.conftest import MakeWorker, appeal
+
+SLOW = Faults(delay_seconds=0.2)  # an SMTP server that takes its time: sends overlap faults
+
+
+async def queue_emails(service: Service, appeals: int) -> None:
+    """``appeals`` appeals by email only: two emails each (one per official)."""
+    for n in range(appeals):
+        request = appeal(supporter_name=f"Supporter {n}", supporter_email=f"s{n}@example.org")
+        await submit_appeal(service, dataclasses.replace(request, channels=["email"]))
+
+
+def email_worker(make_worker: MakeWorker, sandbox: Sandbox, lease_seconds: float | None) -> Worker:
+    """A worker without pacing (many emails to two inboxes is not what this is about)."""
+    worker = make_worker(sandbox)
+    if lease_seconds is not None:
+        worker.settings = worker.settings.model_copy(update={"lease_seconds": lease_seconds})
+    worker.pacing = None
+    return worker
 
 
 async def test_the_worker_outlives_its_database_connections_being_killed(
@@ -70,14 +88,9 @@ async def test_a_database_locked_past_the_lease_loses_nothing_and_sends_nothing_
     """Another connection holds the write lock for over twice the lease while the worker
     sends: nothing can be recorded or renewed meanwhile. Afterwards the worker carries on
     by itself; it never takes back what it still holds, so each email goes once."""
-    slow = Faults(delay_seconds=0.2)
-    async with Sandbox(tmp_path / "box", email_faults=slow, channels=["email"]) as sandbox:
-        for n in range(15):
-            request = appeal(supporter_name=f"Supporter {n}", supporter_email=f"s{n}@example.org")
-            await submit_appeal(service, dataclasses.replace(request, channels=["email"]))
-        worker = make_worker(sandbox)
-        worker.settings = worker.settings.model_copy(update={"lease_seconds": 1.5})
-        worker.pacing = None
+    async with Sandbox(tmp_path / "box", email_faults=SLOW, channels=["email"]) as sandbox:
+        await queue_emails(service, appeals=15)
+        worker = email_worker(make_worker, sandbox, lease_seconds=1.5)
         blocker = await Store.open(
             str(store.engine.url.render_as_string(hide_password=False)), migrate_schema=False
         )
@@ -108,14 +121,9 @@ async def test_a_database_file_made_read_only_loses_nothing_and_sends_nothing_tw
     if store.dialect != "sqlite" or shutil.which("chattr") is None:
         pytest.skip("makes the SQLite file immutable with chattr")
     database = Path(str(store.engine.url.database))
-    slow = Faults(delay_seconds=0.2)
-    async with Sandbox(tmp_path / "box", email_faults=slow, channels=["email"]) as sandbox:
-        for n in range(40):
-            request = appeal(supporter_name=f"Supporter {n}", supporter_email=f"s{n}@example.org")
-            await submit_appeal(service, dataclasses.replace(request, channels=["email"]))
-        worker = make_worker(sandbox)
-        worker.settings = worker.settings.model_copy(update={"lease_seconds": 1.5})
-        worker.pacing = None
+    async with Sandbox(tmp_path / "box", email_faults=SLOW, channels=["email"]) as sandbox:
+        await queue_emails(service, appeals=40)
+        worker = email_worker(make_worker, sandbox, lease_seconds=1.5)
         run = asyncio.create_task(worker.run(drain=True))
         await asyncio.sleep(0.5)  # sending
         with read_only(database):
@@ -135,13 +143,9 @@ async def test_a_schema_that_does_not_match_stops_the_worker_with_one_sentence(
     """A table the claim needs disappears mid-run: waiting does not mend that. The worker
     claims nothing more, records what it sent, and stops with one sentence; once the
     schema is back, the next worker sends the rest, and nothing goes twice."""
-    slow = Faults(delay_seconds=0.2)
-    async with Sandbox(tmp_path / "box", email_faults=slow, channels=["email"]) as sandbox:
-        for n in range(40):
-            request = appeal(supporter_name=f"Supporter {n}", supporter_email=f"s{n}@example.org")
-            await submit_appeal(service, dataclasses.replace(request, channels=["email"]))
-        worker = make_worker(sandbox)
-        worker.pacing = None
+    async with Sandbox(tmp_path / "box", email_faults=SLOW, channels=["email"]) as sandbox:
+        await queue_emails(service, appeals=40)
+        worker = email_worker(make_worker, sandbox, lease_seconds=None)
         run = asyncio.create_task(worker.run(drain=True))
         await asyncio.sleep(0.3)  # sending
         async with table_renamed(store, "pacing"):
