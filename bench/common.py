@@ -174,8 +174,10 @@ def serve_env(work: Path) -> dict[str, str]:
 
 
 def clean_env() -> dict[str, str]:
-    """This process's environment without any DISPATCHER_ setting."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
+    """This process's environment without any DISPATCHER_ setting but the log's (a run
+    may compare the worker with and without its info lines)."""
+    kept = {"DISPATCHER_LOG_LEVEL", "DISPATCHER_LOG_FORMAT"}
+    return {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_") or k in kept}
 
 
 async def start_sandbox(
