@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 
 
 class ErrorKind(enum.StrEnum):
@@ -19,15 +20,26 @@ class ServiceError(ValueError):
     """A request was refused before anything changed.
 
     ``message`` is one sentence naming the bad value and what is accepted; ``field`` names
-    the input it is about (``supporter.email``, ``status``…), or None.
+    the input it is about (``supporter.email``, ``status``…), or None. ``reason`` says
+    which rule refused it (``empty``, ``too_long``…) and ``params`` the figures involved,
+    so that a page can say the same in its own words and language.
     """
 
-    def __init__(self, kind: ErrorKind, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        field: str | None = None,
+        reason: str | None = None,
+        params: Mapping[str, object] | None = None,
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.field = field
+        self.reason = reason
+        self.params: Mapping[str, object] = params or {}
 
 
-def invalid(field: str, message: str) -> ServiceError:
-    return ServiceError(ErrorKind.INVALID, message, field)
+def invalid(field: str, message: str, reason: str | None = None, **params: object) -> ServiceError:
+    return ServiceError(ErrorKind.INVALID, message, field, reason, params)

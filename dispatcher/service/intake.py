@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 from dispatcher.campaigns import Campaign
 from dispatcher.models import AppealReceipt
 from dispatcher.render.tweet import compose_tweet, weighted_length
 from dispatcher.service.context import Service
-from dispatcher.service.validation import AppealRequest, validate_appeal
+from dispatcher.service.validation import PLACEHOLDER, AppealRequest, validate_appeal
 
 
 async def submit_appeal(
@@ -24,12 +25,20 @@ async def submit_appeal(
     return await service.store.create_appeal(valid.appeal, valid.deliveries, now=now)
 
 
-def tweet_lengths(campaign: Campaign, text: str | None, supporter_name: str) -> dict[str, int]:
-    """Weighted length of the post each X target would get (handles + text + signature)."""
-    tweet = text.strip() if text and text.strip() else campaign.tweet
-    name = supporter_name.strip() or "A supporter"
+def tweet_lengths(
+    campaign: Campaign,
+    text: str | None,
+    supporter_name: str,
+    targets: Collection[str] | None = None,
+) -> dict[str, int]:
+    """Weighted length of the post each X target would get (handles + text + signature),
+    for the ``targets`` chosen (all of them when None), with the text as intake cleans it."""
+    tweet = campaign.tweet
+    if text is not None and text.strip():
+        tweet = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    name = supporter_name.strip() or PLACEHOLDER
     return {
         target.id: weighted_length(compose_tweet(" ".join(target.twitter), tweet, name))
         for target in campaign.targets
-        if target.twitter
+        if target.twitter and (targets is None or target.id in targets)
     }

@@ -11,8 +11,9 @@ import datetime as dt
 import hashlib
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 from twitter_text import extract_urls
@@ -22,11 +23,13 @@ from dispatcher.models import SENT_CHANNELS, Channel, NewAppeal, NewDelivery, is
 from dispatcher.render.fax import uncovered_characters
 from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH, compose_tweet, weighted_length
 from dispatcher.service.catalog import open_campaign
-from dispatcher.service.errors import invalid
+from dispatcher.service.errors import ServiceError, invalid
 
 MAX_NAME_CHARS = 200
 MAX_COUNTRY_CHARS = 64
 MAX_KEY_CHARS = 128
+# The name a post is weighed with before the supporter has typed one.
+PLACEHOLDER = "A supporter"
 _FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Co", "Zl", "Zp"}  # controls, surrogates, line breaks
 _REPORTED_NOT_SENT = {"phone", "post", "postal", "letter"}
 # Invisible characters that reorder text (bidi embeddings, overrides, isolates and marks)
@@ -41,6 +44,7 @@ _MENTION = re.compile(r"(?<![A-Za-z0-9_!#$%&*@＠])[@＠]([A-Za-z0-9_]{1,15})")
 _SCHEME_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s]+")
 
 Pair = tuple[Target, Channel]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,47 @@ def validate_appeal(
     return ValidAppeal(appeal, tuple(_new_delivery(target, channel) for target, channel in pairs))
 
 
+def appeal_problems(
+    catalog: CampaignCatalog, request: AppealRequest, *, now: dt.datetime | None = None
+) -> list[ServiceError]:
+    """Every problem at once, the first for each field, in the order of the form (a page
+    lists them all, where :func:`validate_appeal` stops at the first). Checks that need
+    an earlier answer (the post needs the name and the choices) run once those passed."""
+    problems: dict[str | None, ServiceError] = {}
+
+    def attempt(check: Callable[[], T]) -> T | None:
+        try:
+            return check()
+        except ServiceError as exc:
+            problems.setdefault(exc.field, exc)
+            return None
+
+    campaign = attempt(lambda: open_campaign(catalog, request.campaign_id, now=now))
+    if campaign is None:
+        return list(problems.values())
+    pairs = attempt(lambda: check_choices(campaign, request))
+    letter = attempt(lambda: check_letter(campaign, request))
+    supporter = attempt(lambda: check_supporter(request))
+    if supporter is None:  # each of its fields on its own, to name every one that is wrong
+        attempt(lambda: check_email("supporter.email", request.supporter_email))
+        attempt(
+            lambda: clean_line(
+                "supporter.country",
+                request.supporter_country or "",
+                limit=MAX_COUNTRY_CHARS,
+                required=False,
+            )
+        )
+    if pairs:
+        used = {channel for _, channel in pairs}
+        if Channel.TWITTER in used:  # weighed as the live counter does while no name is valid
+            name = supporter.name if supporter else request.supporter_name.strip() or PLACEHOLDER
+            attempt(lambda: check_tweet(campaign, request, name, pairs))
+        if Channel.FAX in used and letter is not None and supporter is not None:
+            attempt(lambda: check_fax_font(supporter, letter, pairs))
+    return list(problems.values())
+
+
 def _scoped_key(email: str, key: str | None) -> str | None:
     """The idempotency key as stored: bound to the supporter's address, so that the same
     key from someone else is a different request (and never finds this one's appeal)."""
@@ -161,11 +206,14 @@ def check_email(field: str, value: str) -> str:
             field,
             f"{field} {value!r} has characters outside plain ASCII before the @; "
             "use an address written with a–z, 0–9 and . _ + - there",
+            "email_not_ascii",
         )
     try:
         email = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
-        raise invalid(field, f"{field} {value!r} is not a valid email address: {exc}") from None
+        raise invalid(
+            field, f"{field} {value!r} is not a valid email address: {exc}", "email_invalid"
+        ) from None
     return email.normalized
 
 
@@ -190,6 +238,7 @@ def _invisible(field: str, value: str, *, joiners: bool) -> None:
             field,
             f"{field} contains invisible characters that can disguise text ({named}); "
             "type it again without them",
+            "invisible",
         )
 
 
@@ -198,16 +247,23 @@ def clean_line(field: str, value: str, *, limit: int, required: bool) -> str | N
     value = value.strip()
     if not value:
         if required:
-            raise invalid(field, f"{field} must not be empty")
+            raise invalid(field, f"{field} must not be empty", "empty")
         return None
     if len(value) > limit:
-        raise invalid(field, f"{field} is {len(value)} characters; at most {limit} are accepted")
+        raise invalid(
+            field,
+            f"{field} is {len(value)} characters; at most {limit} are accepted",
+            "too_long",
+            length=len(value),
+            limit=limit,
+        )
     bad = _bad_characters(value, allow_newlines=False)
     if bad:
         raise invalid(
             field,
             f"{field} {value!r} contains control or line-break characters ({', '.join(bad)}); "
             "use a single line of text",
+            "control",
         )
     _invisible(field, value, joiners=False)
     return value
@@ -217,14 +273,18 @@ def clean_text(field: str, value: str, *, limit: int) -> str:
     """Free text over several lines, with line endings made ``\\n``."""
     value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not value:
-        raise invalid(field, f"{field} must not be empty")
+        raise invalid(field, f"{field} must not be empty", "empty")
     if len(value) > limit:
         raise invalid(
-            field, f"{field} is {len(value)} characters; this campaign accepts at most {limit}"
+            field,
+            f"{field} is {len(value)} characters; this campaign accepts at most {limit}",
+            "too_long",
+            length=len(value),
+            limit=limit,
         )
     bad = _bad_characters(value, allow_newlines=True)
     if bad:
-        raise invalid(field, f"{field} contains control characters ({', '.join(bad)})")
+        raise invalid(field, f"{field} contains control characters ({', '.join(bad)})", "control")
     _invisible(field, value, joiners=True)
     return value
 
@@ -256,6 +316,7 @@ def _choose_targets(campaign: Campaign, wanted: Sequence[str]) -> list[Target]:
             raise invalid(
                 "targets",
                 f"unknown target {target_id!r} in campaign {campaign.id}; known targets: {known}",
+                "unknown_target",
             )
         chosen.append(target)
     return chosen
@@ -276,7 +337,9 @@ def _choose_channels(wanted: Sequence[str]) -> list[Channel] | None:
                 else ""
             )
             raise invalid(
-                "channels", f"unknown channel {name!r}; accepted: {accepted}{hint}"
+                "channels",
+                f"unknown channel {name!r}; accepted: {accepted}{hint}",
+                "unknown_channel",
             ) from None
     return chosen
 
@@ -296,10 +359,13 @@ def _pairs(targets: list[Target], channels: list[Channel] | None, *, explicit: b
                     "channels",
                     f"target {target.id!r} cannot be reached by {channel.value}; "
                     f"its channels: {have}",
+                    "channel_unavailable",
                 )
     if not pairs:
         asked = ", ".join(c.value for c in channels or ())
-        raise invalid("channels", f"none of the chosen targets can be reached by {asked}")
+        raise invalid(
+            "channels", f"none of the chosen targets can be reached by {asked}", "no_choice"
+        )
     return pairs
 
 
@@ -314,7 +380,9 @@ def check_letter(campaign: Campaign, request: AppealRequest) -> _Letter:
     if request.message is not None and request.message.strip():
         body = clean_text("message", request.message, limit=campaign.max_message_chars)
         if not is_language_code(language):
-            raise invalid("language", f"language {language!r} is not a code such as 'en' or 'zh'")
+            raise invalid(
+                "language", f"language {language!r} is not a code such as 'en' or 'zh'", "language"
+            )
         return _Letter(language, subject, body, own=True)
     if template is None:
         have = ", ".join(sorted(campaign.letter))
@@ -322,6 +390,7 @@ def check_letter(campaign: Campaign, request: AppealRequest) -> _Letter:
             "language",
             f"campaign {campaign.id} has no sample letter in {language!r} (it has: {have}); "
             "write your own message or choose one of those",
+            "language",
         )
     return _Letter(language, subject, template.body.strip(), own=False)
 
@@ -338,6 +407,8 @@ def check_fax_font(supporter: _Supporter, letter: _Letter, pairs: list[Pair]) ->
             f"the fax font cannot draw these characters: {shown!r}; the fax channel accepts "
             "Latin, Greek, Cyrillic and Chinese (CJK) script — leave out fax or write in one "
             "of those scripts",
+            "fax_font",
+            characters=shown,
         )
 
 
@@ -361,6 +432,9 @@ def check_tweet(campaign: Campaign, request: AppealRequest, name: str, pairs: li
                 "tweet",
                 f"{whose} is {length} weighted characters once {handles} and your name are "
                 f"added; X accepts at most {MAX_WEIGHTED_LENGTH} (CJK characters count 2)",
+                "post_too_long",
+                length=length,
+                limit=MAX_WEIGHTED_LENGTH,
             )
     return tweet
 
@@ -376,6 +450,8 @@ def check_post_content(campaign: Campaign, text: str) -> None:
             "tweet",
             f"your post mentions {', '.join('@' + m for m in others)}; posts from the "
             f"campaign's account may mention only its officials ({allowed})",
+            "post_mention",
+            handles=", ".join("@" + m for m in others),
         )
     # What X would link (its own rules, known top-level domains), and anything with a scheme.
     for url in dict.fromkeys([*extract_urls(text), *_SCHEME_URL.findall(text)]):
@@ -386,4 +462,7 @@ def check_post_content(campaign: Campaign, text: str) -> None:
                 "tweet",
                 f"your post links to {url!r}; posts from the campaign's account may link "
                 f"only to: {domains}",
+                "post_link",
+                url=url,
+                domains=domains,
             )

@@ -121,6 +121,9 @@ class TweetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str | None = Field(default=None, max_length=2000)
     name: str = Field(default="", max_length=200)
+    targets: list[str] | None = Field(
+        default=None, max_length=50, description="the X targets chosen (default: all)"
+    )
 
 
 class TweetLengthOut(BaseModel):

@@ -105,7 +105,7 @@ async def get_campaign(campaign: CampaignDep) -> CampaignOut:
 )
 async def tweet_length(campaign: CampaignDep, payload: TweetIn) -> TweetLengthOut:
     """The live counter's source: the same weighting and composition the server enforces."""
-    lengths = tweet_lengths(campaign, payload.text, payload.name)
+    lengths = tweet_lengths(campaign, payload.text, payload.name, payload.targets)
     longest = max(lengths.values(), default=0)
     return TweetLengthOut(
         weighted_length=longest,
