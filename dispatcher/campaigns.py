@@ -115,7 +115,7 @@ class Campaign(BaseModel):
     default_language: str = "en"
     letter: dict[str, Letter] = Field(min_length=1)
     tweet: str = Field(min_length=1)
-    max_message_chars: int = Field(default=10_000, gt=0)
+    max_message_chars: int = Field(default=10_000, gt=0, le=10_000)
     targets: tuple[Target, ...] = Field(min_length=1)
     pacing: Pacing = Pacing()
     # Domains a supporter's own post may link to (with their subdomains); none by default.

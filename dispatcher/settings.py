@@ -114,7 +114,9 @@ class WorkerSettings(BaseModel):
 class IntakeSettings(BaseModel):
     """Limits on the public intake endpoint. A rate of 0 disables that limit."""
 
-    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    # A letter at the longest limit campaigns allow (10,000 characters), form-encoded in
+    # a script of 4-byte characters, is 120 KB: room for it and the rest of the form.
+    max_body_bytes: int = Field(default=256 * 1024, gt=0)
     per_ip_per_minute: int = Field(default=30, ge=0)
     per_email_per_hour: int = Field(default=10, ge=0)
 

@@ -79,7 +79,7 @@ async def tour(base: str, captured: list[str]) -> None:
         await keep(await http.post(appeals, json=refused))
         await keep(await http.post(appeals, json={"supporter": {"name": "", "email": "x@"}}))
         await keep(await http.post(appeals, content=b"{not json"))
-        await keep(await http.post(appeals, content=b"x" * 70_000))
+        await keep(await http.post(appeals, content=b"x" * 300_000))
         for path in ("/c/does-not-exist", "/a/unknown", "/api/deliveries/99999999999/retry"):
             await keep(await http.get(path))
         await keep(await http.get("/api/deliveries", headers={"Authorization": "Bearer wrong"}))

@@ -114,7 +114,7 @@ async def test_malformed_json_is_422_without_a_field(client: httpx.AsyncClient) 
 
 
 async def test_status_precedence_404_then_413_then_410_then_422(client: httpx.AsyncClient) -> None:
-    huge = b"x" * (64 * 1024 + 1)
+    huge = b"x" * (256 * 1024 + 1)
     unknown = await client.post("/api/campaigns/nope/appeals", content=huge)
     assert unknown.status_code == 404 and error_of(unknown)["field"] == "campaign"
     too_large = await client.post("/api/campaigns/ua-61-21/appeals", content=huge)
