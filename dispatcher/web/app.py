@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from dispatcher.runtime import embedded_sandbox, open_service, supervised_worker
 from dispatcher.settings import Settings
 from dispatcher.web.deps import WebContext
+from dispatcher.web.error_pages import error_page
 from dispatcher.web.errors import install_error_handlers
 from dispatcher.web.metrics import Metrics
 from dispatcher.web.routes import appeals, dashboard, docs, health, operator, pages, webhooks
@@ -76,7 +77,7 @@ def create_app(
         limits={"/webhooks/": MAX_CALLBACK_BYTES},
     )
     app.add_middleware(SecurityHeaders)
-    install_error_handlers(app)
+    install_error_handlers(app, page=error_page)
     use_our_error_shape(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for area in (appeals, operator, health, webhooks, docs, pages, dashboard):

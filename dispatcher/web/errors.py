@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -60,28 +61,52 @@ def describe_validation(errors: list[Any]) -> tuple[str | None, str]:
     return field, f"{field}: {message}" if field else message
 
 
-def install_error_handlers(app: FastAPI) -> None:
+# Paths whose answers are for programs: JSON errors. Everything else is a page.
+MACHINE_PATHS = ("/api/", "/webhooks/", "/healthz", "/metrics", "/openapi.json", "/static/")
+
+PageRenderer = Callable[[Request, int, dict[str, str] | None], Awaitable[Response]]
+
+
+def wants_page(request: Request) -> bool:
+    return not request.url.path.startswith(MACHINE_PATHS)
+
+
+def install_error_handlers(app: FastAPI, page: PageRenderer | None = None) -> None:
+    """JSON errors for the API; with ``page``, a page in the site's style for a browser."""
+
+    async def respond(
+        request: Request,
+        status: int,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        if page is not None and wants_page(request):
+            return await page(request, status, headers)
+        return error_response(status, message, field, headers)
+
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.message, exc.field, exc.headers)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return await respond(request, exc.status, exc.message, exc.field, exc.headers)
 
     @app.exception_handler(ServiceError)
-    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return error_response(STATUS_OF[exc.kind], exc.message, exc.field)
+    async def _service_error(request: Request, exc: ServiceError) -> Response:
+        return await respond(request, STATUS_OF[exc.kind], exc.message, exc.field)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         field, message = describe_validation(list(exc.errors()))
-        return error_response(422, message, field)
+        return await respond(request, 422, message, field)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
     @app.exception_handler(ConnectionError)
-    async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    async def _database_unavailable(request: Request, exc: Exception) -> Response:
         # Unreachable, locked past the busy timeout, read-only: nothing was stored (the
         # transaction rolled back), and trying again shortly is the right thing to do.
         log.warning("the database did not answer a request: %r", exc)
-        return error_response(
+        return await respond(
+            request,
             503,
             "the service cannot reach its database at the moment; nothing was saved, "
             "please try again in a minute",
@@ -89,5 +114,11 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        return await respond(request, exc.status_code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unexpected error answering %s", request.url.path, exc_info=exc)
+        return await respond(request, 500, "internal error; it has been logged")

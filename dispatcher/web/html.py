@@ -85,10 +85,18 @@ class PostedForm:
     @classmethod
     async def read(cls, request: Request, context: WebContext) -> PostedForm:
         """The posted form; 403 when its token is missing, expired or from another site."""
-        form = await request.form()
-        if not context.csrf.valid(request.cookies.get(CSRF_COOKIE), str(form.get("csrf", ""))):
+        posted, trusted = await cls.read_any(request, context)
+        if not trusted:
             raise ApiError(403, "the form expired or came from another site; reload the page")
-        return cls({key: [str(v) for v in form.getlist(key)] for key in form})
+        return posted
+
+    @classmethod
+    async def read_any(cls, request: Request, context: WebContext) -> tuple[PostedForm, bool]:
+        """The posted form, and whether its token holds (a page that can show the form
+        again with what was typed uses the values either way, and acts only if it does)."""
+        form = await request.form()
+        trusted = context.csrf.valid(request.cookies.get(CSRF_COOKIE), str(form.get("csrf", "")))
+        return cls({key: [str(v) for v in form.getlist(key)] for key in form}), trusted
 
     def one(self, key: str) -> str:
         """The first value of ``key``, or ''."""

@@ -97,7 +97,7 @@ async def test_supporter_edits_the_letter_sends_once_and_watches_it_arrive(
                 "ana@example.org"
             )
             await page.get_by_role("textbox", name=re.compile("^Country")).fill("Brazil")
-            await expect(page.locator("#tweet-count")).to_contain_text("/ 280")
+            await expect(page.locator("#tweet-count")).to_contain_text("of 280 characters")
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=SCREENSHOTS / "supporter-page.png", full_page=True)
             await page.get_by_role("button", name="Send my appeal").click()
@@ -194,3 +194,56 @@ async def test_api_docs_render_offline_from_local_assets(
         await page.screenshot(path=str(SCREENSHOTS / "docs-authorized.png"))
         assert requested and all(url.startswith(base) for url in requested)
         await page.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+async def test_errors_sit_beside_their_fields_and_the_counters_agree_with_the_server(
+    browser: Browser, tmp_path: Path, campaigns_dir: Path, width: int
+) -> None:
+    """A letter one character too long (in characters outside the basic plane, which a
+    UTF-16 count would double), a post too long for X, no name, a half email: the live
+    counters give the numbers the server then gives, the refused page lists and links each
+    problem, puts each beside its field, keeps what was typed and focuses the first one."""
+    from playwright.async_api import expect
+
+    app = create_app(web_settings(tmp_path, campaigns_dir), run_worker=False)
+    async with app.router.lifespan_context(app), live_server(app) as base:
+        page = await browser.new_page(viewport={"width": width, "height": 844})
+        await page.goto(f"{base}/c/{OPEN_CAMPAIGN}")
+        await page.locator("#message").fill("😀" * 10_001)
+        await expect(page.locator("#message-count")).to_have_text(
+            "You have 1 character too many (10001 of 10000)"
+        )
+        await page.locator("#tweet").fill("Free everyone detained in Xinjiang now. " * 7)
+        counter = page.locator("#tweet-count")
+        await expect(counter).to_contain_text("too long for X")
+        shown = re.search(r"\((\d+) of 280", await counter.inner_text())
+        assert shown is not None
+        await page.locator("#email").fill("ana@")
+        await page.get_by_role("button", name="Send my appeal").click()
+        summary = page.locator("#error-summary")
+        await expect(summary).to_contain_text("There is a problem")
+        links = summary.get_by_role("link")
+        await expect(links).to_have_text(
+            [
+                "Your letter must be 10000 characters or fewer; it is 1 too long",
+                f"Your post is {shown.group(1)} characters once the officials' handles and "
+                f"your name are added; X allows 280. Shorten it by {int(shown.group(1)) - 280}",
+                "Enter your name",
+                "Enter an email address in the right format, like name@example.org",
+            ]
+        )
+        await expect(page.locator("#message")).to_be_focused()
+        await expect(page.locator("#message-count")).to_have_text(
+            "You have 1 character too many (10001 of 10000)"
+        )
+        await expect(page.locator("#email")).to_have_value("ana@")
+        await expect(page.locator("#email")).to_have_attribute("aria-describedby", "email-error")
+        await links.nth(2).click()
+        await expect(page.locator("#name")).to_be_focused()
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=SCREENSHOTS / f"form-errors-{width}.png", full_page=True)
+        await page.goto(f"{base}/c/does-not-exist")
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+        await page.screenshot(path=SCREENSHOTS / f"not-found-{width}.png")

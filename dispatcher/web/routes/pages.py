@@ -6,22 +6,25 @@ live updates.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dispatcher.campaigns import Campaign
-from dispatcher.service import ServiceError
-from dispatcher.service.catalog import closed_error, find_campaign
+from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH
+from dispatcher.service import ErrorKind, ServiceError
+from dispatcher.service.catalog import find_campaign
 from dispatcher.service.errors import invalid
 from dispatcher.service.reported import REPORTED_KINDS, ReportedActionRequest, report_action
 from dispatcher.service.reporting import campaign_report
 from dispatcher.service.status import appeal_status
-from dispatcher.service.validation import AppealRequest
+from dispatcher.service.validation import AppealRequest, appeal_problems
 from dispatcher.web.deps import CampaignDep, ContextDep, WebContext, client_ip
-from dispatcher.web.errors import STATUS_OF
+from dispatcher.web.errors import STATUS_OF, ApiError
 from dispatcher.web.html import PostedForm, render_page
+from dispatcher.web.plain import plain_problems
 
 router = APIRouter(include_in_schema=False)
 APPEAL_FIELDS = ("name", "email", "country", "language", "message", "tweet")
@@ -47,48 +50,69 @@ async def _render_campaign(
     campaign: Campaign,
     form: dict[str, Any],
     *,
-    error: ServiceError | None = None,
+    problems: Sequence[ServiceError] = (),
     notice: str | None = None,
+    status_code: int | None = None,
 ) -> HTMLResponse:
     report = await campaign_report(context.service, campaign.id)
     language = form.get("language") or campaign.default_language
     letter = campaign.letter.get(language) or campaign.letter[campaign.default_language]
+    plain = plain_problems(problems)
     values = {
         "campaign": campaign,
         "report": report,
         "form": form,
         "letter": letter,
         "language": language,
-        "error": error,
+        "problems": plain,
+        "field_errors": {p.anchor: p.text for p in reversed(plain) if p.anchor},
         "notice": notice,
         "kinds": REPORTED_KINDS,
+        "max_post": MAX_WEIGHTED_LENGTH,
     }
-    status = STATUS_OF[error.kind] if error else 200
-    return render_page(request, "campaign.html", context, values, status_code=status)
+    if status_code is None:
+        status_code = STATUS_OF[problems[0].kind] if problems else 200
+    return render_page(request, "campaign.html", context, values, status_code=status_code)
 
 
 @router.post("/c/{campaign_id}", response_class=HTMLResponse)
 async def campaign_submit(request: Request, campaign: CampaignDep, context: ContextDep) -> Response:
-    """The one Send button: a plain form post, then the status page."""
-    await context.per_ip.check(client_ip(request), "address")
-    posted = await PostedForm.read(request, context)
+    """The one Send button: a plain form post, then the status page. Anything wrong, and
+    the page comes back with what was typed and chosen, each problem beside its field."""
+    posted, trusted = await PostedForm.read_any(request, context)
     form: dict[str, Any] = {key: posted.one(key) for key in APPEAL_FIELDS}
     form["picked"] = posted.all("pick")
+    form["submitted"] = True
+    if not trusted:
+        notice = (
+            "For your safety this page had expired, so nothing was sent yet. Everything you "
+            "typed is still here: please press Send again."
+        )
+        return await _render_campaign(
+            request, context, campaign, form, notice=notice, status_code=403
+        )
+    appeal = _appeal_from_form(campaign, form)
+    problems = appeal_problems(context.service.catalog, appeal)
+    if not form["picked"] and campaign.is_open():
+        problems = [*problems, invalid("channels", "nothing chosen", "no_choice")]
+    if problems:
+        return await _render_campaign(request, context, campaign, form, problems=problems)
     try:
-        appeal = _appeal_from_form(campaign, form)
+        await context.per_ip.check(client_ip(request), "address")
         receipt = await context.accept_appeal(appeal)
     except ServiceError as exc:
-        return await _render_campaign(request, context, campaign, form, error=exc)
+        return await _render_campaign(request, context, campaign, form, problems=[exc])
+    except ApiError as exc:  # a limit reached: said in the page, with the form kept
+        problem = ServiceError(ErrorKind.INVALID, exc.message)
+        return await _render_campaign(
+            request, context, campaign, form, problems=[problem], status_code=exc.status
+        )
     query = "?repeat=1" if receipt.is_repeat else ""
     return RedirectResponse(f"/a/{receipt.appeal_id}{query}", status_code=303)
 
 
 def _appeal_from_form(campaign: Campaign, form: dict[str, Any]) -> AppealRequest:
-    if not campaign.is_open():
-        raise closed_error(campaign)
     pairs = [tuple(p.split(":", 1)) for p in form["picked"] if ":" in p]
-    if not pairs:
-        raise invalid("channels", "choose at least one official and channel")
     sample = campaign.letter.get(form["language"])
     message = form["message"]
     if sample is not None and message.replace("\r\n", "\n").strip() == sample.body.strip():
@@ -101,6 +125,8 @@ def _appeal_from_form(campaign: Campaign, form: dict[str, Any]) -> AppealRequest
         message=message or None,
         tweet=form["tweet"] or None,
         language=form["language"] or None,
+        # Empty would mean every official on every channel: the submit refuses that
+        # first ("choose at least one"), so an unticked form never sends anything.
         pairs=[(target, channel) for target, channel in pairs],
     )
 
@@ -119,7 +145,7 @@ async def reported_submit(request: Request, campaign: CampaignDep, context: Cont
             ),
         )
     except ServiceError as exc:
-        return await _render_campaign(request, context, campaign, {}, error=exc)
+        return await _render_campaign(request, context, campaign, {}, problems=[exc])
     return await _render_campaign(
         request, context, campaign, {}, notice="Thank you: your action is counted."
     )

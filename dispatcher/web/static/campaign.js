@@ -1,28 +1,78 @@
-// Live weighted-length counter for the X post: asks the server, which applies the same
-// composition (handles + text + signature) and weighting it enforces at intake.
+// The campaign page: focus on the first problem after a refused Send, and live counters
+// for the letter and the post that agree with the server to the character.
 (function () {
   "use strict";
   var form = document.getElementById("appeal-form");
+  var summary = document.getElementById("error-summary");
+  if (summary) {
+    // The first field with a problem (the summary above it is announced as an alert).
+    var first = document.querySelector("[aria-invalid=true]");
+    (first || summary).focus();
+  }
   if (!form) { return; }
+
+  // The letter: as intake counts it, in characters (code points, not UTF-16 units), after
+  // line endings become "\n" and the ends are trimmed.
+  var message = document.getElementById("message");
+  var messageCount = document.getElementById("message-count");
+  var limit = parseInt(message.dataset.limit, 10);
+  function characters(n) { return n + (n === 1 ? " character" : " characters"); }
+  function countLetter() {
+    var text = message.value.replace(/\r\n?/g, "\n").trim();
+    var used = Array.from(text).length;
+    var over = used - limit;
+    var left = limit - used;
+    messageCount.textContent = over > 0
+      ? "You have " + characters(over) + " too many (" + used + " of " + limit + ")"
+      : "You have " + characters(left) + " remaining (" + used + " of " + limit + ")";
+    messageCount.classList.toggle("over", over > 0);
+  }
+  message.addEventListener("input", countLetter);
+  countLetter();
+
+  // The post: weighed by the server with the same rule it enforces at intake, for the
+  // officials ticked for X (each gets its own handles in front).
   var tweet = document.getElementById("tweet");
   var name = document.getElementById("name");
-  var counter = document.getElementById("tweet-count");
+  var tweetCount = document.getElementById("tweet-count");
   var url = "/api/campaigns/" + encodeURIComponent(form.dataset.campaign) + "/tweet-length";
   var timer = null;
-  function update() {
+  function chosenOnX() {
+    var boxes = form.querySelectorAll("input[name=pick]:checked");
+    var targets = [];
+    boxes.forEach(function (box) {
+      var parts = box.value.split(":");
+      if (parts[1] === "twitter") { targets.push(parts[0]); }
+    });
+    return targets;
+  }
+  function weighPost() {
+    var targets = chosenOnX();
+    if (targets.length === 0) {
+      tweetCount.textContent = "No official is ticked for X: nothing will be posted.";
+      tweetCount.classList.remove("over");
+      return;
+    }
     fetch(url, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ text: tweet.value, name: name.value })
+      body: JSON.stringify({ text: tweet.value, name: name.value, targets: targets })
     }).then(function (r) { return r.ok ? r.json() : null; }).then(function (data) {
       if (!data) { return; }
-      counter.textContent = data.weighted_length + " / " + data.limit +
-        " (with the officials' handles and your name)" + (data.fits ? "" : " — too long for X");
-      counter.classList.toggle("over", !data.fits);
-    }).catch(function () { /* offline: the server still checks on send */ });
+      var over = data.weighted_length - data.limit;
+      tweetCount.textContent = over > 0
+        ? "Your post is " + characters(over) + " too long for X (" + data.weighted_length +
+          " of " + data.limit + ", with the officials' handles and your name)"
+        : data.weighted_length + " of " + data.limit +
+          " characters, with the officials' handles and your name";
+      tweetCount.classList.toggle("over", over > 0);
+    }).catch(function () { /* offline: the server still checks on Send */ });
   }
-  function schedule() { clearTimeout(timer); timer = setTimeout(update, 200); }
+  function schedule() { clearTimeout(timer); timer = setTimeout(weighPost, 200); }
   tweet.addEventListener("input", schedule);
   name.addEventListener("input", schedule);
-  update();
+  form.addEventListener("change", function (event) {
+    if (event.target.name === "pick") { schedule(); }
+  });
+  weighPost();
 })();
