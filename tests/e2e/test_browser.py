@@ -247,3 +247,36 @@ async def test_errors_sit_beside_their_fields_and_the_counters_agree_with_the_se
         await page.goto(f"{base}/c/does-not-exist")
         await expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
         await page.screenshot(path=SCREENSHOTS / f"not-found-{width}.png")
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+async def test_the_status_page_says_what_happened_in_plain_words(
+    browser: Browser, tmp_path: Path, campaigns_dir: Path, width: int
+) -> None:
+    from playwright.async_api import expect
+
+    faults = Faults(refuse=frozenset({"+861062381025"}))
+    email_faults = Faults(refuse=frozenset({"english@mail.gov.cn"}))
+    async with Sandbox(
+        tmp_path / "box", fax_faults=faults, email_faults=email_faults, fax_transmit_seconds=0.05
+    ) as sandbox:
+        app = create_app(service_settings(tmp_path, campaigns_dir, sandbox))
+        async with app.router.lifespan_context(app), live_server(app) as base:
+            page = await browser.new_page(viewport={"width": width, "height": 844})
+            await page.goto(f"{base}/c/{OPEN_CAMPAIGN}")
+            await page.get_by_label("Your name", exact=True).fill("Ana Lima")
+            await page.get_by_role("textbox", name=EMAIL_LABEL).fill("ana@example.org")
+            await page.get_by_role("button", name="Send my appeal").click()
+            rows = page.locator("#appeal-status tbody tr")
+            await expect(page.locator("#appeal-status .state-failed")).to_have_count(2)
+            await expect(page.locator("#appeal-status .state-delivered")).to_have_count(3)
+            await expect(rows.filter(has_text="Email").first).to_contain_text(
+                "The official's mail server refused the email. We will not try again."
+            )
+            await expect(rows.filter(has_text="Fax").first).to_contain_text(
+                "The fax number is out of service. We will not try again."
+            )
+            text = await page.locator("#appeal-status").inner_text()
+            assert "fatalErrorType" not in text and "SMTP" not in text
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width
+            await page.screenshot(path=SCREENSHOTS / f"status-words-{width}.png", full_page=True)

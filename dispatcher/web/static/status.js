@@ -33,7 +33,7 @@
         if (d.reason) {
           var why = document.createElement("span");
           why.className = "reason";
-          why.textContent = ": " + d.reason;
+          why.textContent = d.reason;
           cell.appendChild(why);
         }
         if (!settled[d.status]) { done = false; }
