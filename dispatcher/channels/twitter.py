@@ -19,7 +19,7 @@ from dispatcher.channels.base import (
     TransientError,
 )
 from dispatcher.models import Channel, ClaimedDelivery
-from dispatcher.render.tweet import compose_tweet
+from dispatcher.render.tweet import compose_tweet, post_reference
 
 TWEEPY_HOST = "api.twitter.com"
 
@@ -113,7 +113,12 @@ class TwitterAdapter:
 
     async def send(self, delivery: ClaimedDelivery) -> SendResult:
         self._ensure_session()
-        text = compose_tweet(delivery.address, delivery.tweet or "", delivery.supporter_name)
+        text = compose_tweet(
+            delivery.address,
+            delivery.tweet or "",
+            delivery.supporter_name,
+            post_reference(delivery.appeal_id),
+        )
         try:
             response = await self._client.create_tweet(text=text, user_auth=True)
         except tweepy.HTTPException as exc:

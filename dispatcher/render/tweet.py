@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 MAX_WEIGHTED_LENGTH = 280
 
 
-def compose_tweet(handles: str, text: str, supporter_name: str) -> str:
-    """``@a @b <text> — <name>``: the signature makes each supporter's tweet distinct."""
-    return f"{handles} {text.strip()} — {supporter_name}"
+REFERENCE_CHARS = 5
+# What a post is weighed with before its appeal exists: as long as any reference.
+PLACEHOLDER_REFERENCE = "x" * REFERENCE_CHARS
+
+
+def post_reference(appeal_id: str) -> str:
+    """A short reference to the appeal (five letters and digits, the same for every post
+    of one appeal): posts from the organisation's one account never repeat each other,
+    even from two supporters of the same name with the same words."""
+    digest = hashlib.sha256(appeal_id.encode()).digest()
+    return base64.b32encode(digest).decode()[:REFERENCE_CHARS].lower()
+
+
+def compose_tweet(
+    handles: str, text: str, supporter_name: str, reference: str = PLACEHOLDER_REFERENCE
+) -> str:
+    """``@a @b <text> — <name> (ref <reference>)``."""
+    return f"{handles} {text.strip()} — {supporter_name} (ref {reference})"
 
 
 def weighted_length(text: str) -> int:

@@ -36,7 +36,7 @@ from dispatcher.models import (
 from dispatcher.outcomes import send_update
 from dispatcher.render.email import build_email, message_id
 from dispatcher.render.letter import letter_text
-from dispatcher.render.tweet import compose_tweet
+from dispatcher.render.tweet import compose_tweet, post_reference
 from dispatcher.retry import RetryPolicy, SendAttempt, send_with_fast_retries
 from dispatcher.sandbox import Faults, Sandbox
 
@@ -531,8 +531,9 @@ async def test_tweet_is_posted_through_rewritten_host(sandbox: Sandbox) -> None:
     finally:
         await adapter.aclose()
     (tweet,) = sandbox.tweets
-    assert tweet["text"] == f"{TARGET_HANDLES} {TWEET} — Ana Lima"
-    assert tweet["text"] == compose_tweet(TARGET_HANDLES, TWEET, "Ana Lima")
+    reference = post_reference(claimed.appeal_id)
+    assert tweet["text"] == f"{TARGET_HANDLES} {TWEET} — Ana Lima (ref {reference})"
+    assert tweet["text"] == compose_tweet(TARGET_HANDLES, TWEET, "Ana Lima", reference)
     assert result.confirmed is True
     assert result.provider_ref == tweet["id"]
     assert result.summary == f"tweet {tweet['id']}"
@@ -605,7 +606,9 @@ async def test_dropped_connection_is_unknown_outcome_but_tweet_exists(tmp_path: 
             await adapter.aclose()
     assert type(error) is TransientError
     assert error.outcome_unknown is True
-    assert [t["text"] for t in box.tweets] == [compose_tweet(TARGET_HANDLES, TWEET, "Ana Lima")]
+    reference = post_reference(delivery(Channel.TWITTER).appeal_id)
+    expected = compose_tweet(TARGET_HANDLES, TWEET, "Ana Lima", reference)
+    assert [t["text"] for t in box.tweets] == [expected]
 
 
 async def test_unreachable_x_api_is_transient_and_known_not_sent() -> None:

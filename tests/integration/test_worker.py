@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -144,7 +146,7 @@ async def test_rate_limit_and_server_error_on_x_are_retried(
         await submit_appeal(service, appeal(channels=["twitter"]))
         await make_worker(sandbox).run(drain=True)
         assert len(sandbox.tweets) == 1
-        assert sandbox.tweets[0]["text"].endswith("— Ana Lima")
+        assert re.search(r"— Ana Lima \(ref [a-z2-7]{5}\)$", sandbox.tweets[0]["text"])
     [entry] = await store.list_deliveries()
     assert entry.status is DeliveryStatus.DELIVERED and entry.attempts == 3
     outcomes = [a.outcome for a in await store.list_attempts(entry.id)]
@@ -387,3 +389,19 @@ async def test_forced_stop_marks_cut_off_sends_unknown_and_releases_unstarted(
     assert [a.outcome for a in await store.list_attempts(cut_off.id)] == ["unknown"]
     assert untouched.status is DeliveryStatus.QUEUED and untouched.attempts == 0
     assert await store.list_attempts(untouched.id) == []
+
+
+async def test_two_supporters_of_the_same_name_and_words_both_get_posted(
+    store: Store, service: Service, make_worker: MakeWorker, tmp_path: Path
+) -> None:
+    """Every post goes out from the organisation's one account, and X refuses a repeat: two
+    Maria Garcias with the campaign's post must not collide (each post carries its appeal's
+    reference)."""
+    async with Sandbox(tmp_path / "box", channels=["twitter"]) as sandbox:
+        for email in ("maria@example.org", "maria.g@example.net"):
+            request = appeal(supporter_name="Maria Garcia", supporter_email=email)
+            await submit_appeal(service, dataclasses.replace(request, channels=["twitter"]))
+        await make_worker(sandbox).run(drain=True)
+        texts = [t["text"] for t in sandbox.tweets]
+    assert len(texts) == 2 and texts[0] != texts[1]
+    assert {e.status for e in await store.list_deliveries()} == {DeliveryStatus.DELIVERED}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import re
 
 import aiosmtplib
 import pytest
@@ -19,7 +20,12 @@ from dispatcher.channels.email import classify_smtp_error
 from dispatcher.channels.fax import GatewayReply, classify_fax_failure, classify_http_status
 from dispatcher.render.fax import uncovered_characters
 from dispatcher.render.letter import letter_text, signature
-from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH, compose_tweet, weighted_length
+from dispatcher.render.tweet import (
+    MAX_WEIGHTED_LENGTH,
+    compose_tweet,
+    post_reference,
+    weighted_length,
+)
 from dispatcher.retry import RetryPolicy, decide_retry
 from tests.conftest import claimed_delivery as delivery
 
@@ -63,9 +69,21 @@ def test_letter_signature_without_country_is_the_name_alone() -> None:
     assert signature("王小明", "中国") == "王小明\n中国"
 
 
-def test_tweet_is_handles_text_and_signature() -> None:
-    text = compose_tweet("@ChineseEmbinUS @AmbCuiTiankai", "  Free them all. #Xinjiang \n", "Zoë")
-    assert text == "@ChineseEmbinUS @AmbCuiTiankai Free them all. #Xinjiang — Zoë"
+def test_tweet_is_handles_text_signature_and_the_appeals_reference() -> None:
+    reference = post_reference("appeal-1")
+    text = compose_tweet(
+        "@ChineseEmbinUS @AmbCuiTiankai", "  Free them all. #Xinjiang \n", "Zoë", reference
+    )
+    assert (
+        text == f"@ChineseEmbinUS @AmbCuiTiankai Free them all. #Xinjiang — Zoë (ref {reference})"
+    )
+    assert re.fullmatch(r"[a-z2-7]{5}", reference)
+    assert reference == post_reference("appeal-1") != post_reference("appeal-2")
+    # Weighed before the appeal exists: the placeholder weighs what any reference does.
+    weighed = compose_tweet("@a", "text", "Zoë")
+    assert weighted_length(weighed) == weighted_length(
+        compose_tweet("@a", "text", "Zoë", reference)
+    )
 
 
 def test_weighted_length_counts_cjk_double() -> None:
