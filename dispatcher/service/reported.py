@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from dispatcher.service.catalog import open_campaign
 from dispatcher.service.context import Service
 from dispatcher.service.errors import invalid
-from dispatcher.service.validation import MAX_NAME_CHARS, check_email, clean_line
+from dispatcher.service.validation import check_email, check_name
 
 REPORTED_KINDS = ("call", "letter")
 
@@ -31,9 +31,7 @@ async def report_action(service: Service, request: ReportedActionRequest) -> int
         raise invalid(
             "kind", f"unknown action {request.kind!r}; accepted: {', '.join(REPORTED_KINDS)}"
         )
-    name = clean_line(
-        "supporter.name", request.supporter_name or "", limit=MAX_NAME_CHARS, required=False
-    )
+    name = check_name("supporter.name", request.supporter_name or "", required=False)
     email = None
     if request.supporter_email and request.supporter_email.strip():
         email = check_email("supporter.email", request.supporter_email)

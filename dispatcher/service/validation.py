@@ -42,6 +42,7 @@ _ZERO_WIDTH = {0x200B, 0x2060, 0xFEFF, 0x180E, *_JOINERS}
 # A mention on X: @ or its full-width form, then up to 15 letters, digits or underscores.
 _MENTION = re.compile(r"(?<![A-Za-z0-9_!#$%&*@＠])[@＠]([A-Za-z0-9_]{1,15})")
 _SCHEME_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s]+")
+_MARKUP = re.compile(r"[<>]")
 
 Pair = tuple[Target, Channel]
 T = TypeVar("T")
@@ -184,7 +185,7 @@ def _new_delivery(target: Target, channel: Channel) -> NewDelivery:
 
 
 def check_supporter(request: AppealRequest) -> _Supporter:
-    name = clean_line("supporter.name", request.supporter_name, limit=MAX_NAME_CHARS, required=True)
+    name = check_name("supporter.name", request.supporter_name, required=True)
     assert name is not None
     email = check_email("supporter.email", request.supporter_email)
     country = clean_line(
@@ -194,6 +195,19 @@ def check_supporter(request: AppealRequest) -> _Supporter:
         required=False,
     )
     return _Supporter(name, email, country)
+
+
+def check_name(field: str, value: str, *, required: bool) -> str | None:
+    """A person's name: one line, no markup and no links. It signs letters and posts to
+    officials and is published on X: ``<script>`` or a web address has no place there."""
+    name = clean_line(field, value, limit=MAX_NAME_CHARS, required=required)
+    if name is None:
+        return None
+    if _MARKUP.search(name):
+        raise invalid(field, f"{field} {name!r} contains < or >; a name is plain text", "markup")
+    if extract_urls(name) or _SCHEME_URL.search(name):
+        raise invalid(field, f"{field} {name!r} contains a web address; give a name", "link")
+    return name
 
 
 def check_email(field: str, value: str) -> str:

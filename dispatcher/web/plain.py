@@ -37,6 +37,8 @@ _WHAT = {
 
 _SAID = {
     ("name", "empty"): "Enter your name",
+    ("name", "markup"): "Enter your name as plain text, without < or >",
+    ("name", "link"): "Enter your name without a web address",
     ("email", "empty"): "Enter your email address",
     ("email", "email_invalid"): "Enter an email address in the right format, like name@example.org",
     ("email", "email_not_ascii"): (

@@ -228,3 +228,26 @@ def test_a_post_may_link_to_the_campaigns_domains(catalog: CampaignCatalog) -> N
     with pytest.raises(ServiceError) as info:
         check_post_content(allowed, "Act now: https://amnesty.org.evil.example/ua")
     assert "amnesty.org" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("<script>alert(1)</script>", "markup"),
+        ("Ana <b>Lima</b>", "markup"),
+        ("Ana https://spam.example/x", "link"),
+        ("Ana www.spam.com", "link"),
+        ("Visit spam.com", "link"),
+    ],
+)
+def test_names_refuse_markup_and_links(catalog: CampaignCatalog, name: str, reason: str) -> None:
+    """A name signs letters to officials and is published on X: plain text only."""
+    error = refused(catalog, supporter_name=name)
+    assert (error.field, error.reason) == ("supporter.name", reason)
+    assert repr(name) in error.message
+
+
+@pytest.mark.parametrize("name", ["Ana Lima", "O'Brien-Smith Jr.", "李华", "José María 3rd"])
+def test_ordinary_names_pass(catalog: CampaignCatalog, name: str) -> None:
+    valid = validate_appeal(catalog, request(supporter_name=name))
+    assert valid.appeal.supporter_name == name
