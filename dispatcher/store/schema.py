@@ -148,6 +148,10 @@ reported_actions = Table(
     Column("supporter_name", String(200)),
     Column("supporter_email_lc", String(320)),
     Column("created_at", UTCDateTime, nullable=False),
+    # One report per supporter, official and kind (see migration 0006).
+    Index(
+        "ux_reported_once", "campaign_id", "supporter_email_lc", "target_id", "kind", unique=True
+    ),
 )
 
 # Intake rate limits shared by every `serve` process: hits per key (a hash of the scope

@@ -14,7 +14,6 @@ from sqlalchemy import (
     Row,
     and_,
     func,
-    insert,
     select,
     update,
 )
@@ -280,23 +279,35 @@ class Store(QueueStore):
         target_id: str,
         kind: str,
         supporter_name: str | None,
-        supporter_email: str | None,
+        supporter_email: str,
         now: dt.datetime | None = None,
-    ) -> int:
+    ) -> tuple[int, bool]:
+        """Store a self-reported action once per (campaign, email, target, kind); returns
+        its id and whether it is new (False: that supporter had reported it already)."""
+        r = reported_actions
+        email = supporter_email.lower()
         async with self._writing() as conn:
-            result = await conn.execute(
-                insert(reported_actions)
-                .values(
-                    campaign_id=campaign_id,
-                    target_id=target_id,
-                    kind=kind,
-                    supporter_name=supporter_name,
-                    supporter_email_lc=supporter_email.lower() if supporter_email else None,
-                    created_at=now or utcnow(),
-                )
-                .returning(reported_actions.c.id)
+            statement = upsert(r, conn.dialect.name).values(
+                campaign_id=campaign_id,
+                target_id=target_id,
+                kind=kind,
+                supporter_name=supporter_name,
+                supporter_email_lc=email,
+                created_at=now or utcnow(),
             )
-            return int(result.scalar_one())
+            added = await conn.execute(statement.on_conflict_do_nothing().returning(r.c.id))
+            new_id = added.scalar_one_or_none()
+            if new_id is not None:
+                return int(new_id), True
+            existing = await conn.execute(
+                select(r.c.id).where(
+                    r.c.campaign_id == campaign_id,
+                    r.c.supporter_email_lc == email,
+                    r.c.target_id == target_id,
+                    r.c.kind == kind,
+                )
+            )
+            return int(existing.scalar_one()), False
 
     async def reported_action_counts(self, campaign_id: str) -> list[tuple[str, str, int]]:
         """(target_id, kind, count) of self-reported actions."""

@@ -99,15 +99,17 @@ class AppealAccepted(BaseModel):
 
 class ReportedSupporterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = None
-    email: str | None = None
+    name: str | None = Field(default=None, max_length=1000)
+    email: str = Field(max_length=1000)
 
 
 class ReportedActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     target: str
     kind: str = Field(description="call or letter")
-    supporter: ReportedSupporterIn | None = None
+    supporter: ReportedSupporterIn = Field(
+        description="who reports it: counted once per supporter (email), official and kind"
+    )
 
 
 class ReportedActionOut(BaseModel):
@@ -115,6 +117,9 @@ class ReportedActionOut(BaseModel):
     campaign: str
     target: str
     kind: str
+    already_counted: bool = Field(
+        description="true when this supporter had reported it already (200, not counted again)"
+    )
 
 
 class TweetIn(BaseModel):

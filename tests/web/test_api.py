@@ -182,21 +182,26 @@ async def test_public_campaign_data_has_no_supporter_data(client: httpx.AsyncCli
 
 async def test_self_reported_actions_are_counted_apart(client: httpx.AsyncClient) -> None:
     url = f"/api/campaigns/{OPEN_CAMPAIGN}/reported-actions"
-    made = await client.post(url, json={"target": "cui-tiankai", "kind": "call"})
+    ana = {"name": "Ana", "email": "ana@example.org"}
+    made = await client.post(url, json={"target": "cui-tiankai", "kind": "call", "supporter": ana})
     assert made.status_code == 201 and made.json()["kind"] == "call"
-    await client.post(
-        url, json={"target": "cui-tiankai", "kind": "letter", "supporter": {"name": "Bo"}}
+    assert made.json()["already_counted"] is False
+    bo = {"name": "Bo", "email": "bo@example.org"}
+    await client.post(url, json={"target": "cui-tiankai", "kind": "letter", "supporter": bo})
+    bad_kind = await client.post(
+        url, json={"target": "cui-tiankai", "kind": "fax", "supporter": ana}
     )
-    bad_kind = await client.post(url, json={"target": "cui-tiankai", "kind": "fax"})
     assert bad_kind.status_code == 422 and error_of(bad_kind)["field"] == "kind"
-    bad_target = await client.post(url, json={"target": "mayor", "kind": "call"})
+    bad_target = await client.post(url, json={"target": "mayor", "kind": "call", "supporter": ana})
     assert bad_target.status_code == 422 and error_of(bad_target)["field"] == "target"
     closed = await client.post(
-        "/api/campaigns/ua-61-21/reported-actions", json={"target": "xi-jinping", "kind": "call"}
+        "/api/campaigns/ua-61-21/reported-actions",
+        json={"target": "xi-jinping", "kind": "call", "supporter": ana},
     )
     assert closed.status_code == 410
     unknown = await client.post(
-        "/api/campaigns/nope/reported-actions", json={"target": "x", "kind": "call"}
+        "/api/campaigns/nope/reported-actions",
+        json={"target": "x", "kind": "call", "supporter": ana},
     )
     assert unknown.status_code == 404
     report = (await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")).json()
@@ -205,6 +210,34 @@ async def test_self_reported_actions_are_counted_apart(client: httpx.AsyncClient
         "total": 2,
         "targets": {"cui-tiankai": {"call": 1, "letter": 1}},
     }
+
+
+async def test_a_self_reported_action_counts_once_per_supporter_official_and_kind(
+    make_client: MakeClient,
+) -> None:
+    """The count is shared with officials: the same report posted again (or with the
+    email in capitals) is 200 "already counted"; no email, no count; limits apply."""
+    from dispatcher.settings import IntakeSettings
+
+    url = f"/api/campaigns/{OPEN_CAMPAIGN}/reported-actions"
+    limits = IntakeSettings(per_ip_per_minute=0, per_email_per_hour=3)
+    async with make_client(intake=limits) as client:
+        body = {"target": "xi-jinping", "kind": "call", "supporter": {"email": "ana@example.org"}}
+        first = await client.post(url, json=body)
+        assert first.status_code == 201
+        again = await client.post(url, json={**body, "supporter": {"email": "ANA@Example.org"}})
+        assert again.status_code == 200 and again.json()["already_counted"] is True
+        assert again.json()["id"] == first.json()["id"]
+        nobody = await client.post(url, json={"target": "xi-jinping", "kind": "call"})
+        assert nobody.status_code == 422 and error_of(nobody)["field"] == "supporter"
+        blank = await client.post(url, json={**body, "supporter": {"email": " "}})
+        assert blank.status_code == 422 and error_of(blank)["field"] == "supporter.email"
+        letter = await client.post(url, json={**body, "kind": "letter"})
+        assert letter.status_code == 201  # another kind is another action
+        limited = await client.post(url, json={**body, "target": "cui-tiankai"})
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+        report = (await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")).json()
+    assert report["self_reported"]["total"] == 2
 
 
 async def test_operator_endpoints_need_the_token(client: httpx.AsyncClient) -> None:

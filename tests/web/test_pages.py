@@ -108,11 +108,20 @@ async def test_forms_without_a_valid_csrf_token_are_refused(client: httpx.AsyncC
 
 
 async def test_self_reported_action_form(client: httpx.AsyncClient) -> None:
+    """Post, redirect, get: reloading the thank-you page reports nothing again; the same
+    report from the same supporter counts once; a missing email is said beside the field."""
     page = await client.get(PAGE)
-    response = await client.post(
-        f"{PAGE}/reported", data={"csrf": csrf_of(page), "target": "cui-tiankai", "kind": "call"}
-    )
-    assert response.status_code == 200 and "your action is counted" in response.text
+    form = {"csrf": csrf_of(page), "target": "cui-tiankai", "kind": "call"}
+    missing = await client.post(f"{PAGE}/reported", data=form)
+    assert missing.status_code == 422
+    assert '<a href="#rep-email">Enter your email address</a>' in missing.text
+    response = await client.post(f"{PAGE}/reported", data={**form, "email": "ana@example.org"})
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{PAGE}?reported=new#reported"
+    thanks = await client.get(response.headers["location"])
+    assert "Thank you: your action is counted." in thanks.text
+    again = await client.post(f"{PAGE}/reported", data={**form, "email": "ana@example.org"})
+    assert again.headers["location"] == f"{PAGE}?reported=again#reported"
     report = (await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")).json()
     assert report["self_reported"]["total"] == 1
 

@@ -125,23 +125,39 @@ async def get_report(campaign_id: str, context: ContextDep) -> CampaignReport:
     "/campaigns/{campaign_id}/reported-actions",
     status_code=201,
     response_model=ReportedActionOut,
-    responses=errors(404, 410, 422),
+    responses={
+        200: {"model": ReportedActionOut, "description": "already counted"},
+        **errors(404, 410, 422, 429),
+    },
 )
 async def post_reported_action(
-    campaign_id: str, payload: ReportedActionIn, context: ContextDep
+    campaign_id: str,
+    payload: ReportedActionIn,
+    request: Request,
+    response: Response,
+    context: ContextDep,
 ) -> ReportedActionOut:
-    """A call or posted letter the supporter made themselves, counted as self-reported."""
-    supporter = payload.supporter
-    action_id = await report_action(
+    """A call or posted letter the supporter made themselves, counted as self-reported:
+    once per supporter (email), official and kind (a repeat is 200, not counted again),
+    under the same limits per address and per email as appeals."""
+    await context.per_ip.check(client_ip(request), "address")
+    await context.per_email.check(payload.supporter.email.strip().lower(), "email address")
+    reported = await report_action(
         context.service,
         ReportedActionRequest(
             campaign_id=campaign_id,
             target_id=payload.target,
             kind=payload.kind,
-            supporter_name=supporter.name if supporter else None,
-            supporter_email=supporter.email if supporter else None,
+            supporter_email=payload.supporter.email,
+            supporter_name=payload.supporter.name,
         ),
     )
+    if reported.already_counted:
+        response.status_code = 200
     return ReportedActionOut(
-        id=action_id, campaign=campaign_id, target=payload.target, kind=payload.kind
+        id=reported.id,
+        campaign=campaign_id,
+        target=payload.target,
+        kind=payload.kind,
+        already_counted=reported.already_counted,
     )

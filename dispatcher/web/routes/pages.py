@@ -38,10 +38,15 @@ async def home(request: Request, context: ContextDep) -> HTMLResponse:
 
 @router.get("/c/{campaign_id}", response_class=HTMLResponse)
 async def campaign_page(
-    request: Request, campaign: CampaignDep, context: ContextDep, lang: str | None = None
+    request: Request,
+    campaign: CampaignDep,
+    context: ContextDep,
+    lang: str | None = None,
+    reported: str | None = None,
 ) -> HTMLResponse:
     language = lang if lang in campaign.letter else campaign.default_language
-    return await _render_campaign(request, context, campaign, {"language": language})
+    form = {"language": language, "reported_thanks": REPORTED_THANKS.get(reported or "")}
+    return await _render_campaign(request, context, campaign, form)
 
 
 async def _render_campaign(
@@ -131,24 +136,43 @@ def _appeal_from_form(campaign: Campaign, form: dict[str, Any]) -> AppealRequest
     )
 
 
+REPORTED_FIELDS = ("target", "kind", "name", "email")
+REPORTED_THANKS = {
+    "new": "Thank you: your action is counted.",
+    "again": "Thank you: you had reported this already, and it is counted once.",
+}
+
+
 @router.post("/c/{campaign_id}/reported", response_class=HTMLResponse)
 async def reported_submit(request: Request, campaign: CampaignDep, context: ContextDep) -> Response:
+    """A call or letter the supporter reports: counted once per supporter, official and
+    kind, then a redirect (reloading the page never reports it again)."""
     posted = await PostedForm.read(request, context)
+    reported = {key: posted.one(key) for key in REPORTED_FIELDS}
     try:
-        await report_action(
+        await context.per_ip.check(client_ip(request), "address")
+        await context.per_email.check(reported["email"].strip().lower(), "email address")
+        outcome = await report_action(
             context.service,
             ReportedActionRequest(
                 campaign_id=campaign.id,
-                target_id=posted.one("target"),
-                kind=posted.one("kind"),
-                supporter_name=posted.one("name") or None,
+                target_id=reported["target"],
+                kind=reported["kind"],
+                supporter_email=reported["email"],
+                supporter_name=reported["name"] or None,
             ),
         )
-    except ServiceError as exc:
-        return await _render_campaign(request, context, campaign, {}, problems=[exc])
-    return await _render_campaign(
-        request, context, campaign, {}, notice="Thank you: your action is counted."
-    )
+    except (ServiceError, ApiError) as exc:
+        problem = (
+            exc if isinstance(exc, ServiceError) else ServiceError(ErrorKind.INVALID, exc.message)
+        )
+        status = exc.status if isinstance(exc, ApiError) else STATUS_OF[exc.kind]
+        values = {"reported": reported, "reported_problem": plain_problems([problem])[0]}
+        return await _render_campaign(
+            request, context, campaign, {"language": None, **values}, status_code=status
+        )
+    which = "again" if outcome.already_counted else "new"
+    return RedirectResponse(f"/c/{campaign.id}?reported={which}#reported", status_code=303)
 
 
 @router.get("/a/{appeal_id}", response_class=HTMLResponse)
