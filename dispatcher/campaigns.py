@@ -120,6 +120,8 @@ class Campaign(BaseModel):
     pacing: Pacing = Pacing()
     # Domains a supporter's own post may link to (with their subdomains); none by default.
     link_domains: tuple[str, ...] = ()
+    # Actions the campaign aims for: the pages show progress towards it (none: no bar).
+    goal: int | None = Field(default=None, gt=0)
 
     @field_validator("letter")
     @classmethod

@@ -23,7 +23,7 @@ CHROMIUM = (
     os.environ.get("DISPATCHER_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 )
 SCREENSHOTS = ROOT / "var" / "screenshots"
-EMAIL_LABEL = re.compile("^Your email")
+EMAIL_LABEL = re.compile("^Your email \\(officials")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -93,7 +93,7 @@ async def test_supporter_edits_the_letter_sends_once_and_watches_it_arrive(
                 "I write to ask you to free every person detained arbitrarily in Xinjiang."
             )
             await page.get_by_label("Your name", exact=True).fill("Ana Lima")
-            await page.get_by_role("textbox", name=re.compile("^Your email")).fill(
+            await page.get_by_role("textbox", name=EMAIL_LABEL).fill(
                 "ana@example.org"
             )
             await page.get_by_role("textbox", name=re.compile("^Country")).fill("Brazil")
@@ -101,7 +101,9 @@ async def test_supporter_edits_the_letter_sends_once_and_watches_it_arrive(
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=SCREENSHOTS / "supporter-page.png", full_page=True)
             await page.get_by_role("button", name="Send my appeal").click()
-            await expect(page.get_by_role("heading", level=1)).to_have_text("Your appeal")
+            await expect(page.get_by_role("heading", level=1)).to_have_text(
+                "Thank you: your appeal is on its way"
+            )
             rows = page.locator("#appeal-status tbody tr")
             await expect(rows).to_have_count(5)
             await expect(page.locator("#appeal-status .state-delivered")).to_have_count(
@@ -137,7 +139,7 @@ async def test_operator_sees_the_live_log_and_retries_a_failed_delivery(
             supporter = await browser.new_page()
             await supporter.goto(f"{base}/c/{OPEN_CAMPAIGN}")
             await supporter.get_by_label("Your name", exact=True).fill("Bo Chen")
-            await supporter.get_by_role("textbox", name=re.compile("^Your email")).fill(
+            await supporter.get_by_role("textbox", name=EMAIL_LABEL).fill(
                 "bo@example.org"
             )
             await supporter.get_by_role("button", name="Send my appeal").click()
@@ -276,6 +278,7 @@ async def test_the_status_page_says_what_happened_in_plain_words(
             await expect(rows.filter(has_text="Fax").first).to_contain_text(
                 "The fax number is out of service. We will not try again."
             )
+            await expect(page.locator("#goal-count")).to_have_text("3 of 1000")
             text = await page.locator("#appeal-status").inner_text()
             assert "fatalErrorType" not in text and "SMTP" not in text
             assert await page.evaluate("document.documentElement.scrollWidth") <= width

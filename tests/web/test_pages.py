@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 
@@ -220,3 +221,30 @@ async def test_operator_pages_say_how_a_delivery_was_settled(
     assert entry["settlement"] == "reconciled"
     assert 'delivered<span class="settlement"> (reconciled)</span>' in log.text
     assert "the provider was asked and already had it" in detail.text
+
+
+async def test_after_sending_thanks_progress_towards_the_goal_and_share_links(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get(PAGE)
+    sent = await client.post(PAGE, data=supporter_form(csrf_of(page)))
+    status = await client.get(sent.headers["location"])
+    text = status.text
+    assert "<h1>Thank you: your appeal is on its way</h1>" in text
+    assert '<progress id="goal" max="1000" value="0">0 of 1000</progress>' in text
+    assert "</span> messages delivered, from 1 supporter.</p>" in text
+    campaign_url = f"http://testserver/c/{OPEN_CAMPAIGN}"
+    links = dict(
+        re.findall(r'<a href="([^"]+)" rel="noopener noreferrer"[^>]*>Share on (\w+)', text)
+    )
+    by_label = {label: html.unescape(href) for href, label in links.items()}
+    assert set(by_label) == {"X", "Facebook", "WhatsApp", "Email"}
+    assert by_label["Facebook"] == (
+        "https://www.facebook.com/sharer/sharer.php?u=" + quote(campaign_url, safe="")
+    )
+    assert by_label["X"].startswith("https://x.com/intent/post?text=")
+    assert quote(campaign_url, safe="") in by_label["WhatsApp"]
+    assert by_label["Email"].startswith("mailto:?subject=Missing%20and%20arbitrarily")
+    assert f'data-url="{campaign_url}"' in text  # "Copy the link"
+    scripts = re.findall(r'<script src="([^"]+)"', text)
+    assert scripts and all(src.startswith("/static/") for src in scripts)  # nothing third-party

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -187,5 +188,22 @@ async def appeal_page(
         "appeal": status,
         "report": report,
         "repeat": bool(repeat),
+        "share": share_links(
+            campaign, str(request.url_for("campaign_page", campaign_id=campaign.id))
+        ),
     }
     return render_page(request, "appeal.html", context, values)
+
+
+def share_links(campaign: Campaign, url: str) -> list[tuple[str, str]]:
+    """(label, address) to pass the campaign on: plain links, no third-party scripts."""
+    text = f"{campaign.title}: I wrote to the officials. Will you? {url}"
+    return [
+        ("X", f"https://x.com/intent/post?{urlencode({'text': text})}"),
+        ("Facebook", f"https://www.facebook.com/sharer/sharer.php?{urlencode({'u': url})}"),
+        ("WhatsApp", f"https://wa.me/?{urlencode({'text': text})}"),
+        (
+            "Email",
+            "mailto:?" + urlencode({"subject": campaign.title, "body": text}, quote_via=quote),
+        ),
+    ]

@@ -1,6 +1,19 @@
 // Status page: refresh each delivery's state and the campaign total until all are settled.
 (function () {
   "use strict";
+  var copy = document.getElementById("copy-link");
+  if (copy) {
+    copy.addEventListener("click", function () {
+      var done = function () { document.getElementById("copied").textContent = "Link copied"; };
+      if (navigator.clipboard) {
+        navigator.clipboard.writeText(copy.dataset.url).then(done, function () {
+          window.prompt("Copy this link:", copy.dataset.url);
+        });
+      } else {
+        window.prompt("Copy this link:", copy.dataset.url);
+      }
+    });
+  }
   var table = document.getElementById("appeal-status");
   if (!table) { return; }
   var words = {
@@ -39,6 +52,13 @@
         if (!settled[d.status]) { done = false; }
       });
       document.getElementById("total-actions").textContent = report.actions;
+      var goal = document.getElementById("goal");
+      if (goal) {
+        var total = report.actions + report.self_reported.total;
+        goal.value = Math.min(total, goal.max);
+        goal.textContent = total + " of " + goal.max;
+        document.getElementById("goal-count").textContent = total + " of " + goal.max;
+      }
       if (!done) { setTimeout(refresh, 1000); }
     }).catch(function () { setTimeout(refresh, 3000); });
   }
