@@ -93,9 +93,7 @@ async def test_supporter_edits_the_letter_sends_once_and_watches_it_arrive(
                 "I write to ask you to free every person detained arbitrarily in Xinjiang."
             )
             await page.get_by_label("Your name", exact=True).fill("Ana Lima")
-            await page.get_by_role("textbox", name=EMAIL_LABEL).fill(
-                "ana@example.org"
-            )
+            await page.get_by_role("textbox", name=EMAIL_LABEL).fill("ana@example.org")
             await page.get_by_role("textbox", name=re.compile("^Country")).fill("Brazil")
             await expect(page.locator("#tweet-count")).to_contain_text("of 280 characters")
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -139,9 +137,7 @@ async def test_operator_sees_the_live_log_and_retries_a_failed_delivery(
             supporter = await browser.new_page()
             await supporter.goto(f"{base}/c/{OPEN_CAMPAIGN}")
             await supporter.get_by_label("Your name", exact=True).fill("Bo Chen")
-            await supporter.get_by_role("textbox", name=EMAIL_LABEL).fill(
-                "bo@example.org"
-            )
+            await supporter.get_by_role("textbox", name=EMAIL_LABEL).fill("bo@example.org")
             await supporter.get_by_role("button", name="Send my appeal").click()
             log = page.locator("#delivery-log tbody tr")
             await expect(log).to_have_count(5, timeout=30_000)
