@@ -24,9 +24,10 @@ from dispatcher.runtime import (
     install_stop_handlers,
     load_catalog,
     open_service,
+    run_with_receipts,
     sandbox_from_settings,
 )
-from dispatcher.service import ServiceError
+from dispatcher.service import Service, ServiceError
 from dispatcher.service.intake import submit_appeal
 from dispatcher.service.log import LogFilter, delivery_changes, follow_deliveries
 from dispatcher.service.reporting import campaign_report, report_csv
@@ -94,16 +95,16 @@ async def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         # Build first: half-given provider settings fail before anything starts.
         worker = build_worker(settings, service)
         async with embedded_sandbox(settings, err.print):
-            await _run_worker(worker, drain=args.drain)
+            await _run_worker(worker, settings, service, drain=args.drain)
     return 0
 
 
-async def _run_worker(worker: Worker, *, drain: bool) -> None:
+async def _run_worker(worker: Worker, settings: Settings, service: Service, *, drain: bool) -> None:
     stop = asyncio.Event()
     install_stop_handlers(stop, asyncio.current_task())
     err.print(f"worker {worker.name} started" + (" (drain)" if drain else ""))
     try:
-        stats = await worker.run(drain=drain, stop=stop)
+        stats = await run_with_receipts(worker, settings, service, stop=stop, drain=drain)
     finally:
         await close_adapters(worker)
     summary = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "nothing to do"

@@ -17,7 +17,8 @@ from typing import Any, Literal
 import structlog
 
 REDACTED = "[redacted]"
-_CHATTY = ("aiosqlite", "asyncio")
+# A line per SQL call or SMTP command even at "info" drowns everything else.
+_CHATTY = ("aiosqlite", "asyncio", "mail.log")
 # Shorter "secrets" would blank ordinary words; settings refuse nothing, so skip them.
 _SHORTEST_SECRET = 6
 
@@ -96,5 +97,5 @@ def configure_logging(
     _handler = handler
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for chatty in _CHATTY:  # a line per SQL call even at "debug" drowns everything else
-        logging.getLogger(chatty).setLevel(max(root.level, logging.INFO))
+    for chatty in _CHATTY:
+        logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))

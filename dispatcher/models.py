@@ -138,6 +138,8 @@ class NewAppeal:
     tweet: str | None
     expires_at: dt.datetime
     idempotency_key: str | None = None
+    receipt: bool = True  # email the supporter a receipt once every delivery has settled
+    contact_ok: bool = False  # the supporter agreed to hear from the organisation again
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import hashlib
+import hmac
 import logging
+import secrets
 import signal
 from collections.abc import AsyncIterator, Callable, Collection
 from typing import TYPE_CHECKING
 
 from dispatcher.campaigns import CampaignCatalog
+from dispatcher.channels.email import EmailAdapter
 from dispatcher.channels.registry import (
     CHANNELS,
     build_adapters,
@@ -26,10 +30,11 @@ from dispatcher.channels.registry import (
 from dispatcher.models import Channel
 from dispatcher.retry import RetryPolicy
 from dispatcher.service import Service
+from dispatcher.service.receipts import send_receipts
 from dispatcher.settings import SandboxSettings, Settings
 from dispatcher.store import Store
 from dispatcher.supervisor import Supervisor
-from dispatcher.worker import Worker, WorkerStopped
+from dispatcher.worker import Worker, WorkerStats, WorkerStopped
 
 if TYPE_CHECKING:
     from dispatcher.sandbox import Faults, Sandbox
@@ -47,11 +52,18 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
     catalog = load_catalog(settings)
     store = await Store.open(settings.database_url)
     try:
+        secret = settings.secret_key.get_secret_value() if settings.secret_key else None
         yield Service(
             store=store,
             catalog=catalog,
             policy=RetryPolicy.from_settings(settings.retry),
             poll_seconds=poll_seconds(settings),
+            link_key=(
+                hmac.new(secret.encode(), b"links", hashlib.sha256).digest()
+                if secret
+                else secrets.token_bytes(32)
+            ),
+            public_url=settings.public_url.rstrip("/"),
         )
     finally:
         await store.close()
@@ -164,7 +176,7 @@ def supervised_worker(
     async def run_once(stop: asyncio.Event) -> None:
         worker = first.pop() if first else build_worker(settings, service, on_attempt=on_attempt)
         try:
-            await worker.run(stop=stop)
+            await run_with_receipts(worker, settings, service, stop=stop)
         finally:
             await close_adapters(worker)
 
@@ -174,6 +186,39 @@ def supervised_worker(
         give_up_after=settings.worker.restart_limit,
         expected=(WorkerStopped,),
     )
+
+
+async def run_with_receipts(
+    worker: Worker,
+    settings: Settings,
+    service: Service,
+    *,
+    stop: asyncio.Event,
+    drain: bool = False,
+) -> WorkerStats:
+    """The worker, and beside it the supporters' receipts over its email relay (when it
+    sends email); they stop together, the receipts after one last round."""
+    email = worker.adapters.get(Channel.EMAIL)
+    done = asyncio.Event()
+    receipts = None
+    if isinstance(email, EmailAdapter):
+        receipts = asyncio.create_task(
+            send_receipts(
+                service,
+                email,
+                from_address=settings.email.from_address,
+                from_name=settings.email.from_name,
+                stop=done,
+                interval=settings.worker.idle_seconds,
+            ),
+            name="receipts",
+        )
+    try:
+        return await worker.run(drain=drain, stop=stop)
+    finally:
+        done.set()
+        if receipts is not None:
+            await receipts
 
 
 async def close_adapters(worker: Worker) -> None:

@@ -165,6 +165,8 @@ class Settings(BaseSettings):
     # Signs form (CSRF) tokens: the same value in every `serve` process, so a form rendered
     # by one is accepted by another and after a restart. Unset: a random key per process.
     secret_key: SecretStr | None = None
+    # Where supporters reach the pages (the links in their receipts start with it).
+    public_url: str = "http://127.0.0.1:8000"
     # console: readable lines (the default); json: one JSON object per line (production).
     log_format: Literal["console", "json"] = "console"
     # debug, info, warning, error; unset: info for `serve` and `worker`, warning otherwise.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.policy
 import logging
 from collections.abc import AsyncIterator
+from email.message import EmailMessage
 
 import aiosmtplib
 
@@ -61,6 +63,16 @@ class Outgoing:
                 self._delivery, from_address=from_address, from_name=from_name, eight_bit=eight_bit
             )
         return self._data[eight_bit]
+
+
+class _Prepared:
+    """A message already in wire form (7-bit safe), the same for every relay."""
+
+    def __init__(self, data: bytes) -> None:
+        self._bytes = data
+
+    def data(self, *, eight_bit: bool) -> bytes:
+        return self._bytes
 
 
 class _Stale(Exception):
@@ -198,7 +210,23 @@ class EmailAdapter:
             ) from exc
         return SendResult(confirmed=True, provider_ref=message.message_id, summary=reply[:200])
 
-    async def _transfer(self, recipient: str, message: Outgoing) -> str:
+    async def send_message(self, recipient: str, message: EmailMessage) -> str:
+        """A message of our own (a receipt to a supporter), over the same pooled relay;
+        the server's reply. Raises DeliveryError as ``send`` does."""
+        prepared = _Prepared(message.as_bytes(policy=email.policy.SMTP))
+        try:
+            for _ in range(self.pool.size):
+                with contextlib.suppress(_Stale):
+                    return await self._transfer(recipient, prepared)
+            return await self._transfer(recipient, prepared)
+        except aiosmtplib.SMTPException as exc:
+            raise classify_smtp_error(exc) from exc
+        except OSError as exc:
+            raise TransientError(
+                f"cannot reach SMTP server {self.host}:{self.port}: {exc}"
+            ) from exc
+
+    async def _transfer(self, recipient: str, message: Outgoing | _Prepared) -> str:
         """MAIL, RCPT and DATA on one pooled connection; the server's final reply."""
         async with self.pool.connection() as (smtp, reused):
             ensure_lease_held()  # waiting for a connection may have taken a while

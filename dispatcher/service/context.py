@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 
 from dispatcher.campaigns import CampaignCatalog
 from dispatcher.retry import RetryPolicy
@@ -22,3 +23,8 @@ class Service:
     policy: RetryPolicy
     # How long after an accepted fax its status is asked for again.
     poll_seconds: float
+    # Signs the link in a receipt that deletes the supporter's data: derived from
+    # DISPATCHER_SECRET_KEY (every process must agree), else this process's own.
+    link_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    # Where supporters reach the pages: the links in receipts start with it.
+    public_url: str = "http://127.0.0.1:8000"

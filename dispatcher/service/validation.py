@@ -65,6 +65,8 @@ class AppealRequest:
     # Exact (target id, channel) choices, as the supporter page's checkboxes give them;
     # when set, ``targets`` and ``channels`` are not used.
     pairs: Sequence[tuple[str, str]] = ()
+    receipt: bool = True
+    contact_ok: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,8 @@ def validate_appeal(
         tweet=tweet,
         expires_at=campaign.closes_at,
         idempotency_key=_scoped_key(supporter.email, request.idempotency_key),
+        receipt=request.receipt,
+        contact_ok=request.contact_ok,
     )
     return ValidAppeal(appeal, tuple(_new_delivery(target, channel) for target, channel in pairs))
 

@@ -103,6 +103,8 @@ def _appeal_row(
         "tweet": appeal.tweet,
         "created_at": now,
         "idempotency_key": appeal.idempotency_key,
+        "receipt": appeal.receipt,
+        "contact_ok": appeal.contact_ok,
     }
 
 

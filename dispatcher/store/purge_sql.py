@@ -47,6 +47,24 @@ async def purge_campaign(
     )
     ids = list((await conn.execute(select(a.c.id).where(chosen, ~pending))).scalars())
     held = int(await conn.scalar(select(func.count()).where(chosen, pending)) or 0)
+    removed = await forget_appeals(conn, ids, key)
+    reported = await conn.execute(
+        update(reported_actions)
+        .where(
+            reported_actions.c.campaign_id == campaign_id,
+            reported_actions.c.created_at < created_before,
+            (reported_actions.c.supporter_name.is_not(None))
+            | (reported_actions.c.supporter_email_lc.is_not(None)),
+        )
+        .values(supporter_name=None, supporter_email_lc=None)
+    )
+    return Purged(len(ids), held, removed, int(reported.rowcount))
+
+
+async def forget_appeals(conn: AsyncConnection, ids: list[str], key: bytes) -> int:
+    """The appeals' names, countries, letters, posts and keys go; their deliveries keep a
+    pseudonym of the address. Returns the supporters left with nothing, now forgotten."""
+    a, d = appeals, deliveries
     if ids:
         emails = await conn.scalars(
             select(d.c.supporter_email_lc)
@@ -63,21 +81,15 @@ async def purge_campaign(
             update(a)
             .where(a.c.id.in_(ids))
             .values(
-                supporter_name="", supporter_country=None, body="", tweet=None, idempotency_key=None
+                supporter_name="",
+                supporter_country=None,
+                body="",
+                tweet=None,
+                idempotency_key=None,
+                contact_ok=False,
             )
         )
-    removed = await _forget_supporters(conn, key)
-    reported = await conn.execute(
-        update(reported_actions)
-        .where(
-            reported_actions.c.campaign_id == campaign_id,
-            reported_actions.c.created_at < created_before,
-            (reported_actions.c.supporter_name.is_not(None))
-            | (reported_actions.c.supporter_email_lc.is_not(None)),
-        )
-        .values(supporter_name=None, supporter_email_lc=None)
-    )
-    return Purged(len(ids), held, removed, int(reported.rowcount))
+    return await _forget_supporters(conn, key)
 
 
 async def _forget_supporters(conn: AsyncConnection, key: bytes) -> int:

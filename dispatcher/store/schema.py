@@ -17,6 +17,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -76,7 +78,30 @@ appeals = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # A client's key for "the same submission again" (sent twice over a flaky network).
     Column("idempotency_key", String(128)),
+    # A receipt when its deliveries settle (opt-out); future contact (opt-in). See 0007.
+    Column("receipt", Boolean, nullable=False, server_default=true()),
+    Column("contact_ok", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("campaign_id", "idempotency_key", name="uq_appeal_idempotency_key"),
+)
+
+# Messages to the supporter (never to officials): the receipt once their appeal's
+# deliveries have settled, and a notice for each delivery that failed for good.
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("appeal_id", String(32), ForeignKey("appeals.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("delivery_id", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("leased_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    UniqueConstraint("appeal_id", "kind", "delivery_id", name="uq_receipt_once"),
+    Index("ix_receipts_due", "status", "next_attempt_at"),
 )
 
 deliveries = Table(

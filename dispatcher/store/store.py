@@ -39,6 +39,7 @@ from dispatcher.store.intake_sql import insert_appeal
 from dispatcher.store.purge_sql import Purged, purge_campaign
 from dispatcher.store.queue import QueueStore
 from dispatcher.store.queue_sql import load_claimed
+from dispatcher.store.receipts import ReceiptStore
 from dispatcher.store.record_sql import apply_update
 from dispatcher.store.schema import (
     appeals,
@@ -57,7 +58,7 @@ def _error(row: Any, prefix: str) -> ErrorInfo | None:
     return ErrorInfo(cls, getattr(row, f"{prefix}code"), getattr(row, f"{prefix}message") or "")
 
 
-class Store(QueueStore):
+class Store(QueueStore, ReceiptStore):
     """Async access to supporters, appeals, deliveries and attempts.
 
     Open with ``await Store.open(url)``, which also brings the schema up to date.

@@ -68,6 +68,12 @@ class AppealIn(BaseModel):
     targets: list[str] | None = None
     channels: list[str] | None = None
     idempotency_key: str | None = Field(default=None, max_length=128)
+    receipt: bool = Field(
+        default=True, description="email the supporter a receipt once every delivery settled"
+    )
+    contact_ok: bool = Field(
+        default=False, description="the supporter agrees to hear from the organisation again"
+    )
 
 
 class DeliveryCreated(BaseModel):

@@ -150,7 +150,17 @@ async def test_send_then_drain_then_report_matches_what_the_sandbox_received(
     report_run = await cli("report", "--campaign", OPEN_CAMPAIGN, "--format", "json")
     assert report_run.code == 0, report_run.stderr
     report = json.loads(report_run.stdout)
-    received = sandbox.delivered_counts()
+    # Each supporter also got a receipt (to them, never to an official): not an action.
+    receipts = {
+        m["To"].addresses[0].addr_spec: m for m in sandbox.emails if "@example" in str(m["To"])
+    }
+    assert sorted(receipts) == ["ana@example.org", "li@example.net"]
+    ana_receipt = receipts["ana@example.org"].get_content()
+    assert "- Xi Jinping, by Email: not delivered. The official's mail server refused" in (
+        ana_receipt
+    )
+    assert f"/a/{appeal_id.group(1)}/forget?token=" in ana_receipt
+    received = dict(sandbox.delivered_counts(), email=len(sandbox.emails) - len(receipts))
     assert {c: v["delivered"] for c, v in report["channels"].items()} == received
     assert received == {"email": 2, "fax": 3, "twitter": 2}
     assert report["actions"] == 7
@@ -163,7 +173,7 @@ async def test_send_then_drain_then_report_matches_what_the_sandbox_received(
         "cancelled": 0,
     }
 
-    ana_mail = next(m for m in sandbox.emails if "Ana Lima" in str(m["From"]))
+    ana_mail = next(m for m in sandbox.emails if "Ana Lima via" in str(m["From"]))
     [sender] = ana_mail["From"].addresses
     assert (sender.display_name, sender.addr_spec) == (
         "Ana Lima via Appeal Dispatcher",

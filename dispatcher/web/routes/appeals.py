@@ -75,6 +75,8 @@ async def post_appeal(
             tweet=payload.tweet,
             language=payload.language,
             idempotency_key=payload.idempotency_key,
+            receipt=payload.receipt,
+            contact_ok=payload.contact_ok,
         )
     )
     if receipt.is_repeat:

@@ -1,0 +1,47 @@
+"""A supporter deletes their personal data from one appeal, through the signed link in
+their receipt (and on their status page). The counts stay: the report does not change."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from dispatcher.service.context import Service
+from dispatcher.service.errors import ErrorKind, ServiceError
+
+
+def forget_token(service: Service, appeal_id: str) -> str:
+    """The token that proves a deletion link came from us, for this appeal only."""
+    return hmac.new(service.link_key, f"forget:{appeal_id}".encode(), hashlib.sha256).hexdigest()[
+        :32
+    ]
+
+
+def forget_link(service: Service, appeal_id: str) -> str:
+    return f"{service.public_url}/a/{appeal_id}/forget?token={forget_token(service, appeal_id)}"
+
+
+def check_forget_token(service: Service, appeal_id: str, token: str) -> None:
+    """ServiceError (not found) unless ``token`` is this appeal's: a wrong token says no
+    more than an unknown appeal does."""
+    if not hmac.compare_digest(token, forget_token(service, appeal_id)):
+        raise ServiceError(ErrorKind.NOT_FOUND, "no such appeal, or the link is not valid", "token")
+
+
+async def forget_appeal(service: Service, appeal_id: str, token: str) -> None:
+    """Remove the appeal's name, email address, country, letter and post; its deliveries
+    keep only a pseudonym. ServiceError: not found (or bad token), or conflict while a
+    delivery is still on its way (its letter is needed to send it)."""
+    check_forget_token(service, appeal_id, token)
+    # A key for this deletion only, then forgotten: the pseudonym cannot be recomputed.
+    done = await service.store.forget_appeal(appeal_id, key=secrets.token_bytes(32))
+    if done is None:
+        raise ServiceError(ErrorKind.NOT_FOUND, "no such appeal, or the link is not valid", "token")
+    if done is False:
+        raise ServiceError(
+            ErrorKind.CONFLICT,
+            "your messages are still being sent; your data can be deleted once each has been "
+            "delivered or has failed (usually within minutes)",
+            "appeal_id",
+        )
