@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH
 from dispatcher.service.catalog import closed_error
+from dispatcher.service.forget import forget_appeal
 from dispatcher.service.intake import tweet_lengths
 from dispatcher.service.reported import ReportedActionRequest, report_action
 from dispatcher.service.reporting import CampaignReport, campaign_report
@@ -163,3 +164,17 @@ async def post_reported_action(
         kind=payload.kind,
         already_counted=reported.already_counted,
     )
+
+
+@router.delete(
+    "/appeals/{appeal_id}",
+    status_code=204,
+    response_class=Response,
+    responses=errors(404, 409, 422),
+)
+async def delete_appeal_data(appeal_id: str, token: str, context: ContextDep) -> Response:
+    """Delete the supporter's personal data from an appeal, with the token of the signed
+    link in their receipt. 404 for a wrong token (as for an unknown appeal); 409 while a
+    delivery is still on its way. The counts stay."""
+    await forget_appeal(context.service, appeal_id, token)
+    return Response(status_code=204)

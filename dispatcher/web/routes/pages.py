@@ -18,6 +18,7 @@ from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH
 from dispatcher.service import ErrorKind, ServiceError
 from dispatcher.service.catalog import find_campaign
 from dispatcher.service.errors import invalid
+from dispatcher.service.forget import check_forget_token, forget_appeal, forget_path
 from dispatcher.service.reported import REPORTED_KINDS, ReportedActionRequest, report_action
 from dispatcher.service.reporting import campaign_report
 from dispatcher.service.status import appeal_status
@@ -88,6 +89,8 @@ async def campaign_submit(request: Request, campaign: CampaignDep, context: Cont
     posted, trusted = await PostedForm.read_any(request, context)
     form: dict[str, Any] = {key: posted.one(key) for key in APPEAL_FIELDS}
     form["picked"] = posted.all("pick")
+    form["receipt"] = posted.one("receipt") == "yes"
+    form["contact_ok"] = posted.one("contact_ok") == "yes"
     form["submitted"] = True
     if not trusted:
         notice = (
@@ -131,6 +134,8 @@ def _appeal_from_form(campaign: Campaign, form: dict[str, Any]) -> AppealRequest
         message=message or None,
         tweet=form["tweet"] or None,
         language=form["language"] or None,
+        receipt=form["receipt"],
+        contact_ok=form["contact_ok"],
         # Empty would mean every official on every channel: the submit refuses that
         # first ("choose at least one"), so an unticked form never sends anything.
         pairs=[(target, channel) for target, channel in pairs],
@@ -188,6 +193,7 @@ async def appeal_page(
         "appeal": status,
         "report": report,
         "repeat": bool(repeat),
+        "forget": forget_path(context.service, appeal_id),
         "share": share_links(
             campaign, str(request.url_for("campaign_page", campaign_id=campaign.id))
         ),
@@ -207,3 +213,20 @@ def share_links(campaign: Campaign, url: str) -> list[tuple[str, str]]:
             "mailto:?" + urlencode({"subject": campaign.title, "body": text}, quote_via=quote),
         ),
     ]
+
+
+@router.get("/a/{appeal_id}/forget", response_class=HTMLResponse)
+async def forget_page(
+    request: Request, appeal_id: str, context: ContextDep, token: str = ""
+) -> HTMLResponse:
+    """The signed link from a receipt: what deleting removes and keeps, and the button."""
+    check_forget_token(context.service, appeal_id, token)
+    values = {"appeal_id": appeal_id, "token": token, "done": False}
+    return render_page(request, "forget.html", context, values)
+
+
+@router.post("/a/{appeal_id}/forget", response_class=HTMLResponse)
+async def forget_submit(request: Request, appeal_id: str, context: ContextDep) -> HTMLResponse:
+    posted = await PostedForm.read(request, context)
+    await forget_appeal(context.service, appeal_id, posted.one("token"))
+    return render_page(request, "forget.html", context, {"appeal_id": appeal_id, "done": True})
