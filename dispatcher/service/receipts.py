@@ -23,6 +23,7 @@ from dispatcher.models import DeliveryStatus, LogEntry, utcnow
 from dispatcher.service.context import Service
 from dispatcher.service.forget import forget_link
 from dispatcher.service.status import what_went_wrong
+from dispatcher.store import lasting_problem
 from dispatcher.store.receipts import FAILURE, ReceiptAppeal, ReceiptJob
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,10 @@ async def send_receipts(
         try:
             since = await receipts_round(service, sender, since, from_address, from_name)
         except Exception as exc:  # the database: try again on the next round
-            log.warning("could not send receipts; trying again: %r", exc)
+            if lasting_problem(exc):  # not the database's moment: an error of ours, loudly
+                log.error("receipts failed; trying again: %r", exc, exc_info=exc)
+            else:
+                log.warning("could not send receipts; trying again: %r", exc)
         if stopping:
             return
         with contextlib.suppress(TimeoutError):

@@ -63,14 +63,7 @@ class ReceiptStore(StoreBase):
         noticed = exists().where(r.c.delivery_id == f.c.id, r.c.kind == FAILURE)
         still_pending = exists().where(d.c.appeal_id == f.c.appeal_id, d.c.status.in_(_PENDING))
         failed = (
-            select(
-                f.c.appeal_id,
-                literal(FAILURE),
-                f.c.id,
-                literal("queued"),
-                literal(now),
-                literal(now),
-            )
+            select(f.c.appeal_id, literal(FAILURE), f.c.id)
             .join(a, a.c.id == f.c.appeal_id)
             .where(
                 a.c.receipt,
