@@ -15,7 +15,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from dispatcher.logs import configure_logging
-from dispatcher.models import SENT_CHANNELS, DeliveryStatus, utcnow
+from dispatcher.models import SENT_CHANNELS, DeliveryStatus, LogEntry, utcnow
 from dispatcher.output import err, out, print_log, print_receipt, print_report
 from dispatcher.runtime import (
     build_worker,
@@ -30,6 +30,7 @@ from dispatcher.runtime import (
 from dispatcher.service import Service, ServiceError
 from dispatcher.service.intake import submit_appeal
 from dispatcher.service.log import LogFilter, delivery_changes, follow_deliveries
+from dispatcher.service.operator import cancel_delivery, retry_delivery
 from dispatcher.service.reporting import campaign_report, report_csv
 from dispatcher.service.retention import backup, purge_campaign
 from dispatcher.service.validation import AppealRequest
@@ -112,6 +113,37 @@ async def _run_worker(worker: Worker, settings: Settings, service: Service, *, d
         f"worker stopped: {stats.handled} handled, recorded in {stats.commits} transactions "
         f"({summary})"
     )
+
+
+async def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
+    return await _operate(settings, args.delivery, retry_delivery, "queued again")
+
+
+async def cmd_cancel(settings: Settings, args: argparse.Namespace) -> int:
+    return await _operate(settings, args.delivery, cancel_delivery, "cancelled")
+
+
+async def _operate(
+    settings: Settings,
+    delivery_ids: Sequence[int],
+    action: Callable[[Service, int], Awaitable[LogEntry]],
+    done: str,
+) -> int:
+    """An operator's action on each delivery; one line each, exit 1 if any was refused."""
+    refused = 0
+    async with open_service(settings) as service:
+        for delivery_id in delivery_ids:
+            try:
+                entry = await action(service, delivery_id)
+            except ServiceError as exc:
+                err.print(f"error: delivery {delivery_id}: {exc.message}", markup=False)
+                refused += 1
+                continue
+            out.print(
+                f"delivery {entry.id} ({entry.target_id}, {entry.channel.value}): {done}",
+                markup=False,
+            )
+    return 1 if refused else 0
 
 
 async def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
@@ -235,6 +267,17 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
 
 
+class _ShowDefaults(argparse.HelpFormatter):
+    """Help that says each option's default, where there is one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = action.default not in (None, False, argparse.SUPPRESS)
+        if shown and action.option_strings and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dispatcher",
@@ -244,7 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            formatter_class=_ShowDefaults,
+        )
         p.set_defaults(func=func)
         return p
 
@@ -304,9 +352,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit once nothing is queued, sending or awaiting confirmation",
     )
 
+    for name, func, what in (
+        ("retry", cmd_retry, "queue failed, expired, cancelled or waiting deliveries, due now"),
+        ("cancel", cmd_cancel, "cancel deliveries that have not been delivered yet"),
+    ):
+        operate = add(name, func, what)
+        operate.add_argument("delivery", type=int, nargs="+", help="delivery id(s), as `log` shows")
+
     report = add("report", cmd_report, "a campaign's totals (actions = delivered deliveries)")
     report.add_argument("--campaign", required=True, help="campaign id")
-    report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    report.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table", help="output format"
+    )
 
     purge = add(
         "purge",
@@ -340,7 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--follow", action="store_true", help="keep printing changes as they happen"
     )
     log_cmd.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
-    log_cmd.add_argument("--format", choices=("table", "json"), default="table")
+    log_cmd.add_argument(
+        "--format", choices=("table", "json"), default="table", help="output format"
+    )
 
     add("campaigns", cmd_campaigns, "list campaigns with their deadline and whether they are open")
     add("migrate", cmd_migrate, "bring the database schema up to date (done automatically too)")

@@ -185,6 +185,14 @@ def ensure_secret_key(base: Settings, env_file: Path, console: Console) -> Setti
     return base.model_copy(update={"secret_key": SecretStr(key)})
 
 
+def demo_environment() -> list[str]:
+    """The settings that point other commands at the demo's database and campaigns."""
+    return [
+        f"export DISPATCHER_DATABASE_URL=sqlite+aiosqlite:///{DEMO_DIR}/dispatcher.db",
+        f"export DISPATCHER_CAMPAIGNS_DIR={DEMO_DIR}/campaigns",
+    ]
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     host: str
@@ -265,10 +273,12 @@ def _print_outcome(console: Console, report: CampaignReport, received: dict[str,
     )
     console.print(
         f"Open what arrived: {SANDBOX_DIR}/email/*.eml, {SANDBOX_DIR}/fax/*.pdf, "
-        f"{SANDBOX_DIR}/twitter/tweets.jsonl\n"
-        f"Inspect: DISPATCHER_DATABASE_URL=sqlite+aiosqlite:///{DEMO_DIR}/dispatcher.db "
-        f"DISPATCHER_CAMPAIGNS_DIR={DEMO_DIR}/campaigns dispatcher log --campaign {DEMO_CAMPAIGN}"
+        f"{SANDBOX_DIR}/twitter/tweets.jsonl"
     )
+    console.print(f"To use the demo's open campaign ({DEMO_CAMPAIGN}) with other commands, set:")
+    for line in demo_environment():  # each on a line of its own, never wrapped: copyable
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
+    console.print(f"then, for example: dispatcher log --campaign {DEMO_CAMPAIGN}")
     return match
 
 
@@ -287,9 +297,11 @@ async def _serve(settings: Settings, options: ServeOptions, console: Console) ->
     console.print(
         f"Supporter page:      {base}/c/{DEMO_CAMPAIGN}\n"
         f"Closed original:     {base}/c/{SOURCE_CAMPAIGN}\n"
-        f"Operator dashboard:  {base}/operator   (token: {token})\n"
-        f"API docs:            {base}/docs"
+        f"Operator dashboard:  {base}/operator\n"
+        f"API docs:            {base}/docs\n"
+        "Operator token (sign in with it; also the API's bearer token):"
     )
+    console.print(token, soft_wrap=True, markup=False, highlight=False)
     app = create_app(settings, announce=console.print)
     server = uvicorn.Server(server_config(app, settings, host=options.host, port=options.port))
     await server.serve()

@@ -59,6 +59,15 @@ def print_report(report: CampaignReport) -> None:
     for channel, counts in report.channels.items():
         table.add_row("[bold]all[/]", channel, *(f"[bold]{n}[/]" for n in counts.in_order()))
     out.print(table)
+    reported = report.self_reported
+    if reported.total:
+        out.print(f"self-reported by supporters (counted apart): {reported.total}")
+        mine = Table("target", "calls", "letters")
+        for target_id, kinds in reported.targets.items():
+            mine.add_row(target_id, str(kinds.get("call", 0)), str(kinds.get("letter", 0)))
+        out.print(mine)
+    else:
+        out.print("self-reported by supporters (counted apart): none")
 
 
 def print_log(
@@ -70,6 +79,9 @@ def print_log(
         return
     if not entries and header:
         out.print("No deliveries match.")
+        return
+    if out.width < WIDE:
+        _print_log_lines(entries, show_campaign=show_campaign)
         return
     table = Table(show_header=header, box=box.SIMPLE_HEAD, pad_edge=False)
     columns = ("updated", "id", "campaign", "target", "channel", "status", "tries")
@@ -89,6 +101,28 @@ def print_log(
             status += f" ({e.settlement.value.replace('_', ' ')})"
         table.add_row(*cells, e.channel.value, status, str(e.attempts), error)
     out.print(table)
+
+
+# Narrower than this (80 columns, or piped), each delivery is a line with the error on the
+# next: no column is ever squeezed to a few letters a line.
+WIDE = 120
+
+
+def _print_log_lines(entries: Sequence[LogEntry], *, show_campaign: bool) -> None:
+    for e in entries:
+        where = f"{e.campaign_id}  " if show_campaign else ""
+        status = _status_markup(e.status)
+        if e.settlement is not None:
+            status += f" ({e.settlement.value.replace('_', ' ')})"
+        tries = f"{e.attempts} {'try' if e.attempts == 1 else 'tries'}"
+        out.print(
+            f"{e.updated_at:%H:%M:%S}  #{e.id}  {where}{e.target_id}  {e.channel.value}  "
+            f"{status}  {tries}"
+        )
+        if e.last_error is not None:
+            code = f" {e.last_error.code}" if e.last_error.code else ""
+            error = f"{e.last_error.error_class}{code}: {e.last_error.message}"
+            out.print(f"    {error}", markup=False)
 
 
 def _status_markup(status: DeliveryStatus) -> str:

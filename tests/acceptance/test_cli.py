@@ -150,17 +150,22 @@ async def test_send_then_drain_then_report_matches_what_the_sandbox_received(
     report_run = await cli("report", "--campaign", OPEN_CAMPAIGN, "--format", "json")
     assert report_run.code == 0, report_run.stderr
     report = json.loads(report_run.stdout)
-    # Each supporter also got a receipt (to them, never to an official): not an action.
-    receipts = {
-        m["To"].addresses[0].addr_spec: m for m in sandbox.emails if "@example" in str(m["To"])
-    }
-    assert sorted(receipts) == ["ana@example.org", "li@example.net"]
+    # Each supporter also got a receipt (to them, never to an official), and Ana a notice
+    # that her email to Xi Jinping failed while the rest were on their way: not actions.
+    to_supporters = [m for m in sandbox.emails if "@example" in str(m["To"])]
+    subjects = sorted((str(m["To"]), str(m["Subject"]).split(":")[0]) for m in to_supporters)
+    assert subjects == [
+        ("ana@example.org", "Not delivered"),
+        ("ana@example.org", "Your appeal"),
+        ("li@example.net", "Your appeal"),
+    ]
+    receipts = {str(m["To"]): m for m in to_supporters if "Your appeal" in str(m["Subject"])}
     ana_receipt = receipts["ana@example.org"].get_content()
     assert "- Xi Jinping, by Email: not delivered. The official's mail server refused" in (
         ana_receipt
     )
     assert f"/a/{appeal_id.group(1)}/forget?token=" in ana_receipt
-    received = dict(sandbox.delivered_counts(), email=len(sandbox.emails) - len(receipts))
+    received = dict(sandbox.delivered_counts(), email=len(sandbox.emails) - len(to_supporters))
     assert {c: v["delivered"] for c, v in report["channels"].items()} == received
     assert received == {"email": 2, "fax": 3, "twitter": 2}
     assert report["actions"] == 7
@@ -484,3 +489,40 @@ async def test_workers_started_together_share_one_embedded_sandbox(cli: Cli) -> 
         embedded = [r for r in results if f"{channel}: no provider configured" in r.stderr]
         shared = [r for r in results if f"{channel}: using the sandbox already" in r.stderr]
         assert len(embedded) >= 1 and len(embedded) + len(shared) == 6
+
+
+def test_cancel_retry_and_the_log_at_80_columns(
+    in_process: Callable[..., Result],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An operator at a terminal: `cancel` and `retry` by id, one line each (exit 1 for a
+    refusal); `log` at 80 columns keeps every key column whole and puts the error on a line
+    of its own; `report` shows the self-reported count; `--help` shows defaults."""
+    monkeypatch.setenv("COLUMNS", "80")
+    sent = in_process(*send_argv(tmp_path, ["--target", "cui-tiankai", "--channel", "fax"]))
+    delivery_id = re.search(r"│ (\d+)\s+│ cui-tiankai", sent.stdout)
+    assert delivery_id, sent.stdout
+    number = delivery_id.group(1)
+    cancelled = in_process("cancel", number, "999999")
+    assert cancelled.code == 1
+    assert cancelled.stdout == f"delivery {number} (cui-tiankai, fax): cancelled\n"
+    assert cancelled.stderr.startswith("error: delivery 999999: no delivery 999999")
+    log = in_process("log", "--campaign", OPEN_CAMPAIGN)
+    lines = log.stdout.splitlines()
+    assert re.fullmatch(
+        rf"\d\d:\d\d:\d\d  #{number}  cui-tiankai  fax  cancelled  0 tries", lines[0]
+    )
+    assert lines[1] == "    Cancelled: cancelled by an operator"
+    assert max(len(line) for line in lines) <= 80
+    retried = in_process("retry", number)
+    assert (retried.code, retried.stdout) == (
+        0,
+        f"delivery {number} (cui-tiankai, fax): queued again\n",
+    )
+    report = in_process("report", "--campaign", OPEN_CAMPAIGN)
+    assert "self-reported by supporters (counted apart): none" in report.stdout
+    with pytest.raises(SystemExit):
+        main(["report", "--help"])
+    assert "(default: table)" in capsys.readouterr().out
