@@ -286,3 +286,36 @@ async def test_the_status_page_says_what_happened_in_plain_words(
             assert "fatalErrorType" not in text and "SMTP" not in text
             assert await page.evaluate("document.documentElement.scrollWidth") <= width
             await page.screenshot(path=SCREENSHOTS / f"status-words-{width}.png", full_page=True)
+
+
+async def test_the_operator_on_a_phone_cancels_after_confirming_and_is_told(
+    browser: Browser, tmp_path: Path, campaigns_dir: Path
+) -> None:
+    """390 px: no sideways scrolling, buttons big enough to tap, Cancel asks first (a
+    dismissed question cancels nothing), and the page says what was done."""
+    from playwright.async_api import expect
+
+    app = create_app(web_settings(tmp_path, campaigns_dir), run_worker=False)
+    async with app.router.lifespan_context(app), live_server(app) as base:
+        page = await browser.new_page(viewport={"width": 390, "height": 844})
+        await page.goto(f"{base}/c/{OPEN_CAMPAIGN}")
+        await page.get_by_label("Your name", exact=True).fill("Ana Lima")
+        await page.get_by_role("textbox", name=EMAIL_LABEL).fill("ana@example.org")
+        await page.get_by_role("button", name="Send my appeal").click()
+        await page.goto(f"{base}/operator")
+        await page.get_by_label("Operator token").fill(OPERATOR_TOKEN)
+        await page.get_by_role("button", name="Sign in").click()
+        rows = page.locator("#delivery-log tbody tr")
+        await expect(rows).to_have_count(5)
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        cancel = rows.first.get_by_role("button", name="Cancel")
+        box = await cancel.bounding_box()
+        assert box is not None and box["height"] >= 44 and box["width"] >= 44
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        await cancel.click()
+        await expect(rows.first.locator("td.status")).to_have_text("queued")
+        page.once("dialog", lambda dialog: dialog.accept())
+        await cancel.click()
+        await expect(page.locator("#done")).to_contain_text("is cancelled: it will not be sent.")
+        await expect(page.locator("#delivery-log td.status", has_text="cancelled")).to_have_count(1)
+        await page.screenshot(path=SCREENSHOTS / "operator-phone.png", full_page=True)

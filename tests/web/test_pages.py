@@ -154,9 +154,10 @@ async def test_operator_login_sets_a_strict_httponly_cookie(client: httpx.AsyncC
     cancelled = await client.post(
         f"/operator/deliveries/{delivery_id}/cancel", data={"csrf": csrf, "back": "status=queued"}
     )
-    assert (
-        cancelled.status_code == 303 and cancelled.headers["location"] == "/operator?status=queued"
-    )
+    location = f"/operator?status=queued&done=cancel%3A{delivery_id}"
+    assert cancelled.status_code == 303 and cancelled.headers["location"] == location
+    told = await client.get(location)
+    assert f"Delivery {delivery_id} is cancelled: it will not be sent." in told.text
     detail = await client.get(f"/operator/deliveries/{delivery_id}")
     assert "cancelled" in detail.text
     # Another site's page can make the browser send the cookie, never a bearer header nor

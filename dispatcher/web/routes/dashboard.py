@@ -36,6 +36,13 @@ router = APIRouter(include_in_schema=False)
 LOG_ROWS = 200
 
 
+# What an action did, said on the page it returns to (?done=retry:17).
+DONE_WORDS = {
+    "retry": "Delivery {} is queued again and will be sent now.",
+    "cancel": "Delivery {} is cancelled: it will not be sent.",
+}
+
+
 @router.get("/operator", response_class=HTMLResponse)
 async def operator_page(
     request: Request,
@@ -44,6 +51,7 @@ async def operator_page(
     channel: str = "",
     status: str = "",
     target: str = "",
+    done: str = "",
 ) -> HTMLResponse:
     if not await context.is_operator(request):
         return render_page(request, "operator_login.html", context, {"error": None})
@@ -73,6 +81,7 @@ async def operator_page(
         "cancellable": {s.value for s in CANCELLABLE_FROM},
         "chart": delivery_chart(page.entries),
         "rendered_at": rendered_at.isoformat(),
+        "done": DONE_WORDS.get(done.partition(":")[0], "").format(done.partition(":")[2]),
     }
     status_code = STATUS_OF[error.kind] if error else 200
     return render_page(request, "operator.html", context, values, status_code=status_code)
@@ -145,7 +154,10 @@ async def operator_action(
     await perform(context.service, delivery_id)
     back = posted.one("back")
     query = back if back and not back.startswith(("/", "\\")) and "://" not in back else ""
-    return RedirectResponse(f"/operator?{query}" if query else "/operator", status_code=303)
+    # Say what was done on the page it goes back to (post, redirect, get).
+    done = urlencode({"done": f"{action}:{delivery_id}"})
+    query = f"{query}&{done}" if query else done
+    return RedirectResponse(f"/operator?{query}", status_code=303)
 
 
 @router.get("/operator/deliveries/{delivery_id}", response_class=HTMLResponse)

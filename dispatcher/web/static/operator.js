@@ -1,6 +1,15 @@
 // Operator dashboard: apply delivery changes from the Server-Sent Events stream to the log.
 (function () {
   "use strict";
+  // Cancelling cannot be undone by the supporter: ask first (Retry needs no question).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.action || !/\/cancel$/.test(form.action)) { return; }
+    var id = form.action.split("/").slice(-2)[0];
+    if (!window.confirm("Cancel delivery " + id + "? It will not be sent.")) {
+      event.preventDefault();
+    }
+  });
   var table = document.getElementById("delivery-log");
   if (!table || !window.EventSource) { return; }
   var body = table.tBodies[0];
