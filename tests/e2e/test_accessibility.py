@@ -1,0 +1,77 @@
+"""axe-core over every page a supporter or an operator sees, at 390 and 1280 px: no
+violation of serious or critical impact. axe.min.js comes with axe-playwright-python."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Browser, Page
+
+from dispatcher.web.app import create_app
+from tests.conftest import OPEN_CAMPAIGN
+from tests.e2e.test_browser import CHROMIUM, EMAIL_LABEL, browser  # noqa: F401 (fixture)
+from tests.web.conftest import OPERATOR_TOKEN, live_server, web_settings
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")
+AXE = Axe()
+
+
+async def serious(page: Page) -> list[dict[str, Any]]:
+    results = await AXE.run(page)
+    found = results.response["violations"]
+    return [
+        {"id": v["id"], "impact": v["impact"], "where": [n["target"] for n in v["nodes"]][:3]}
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+async def test_no_page_has_a_serious_accessibility_violation(
+    browser: Browser,  # noqa: F811
+    tmp_path: Path,
+    campaigns_dir: Path,
+    width: int,
+) -> None:
+    app = create_app(web_settings(tmp_path, campaigns_dir), run_worker=False)
+    async with app.router.lifespan_context(app), live_server(app) as base:
+        page = await browser.new_page(viewport={"width": width, "height": 844})
+        found: dict[str, list[dict[str, Any]]] = {}
+
+        async def check(name: str) -> None:
+            found[name] = await serious(page)
+
+        await page.goto(f"{base}/")
+        await check("home")
+        await page.goto(f"{base}/c/{OPEN_CAMPAIGN}")
+        await check("campaign")
+        await page.locator("#email").fill("ana@")
+        await page.get_by_role("button", name="Send my appeal").click()
+        await page.locator("#error-summary").wait_for()
+        await check("campaign with errors")
+        await page.get_by_label("Your name", exact=True).fill("Ana Lima")
+        await page.get_by_role("textbox", name=EMAIL_LABEL).fill("ana@example.org")
+        await page.locator("#tweet").fill("")
+        await page.locator("#message").fill("Please free everyone detained arbitrarily.")
+        await page.get_by_role("button", name="Send my appeal").click()
+        await page.get_by_role("heading", name=re.compile("Thank you")).wait_for()
+        await check("status")
+        await page.get_by_role("link", name="Delete my data").click()
+        await check("delete your data")
+        await page.goto(f"{base}/c/ua-61-21")
+        await check("closed campaign")
+        await page.goto(f"{base}/c/does-not-exist")
+        await check("not found")
+        await page.goto(f"{base}/operator")
+        await check("operator sign-in")
+        await page.get_by_label("Operator token").fill(OPERATOR_TOKEN)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.locator("#delivery-log").wait_for()
+        await check("operator dashboard")
+        await page.locator("#delivery-log tbody a").first.click()
+        await check("operator delivery")
+    assert {name: v for name, v in found.items() if v} == {}
