@@ -193,32 +193,24 @@ class EmailAdapter:
     async def send(self, delivery: ClaimedDelivery) -> SendResult:
         message = Outgoing(delivery, self.from_address, self.from_name)
         message.data(eight_bit=True)  # a message that cannot be written fails before any I/O
-        try:
-            # A kept connection the server has closed meanwhile is replaced; at most every
-            # kept one can be stale, so this ends.
-            for _ in range(self.pool.size):
-                with contextlib.suppress(_Stale):
-                    reply = await self._transfer(delivery.address, message)
-                    break
-            else:
-                reply = await self._transfer(delivery.address, message)
-        except aiosmtplib.SMTPException as exc:
-            raise classify_smtp_error(exc) from exc
-        except OSError as exc:
-            raise TransientError(
-                f"cannot reach SMTP server {self.host}:{self.port}: {exc}"
-            ) from exc
+        reply = await self._deliver(delivery.address, message)
         return SendResult(confirmed=True, provider_ref=message.message_id, summary=reply[:200])
 
     async def send_message(self, recipient: str, message: EmailMessage) -> str:
         """A message of our own (a receipt to a supporter), over the same pooled relay;
         the server's reply. Raises DeliveryError as ``send`` does."""
-        prepared = _Prepared(message.as_bytes(policy=email.policy.SMTP))
+        return await self._deliver(recipient, _Prepared(message.as_bytes(policy=email.policy.SMTP)))
+
+    async def _deliver(self, recipient: str, message: Outgoing | _Prepared) -> str:
+        """The transfer, on a new connection if a kept one turns out stale; the server's
+        reply, or the failure classified."""
         try:
+            # A kept connection the server has closed meanwhile is replaced; at most every
+            # kept one can be stale, so this ends.
             for _ in range(self.pool.size):
                 with contextlib.suppress(_Stale):
-                    return await self._transfer(recipient, prepared)
-            return await self._transfer(recipient, prepared)
+                    return await self._transfer(recipient, message)
+            return await self._transfer(recipient, message)
         except aiosmtplib.SMTPException as exc:
             raise classify_smtp_error(exc) from exc
         except OSError as exc:
