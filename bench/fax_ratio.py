@@ -172,6 +172,7 @@ async def main(args: argparse.Namespace) -> int:
                         supporter_name=f"Supporter {n}",
                         supporter_email=f"supporter{n}@example.org",
                         channels=["fax"],
+                        receipt=False,  # faxes are measured, not supporters' receipts
                     )
                     await submit_appeal(service, request)
             await blast(base_url, args.faxes, args.slots, pdf, args.confirm)  # warm-up

@@ -55,6 +55,7 @@ async def seed(service: Service, appeals: int, channels: list[str]) -> None:
                 supporter_name=f"Supporter {n}",
                 supporter_email=f"supporter{n}@example.org",
                 channels=channels,
+                receipt=False,  # the benchmarks measure letters, not supporters' receipts
             ),
         )
         deliveries += len(receipt.created)

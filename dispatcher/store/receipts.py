@@ -75,14 +75,17 @@ class ReceiptStore(StoreBase):
         )
         columns = ["appeal_id", "kind", "delivery_id"]
         stamps = {"status": "queued", "next_attempt_at": now, "created_at": now}
+        # Read first: most rounds find nothing, and need not take the write lock for it.
+        async with self.engine.connect() as conn:
+            found = [*(await conn.execute(settled)).all(), *(await conn.execute(failed)).all()]
+        if not found:
+            return
         async with self._writing() as conn:
-            for rows in (settled, failed):
-                found = (await conn.execute(rows)).all()
-                for row in found:  # one by one: another worker may have queued it meanwhile
-                    statement = upsert(r, conn.dialect.name).values(
-                        **dict(zip(columns, row, strict=True)), **stamps
-                    )
-                    await conn.execute(statement.on_conflict_do_nothing())
+            for row in found:  # one by one: another worker may have queued it meanwhile
+                statement = upsert(r, conn.dialect.name).values(
+                    **dict(zip(columns, row, strict=True)), **stamps
+                )
+                await conn.execute(statement.on_conflict_do_nothing())
 
     async def claim_receipts(
         self, *, limit: int, lease_seconds: float, now: dt.datetime | None = None
@@ -99,6 +102,9 @@ class ReceiptStore(StoreBase):
             .order_by(r.c.id)
             .limit(limit)
         )
+        async with self.engine.connect() as conn:  # read first: usually nothing is due
+            if await conn.scalar(due.limit(1)) is None:
+                return []
         async with self._writing() as conn:
             if conn.dialect.name == "postgresql":
                 due = due.with_for_update(skip_locked=True)
