@@ -309,6 +309,9 @@ async def test_the_operator_on_a_phone_cancels_after_confirming_and_is_told(
         await expect(rows).to_have_count(5)
         assert await page.evaluate("document.documentElement.scrollWidth") <= 390
         cancel = rows.first.get_by_role("button", name="Cancel")
+        # The live log may redraw a row as the page opens: measure it once it stands.
+        await expect(cancel).to_be_visible()
+        await expect(page.locator("#live-state")).to_have_text("(live)")
         box = await cancel.bounding_box()
         assert box is not None and box["height"] >= 44 and box["width"] >= 44
         page.once("dialog", lambda dialog: dialog.dismiss())
