@@ -11,6 +11,10 @@ from dispatcher.service.context import Service
 from dispatcher.service.errors import ErrorKind, ServiceError
 
 
+def _not_valid() -> ServiceError:
+    return ServiceError(ErrorKind.NOT_FOUND, "no such appeal, or the link is not valid", "token")
+
+
 def forget_token(service: Service, appeal_id: str) -> str:
     """The token that proves a deletion link came from us, for this appeal only."""
     return hmac.new(service.link_key, f"forget:{appeal_id}".encode(), hashlib.sha256).hexdigest()[
@@ -34,7 +38,7 @@ def check_forget_token(service: Service, appeal_id: str, token: str) -> None:
     # schemathesis), and a token is whatever a link or a client sends.
     expected = forget_token(service, appeal_id).encode()
     if not hmac.compare_digest(token.encode("utf-8", "surrogateescape"), expected):
-        raise ServiceError(ErrorKind.NOT_FOUND, "no such appeal, or the link is not valid", "token")
+        raise _not_valid()
 
 
 async def forget_appeal(service: Service, appeal_id: str, token: str) -> None:
@@ -45,7 +49,7 @@ async def forget_appeal(service: Service, appeal_id: str, token: str) -> None:
     # A key for this deletion only, then forgotten: the pseudonym cannot be recomputed.
     done = await service.store.forget_appeal(appeal_id, key=secrets.token_bytes(32))
     if done is None:
-        raise ServiceError(ErrorKind.NOT_FOUND, "no such appeal, or the link is not valid", "token")
+        raise _not_valid()
     if done is False:
         raise ServiceError(
             ErrorKind.CONFLICT,

@@ -112,12 +112,20 @@ async def campaign_submit(request: Request, campaign: CampaignDep, context: Cont
     except ServiceError as exc:
         return await _render_campaign(request, context, campaign, form, problems=[exc])
     except ApiError as exc:  # a limit reached: said in the page, with the form kept
-        problem = ServiceError(ErrorKind.INVALID, exc.message)
+        problem, status = refusal(exc)
         return await _render_campaign(
-            request, context, campaign, form, problems=[problem], status_code=exc.status
+            request, context, campaign, form, problems=[problem], status_code=status
         )
     query = "?repeat=1" if receipt.is_repeat else ""
     return RedirectResponse(f"/a/{receipt.appeal_id}{query}", status_code=303)
+
+
+def refusal(exc: ServiceError | ApiError) -> tuple[ServiceError, int]:
+    """A refusal from the service or the web layer (a limit), as a problem to show on the
+    page and the status to answer with."""
+    if isinstance(exc, ApiError):
+        return ServiceError(ErrorKind.INVALID, exc.message), exc.status
+    return exc, STATUS_OF[exc.kind]
 
 
 def _appeal_from_form(campaign: Campaign, form: dict[str, Any]) -> AppealRequest:
@@ -169,10 +177,7 @@ async def reported_submit(request: Request, campaign: CampaignDep, context: Cont
             ),
         )
     except (ServiceError, ApiError) as exc:
-        problem = (
-            exc if isinstance(exc, ServiceError) else ServiceError(ErrorKind.INVALID, exc.message)
-        )
-        status = exc.status if isinstance(exc, ApiError) else STATUS_OF[exc.kind]
+        problem, status = refusal(exc)
         values = {"reported": reported, "reported_problem": plain_problems([problem])[0]}
         return await _render_campaign(
             request, context, campaign, {"language": None, **values}, status_code=status
