@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from dispatcher.logs import configure_logging
-from dispatcher.models import SENT_CHANNELS, DeliveryStatus, LogEntry, utcnow
+from dispatcher.models import SENT_CHANNELS, DeliveryStatus, utcnow
 from dispatcher.output import err, out, print_log, print_receipt, print_report
 from dispatcher.runtime import (
     build_worker,
@@ -116,25 +117,31 @@ async def _run_worker(worker: Worker, settings: Settings, service: Service, *, d
 
 
 async def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
-    return await _operate(settings, args.delivery, retry_delivery, "queued again")
+    return await _operate(settings, args.delivery, "retry", "queued again")
 
 
 async def cmd_cancel(settings: Settings, args: argparse.Namespace) -> int:
-    return await _operate(settings, args.delivery, cancel_delivery, "cancelled")
+    return await _operate(settings, args.delivery, "cancel", "cancelled")
 
 
 async def _operate(
     settings: Settings,
     delivery_ids: Sequence[int],
-    action: Callable[[Service, int], Awaitable[LogEntry]],
+    action: str,
     done: str,
 ) -> int:
-    """An operator's action on each delivery; one line each, exit 1 if any was refused."""
+    """An operator's action on each delivery; one line each, exit 1 if any was refused.
+    The audit log names the one who did it as ``cli:`` and their login name."""
     refused = 0
+    perform = retry_delivery if action == "retry" else cancel_delivery
+    try:
+        by = f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # a container user with no name
+        by = "cli"
     async with open_service(settings) as service:
         for delivery_id in delivery_ids:
             try:
-                entry = await action(service, delivery_id)
+                entry = await perform(service, delivery_id, by=by)
             except ServiceError as exc:
                 err.print(f"error: delivery {delivery_id}: {exc.message}", markup=False)
                 refused += 1

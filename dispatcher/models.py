@@ -26,6 +26,13 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def format_time(when: dt.datetime) -> str:
+    """The one way a time is written for people, on every page, export and in the CLI:
+    date, time to the second, and the zone (always UTC, so operators in different places
+    read the same thing): '2026-12-02 18:20:44 UTC'. operator.js writes the same."""
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def is_language_code(code: str) -> bool:
     """A language code such as ``en``, ``zh`` or ``zh-hant`` (2-8 letters, digits, hyphens)."""
     return 2 <= len(code) <= 8 and code.replace("-", "").isalnum()

@@ -8,7 +8,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from dispatcher.models import AppealReceipt, DeliveryStatus, LogEntry
+from dispatcher.models import AppealReceipt, DeliveryStatus, LogEntry, format_time
 from dispatcher.service.reporting import BUCKETS, CampaignReport
 from dispatcher.service.views import DeliveryView
 
@@ -93,7 +93,7 @@ def print_log(
         if e.last_error is not None:
             code = f" {e.last_error.code}" if e.last_error.code else ""
             error = f"{e.last_error.error_class}{code}: {e.last_error.message}"
-        cells = [e.updated_at.strftime("%H:%M:%S"), str(e.id), e.campaign_id, e.target_id]
+        cells = [format_time(e.updated_at), str(e.id), e.campaign_id, e.target_id]
         if not show_campaign:
             cells.pop(2)
         status = _status_markup(e.status)
@@ -116,7 +116,7 @@ def _print_log_lines(entries: Sequence[LogEntry], *, show_campaign: bool) -> Non
             status += f" ({e.settlement.value.replace('_', ' ')})"
         tries = f"{e.attempts} {'try' if e.attempts == 1 else 'tries'}"
         out.print(
-            f"{e.updated_at:%H:%M:%S}  #{e.id}  {where}{e.target_id}  {e.channel.value}  "
+            f"{format_time(e.updated_at)}  #{e.id}  {where}{e.target_id}  {e.channel.value}  "
             f"{status}  {tries}"
         )
         if e.last_error is not None:

@@ -6,14 +6,19 @@ nothing leaves this machine unless a provider's settings are given.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/dispatcher.db"
+# A named operator (DISPATCHER_OPERATORS); the shared DISPATCHER_OPERATOR_TOKEN signs in as
+# SHARED_OPERATOR, which no configured name can equal.
+OPERATOR_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
+SHARED_OPERATOR = "(shared token)"
 
 
 class ConfigurationError(ValueError):
@@ -155,6 +160,9 @@ class Settings(BaseSettings):
     intake: IntakeSettings = IntakeSettings()
     # Bearer token for the operator API and dashboard; unset = operator endpoints disabled.
     operator_token: SecretStr | None = None
+    # Named operators, a token each: DISPATCHER_OPERATORS='{"ana": "…", "li": "…"}'. The
+    # audit log says which of them did what; the shared token above is one unnamed one.
+    operators: dict[str, SecretStr] = {}
     # How long a dashboard sign-in lasts (a session, ended early by signing out).
     operator_session_hours: float = Field(default=12.0, gt=0)
     # A wrong token waits this long before its answer, twice as long each time (8 s at most).
@@ -172,6 +180,22 @@ class Settings(BaseSettings):
     # debug, info, warning, error; unset: info for `serve` and `worker`, warning otherwise.
     log_level: Literal["debug", "info", "warning", "error"] | None = None
 
+    @field_validator("operators")
+    @classmethod
+    def _operator_names(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        tokens = [token.get_secret_value() for token in value.values()]
+        for name, token in value.items():
+            if not OPERATOR_NAME.fullmatch(name):
+                raise ValueError(
+                    f"operator name {name!r} is not accepted: use 1-40 lower-case letters, "
+                    "digits, '.', '_' or '-', starting with a letter or digit"
+                )
+            if len(token.get_secret_value()) < 16:
+                raise ValueError(f"operator {name!r} has a token shorter than 16 characters")
+            if tokens.count(token.get_secret_value()) > 1:
+                raise ValueError(f"operator {name!r} shares its token with another operator")
+        return value
+
     def secret_values(self) -> list[str]:
         """Every secret these settings hold (tokens, keys, passwords, the database
         password): what logs must never show."""
@@ -180,9 +204,13 @@ class Settings(BaseSettings):
         def walk(model: BaseModel) -> None:
             for name in type(model).model_fields:
                 value = getattr(model, name)
-                if isinstance(value, SecretStr) and value.get_secret_value():
-                    found.append(value.get_secret_value())
-                elif isinstance(value, BaseModel):
+                values = value.values() if isinstance(value, dict) else [value]
+                found.extend(
+                    v.get_secret_value()
+                    for v in values
+                    if isinstance(v, SecretStr) and v.get_secret_value()
+                )
+                if isinstance(value, BaseModel):
                     walk(value)
 
         walk(self)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 
 from dispatcher.models import utcnow
@@ -23,23 +24,44 @@ def _hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-async def start_session(service: Service, *, lifetime: dt.timedelta) -> str:
-    """A new session; returns its id (for the cookie). Only its hash is stored."""
+def identify(given: str | None, tokens: dict[str, str]) -> str | None:
+    """Whose token ``given`` is (``tokens`` maps an operator's name to theirs), or None.
+    Every token is compared, in constant time, so timing tells nothing about which."""
+    if not given:
+        return None
+    found = None
+    for name, token in tokens.items():
+        if hmac.compare_digest(given.encode(), token.encode()):
+            found = name
+    return found
+
+
+async def start_session(service: Service, operator: str, *, lifetime: dt.timedelta) -> str:
+    """A new session for ``operator``; returns its id (for the cookie). Only its hash is
+    stored."""
     session_id = secrets.token_urlsafe(32)
     now = utcnow()
-    await service.store.create_session(_hash(session_id), expires_at=now + lifetime, now=now)
+    await service.store.create_session(
+        _hash(session_id), operator=operator, expires_at=now + lifetime, now=now
+    )
     return session_id
 
 
-async def session_active(service: Service, session_id: str | None) -> bool:
+async def session_operator(service: Service, session_id: str | None) -> str | None:
+    """The operator signed in with this session, while it lasts."""
     if not session_id:
-        return False
-    return await service.store.session_active(_hash(session_id), utcnow())
+        return None
+    return await service.store.session_operator(_hash(session_id), utcnow())
 
 
 async def end_session(service: Service, session_id: str | None) -> None:
     if session_id:
         await service.store.end_session(_hash(session_id))
+
+
+async def end_sessions_of_others(service: Service, operators: set[str]) -> None:
+    """Sessions of an operator whose token is no longer configured end now."""
+    await service.store.end_sessions_except(operators)
 
 
 class SignInThrottled(Exception):

@@ -209,4 +209,18 @@ operator_sessions = Table(
     Column("id_hash", String(64), primary_key=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    # Who signed in: a name from DISPATCHER_OPERATORS, or the shared token's name.
+    Column("operator", String(64), nullable=False),
+)
+
+# What operators did: every sign-in (and failed one), retry, cancel and export.
+operator_audit = Table(
+    "operator_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("operator", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("address", String(64)),
 )

@@ -36,6 +36,7 @@ from dispatcher.models import (
 )
 from dispatcher.store.engine import upsert
 from dispatcher.store.intake_sql import insert_appeal
+from dispatcher.store.operators import OperatorStore
 from dispatcher.store.purge_sql import Purged, purge_campaign
 from dispatcher.store.queue import QueueStore
 from dispatcher.store.queue_sql import load_claimed
@@ -45,7 +46,6 @@ from dispatcher.store.schema import (
     appeals,
     attempts,
     deliveries,
-    operator_sessions,
     rate_counts,
     reported_actions,
 )
@@ -58,7 +58,7 @@ def _error(row: Any, prefix: str) -> ErrorInfo | None:
     return ErrorInfo(cls, getattr(row, f"{prefix}code"), getattr(row, f"{prefix}message") or "")
 
 
-class Store(QueueStore, ReceiptStore):
+class Store(QueueStore, ReceiptStore, OperatorStore):
     """Async access to supporters, appeals, deliveries and attempts.
 
     Open with ``await Store.open(url)``, which also brings the schema up to date.
@@ -322,30 +322,6 @@ class Store(QueueStore, ReceiptStore):
                 )
             ).all()
         return [(row[0], row[1], int(row[2])) for row in rows]
-
-    async def create_session(
-        self, id_hash: str, *, expires_at: dt.datetime, now: dt.datetime
-    ) -> None:
-        """Store a new operator session (by its id's hash); ended ones are cleared out."""
-        s = operator_sessions
-        async with self._writing() as conn:
-            await conn.execute(s.delete().where(s.c.expires_at <= now))
-            await conn.execute(
-                s.insert().values(id_hash=id_hash, created_at=now, expires_at=expires_at)
-            )
-
-    async def session_active(self, id_hash: str, now: dt.datetime) -> bool:
-        s = operator_sessions
-        async with self.engine.connect() as conn:
-            found = await conn.scalar(
-                select(s.c.id_hash).where(s.c.id_hash == id_hash, s.c.expires_at > now)
-            )
-        return found is not None
-
-    async def end_session(self, id_hash: str) -> None:
-        s = operator_sessions
-        async with self._writing() as conn:
-            await conn.execute(s.delete().where(s.c.id_hash == id_hash))
 
     async def purge_campaign(
         self, campaign_id: str, *, created_before: dt.datetime, key: bytes

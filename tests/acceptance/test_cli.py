@@ -512,7 +512,8 @@ def test_cancel_retry_and_the_log_at_80_columns(
     log = in_process("log", "--campaign", OPEN_CAMPAIGN)
     lines = log.stdout.splitlines()
     assert re.fullmatch(
-        rf"\d\d:\d\d:\d\d  #{number}  cui-tiankai  fax  cancelled  0 tries", lines[0]
+        rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC  #{number}  cui-tiankai  fax  cancelled  0 tries",
+        lines[0],
     )
     assert lines[1] == "    Cancelled: cancelled by an operator"
     assert max(len(line) for line in lines) <= 80

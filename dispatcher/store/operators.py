@@ -1,0 +1,228 @@
+"""What operators see and do beyond the delivery log: their sessions, the audit log of
+their actions, the supporter list, and actions on a whole filtered selection."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, or_, select, update
+
+from dispatcher.models import Channel, DeliveryStatus, ErrorInfo, QueueEvent
+from dispatcher.store.base import StoreBase
+from dispatcher.store.schema import (
+    appeals,
+    deliveries,
+    operator_audit,
+    operator_sessions,
+    supporters,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: dt.datetime
+    operator: str
+    action: str  # sign-in, sign-in-failed, sign-out, retry, cancel, export
+    subject: str
+    address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SupporterRow:
+    """One supporter in one campaign (supporters whose data was deleted are not listed)."""
+
+    campaign_id: str
+    name: str
+    email: str
+    country: str | None
+    appeals: int
+    last_appeal_at: dt.datetime
+    contact_ok: bool  # agreed, on at least one appeal, to hear from the organisation
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Deliveries chosen by the log's filter (None: any)."""
+
+    campaign_id: str | None = None
+    status: DeliveryStatus | None = None
+    channel: Channel | None = None
+    target_id: str | None = None
+
+
+def _selected(selection: Selection) -> list[ColumnElement[bool]]:
+    d = deliveries
+    chosen = {
+        d.c.status: selection.status.value if selection.status else None,
+        d.c.campaign_id: selection.campaign_id,
+        d.c.channel: selection.channel.value if selection.channel else None,
+        d.c.target_id: selection.target_id,
+    }
+    return [column == value for column, value in chosen.items() if value is not None]
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped.lower()}%"
+
+
+class OperatorStore(StoreBase):
+    async def create_session(
+        self, id_hash: str, *, operator: str, expires_at: dt.datetime, now: dt.datetime
+    ) -> None:
+        """Store a new operator session (by its id's hash); ended ones are cleared out."""
+        s = operator_sessions
+        async with self._writing() as conn:
+            await conn.execute(s.delete().where(s.c.expires_at <= now))
+            await conn.execute(
+                s.insert().values(
+                    id_hash=id_hash, operator=operator, created_at=now, expires_at=expires_at
+                )
+            )
+
+    async def session_operator(self, id_hash: str, now: dt.datetime) -> str | None:
+        """Who holds the session, while it has not ended; None otherwise."""
+        s = operator_sessions
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(
+                select(s.c.operator).where(s.c.id_hash == id_hash, s.c.expires_at > now)
+            )
+        return None if found is None else str(found)
+
+    async def end_session(self, id_hash: str) -> None:
+        s = operator_sessions
+        async with self._writing() as conn:
+            await conn.execute(s.delete().where(s.c.id_hash == id_hash))
+
+    async def end_sessions_except(self, operators: set[str]) -> None:
+        """End the sessions of operators no longer configured (their token was removed)."""
+        s = operator_sessions
+        async with self._writing() as conn:
+            await conn.execute(s.delete().where(s.c.operator.not_in(operators)))
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        async with self._writing() as conn:
+            await conn.execute(
+                operator_audit.insert().values(
+                    at=entry.at,
+                    operator=entry.operator,
+                    action=entry.action,
+                    subject=entry.subject,
+                    address=entry.address,
+                )
+            )
+
+    async def list_audit(self, *, limit: int = 50) -> list[AuditEntry]:
+        """The newest entries first."""
+        o = operator_audit
+        query = select(o).order_by(o.c.at.desc(), o.c.id.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [AuditEntry(r.at, r.operator, r.action, r.subject, r.address) for r in rows]
+
+    async def list_supporters(
+        self, *, campaign_id: str | None, search: str | None, limit: int | None
+    ) -> list[SupporterRow]:
+        """Supporters per campaign, the most recent first; ``search`` matches any part of
+        a name or an email address, whatever its case."""
+        a, s = appeals, supporters
+        agreed = func.sum(case((a.c.contact_ok, 1), else_=0))
+        last = func.max(a.c.created_at)
+        query = (
+            select(a.c.campaign_id, s.c.name, s.c.email, s.c.country, func.count(), last, agreed)
+            .join(s, s.c.id == a.c.supporter_id)
+            .where(a.c.supporter_name != "")
+            .group_by(a.c.campaign_id, s.c.id, s.c.name, s.c.email, s.c.country)
+            .order_by(last.desc(), s.c.id.desc())
+        )
+        if campaign_id is not None:
+            query = query.where(a.c.campaign_id == campaign_id)
+        if search:
+            pattern = _like(search)
+            query = query.where(
+                or_(
+                    func.lower(s.c.name).like(pattern, escape="\\"),
+                    s.c.email_lc.like(pattern, escape="\\"),
+                )
+            )
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            SupporterRow(r[0], r[1], r[2], r[3], int(r[4]), _aware(r[5]), bool(r[6])) for r in rows
+        ]
+
+    async def change_selection(
+        self,
+        selection: Selection,
+        *,
+        allowed_from: frozenset[DeliveryStatus],
+        to: DeliveryStatus,
+        now: dt.datetime,
+        error: ErrorInfo | None = None,
+    ) -> int:
+        """Move every selected delivery in one of ``allowed_from`` to ``to``, in one
+        transaction (see Store.change_status for one). Returns how many moved."""
+        d = deliveries
+        values: dict[str, Any] = {
+            "status": to.value,
+            "updated_at": now,
+            "lease_until": None,
+            "lease_owner": None,
+        }
+        if to is DeliveryStatus.QUEUED:
+            values["next_attempt_at"] = now
+        if error is not None:
+            values |= {
+                "last_error_class": error.error_class,
+                "last_error_code": error.code,
+                "last_error_message": error.message,
+            }
+        statement = update(d).where(d.c.status.in_([s.value for s in allowed_from]))
+        statement = statement.where(*_selected(selection))
+        events = [QueueEvent.CHANGED]
+        if to is DeliveryStatus.QUEUED:
+            events.append(QueueEvent.QUEUED)
+        async with self._writing() as conn:
+            changed = int((await conn.execute(statement.values(values))).rowcount)
+            if changed:
+                await self.notifier.announce(conn, *events)
+        if changed:
+            self.notifier.publish(*events)
+        return changed
+
+    async def count_selection(self, selection: Selection) -> dict[DeliveryStatus, int]:
+        """How many selected deliveries are in each status."""
+        d = deliveries
+        query = select(d.c.status, func.count()).group_by(d.c.status)
+        query = query.where(*_selected(selection))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {DeliveryStatus(r[0]): int(r[1]) for r in rows}
+
+    async def delivered_times(
+        self, selection: Selection, *, since: dt.datetime
+    ) -> list[tuple[Channel, dt.datetime]]:
+        """When each selected delivery delivered since ``since`` was last changed (its
+        status in ``selection`` is ignored: these are the delivered ones)."""
+        d = deliveries
+        chosen = Selection(selection.campaign_id, None, selection.channel, selection.target_id)
+        query = select(d.c.channel, d.c.updated_at).where(
+            d.c.status == DeliveryStatus.DELIVERED.value,
+            d.c.updated_at >= since,
+            *_selected(chosen),
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(Channel(r[0]), r[1]) for r in rows]
+
+
+def _aware(value: Any) -> dt.datetime:
+    """func.max() of a UTCDateTime column comes back as SQLite's text or a naive value."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    assert isinstance(value, dt.datetime)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
