@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from dispatcher.models import SENT_CHANNELS, DeliveryStatus, LogEntry
+from dispatcher.models import SENT_CHANNELS, Channel
 
 MAX_HOURS = 48
 
@@ -15,22 +15,20 @@ def _hour(when: dt.datetime) -> dt.datetime:
 
 
 def delivery_chart(
-    entries: list[LogEntry], *, width: int = 600, height: int = 160
+    delivered: list[tuple[Channel, dt.datetime]], *, width: int = 600, height: int = 160
 ) -> dict[str, Any]:
-    """Bars per hour (the last ``MAX_HOURS`` hours with deliveries), one per channel."""
-    delivered = [e for e in entries if e.status is DeliveryStatus.DELIVERED]
+    """Bars per hour (the last ``MAX_HOURS`` hours with deliveries), one per channel, from
+    when each delivery was delivered."""
     if not delivered:
         return {"bars": [], "width": width, "height": height, "labels": [], "totals": {}}
-    end = max(_hour(e.updated_at) for e in delivered)
-    start = max(
-        min(_hour(e.updated_at) for e in delivered), end - dt.timedelta(hours=MAX_HOURS - 1)
-    )
+    end = max(_hour(when) for _, when in delivered)
+    start = max(min(_hour(when) for _, when in delivered), end - dt.timedelta(hours=MAX_HOURS - 1))
     slots = int((end - start).total_seconds() // 3600) + 1
     counts = {c: [0] * slots for c in SENT_CHANNELS}
-    for e in delivered:
-        slot = int((_hour(e.updated_at) - start).total_seconds() // 3600)
+    for channel, when in delivered:
+        slot = int((_hour(when) - start).total_seconds() // 3600)
         if slot >= 0:
-            counts[e.channel][slot] += 1
+            counts[channel][slot] += 1
     peak = max(max(values) for values in counts.values()) or 1
     slot_width = width / slots
     bar_width = slot_width * 0.8 / len(SENT_CHANNELS)
@@ -52,7 +50,10 @@ def delivery_chart(
         "bars": bars,
         "width": width,
         "height": height,
-        "labels": [start.strftime("%d %b %H:00"), (end + dt.timedelta(hours=1)).strftime("%H:00")],
+        "labels": [
+            start.strftime("%Y-%m-%d %H:00"),
+            (end + dt.timedelta(hours=1)).strftime("%Y-%m-%d %H:00"),
+        ],
         "totals": {c.value: sum(v) for c, v in counts.items()},
         "peak": peak,
     }

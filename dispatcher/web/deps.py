@@ -19,13 +19,13 @@ from dispatcher.service import Service
 from dispatcher.service.catalog import find_campaign
 from dispatcher.service.intake import submit_appeal
 from dispatcher.service.log import LogFilter
-from dispatcher.service.sessions import session_active
+from dispatcher.service.sessions import identify, session_operator
 from dispatcher.service.validation import AppealRequest
-from dispatcher.settings import Settings
+from dispatcher.settings import SHARED_OPERATOR, Settings
 from dispatcher.supervisor import Supervisor
 from dispatcher.web.errors import ApiError
 from dispatcher.web.metrics import Metrics
-from dispatcher.web.security import OPERATOR_COOKIE, Csrf, RateLimiter, token_matches
+from dispatcher.web.security import OPERATOR_COOKIE, Csrf, RateLimiter
 
 # What a 503 asks clients to wait before trying again.
 UNAVAILABLE_RETRY_SECONDS = 60
@@ -47,27 +47,40 @@ class WebContext:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
-    def operator_token(self) -> str | None:
-        token = self.settings.operator_token
-        return token.get_secret_value() if token and token.get_secret_value() else None
+    def operator_tokens(self) -> dict[str, str]:
+        """Each operator's name and token: DISPATCHER_OPERATORS, and the shared
+        DISPATCHER_OPERATOR_TOKEN as the unnamed operator."""
+        tokens = {
+            name: token.get_secret_value()
+            for name, token in self.settings.operators.items()
+            if token.get_secret_value()
+        }
+        shared = self.settings.operator_token
+        if shared is not None and shared.get_secret_value():
+            tokens[SHARED_OPERATOR] = shared.get_secret_value()
+        return tokens
 
-    def required_operator_token(self) -> str:
-        """The configured operator token; 404 (operator features disabled) when there is none."""
-        token = self.operator_token
-        if token is None:
+    def required_operator_tokens(self) -> dict[str, str]:
+        """The configured operator tokens; 404 (operator features disabled) when none."""
+        tokens = self.operator_tokens
+        if not tokens:
             raise ApiError(
-                404, "operator endpoints and dashboard are disabled: set DISPATCHER_OPERATOR_TOKEN"
+                404,
+                "operator endpoints and dashboard are disabled: set DISPATCHER_OPERATOR_TOKEN "
+                "or DISPATCHER_OPERATORS",
             )
-        return token
+        return tokens
 
-    async def is_operator(self, request: Request) -> bool:
-        """Whether the request carries the operator token (bearer header) or the cookie of
-        a dashboard session that has not ended."""
-        expected = self.required_operator_token()
+    async def operator(self, request: Request) -> str | None:
+        """Who the request comes from: the operator whose token is in the bearer header,
+        or who holds the dashboard session in its cookie; None for anyone else."""
+        tokens = self.required_operator_tokens()
         bearer = _bearer_token(request)
         if bearer is not None:
-            return token_matches(bearer, expected)
-        return await session_active(self.service, request.cookies.get(OPERATOR_COOKIE))
+            return identify(bearer, tokens)
+        name = await session_operator(self.service, request.cookies.get(OPERATOR_COOKIE))
+        # A session outlives nothing: an operator whose token was removed is signed out.
+        return name if name in tokens else None
 
     async def accept_appeal(self, appeal: AppealRequest) -> AppealReceipt:
         """The JSON API's and the form's intake: the per-email limit, then the service.
@@ -109,8 +122,8 @@ def _bearer_token(request: Request) -> str | None:
 operator_bearer = HTTPBearer(
     auto_error=False,
     scheme_name="operatorToken",
-    description="The value of DISPATCHER_OPERATOR_TOKEN. The dashboard's sign-in cookie "
-    "is accepted in its place.",
+    description="An operator's token (DISPATCHER_OPERATORS, or DISPATCHER_OPERATOR_TOKEN). "
+    "The dashboard's sign-in cookie is accepted in its place for reading.",
 )
 
 
@@ -118,14 +131,15 @@ async def require_operator(
     request: Request,
     context: ContextDep,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)],
-) -> None:
+) -> str:
     """Operator endpoints: 404 when no token is configured (disabled), 401 without it.
 
     The dashboard's sign-in cookie is accepted for reading only: a request that changes
     something needs the bearer header, which another site's page cannot make a browser
     send (the dashboard's own forms carry a CSRF token and go to /operator/ instead).
     """
-    if not await context.is_operator(request):
+    operator = await context.operator(request)
+    if operator is None:
         raise ApiError(
             401,
             "operator token missing or wrong",
@@ -138,9 +152,12 @@ async def require_operator(
             "'Authorization: Bearer …' header; the sign-in cookie alone is accepted only "
             "for reading",
         )
+    return operator
 
 
 OperatorDep = Depends(require_operator)
+# The operator's name, for routes that record what they did.
+OperatorName = Annotated[str, OperatorDep]
 
 
 def campaign_or_404(campaign_id: str, context: ContextDep) -> Campaign:

@@ -14,12 +14,13 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from dispatcher.channels.registry import CHANNEL_LABELS
-from dispatcher.models import Settlement
+from dispatcher.models import Settlement, format_time
 from dispatcher.web.deps import WebContext
 from dispatcher.web.errors import ApiError
 from dispatcher.web.security import CSRF_COOKIE
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["when"] = format_time
 STATUS_WORDS = {
     "queued": "waiting to be sent",
     "sending": "sending now",

@@ -232,6 +232,30 @@ class DeliveryOut(DeliveryView):
     )
 
 
+class DeliveryExport(BaseModel):
+    """Every delivery a filter selects, oldest first (the JSON export)."""
+
+    deliveries: list[DeliveryView]
+
+
+class SupporterOut(BaseModel):
+    campaign: str
+    name: str
+    email: str
+    country: str | None
+    appeals: int = Field(description="appeals this supporter made in this campaign")
+    last_appeal_at: str = Field(
+        description="when the latest was made, e.g. 2026-12-02 18:20:44 UTC"
+    )
+    contact_ok: bool = Field(description="agreed, on at least one appeal, to future contact")
+
+
+class SupporterExport(BaseModel):
+    """Supporters by campaign, most recent first (the JSON export)."""
+
+    supporters: list[SupporterOut]
+
+
 class DeliveryPage(BaseModel):
     deliveries: list[DeliveryOut] = Field(description="newest first")
     next_cursor: str | None = Field(description="pass as `cursor` for the next page")

@@ -119,13 +119,6 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
     return await request.body()
 
 
-def token_matches(given: str | None, expected: str) -> bool:
-    """Constant-time comparison of a presented token with the configured one."""
-    if not given:
-        return False
-    return hmac.compare_digest(given.encode(), expected.encode())
-
-
 class Csrf:
     """Double-submit CSRF tokens for HTML forms, signed with a key derived from the
     configured secret key (or a random one for this process only)."""

@@ -322,3 +322,85 @@ async def test_the_operator_on_a_phone_cancels_after_confirming_and_is_told(
         await expect(page.locator("#done")).to_contain_text("is cancelled: it will not be sent.")
         await expect(page.locator("#delivery-log td.status", has_text="cancelled")).to_have_count(1)
         await page.screenshot(path=SCREENSHOTS / "operator-phone.png", full_page=True)
+
+
+async def test_totals_and_chart_follow_the_live_log_and_times_are_written_one_way(
+    browser: Browser, tmp_path: Path, campaigns_dir: Path
+) -> None:
+    """The dashboard's totals and chart redraw as deliveries arrive (no reload), and a
+    time is written one way everywhere: date, time and zone."""
+    from playwright.async_api import expect
+
+    async with Sandbox(tmp_path / "box", fax_transmit_seconds=0.05) as sandbox:
+        app = create_app(service_settings(tmp_path, campaigns_dir, sandbox))
+        async with app.router.lifespan_context(app), live_server(app) as base:
+            page = await browser.new_page(viewport={"width": 1280, "height": 1100})
+            await page.goto(f"{base}/operator")
+            await page.get_by_label("Operator token").fill(OPERATOR_TOKEN)
+            await page.get_by_role("button", name="Sign in").click()
+            await expect(page.locator("#live-state")).to_have_text("(live)")
+            total = page.locator(
+                f'.campaign-totals[data-campaign="{OPEN_CAMPAIGN}"] .actions-total'
+            )
+            await expect(total).to_have_text("0")
+            supporter = await browser.new_page()
+            await supporter.goto(f"{base}/c/{OPEN_CAMPAIGN}")
+            await supporter.get_by_label("Your name", exact=True).fill("Bo Chen")
+            await supporter.get_by_role("textbox", name=EMAIL_LABEL).fill("bo@example.org")
+            await supporter.get_by_role("button", name="Send my appeal").click()
+            await expect(total).to_have_text("5", timeout=30_000)
+            await expect(page.locator(".chart .legend")).to_contain_text("email 2")
+            await expect(page.locator("#delivery-log td.updated").first).to_have_text(
+                re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$")
+            )
+            await page.screenshot(path=SCREENSHOTS / "operator-live-1280.png", full_page=True)
+
+
+async def test_on_a_phone_the_operator_cancels_a_whole_selection_after_one_question(
+    browser: Browser, tmp_path: Path, campaigns_dir: Path
+) -> None:
+    """390 px: every delivery the filter selects is cancelled at once after one question
+    that says how many; the supporter list and a delivery's page fit the screen."""
+    from playwright.async_api import expect
+
+    app = create_app(web_settings(tmp_path, campaigns_dir), run_worker=False)
+    async with app.router.lifespan_context(app), live_server(app) as base:
+        page = await browser.new_page(viewport={"width": 390, "height": 844})
+        await page.goto(f"{base}/c/{OPEN_CAMPAIGN}")
+        await page.get_by_label("Your name", exact=True).fill("Ana Lima")
+        await page.get_by_role("textbox", name=EMAIL_LABEL).fill("ana@example.org")
+        await page.get_by_role("button", name="Send my appeal").click()
+        await page.goto(f"{base}/operator")
+        await page.get_by_label("Operator token").fill(OPERATOR_TOKEN)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.goto(f"{base}/operator?channel=fax")
+        bulk = page.locator(".bulk-form button", has_text="Cancel 2")
+        box = await bulk.bounding_box()
+        assert box is not None and box["height"] >= 44
+        questions: list[str] = []
+
+        async def answer(dialog: Any) -> None:
+            questions.append(dialog.message)
+            await dialog.accept()
+
+        page.on("dialog", answer)
+        await bulk.click()
+        await expect(page.locator("#done")).to_contain_text(
+            "2 deliveries in this selection are cancelled"
+        )
+        assert questions == ["Cancel 2 deliveries? They will not be sent."]
+        await expect(page.locator("#delivery-log td.status", has_text="cancelled")).to_have_count(2)
+        await expect(page.locator(".audit-log li").first).to_contain_text(
+            "cancelled 2 deliveries (channel=fax)"
+        )
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        await page.screenshot(path=SCREENSHOTS / "operator-bulk-390.png", full_page=True)
+        await page.goto(f"{base}/operator/supporters?q=ana")
+        await expect(page.locator(".supporters-table tbody tr")).to_have_count(1)
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        await page.screenshot(path=SCREENSHOTS / "operator-supporters-390.png", full_page=True)
+        await page.goto(f"{base}/operator/deliveries/1")
+        await page.get_by_role("button", name="Cancel").click()
+        await expect(page.locator("#done")).to_contain_text("Delivery 1 is cancelled")
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        await page.screenshot(path=SCREENSHOTS / "operator-detail-390.png", full_page=True)

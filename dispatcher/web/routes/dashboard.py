@@ -1,46 +1,89 @@
-"""The operator dashboard: sign-in, the live delivery log with totals, retry and cancel."""
+"""The operator dashboard: sign-in, the live delivery log with totals, retry and cancel
+(one delivery, or every one a filter selects), the supporter list and the audit log."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dispatcher.models import SENT_CHANNELS, DeliveryStatus, utcnow
-from dispatcher.service import ServiceError
+from dispatcher.service import ServiceError, audit
+from dispatcher.service.exports import supporters
 from dispatcher.service.log import LogFilter, delivery_detail, delivery_page
 from dispatcher.service.operator import (
+    ACTIONS,
     CANCELLABLE_FROM,
     RETRYABLE_FROM,
+    act_on_selection,
     cancel_delivery,
+    delivered_recently,
     retry_delivery,
+    selection_actionable,
 )
 from dispatcher.service.reporting import BUCKETS, campaign_report
 from dispatcher.service.sessions import (
     SignInThrottled,
     check_sign_in_allowed,
     end_session,
+    identify,
+    session_operator,
     sign_in_failed,
     start_session,
 )
+from dispatcher.settings import SHARED_OPERATOR
 from dispatcher.web.chart import delivery_chart
-from dispatcher.web.deps import ContextDep, DeliveryId, client_ip
+from dispatcher.web.deps import ContextDep, DeliveryId, WebContext, client_ip
 from dispatcher.web.errors import STATUS_OF, ApiError
 from dispatcher.web.html import PostedForm, render_page
-from dispatcher.web.security import OPERATOR_COOKIE, token_matches
+from dispatcher.web.security import OPERATOR_COOKIE
 
 router = APIRouter(include_in_schema=False)
 LOG_ROWS = 200
+FILTERS = ("campaign", "channel", "status", "target")
 
-
-# What an action did, said on the page it returns to (?done=retry:17).
+# What an action did, said on the page it goes back to (?done=retry:17, ?done=bulk-retry:5).
 DONE_WORDS = {
     "retry": "Delivery {} is queued again and will be sent now.",
     "cancel": "Delivery {} is cancelled: it will not be sent.",
+    "bulk-retry": "{} deliveries in this selection are queued again and will be sent now.",
+    "bulk-cancel": "{} deliveries in this selection are cancelled: they will not be sent.",
 }
+
+
+def _done(done: str) -> str:
+    what, _, subject = done.partition(":")
+    return DONE_WORDS[what].format(subject) if what in DONE_WORDS and subject.isdigit() else ""
+
+
+def _sign_in(request: Request, context: WebContext) -> HTMLResponse:
+    return render_page(request, "operator_login.html", context, {"error": None})
+
+
+async def _summary(context: WebContext, log_filter: LogFilter) -> dict[str, Any]:
+    """The totals and the chart for the filter: on the page, and redrawn as the log moves."""
+    shown = [c.id for c in context.service.catalog if log_filter.campaign in (None, c.id)]
+    delivered = await delivered_recently(context.service, log_filter)
+    return {
+        "reports": [await campaign_report(context.service, c) for c in shown],
+        "buckets": BUCKETS,
+        "chart": delivery_chart(delivered),
+        "status_filtered": log_filter.status is not None,
+        "actionable": await selection_actionable(context.service, log_filter),
+        "filtered": bool(log_filter.as_query()),
+        "filters_posted": log_filter.as_query(),
+    }
+
+
+def _parse_filter(filters: dict[str, str]) -> tuple[LogFilter, ServiceError | None]:
+    try:
+        return LogFilter.parse(**filters), None
+    except ServiceError as exc:  # shown above an unfiltered log, with the same sentence
+        return LogFilter(), exc
 
 
 @router.get("/operator", response_class=HTMLResponse)
@@ -53,50 +96,70 @@ async def operator_page(
     target: str = "",
     done: str = "",
 ) -> HTMLResponse:
-    if not await context.is_operator(request):
-        return render_page(request, "operator_login.html", context, {"error": None})
+    operator = await context.operator(request)
+    if operator is None:
+        return _sign_in(request, context)
     filters = {"campaign": campaign, "channel": channel, "status": status, "target": target}
-    error: ServiceError | None = None
-    try:
-        log_filter = LogFilter.parse(**filters)
-    except ServiceError as exc:  # shown above an unfiltered log, with the same sentence
-        error, log_filter = exc, LogFilter()
+    log_filter, error = _parse_filter(filters)
     # Taken before reading the log: the live stream replays every change from here on, so
     # nothing that happens while this page renders is missed.
     rendered_at = utcnow()
     page = await delivery_page(context.service, log_filter, limit=LOG_ROWS)
-    shown = [c.id for c in context.service.catalog if log_filter.campaign in (None, c.id)]
-    reports = [await campaign_report(context.service, campaign_id) for campaign_id in shown]
     values = {
+        "operator": operator,
+        "shared_operator": SHARED_OPERATOR,
         "filters": filters,
         "query": urlencode(log_filter.as_query()),
         "error": error,
         "entries": page.entries,
-        "reports": reports,
-        "buckets": BUCKETS,
+        "log_rows": LOG_ROWS,
         "all_campaigns": list(context.service.catalog),
         "channels": [c.value for c in SENT_CHANNELS],
         "statuses": [s.value for s in DeliveryStatus],
         "retryable": {s.value for s in RETRYABLE_FROM},
         "cancellable": {s.value for s in CANCELLABLE_FROM},
-        "chart": delivery_chart(page.entries),
         "rendered_at": rendered_at.isoformat(),
-        "done": DONE_WORDS.get(done.partition(":")[0], "").format(done.partition(":")[2]),
+        "done": _done(done),
+        "audit": await audit.recent(context.service, limit=15),
+        "audit_words": audit.ACTIONS,
+        **await _summary(context, log_filter),
     }
     status_code = STATUS_OF[error.kind] if error else 200
     return render_page(request, "operator.html", context, values, status_code=status_code)
 
 
+@router.get("/operator/summary", response_class=HTMLResponse)
+async def operator_summary(
+    request: Request,
+    context: ContextDep,
+    campaign: str = "",
+    channel: str = "",
+    status: str = "",
+    target: str = "",
+) -> HTMLResponse:
+    """The totals and the chart alone: the dashboard fetches them again as the log moves."""
+    if await context.operator(request) is None:
+        raise ApiError(401, "sign in to the operator dashboard first")
+    filters = {"campaign": campaign, "channel": channel, "status": status, "target": target}
+    log_filter, _ = _parse_filter(filters)
+    values = {"query": urlencode(log_filter.as_query()), **await _summary(context, log_filter)}
+    return render_page(request, "operator_summary.html", context, values)
+
+
 @router.post("/operator/login", response_class=HTMLResponse)
 async def operator_login(request: Request, context: ContextDep) -> Response:
-    """The token for a session: the cookie holds a random session id, never the token.
-    Each wrong token from an address waits longer; too many in an hour get 429."""
-    expected = context.required_operator_token()
+    """An operator's token for a session: the cookie holds a random session id, never the
+    token. Each wrong token from an address waits longer; too many in an hour get 429."""
+    tokens = context.required_operator_tokens()
     posted = await PostedForm.read(request, context)
     address = client_ip(request)
     try:
         await check_sign_in_allowed(context.service, address)
-        if not token_matches(posted.one("token"), expected):
+        operator = identify(posted.one("token"), tokens)
+        if operator is None:
+            await audit.record(
+                context.service, "unknown", "sign-in-failed", "with a wrong token", address=address
+            )
             await sign_in_failed(
                 context.service,
                 address,
@@ -117,7 +180,8 @@ async def operator_login(request: Request, context: ContextDep) -> Response:
             headers={"Retry-After": str(exc.retry_after)},
         )
     lifetime = dt.timedelta(hours=context.settings.operator_session_hours)
-    session_id = await start_session(context.service, lifetime=lifetime)
+    session_id = await start_session(context.service, operator, lifetime=lifetime)
+    await audit.record(context.service, operator, "sign-in", "to the dashboard", address=address)
     response = RedirectResponse("/operator", status_code=303)
     response.set_cookie(
         OPERATOR_COOKIE,
@@ -135,37 +199,91 @@ async def operator_login(request: Request, context: ContextDep) -> Response:
 @router.post("/operator/logout")
 async def operator_logout(request: Request, context: ContextDep) -> Response:
     await PostedForm.read(request, context)
-    await end_session(context.service, request.cookies.get(OPERATOR_COOKIE))
+    session_id = request.cookies.get(OPERATOR_COOKIE)
+    operator = await session_operator(context.service, session_id)
+    await end_session(context.service, session_id)
+    if operator is not None:
+        address = client_ip(request)
+        await audit.record(
+            context.service, operator, "sign-out", "of the dashboard", address=address
+        )
     response = RedirectResponse("/operator", status_code=303)
     response.delete_cookie(OPERATOR_COOKIE, path="/")
     return response
+
+
+def _back(posted: PostedForm) -> str:
+    """The log's filter to go back to (a query string, never another address)."""
+    back = posted.one("back")
+    return back if back and not back.startswith(("/", "\\")) and "://" not in back else ""
 
 
 @router.post("/operator/deliveries/{delivery_id}/{action}")
 async def operator_action(
     request: Request, delivery_id: DeliveryId, action: str, context: ContextDep
 ) -> Response:
-    if not await context.is_operator(request):
+    operator = await context.operator(request)
+    if operator is None:
         raise ApiError(401, "sign in to the operator dashboard first")
     posted = await PostedForm.read(request, context)
-    if action not in {"retry", "cancel"}:
-        raise ApiError(404, f"no operator action {action!r}")
+    if action not in ACTIONS:
+        raise ApiError(404, f"no operator action {action!r}; accepted: retry, cancel")
     perform = retry_delivery if action == "retry" else cancel_delivery
-    await perform(context.service, delivery_id)
-    back = posted.one("back")
-    query = back if back and not back.startswith(("/", "\\")) and "://" not in back else ""
-    # Say what was done on the page it goes back to (post, redirect, get).
+    await perform(context.service, delivery_id, by=operator)
     done = urlencode({"done": f"{action}:{delivery_id}"})
-    query = f"{query}&{done}" if query else done
+    # Say what was done on the page it goes back to (post, redirect, get).
+    if posted.one("from") == "detail":
+        return RedirectResponse(f"/operator/deliveries/{delivery_id}?{done}", status_code=303)
+    query = _back(posted)
+    return RedirectResponse(f"/operator?{query}&{done}" if query else f"/operator?{done}", 303)
+
+
+@router.post("/operator/bulk/{action}")
+async def operator_bulk(request: Request, action: str, context: ContextDep) -> Response:
+    """Retry or cancel every delivery the posted filter selects (the log's filter)."""
+    operator = await context.operator(request)
+    if operator is None:
+        raise ApiError(401, "sign in to the operator dashboard first")
+    posted = await PostedForm.read(request, context)
+    log_filter = LogFilter.parse(**{key: posted.one(key) for key in FILTERS})
+    changed = await act_on_selection(context.service, log_filter, action, by=operator)
+    query = urlencode({**log_filter.as_query(), "done": f"bulk-{action}:{changed}"})
     return RedirectResponse(f"/operator?{query}", status_code=303)
 
 
 @router.get("/operator/deliveries/{delivery_id}", response_class=HTMLResponse)
 async def operator_delivery(
-    request: Request, delivery_id: DeliveryId, context: ContextDep
+    request: Request, delivery_id: DeliveryId, context: ContextDep, done: str = ""
 ) -> HTMLResponse:
-    if not await context.is_operator(request):
-        return render_page(request, "operator_login.html", context, {"error": None})
+    if await context.operator(request) is None:
+        return _sign_in(request, context)
     detail = await delivery_detail(context.service, delivery_id)
-    values = {"entry": detail.entry, "attempts": detail.attempts}
+    values = {
+        "entry": detail.entry,
+        "attempts": detail.attempts,
+        "retryable": {s.value for s in RETRYABLE_FROM},
+        "cancellable": {s.value for s in CANCELLABLE_FROM},
+        "done": _done(done),
+    }
     return render_page(request, "operator_delivery.html", context, values)
+
+
+@router.get("/operator/supporters", response_class=HTMLResponse)
+async def operator_supporters(
+    request: Request, context: ContextDep, campaign: str = "", q: str = ""
+) -> HTMLResponse:
+    """Supporters, searchable by part of a name or an email address, with exports."""
+    if await context.operator(request) is None:
+        return _sign_in(request, context)
+    rows = await supporters(context.service, campaign=campaign or None, search=q, limit=500)
+    values = {
+        "rows": rows,
+        "campaign": campaign,
+        "q": q,
+        "all_campaigns": list(context.service.catalog),
+        "export_query": urlencode(
+            {k: v for k, v in {"campaign": campaign, "search": q}.items() if v}
+        ),
+        "limit": 500,
+    }
+    return render_page(request, "operator_supporters.html", context, values)

@@ -11,6 +11,13 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from dispatcher.models import LogEntry, utcnow
+from dispatcher.service import audit
+from dispatcher.service.exports import (
+    DELIVERY_COLUMNS,
+    SUPPORTER_COLUMNS,
+    deliveries_export,
+    supporters_export,
+)
 from dispatcher.service.log import (
     MAX_PAGE,
     LogFilter,
@@ -21,12 +28,87 @@ from dispatcher.service.log import (
 from dispatcher.service.operator import cancel_delivery, retry_delivery
 from dispatcher.service.reporting import campaign_report, report_csv
 from dispatcher.service.views import AttemptView
-from dispatcher.web.deps import ContextDep, DeliveryId, LogFilterDep, OperatorDep, WebContext
+from dispatcher.web.deps import (
+    ContextDep,
+    DeliveryId,
+    LogFilterDep,
+    OperatorDep,
+    OperatorName,
+    WebContext,
+)
 from dispatcher.web.errors import ApiError
-from dispatcher.web.schemas import DeliveryOut, DeliveryPage, errors
+from dispatcher.web.schemas import (
+    DeliveryExport,
+    DeliveryOut,
+    DeliveryPage,
+    SupporterExport,
+    errors,
+)
 
 router = APIRouter(prefix="/api", tags=["operators"], dependencies=[OperatorDep])
 OPERATOR_ERRORS = errors(401, 404, 422)
+
+
+EXPORT_TYPES = {"csv": "text/csv", "json": "application/json"}
+
+
+def _download(body: str, fmt: str, name: str) -> Response:
+    """``fmt`` was checked by the service (one of csv, json)."""
+    return Response(
+        body,
+        media_type=f"{EXPORT_TYPES[fmt]}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
+    )
+
+
+@router.get(
+    "/deliveries/export",
+    response_class=Response,
+    responses={
+        200: {
+            "model": DeliveryExport,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "one row per delivery: " + ", ".join(DELIVERY_COLUMNS),
+        },
+        **OPERATOR_ERRORS,
+    },
+)
+async def export_deliveries(
+    context: ContextDep,
+    log_filter: LogFilterDep,
+    operator: OperatorName,
+    format: str = "csv",
+) -> Response:
+    """Every delivery the filter selects (not a page), oldest first, as CSV or JSON."""
+    body = await deliveries_export(context.service, log_filter, format, by=operator)
+    return _download(body, format, "deliveries")
+
+
+@router.get(
+    "/supporters",
+    response_class=Response,
+    responses={
+        200: {
+            "model": SupporterExport,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "one row per supporter and campaign: " + ", ".join(SUPPORTER_COLUMNS),
+        },
+        **OPERATOR_ERRORS,
+    },
+)
+async def export_supporters(
+    context: ContextDep,
+    operator: OperatorName,
+    campaign: str | None = None,
+    search: str = "",
+    format: str = "json",
+) -> Response:
+    """Supporters (whose data was not deleted), most recent first; ``search`` matches any
+    part of a name or an email address. Each export is in the operators' audit log."""
+    body = await supporters_export(
+        context.service, format, campaign=campaign or None, search=search, by=operator
+    )
+    return _download(body, format, "supporters")
 
 
 @router.get("/deliveries", response_model=DeliveryPage, responses=OPERATOR_ERRORS)
@@ -118,9 +200,11 @@ def _event(entry: LogEntry) -> str:
     response_model=DeliveryOut,
     responses=errors(401, 403, 404, 409),
 )
-async def post_retry(delivery_id: DeliveryId, context: ContextDep) -> DeliveryOut:
+async def post_retry(
+    delivery_id: DeliveryId, context: ContextDep, operator: OperatorName
+) -> DeliveryOut:
     """Queue a failed, expired, cancelled or waiting delivery to be sent now."""
-    return DeliveryOut.of(await retry_delivery(context.service, delivery_id))
+    return DeliveryOut.of(await retry_delivery(context.service, delivery_id, by=operator))
 
 
 @router.post(
@@ -128,9 +212,11 @@ async def post_retry(delivery_id: DeliveryId, context: ContextDep) -> DeliveryOu
     response_model=DeliveryOut,
     responses=errors(401, 403, 404, 409),
 )
-async def post_cancel(delivery_id: DeliveryId, context: ContextDep) -> DeliveryOut:
+async def post_cancel(
+    delivery_id: DeliveryId, context: ContextDep, operator: OperatorName
+) -> DeliveryOut:
     """Stop a queued, failed or expired delivery; one that went out cannot be recalled."""
-    return DeliveryOut.of(await cancel_delivery(context.service, delivery_id))
+    return DeliveryOut.of(await cancel_delivery(context.service, delivery_id, by=operator))
 
 
 @router.get(
@@ -144,9 +230,12 @@ async def post_cancel(delivery_id: DeliveryId, context: ContextDep) -> DeliveryO
         **errors(401, 404),
     },
 )
-async def get_report_csv(campaign_id: str, context: ContextDep) -> PlainTextResponse:
+async def get_report_csv(
+    campaign_id: str, context: ContextDep, operator: OperatorName
+) -> PlainTextResponse:
     """The report as CSV: one row per target × channel, and a total row per channel."""
     report = await campaign_report(context.service, campaign_id)
+    await audit.record(context.service, operator, "export", f"report of {campaign_id} as csv")
     return PlainTextResponse(
         report_csv(report),
         media_type="text/csv",

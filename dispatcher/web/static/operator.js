@@ -1,15 +1,53 @@
 // Operator dashboard: apply delivery changes from the Server-Sent Events stream to the log.
 (function () {
   "use strict";
-  // Cancelling cannot be undone by the supporter: ask first (Retry needs no question).
+  // Cancelling cannot be undone by the supporter: ask first. Retry of one delivery needs
+  // no question; acting on a whole selection asks how many it will change.
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (!form.action || !/\/cancel$/.test(form.action)) { return; }
-    var id = form.action.split("/").slice(-2)[0];
-    if (!window.confirm("Cancel delivery " + id + "? It will not be sent.")) {
-      event.preventDefault();
+    var submitter = event.submitter;
+    var action = (submitter && submitter.getAttribute("formaction")) || form.getAttribute("action") || "";
+    var question = null;
+    var bulk = /\/bulk\/(retry|cancel)$/.exec(action);
+    if (bulk) {
+      var count = event.submitter.dataset.count;
+      question = bulk[1] === "retry"
+        ? "Retry " + count + " deliveries? They will be sent again now."
+        : "Cancel " + count + " deliveries? They will not be sent.";
+    } else if (/\/cancel$/.test(action)) {
+      var id = action.split("/").slice(-2)[0];
+      question = "Cancel delivery " + id + "? It will not be sent.";
     }
+    if (question && !window.confirm(question)) { event.preventDefault(); }
   });
+  // The one time format of every page and of the CLI: 2026-12-02 18:20:44 UTC.
+  function when(iso) {
+    var d = new Date(iso);
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return d.getUTCFullYear() + "-" + two(d.getUTCMonth() + 1) + "-" + two(d.getUTCDate()) +
+      " " + two(d.getUTCHours()) + ":" + two(d.getUTCMinutes()) + ":" + two(d.getUTCSeconds()) + " UTC";
+  }
+  // The totals and the chart are drawn by the server; fetch them again when the log moves,
+  // at most every two seconds.
+  var summary = document.getElementById("summary");
+  var refreshing = false;
+  var again = false;
+  function refreshSummary() {
+    if (!summary) { return; }
+    if (refreshing) { again = true; return; }  // one more fetch once this one is done
+    refreshing = true;
+    window.setTimeout(function () {
+      again = false;
+      fetch(summary.dataset.url, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) { if (html !== null) { summary.innerHTML = html; } })
+        .catch(function () { /* the next change tries again */ })
+        .then(function () {
+          refreshing = false;
+          if (again) { refreshSummary(); }
+        });
+    }, 2000);
+  }
   var table = document.getElementById("delivery-log");
   if (!table || !window.EventSource) { return; }
   var body = table.tBodies[0];
@@ -39,9 +77,10 @@
     form.appendChild(button);
     return form;
   }
-  function cell(text, className) {
+  function cell(text, className, label) {
     var td = document.createElement("td");
     if (className) { td.className = className; }
+    if (label) { td.dataset.label = label; }
     td.textContent = text;
     return td;
   }
@@ -51,13 +90,18 @@
     var link = document.createElement("a");
     link.href = "/operator/deliveries/" + d.id;
     link.textContent = d.id;
-    var idCell = document.createElement("td");
+    var idCell = cell("", null, "Delivery");
     idCell.appendChild(link);
     row.appendChild(idCell);
-    row.appendChild(cell(new Date(d.updated_at).toLocaleTimeString(), "updated"));
-    row.appendChild(cell(d.campaign));
-    row.appendChild(cell(d.target));
-    row.appendChild(cell(d.channel));
+    var updated = cell("", "updated", "updated");
+    var time = document.createElement("time");
+    time.dateTime = d.updated_at;
+    time.textContent = when(d.updated_at);
+    updated.appendChild(time);
+    row.appendChild(updated);
+    row.appendChild(cell(d.campaign, null, "campaign"));
+    row.appendChild(cell(d.target, null, "to"));
+    row.appendChild(cell(d.channel, null, "by"));
     var statusCell = cell(d.status, "status state-" + d.status);
     if (d.settlement) {
       var settled = document.createElement("span");
@@ -66,7 +110,7 @@
       statusCell.appendChild(settled);
     }
     row.appendChild(statusCell);
-    row.appendChild(cell(String(d.attempts), "attempts"));
+    row.appendChild(cell(String(d.attempts), "attempts", "tries"));
     var e = d.last_error;
     row.appendChild(cell(e ? e["class"] + (e.code ? " " + e.code : "") + ": " + e.message : "", "last-error"));
     var actions = cell("", "actions");
@@ -84,6 +128,7 @@
   source.addEventListener("error", function () { live.textContent = "(reconnecting…)"; });
   source.addEventListener("delivery", function (event) {
     var d = JSON.parse(event.data);
+    refreshSummary();
     var existing = body.querySelector('tr[data-delivery="' + d.id + '"]');
     if (!matches(d)) { if (existing) { existing.remove(); } return; }
     var row = render(d);
