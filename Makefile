@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint audit install clean bench browser
+.PHONY: demo test lint audit install clean bench browser translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,17 +22,28 @@ test: $(STAMP) browser
 	$(BIN)/pytest
 
 # The browser tests drive Debian's chromium; Playwright cannot download a browser here.
+# A Chinese font too, so the Chinese pages' screenshots show characters, not boxes.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi wqy || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian's chromium for the browser tests"; \
-	    apt-get install -y -q chromium >/dev/null 2>&1 || \
-	      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } || \
+	    echo "installing Debian's chromium and a Chinese font for the browser tests"; \
+	    apt-get install -y -q chromium fonts-wqy-microhei >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && \
+	        apt-get install -y -q chromium fonts-wqy-microhei >/dev/null 2>&1; } || \
 	      echo "could not install chromium: the browser tests will be skipped"; \
 	  else \
 	    echo "chromium is not installed (apt-get install chromium): browser tests will be skipped"; \
 	  fi; \
 	}
+
+# The interface's messages: extract them from the code and templates (babel.cfg), and add
+# the new ones to each language's catalogue (dispatcher/locales/<lang>/LC_MESSAGES/
+# messages.po) to be translated; a test fails while any is untranslated.
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k plural_forms:1,2 --no-location \
+	  --sort-output --omit-header -o var/messages.pot .
+	$(BIN)/pybabel update -i var/messages.pot -d dispatcher/locales -D messages \
+	  --no-fuzzy-matching --ignore-obsolete --width 100
 
 # ruff, mypy (strict, over the package, the tests and the benchmarks) and the import
 # contracts of pyproject.toml: the layers, the store behind the service layer.

@@ -65,6 +65,31 @@ class Letter(BaseModel):
 
     subject: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1)
+    # The post on X in this language (unset: the campaign's ``tweet``).
+    tweet: str | None = Field(default=None, min_length=1)
+    # Set when this letter is a translation: the language code of the original, and who
+    # translated it. The page says so beside the letter.
+    translation_of: str | None = None
+    translated_by: str | None = None
+
+
+class CampaignText(BaseModel):
+    """The campaign's title, summary and organisation in another language ([text.zh])."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str = Field(min_length=1)
+    summary: str = ""
+    organisation: str | None = None
+
+
+class TargetText(BaseModel):
+    """How the pages name an official in another language (text = { zh = {…} })."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    title: str | None = None
 
 
 class Target(BaseModel):
@@ -73,6 +98,11 @@ class Target(BaseModel):
     id: Slug
     name: str = Field(min_length=1)
     salutation: str = Field(min_length=1)
+    # The salutation in other languages ({zh = "尊敬的…"}): a letter in one of them opens
+    # with it; any other language, with ``salutation``.
+    salutations: dict[str, str] = {}
+    # The name and title the pages show in the interface's other languages.
+    text: dict[str, TargetText] = {}
     title: str | None = None
     email: EmailAddress | None = None
     fax: PhoneNumber | None = None
@@ -91,6 +121,18 @@ class Target(BaseModel):
     @property
     def channels(self) -> tuple[Channel, ...]:
         return tuple(c for c in Channel if self.address(c) is not None)
+
+    def name_in(self, language: str) -> str:
+        found = self.text.get(language)
+        return found.name if found is not None else self.name
+
+    def title_in(self, language: str) -> str | None:
+        found = self.text.get(language)
+        return found.title if found is not None and found.title else self.title
+
+    def salutation_in(self, language: str) -> str:
+        """The salutation for a letter in ``language``."""
+        return self.salutations.get(language, self.salutation)
 
 
 class Pacing(BaseModel):
@@ -122,6 +164,9 @@ class Campaign(BaseModel):
     link_domains: tuple[str, ...] = ()
     # Actions the campaign aims for: the pages show progress towards it (none: no bar).
     goal: int | None = Field(default=None, gt=0)
+    # The title and summary in the interface's other languages (the pages fall back to
+    # the ones above).
+    text: dict[str, CampaignText] = {}
 
     @field_validator("letter")
     @classmethod
@@ -131,8 +176,37 @@ class Campaign(BaseModel):
                 raise ValueError(f"{lang!r} is not a language code such as 'en' or 'zh'")
         return value
 
+    def title_in(self, language: str) -> str:
+        found = self.text.get(language)
+        return found.title if found is not None else self.title
+
+    def summary_in(self, language: str) -> str:
+        found = self.text.get(language)
+        return found.summary if found is not None and found.summary else self.summary
+
+    def organisation_in(self, language: str) -> str:
+        found = self.text.get(language)
+        return found.organisation if found is not None and found.organisation else self.organisation
+
+    def tweet_in(self, language: str) -> str:
+        """The sample post for a letter in ``language``."""
+        letter = self.letter.get(language)
+        return letter.tweet if letter is not None and letter.tweet else self.tweet
+
     @model_validator(mode="after")
     def _consistent(self) -> Campaign:
+        for lang, letter in self.letter.items():
+            if letter.translation_of is not None and letter.translation_of not in self.letter:
+                raise ValueError(
+                    f"letter.{lang}.translation_of {letter.translation_of!r} names no "
+                    f"[letter.{letter.translation_of}] section"
+                )
+        for target in self.targets:
+            for lang in target.salutations:
+                if not is_language_code(lang):
+                    raise ValueError(
+                        f"targets {target.id}: salutations key {lang!r} is not a language code"
+                    )
         if self.default_language not in self.letter:
             raise ValueError(
                 f"default_language {self.default_language!r} has no "

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from dispatcher.campaigns import CampaignCatalog
 from dispatcher.channels.base import ChannelAdapter
+from dispatcher.i18n import N_
 from dispatcher.models import CampaignPacing, Channel, PacingRules
 from dispatcher.settings import ConfigurationError, SandboxSettings, Settings, WorkerSettings
 
@@ -32,7 +33,7 @@ class ChannelSpec:
     """What the application needs to know about one channel besides its adapter's code."""
 
     channel: Channel
-    label: str  # what supporters and operators read
+    label: str  # what supporters and operators read (translated where shown)
     configured: Callable[[Settings], bool]  # provider settings given (else: the sandbox)
     build: Callable[[Settings], ChannelAdapter]  # the provider's adapter, or the sandbox's
     sandbox_port: Callable[[SandboxSettings], int]
@@ -122,7 +123,7 @@ def _x_adapter(settings: Settings) -> ChannelAdapter:
 CHANNELS: dict[Channel, ChannelSpec] = {
     Channel.EMAIL: ChannelSpec(
         Channel.EMAIL,
-        label="Email",
+        label=N_("Email"),
         configured=lambda s: s.email.configured,
         build=_email_adapter,
         sandbox_port=lambda sandbox: sandbox.smtp_port,
@@ -130,7 +131,7 @@ CHANNELS: dict[Channel, ChannelSpec] = {
     ),
     Channel.FAX: ChannelSpec(
         Channel.FAX,
-        label="Fax",
+        label=N_("Fax"),
         configured=lambda s: s.fax.configured,
         build=_fax_adapter,
         sandbox_port=lambda sandbox: sandbox.fax_port,
@@ -138,7 +139,7 @@ CHANNELS: dict[Channel, ChannelSpec] = {
     ),
     Channel.TWITTER: ChannelSpec(
         Channel.TWITTER,
-        label="X (Twitter)",
+        label=N_("X (Twitter)"),
         configured=lambda s: s.twitter.configured,
         build=_x_adapter,
         sandbox_port=lambda sandbox: sandbox.x_port,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dispatcher.i18n import N_
 from dispatcher.models import utcnow
 from dispatcher.service.context import Service
 from dispatcher.store.operators import AuditEntry
@@ -10,12 +11,12 @@ __all__ = ["ACTIONS", "AuditEntry", "recent", "record"]
 
 # What an entry's action is, in the words the dashboard shows.
 ACTIONS = {
-    "sign-in": "signed in",
-    "sign-in-failed": "failed to sign in",
-    "sign-out": "signed out",
-    "retry": "retried",
-    "cancel": "cancelled",
-    "export": "exported",
+    "sign-in": N_("signed in"),
+    "sign-in-failed": N_("failed to sign in"),
+    "sign-out": N_("signed out"),
+    "retry": N_("retried"),
+    "cancel": N_("cancelled"),
+    "export": N_("exported"),
 }
 
 

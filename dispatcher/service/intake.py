@@ -30,10 +30,12 @@ def tweet_lengths(
     text: str | None,
     supporter_name: str,
     targets: Collection[str] | None = None,
+    language: str | None = None,
 ) -> dict[str, int]:
     """Weighted length of the post each X target would get (handles + text + signature),
-    for the ``targets`` chosen (all of them when None), with the text as intake cleans it."""
-    tweet = campaign.tweet
+    for the ``targets`` chosen (all of them when None), with the text as intake cleans it
+    (no text: the sample post for a letter in ``language``)."""
+    tweet = campaign.tweet_in(language or campaign.default_language)
     if text is not None and text.strip():
         tweet = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     name = supporter_name.strip() or PLACEHOLDER

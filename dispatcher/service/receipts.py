@@ -19,6 +19,7 @@ from typing import Protocol
 
 from dispatcher.channels.base import DeliveryError, PermanentError
 from dispatcher.channels.registry import CHANNEL_LABELS
+from dispatcher.i18n import _, current, speaking
 from dispatcher.models import DeliveryStatus, LogEntry, utcnow
 from dispatcher.service.context import Service
 from dispatcher.service.forget import forget_link
@@ -40,14 +41,16 @@ class Sender(Protocol):
 
 
 def _line(entry: LogEntry, names: dict[str, str]) -> str:
-    who = names.get(entry.target_id, entry.target_id)
-    how = CHANNEL_LABELS.get(entry.channel, entry.channel.value)
+    values = {
+        "who": names.get(entry.target_id, entry.target_id),
+        "how": _(CHANNEL_LABELS.get(entry.channel, entry.channel.value)),
+    }
     if entry.status is DeliveryStatus.DELIVERED:
-        return f"- {who}, by {how}: delivered."
+        return _("- %(who)s, by %(how)s: delivered.") % values
     if entry.status.settled:
         why = what_went_wrong(entry.channel, entry.last_error) if entry.last_error else ""
-        return f"- {who}, by {how}: not delivered. {why}".rstrip()
-    return f"- {who}, by {how}: still on its way."
+        return (_("- %(who)s, by %(how)s: not delivered.") % values + " " + why).rstrip()
+    return _("- %(who)s, by %(how)s: still on its way.") % values
 
 
 def compose(
@@ -58,45 +61,9 @@ def compose(
     from_address: str,
     from_name: str,
 ) -> EmailMessage:
-    campaign = service.catalog.get(appeal.campaign_id)
-    title = campaign.title if campaign else appeal.campaign_id
-    names = {t.id: t.name for t in campaign.targets} if campaign else {}
-    status_url = f"{service.public_url}/a/{appeal.appeal_id}"
-    if job.kind == FAILURE:
-        failed = [e for e in entries if e.id == job.delivery_id]
-        subject = f"Not delivered: part of your appeal, {title}"
-        opening = "One of your messages could not be delivered:"
-        shown = failed
-    else:
-        subject = f"Your appeal: {title}"
-        opening = "Thank you for taking action. What happened to each message:"
-        shown = list(entries)
-    lines = [
-        f"Dear {appeal.supporter_name},",
-        "",
-        opening,
-        "",
-        *(_line(e, names) for e in shown),
-        "",
-        f"Follow your appeal: {status_url}",
-        "",
-        "Your letter, as it was sent:",
-        "",
-        f"Subject: {appeal.subject}",
-        "",
-        appeal.body,
-    ]
-    if appeal.tweet:
-        lines += ["", "Your post on X:", appeal.tweet]
-    lines += [
-        "",
-        "--",
-        f"You get this because you sent an appeal to {title}"
-        + (f" with {campaign.organisation}" if campaign else "")
-        + " and asked for a receipt.",
-        "To delete your name, email address and letter from our records (the count of "
-        f"actions stays): {forget_link(service, appeal.appeal_id)}",
-    ]
+    """The message, in the language of the supporter's letter (English or Chinese)."""
+    with speaking(appeal.language):
+        subject, lines = _words(service, job, appeal, entries)
     message = EmailMessage()
     message["From"] = f"{from_name} <{from_address}>"
     message["To"] = appeal.supporter_email
@@ -105,6 +72,56 @@ def compose(
     message["Message-ID"] = make_msgid(domain=from_address.rpartition("@")[2] or None)
     message.set_content("\n".join(lines))
     return message
+
+
+def _words(
+    service: Service, job: ReceiptJob, appeal: ReceiptAppeal, entries: Sequence[LogEntry]
+) -> tuple[str, list[str]]:
+    language = current()
+    campaign = service.catalog.get(appeal.campaign_id)
+    title = campaign.title_in(language) if campaign else appeal.campaign_id
+    names = {t.id: t.name_in(language) for t in campaign.targets} if campaign else {}
+    if job.kind == FAILURE:
+        shown = [e for e in entries if e.id == job.delivery_id]
+        subject = _("Not delivered: part of your appeal, %(title)s") % {"title": title}
+        opening = _("One of your messages could not be delivered:")
+    else:
+        shown = list(entries)
+        subject = _("Your appeal: %(title)s") % {"title": title}
+        opening = _("Thank you for taking action. What happened to each message:")
+    lines = [
+        _("Dear %(name)s,") % {"name": appeal.supporter_name},
+        "",
+        opening,
+        "",
+        *(_line(e, names) for e in shown),
+        "",
+        _("Follow your appeal: %(url)s") % {"url": f"{service.public_url}/a/{appeal.appeal_id}"},
+        "",
+        _("Your letter, as it was sent:"),
+        "",
+        _("Subject: %(subject)s") % {"subject": appeal.subject},
+        "",
+        appeal.body,
+    ]
+    if appeal.tweet:
+        lines += ["", _("Your post on X:"), appeal.tweet]
+    why = {"title": title, "org": campaign.organisation_in(language) if campaign else "—"}
+    lines += [
+        "",
+        "--",
+        _(
+            "You get this because you sent an appeal to %(title)s with %(org)s and asked for "
+            "a receipt."
+        )
+        % why,
+        _(
+            "To delete your name, email address and letter from our records (the count of "
+            "actions stays): %(url)s"
+        )
+        % {"url": forget_link(service, appeal.appeal_id)},
+    ]
+    return subject, lines
 
 
 async def send_receipts(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 from pydantic import BaseModel, ConfigDict
 
-from dispatcher.models import Channel, DeliveryStatus, ErrorInfo, LogEntry
+from dispatcher.i18n import N_, _, current
+from dispatcher.models import Channel, DeliveryStatus, ErrorInfo, LogEntry, format_time
 from dispatcher.service.context import Service
 from dispatcher.service.errors import ErrorKind, ServiceError
 
@@ -44,52 +44,56 @@ def reason(entry: LogEntry) -> str | None:
     delivery that did not arrive, or will be tried again; None while all is well. The
     provider's own words stay in the operators' log."""
     if entry.status is DeliveryStatus.EXPIRED:
-        return "The campaign's deadline passed before it could be sent. It will not be sent."
+        return _("The campaign's deadline passed before it could be sent. It will not be sent.")
     if entry.status is DeliveryStatus.CANCELLED:
-        return "The campaign's staff stopped it. It will not be sent."
+        return _("The campaign's staff stopped it. It will not be sent.")
     if entry.last_error is None or entry.status not in (*_NOT_ARRIVED, DeliveryStatus.QUEUED):
         return None
     what = what_went_wrong(entry.channel, entry.last_error)
     if entry.status is DeliveryStatus.QUEUED:
-        when = entry.next_attempt_at.astimezone(dt.UTC).strftime("%d %b %Y, %H:%M UTC")
-        return f"{what} We will try again after {when}."
-    return f"{what} We will not try again."
+        when = format_time(entry.next_attempt_at)
+        return _("%(what)s We will try again after %(when)s.") % {"what": what, "when": when}
+    return _("%(what)s We will not try again.") % {"what": what}
 
 
 # Words in a fax gateway's failure that say what happened on the line.
 _FAX_WORDS = (
-    (re.compile(r"busy", re.I), "The fax line was busy."),
-    (re.compile(r"no answer|did not answer|not answer", re.I), "The fax machine did not answer."),
+    (re.compile(r"busy", re.I), N_("The fax line was busy.")),
+    (
+        re.compile(r"no answer|did not answer|not answer", re.I),
+        N_("The fax machine did not answer."),
+    ),
     (
         re.compile(r"not operational|invalid|disconnected|not in service", re.I),
-        "The fax number is out of service.",
+        N_("The fax number is out of service."),
     ),
 )
 
 
 def what_went_wrong(channel: Channel, error: ErrorInfo) -> str:
-    """One sentence on a failure, by channel and by the class of error the adapter chose."""
+    """One sentence on a failure, by channel and by the class of error the adapter chose
+    (in the language being written: see :mod:`dispatcher.i18n`)."""
     kind, code, message = error.error_class, error.code or "", error.message
     if channel is Channel.FAX:
         for pattern, words in _FAX_WORDS:
             if pattern.search(message):
-                return words
+                return _(words)
         if "cannot reach" in message or "connection" in message:
-            return "We could not reach the fax service."
-        return "The fax did not go through."
+            return _("We could not reach the fax service.")
+        return _("The fax did not go through.")
     if channel is Channel.TWITTER:
         if kind == "RateLimited":
-            return "X limited how often we can post."
+            return _("X limited how often we can post.")
         if kind == "DuplicateContent":
-            return "X refused the post because the same words were already posted."
+            return _("X refused the post because the same words were already posted.")
         if kind == "PermanentError":
-            return "X refused the post."
-        return "We could not reach X."
+            return _("X refused the post.")
+        return _("We could not reach X.")
     if kind == "PermanentError" and code.startswith("5"):
-        return "The official's mail server refused the email."
+        return _("The official's mail server refused the email.")
     if code.startswith("4"):
-        return "The official's mail server asked us to try again later."
-    return "We could not reach the mail server."
+        return _("The official's mail server asked us to try again later.")
+    return _("We could not reach the mail server.")
 
 
 async def appeal_status(service: Service, appeal_id: str) -> AppealStatus:
@@ -98,7 +102,8 @@ async def appeal_status(service: Service, appeal_id: str) -> AppealStatus:
     if campaign_id is None:
         raise ServiceError(ErrorKind.NOT_FOUND, "no such appeal", "appeal_id")
     campaign = service.catalog.get(campaign_id)
-    names = {t.id: t.name for t in campaign.targets} if campaign else {}
+    language = current()
+    names = {t.id: t.name_in(language) for t in campaign.targets} if campaign else {}
     entries = await service.store.list_deliveries(appeal_id=appeal_id)
     return AppealStatus(
         appeal_id=appeal_id,

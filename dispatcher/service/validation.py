@@ -122,7 +122,8 @@ def validate_appeal(
         receipt=request.receipt,
         contact_ok=request.contact_ok,
     )
-    return ValidAppeal(appeal, tuple(_new_delivery(target, channel) for target, channel in pairs))
+    deliveries = tuple(_new_delivery(target, channel, letter.language) for target, channel in pairs)
+    return ValidAppeal(appeal, deliveries)
 
 
 def appeal_problems(
@@ -175,11 +176,12 @@ def _scoped_key(email: str, key: str | None) -> str | None:
     return hashlib.sha256(f"{email.lower()}\n{cleaned}".encode()).hexdigest()
 
 
-def _new_delivery(target: Target, channel: Channel) -> NewDelivery:
+def _new_delivery(target: Target, channel: Channel, language: str) -> NewDelivery:
+    """The salutation follows the letter's language (the target's own for it, if any)."""
     return NewDelivery(
         target_id=target.id,
         target_name=target.name,
-        salutation=target.salutation,
+        salutation=target.salutation_in(language),
         channel=channel,
         address=target.address(channel) or "",
     )
@@ -415,7 +417,7 @@ def check_letter(campaign: Campaign, request: AppealRequest) -> _Letter:
 
 def check_fax_font(supporter: _Supporter, letter: _Letter, pairs: list[Pair]) -> None:
     """A fax is refused at intake, not sent as empty boxes, when the font lacks a script."""
-    salutations = " ".join(t.salutation for t, c in pairs if c is Channel.FAX)
+    salutations = " ".join(t.salutation_in(letter.language) for t, c in pairs if c is Channel.FAX)
     text = " ".join([supporter.name, supporter.country or "", letter.subject, letter.body])
     missing = uncovered_characters(f"{text} {salutations}")
     if missing:
@@ -435,7 +437,7 @@ def check_fax_font(supporter: _Supporter, letter: _Letter, pairs: list[Pair]) ->
 
 def check_tweet(campaign: Campaign, request: AppealRequest, name: str, pairs: list[Pair]) -> str:
     """The post's text; each X target's composed post must fit X's weighted limit."""
-    tweet = campaign.tweet
+    tweet = campaign.tweet_in((request.language or campaign.default_language).strip().lower())
     if request.tweet is not None and request.tweet.strip():
         tweet = clean_text("tweet", request.tweet, limit=MAX_WEIGHTED_LENGTH)
         check_post_content(campaign, tweet)

@@ -17,6 +17,7 @@ from dispatcher.settings import Settings
 from dispatcher.web.deps import WebContext
 from dispatcher.web.error_pages import error_page
 from dispatcher.web.errors import install_error_handlers
+from dispatcher.web.language import Language
 from dispatcher.web.metrics import Metrics
 from dispatcher.web.routes import appeals, dashboard, docs, health, operator, pages, webhooks
 from dispatcher.web.routes.webhooks import MAX_CALLBACK_BYTES
@@ -77,6 +78,7 @@ def create_app(
         limits={"/webhooks/": MAX_CALLBACK_BYTES},
     )
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(Language)
     install_error_handlers(app, page=error_page)
     use_our_error_shape(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

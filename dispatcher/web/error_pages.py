@@ -11,50 +11,61 @@ import math
 from fastapi import Request
 from fastapi.responses import Response
 
+from dispatcher.i18n import N_, _
 from dispatcher.service.catalog import find_campaign
 from dispatcher.service.errors import ServiceError
 from dispatcher.web.html import render_page
 
 _PAGES = {
     403: (
-        "This page has expired",
-        "For your safety, pages with forms expire after a while. Go back, reload the page, "
-        "and try again.",
+        N_("This page has expired"),
+        N_(
+            "For your safety, pages with forms expire after a while. Go back, reload the page, "
+            "and try again."
+        ),
     ),
     404: (
-        "Page not found",
-        "We could not find that page. If you typed the address, check it is right. If you "
-        "followed a link to your appeal, the link may be incomplete.",
+        N_("Page not found"),
+        N_(
+            "We could not find that page. If you typed the address, check it is right. If you "
+            "followed a link to your appeal, the link may be incomplete."
+        ),
     ),
     410: (
-        "This campaign is closed",
-        "Its deadline has passed, so appeals are no longer sent. Thank you for wanting to help.",
+        N_("This campaign is closed"),
+        N_(
+            "Its deadline has passed, so appeals are no longer sent. Thank you for wanting to help."
+        ),
     ),
     413: (
-        "That was too much to send",
-        "What was sent is longer than we accept. Shorten your letter, and try again.",
+        N_("That was too much to send"),
+        N_("What was sent is longer than we accept. Shorten your letter, and try again."),
     ),
-    429: ("Please wait a moment", "Too many tries came from here in a short time."),
+    429: (N_("Please wait a moment"), N_("Too many tries came from here in a short time.")),
     500: (
-        "Sorry, something went wrong on our side",
-        "Nothing you did caused this, and it has been noted. Please try again in a few minutes.",
+        N_("Sorry, something went wrong on our side"),
+        N_(
+            "Nothing you did caused this, and it has been noted. Please try again in a few minutes."
+        ),
     ),
     503: (
-        "Sorry, the service is not available at the moment",
-        "Nothing you sent was saved. Please try again in a minute.",
+        N_("Sorry, the service is not available at the moment"),
+        N_("Nothing you sent was saved. Please try again in a minute."),
     ),
 }
 
 
 async def error_page(request: Request, status: int, headers: dict[str, str] | None) -> Response:
     heading, line = _PAGES.get(status, _PAGES[500] if status >= 500 else _PAGES[404])
-    lines = [line]
+    lines = [_(line)]
     retry = (headers or {}).get("Retry-After", "")
     if retry.isdigit():
         seconds = int(retry)
-        wait = f"{math.ceil(seconds / 60)} minutes" if seconds >= 90 else f"{seconds} seconds"
-        lines.append(f"You can try again in {wait}.")
-    values = {"heading": heading, "lines": lines, "campaign": _campaign_of(request)}
+        if seconds >= 90:
+            lines.append(_("You can try again in %(n)s minutes.") % {"n": math.ceil(seconds / 60)})
+        else:
+            lines.append(_("You can try again in %(n)s seconds.") % {"n": seconds})
+    values = {"heading": _(heading), "lines": lines, "campaign": _campaign_of(request)}
     context = request.app.state.context
     return render_page(request, "error.html", context, values, status_code=status, headers=headers)
 

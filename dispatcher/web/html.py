@@ -9,26 +9,41 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from dispatcher import i18n
 from dispatcher.channels.registry import CHANNEL_LABELS
+from dispatcher.i18n import N_
 from dispatcher.models import Settlement, format_time
 from dispatcher.web.deps import WebContext
 from dispatcher.web.errors import ApiError
 from dispatcher.web.security import CSRF_COOKIE
 
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+_environment = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,
+    extensions=["jinja2.ext.i18n"],
+)
+# {{ _("…") }} in a template is the message in the request's language (see i18n.py);
+# new-style: {{ _("%(n)s actions", n=…) }} escapes its arguments.
+_environment.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True
+)
+templates = Jinja2Templates(env=_environment)
 templates.env.filters["when"] = format_time
+templates.env.filters["date"] = i18n.format_date
+templates.env.filters["number"] = i18n.format_number
 STATUS_WORDS = {
-    "queued": "waiting to be sent",
-    "sending": "sending now",
-    "awaiting_confirmation": "sent, waiting for the fax line to confirm",
-    "delivered": "delivered",
-    "failed": "not delivered",
-    "expired": "not delivered before the deadline",
-    "cancelled": "cancelled",
+    "queued": N_("waiting to be sent"),
+    "sending": N_("sending now"),
+    "awaiting_confirmation": N_("sent, waiting for the fax line to confirm"),
+    "delivered": N_("delivered"),
+    "failed": N_("not delivered"),
+    "expired": N_("not delivered before the deadline"),
+    "cancelled": N_("cancelled"),
 }
 
 
@@ -64,8 +79,10 @@ def render_page(
         template,
         {
             "csrf": token,
+            **_language_values(request),
             "channel_labels": CHANNEL_LABELS,
             "status_words": STATUS_WORDS,
+            "translated_status_words": {k: i18n.gettext(v) for k, v in STATUS_WORDS.items()},
             "settlement_words": SETTLEMENT_WORDS,
             "settlement_notes": SETTLEMENT_NOTES,
             **values,
@@ -75,6 +92,21 @@ def render_page(
     )
     response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/")
     return response
+
+
+def _language_values(request: Request) -> dict[str, Any]:
+    """What every page needs to speak the request's language and offer the other."""
+    language = i18n.current()
+    path = request.url.path
+    return {
+        "lang": language,
+        "html_lang": i18n.TAGS[language],
+        "switch": [
+            (code, i18n.NAMES[code], i18n.TAGS[code], f"{path}?lang={code}")
+            for code in i18n.LANGUAGES
+            if code != language
+        ],
+    }
 
 
 class PostedForm:

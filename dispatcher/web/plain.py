@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dispatcher.i18n import N_, _, format_number
 from dispatcher.service import ServiceError
 
 # The form control each service field is about (the id a summary link jumps to).
@@ -28,30 +29,32 @@ FIELD_IDS = {
 PAGE_ORDER = ("who", "message", "tweet", "name", "email", "country")
 
 _WHAT = {
-    "name": "Your name",
-    "email": "Your email address",
-    "country": "Country",
-    "message": "Your letter",
-    "tweet": "Your post",
+    "name": N_("Your name"),
+    "email": N_("Your email address"),
+    "country": N_("Country"),
+    "message": N_("Your letter"),
+    "tweet": N_("Your post"),
 }
 
 _SAID = {
-    ("name", "empty"): "Enter your name",
-    ("name", "markup"): "Enter your name as plain text, without < or >",
-    ("name", "link"): "Enter your name without a web address",
-    ("email", "empty"): "Enter your email address",
-    ("email", "email_invalid"): "Enter an email address in the right format, like name@example.org",
-    ("email", "email_not_ascii"): (
+    ("name", "empty"): N_("Enter your name"),
+    ("name", "markup"): N_("Enter your name as plain text, without < or >"),
+    ("name", "link"): N_("Enter your name without a web address"),
+    ("email", "empty"): N_("Enter your email address"),
+    ("email", "email_invalid"): N_(
+        "Enter an email address in the right format, like name@example.org"
+    ),
+    ("email", "email_not_ascii"): N_(
         "Enter an email address with only plain letters, numbers and . _ + - before the @, "
         "like jose@example.org"
     ),
-    ("message", "empty"): "Write your letter, or keep the sample letter",
-    ("tweet", "empty"): "Write your post, or keep the sample post",
-    ("who", "no_choice"): "Choose at least one official and one way to reach them",
-    ("who", "channel_unavailable"): "Choose only the ways of reaching each official shown here",
-    ("who", "unknown_target"): "Choose officials from the list on this page",
-    ("who", "unknown_channel"): "Choose the ways of reaching each official shown here",
-    ("message", "language"): "Choose one of the sample letters shown, or write your own",
+    ("message", "empty"): N_("Write your letter, or keep the sample letter"),
+    ("tweet", "empty"): N_("Write your post, or keep the sample post"),
+    ("who", "no_choice"): N_("Choose at least one official and one way to reach them"),
+    ("who", "channel_unavailable"): N_("Choose only the ways of reaching each official shown here"),
+    ("who", "unknown_target"): N_("Choose officials from the list on this page"),
+    ("who", "unknown_channel"): N_("Choose the ways of reaching each official shown here"),
+    ("message", "language"): N_("Choose one of the sample letters shown, or write your own"),
 }
 
 
@@ -79,31 +82,50 @@ def plain_problem(error: ServiceError) -> Problem:
 
 def _plain_text(anchor: str, error: ServiceError) -> str:
     reason, params = error.reason or "", error.params
-    what = _WHAT.get(anchor, "This")
+    what = _(_WHAT.get(anchor, N_("This")))
     if (anchor, reason) in _SAID:
-        return _SAID[(anchor, reason)]
-    if reason == "too_long":
-        over = int(str(params["length"])) - int(str(params["limit"]))
-        return f"{what} must be {params['limit']} characters or fewer; it is {over} too long"
-    if reason == "control":
-        return f"{what} contains characters that cannot be used, such as line breaks; type it again"
-    if reason == "invisible":
-        return f"{what} contains hidden characters that can disguise text; type it again"
-    if reason == "post_too_long":
-        over = int(str(params["length"])) - int(str(params["limit"]))
+        return _(_SAID[(anchor, reason)])
+    if reason in ("too_long", "post_too_long"):
+        length, limit = int(str(params["length"])), int(str(params["limit"]))
+        values = {
+            "what": what,
+            "limit": format_number(limit),
+            "length": format_number(length),
+            "over": format_number(length - limit),
+        }
+        if reason == "too_long":
+            return (
+                _("%(what)s must be %(limit)s characters or fewer; it is %(over)s too long")
+                % values
+            )
         return (
-            f"Your post is {params['length']} characters once the officials' handles and your "
-            f"name are added; X allows {params['limit']}. Shorten it by {over}"
+            _(
+                "Your post is %(length)s characters once the officials' handles and your name are "
+                "added; X allows %(limit)s. Shorten it by %(over)s"
+            )
+            % values
         )
+    if reason == "control":
+        return _(
+            "%(what)s contains characters that cannot be used, such as line breaks; type it again"
+        ) % {"what": what}
+    if reason == "invisible":
+        return _("%(what)s contains hidden characters that can disguise text; type it again") % {
+            "what": what
+        }
     if reason == "post_mention":
         return (
-            f"Your post can mention only the officials of this campaign; remove {params['handles']}"
+            _("Your post can mention only the officials of this campaign; remove %(handles)s")
+            % params
         )
     if reason == "post_link":
-        return f"Your post can link only to {params['domains']}; remove {params['url']}"
+        return _("Your post can link only to %(domains)s; remove %(url)s") % params
     if reason == "fax_font":
         return (
-            f"A fax cannot print some characters in your letter ({params['characters']}); "
-            "remove them, or untick fax"
+            _(
+                "A fax cannot print some characters in your letter (%(characters)s); remove them, "
+                "or untick fax"
+            )
+            % params
         )
     return error.message[:1].upper() + error.message[1:]

@@ -217,7 +217,7 @@ async def test_errors_sit_beside_their_fields_and_the_counters_agree_with_the_se
         await page.goto(f"{base}/c/{OPEN_CAMPAIGN}")
         await page.locator("#message").fill("😀" * 10_001)
         await expect(page.locator("#message-count")).to_have_text(
-            "You have 1 character too many (10001 of 10000)"
+            "You have 1 character too many (10,001 of 10,000)"
         )
         await page.locator("#tweet").fill("Free everyone detained in Xinjiang now. " * 7)
         counter = page.locator("#tweet-count")
@@ -231,7 +231,7 @@ async def test_errors_sit_beside_their_fields_and_the_counters_agree_with_the_se
         links = summary.get_by_role("link")
         await expect(links).to_have_text(
             [
-                "Your letter must be 10000 characters or fewer; it is 1 too long",
+                "Your letter must be 10,000 characters or fewer; it is 1 too long",
                 f"Your post is {shown.group(1)} characters once the officials' handles and "
                 f"your name are added; X allows 280. Shorten it by {int(shown.group(1)) - 280}",
                 "Enter your name",
@@ -240,7 +240,7 @@ async def test_errors_sit_beside_their_fields_and_the_counters_agree_with_the_se
         )
         await expect(page.locator("#message")).to_be_focused()
         await expect(page.locator("#message-count")).to_have_text(
-            "You have 1 character too many (10001 of 10000)"
+            "You have 1 character too many (10,001 of 10,000)"
         )
         await expect(page.locator("#email")).to_have_value("ana@")
         await expect(page.locator("#email")).to_have_attribute("aria-describedby", "email-error")
@@ -281,7 +281,7 @@ async def test_the_status_page_says_what_happened_in_plain_words(
             await expect(rows.filter(has_text="Fax").first).to_contain_text(
                 "The fax number is out of service. We will not try again."
             )
-            await expect(page.locator("#goal-count")).to_have_text("3 of 1000")
+            await expect(page.locator("#goal-count")).to_have_text("3 of 1,000")
             text = await page.locator("#appeal-status").inner_text()
             assert "fatalErrorType" not in text and "SMTP" not in text
             assert await page.evaluate("document.documentElement.scrollWidth") <= width
@@ -404,3 +404,72 @@ async def test_on_a_phone_the_operator_cancels_a_whole_selection_after_one_quest
         await expect(page.locator("#done")).to_contain_text("Delivery 1 is cancelled")
         assert await page.evaluate("document.documentElement.scrollWidth") <= 390
         await page.screenshot(path=SCREENSHOTS / "operator-detail-390.png", full_page=True)
+
+
+SUPPORTER_WORDS = {
+    "en": {
+        "heading": "Missing and arbitrarily detained in Xinjiang",
+        "letter": "I am distressed to learn",
+        "no_name": "Enter your name",
+        "thanks": "Thank you: your appeal is on its way",
+        "switch": "中文",
+    },
+    "zh": {
+        "heading": "新疆的失踪与任意拘押",
+        "letter": "我得知，来自以穆斯林为主的少数民族",
+        "no_name": "请输入您的姓名",
+        "thanks": "谢谢：您的呼吁正在发送",
+        "switch": "English",
+    },
+}
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_a_supporter_in_english_or_chinese_is_corrected_then_sends_in_one_step(
+    browser: Browser, tmp_path: Path, campaigns_dir: Path, lang: str, width: int
+) -> None:
+    """The whole supporter flow in each language and width: the language switch, the
+    sample letter in the page's language (the Chinese one marked as a translation), an
+    error beside its field in that language, one Send, and the status page in it."""
+    from playwright.async_api import expect
+
+    words = SUPPORTER_WORDS[lang]
+    async with Sandbox(tmp_path / "box", fax_transmit_seconds=0.05) as sandbox:
+        app = create_app(service_settings(tmp_path, campaigns_dir, sandbox))
+        async with app.router.lifespan_context(app), live_server(app) as base:
+            page = await browser.new_page(viewport={"width": width, "height": 844})
+            await page.goto(f"{base}/c/{OPEN_CAMPAIGN}")
+            if lang == "zh":  # the switch in the header, remembered from then on
+                await page.locator("nav.languages").get_by_role("link", name="中文").click()
+            await expect(page.locator("html")).to_have_attribute(
+                "lang", "zh-Hans" if lang == "zh" else "en"
+            )
+            await expect(page.get_by_role("heading", level=1)).to_have_text(words["heading"])
+            languages = page.locator("nav.languages")
+            await expect(languages.get_by_role("link", name=words["switch"])).to_be_visible()
+            await expect(page.locator("#message")).to_contain_text(words["letter"])
+            if lang == "zh":
+                await expect(page.locator("#letter-translation")).to_contain_text("译自英文原信")
+            await page.locator("#email").fill("li@example.org")
+            await page.locator("button.send").click()
+            await expect(page.locator("#name-error")).to_contain_text(words["no_name"])
+            await expect(page.locator("#name")).to_be_focused()
+            await expect(page.locator("#email")).to_have_value("li@example.org")
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width
+            await page.screenshot(path=SCREENSHOTS / f"{lang}-error-{width}.png", full_page=True)
+            await page.locator("#name").fill("李华" if lang == "zh" else "Li Hua")
+            await page.goto(f"{base}/c/{OPEN_CAMPAIGN}")  # the campaign page as first seen
+            await page.screenshot(path=SCREENSHOTS / f"{lang}-campaign-{width}.png")
+            await page.locator("#name").fill("李华" if lang == "zh" else "Li Hua")
+            await page.locator("#email").fill("li@example.org")
+            await page.locator("button.send").click()
+            await expect(page.get_by_role("heading", level=1)).to_have_text(words["thanks"])
+            await expect(page.locator("#appeal-status .state-delivered")).to_have_count(
+                5, timeout=30_000
+            )
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width
+            await page.screenshot(path=SCREENSHOTS / f"{lang}-status-{width}.png", full_page=True)
+        officials = to_officials(sandbox)
+        opening = "尊敬的习近平主席：" if lang == "zh" else "Dear President Xi,"
+        assert any(m.get_content().startswith(opening) for m in officials)

@@ -55,3 +55,29 @@ async def test_a_failure_notice_then_the_receipt_and_nothing_for_those_who_opted
     assert "I am distressed to learn" in text  # a copy of the letter
     assert f"/a/{kept.appeal_id}/forget?token={forget_token(service, kept.appeal_id)}" in text
     assert str(receipt["From"]).endswith("<appeals@dispatcher.invalid>")
+
+
+async def test_the_receipt_is_written_in_the_language_of_the_letter(
+    store: Store, service: Service, make_worker: MakeWorker, campaigns_dir: Path, tmp_path: Path
+) -> None:
+    async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
+        li = dataclasses.replace(
+            appeal(targets=["xi-jinping"], channels=["email"]),
+            supporter_name="李华",
+            supporter_email="li@example.org",
+            language="zh",
+        )
+        await submit_appeal(service, li)
+        worker = make_worker(sandbox, max_attempts=1)
+        worker.pacing = None
+        settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
+        await asyncio.wait_for(
+            run_with_receipts(worker, settings, service, stop=asyncio.Event(), drain=True),
+            timeout=60,
+        )
+        [receipt] = [m for m in sandbox.emails if "@example." in str(m["To"])]
+    assert str(receipt["Subject"]) == "您的呼吁：新疆的失踪与任意拘押"
+    text = receipt.get_content()
+    assert text.startswith("李华，您好：")
+    assert "- 习近平，通过电子邮件：已送达。" in text
+    assert "我得知，来自以穆斯林为主的少数民族" in text

@@ -16,7 +16,7 @@ from dispatcher.service.status import appeal_status
 from dispatcher.store import Store
 from tests.integration.conftest import MakeWorker, appeal
 
-LATER = r"We will try again after \d\d [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC\."
+LATER = r"We will try again after \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\."
 
 
 async def test_each_failure_is_told_in_plain_words_with_what_happens_next(

@@ -28,7 +28,7 @@ async def test_every_problem_is_listed_linked_and_shown_beside_its_field(
     assert bad.status_code == 422
     assert "<title>Error: " in bad.text
     assert summary_links(bad.text) == [
-        ("message", "Your letter must be 10000 characters or fewer; it is 1 too long"),
+        ("message", "Your letter must be 10,000 characters or fewer; it is 1 too long"),
         ("tweet", "Your post can mention only the officials of this campaign; remove @elonmusk"),
         ("name", "Enter your name"),
         ("email", "Enter an email address in the right format, like name@example.org"),

@@ -63,7 +63,7 @@ async def test_supporter_page_shows_targets_channels_letter_and_one_send_button(
 
 async def test_closed_campaign_says_so_and_accepts_nothing(client: httpx.AsyncClient) -> None:
     page = await client.get("/c/ua-61-21")
-    assert "This campaign is closed." in page.text and "2021-09-10" in page.text
+    assert "This campaign is closed." in page.text and "10 September 2021" in page.text
     assert 'class="send"' not in page.text
     token = csrf_of(await client.get(PAGE))  # the closed page has no form to take one from
     posted = await client.post("/c/ua-61-21", data=supporter_form(token))
@@ -80,7 +80,7 @@ async def test_send_without_javascript_redirects_to_the_status_page(
     assert location.startswith("/a/")
     status = await client.get(location)
     assert status.status_code == 200
-    assert status.text.count("waiting to be sent") == 2
+    assert status.text.count('<span class="word">waiting to be sent</span>') == 2
     assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in status.text
     again = await client.post(PAGE, data=supporter_form(csrf_of(page)))
     assert again.headers["location"] == location + "?repeat=1"
@@ -232,7 +232,7 @@ async def test_after_sending_thanks_progress_towards_the_goal_and_share_links(
     status = await client.get(sent.headers["location"])
     text = status.text
     assert "<h1>Thank you: your appeal is on its way</h1>" in text
-    assert '<progress id="goal" max="1000" value="0">0 of 1000</progress>' in text
+    assert '<progress id="goal" max="1000" value="0">0 of 1,000</progress>' in text
     assert "</span> messages delivered, from 1 supporter.</p>" in text
     campaign_url = f"http://testserver/c/{OPEN_CAMPAIGN}"
     links = dict(

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from dispatcher.i18n import N_, _
 from dispatcher.models import SENT_CHANNELS, DeliveryStatus, utcnow
 from dispatcher.service import ServiceError, audit
 from dispatcher.service.exports import supporters
@@ -48,16 +49,37 @@ FILTERS = ("campaign", "channel", "status", "target")
 
 # What an action did, said on the page it goes back to (?done=retry:17, ?done=bulk-retry:5).
 DONE_WORDS = {
-    "retry": "Delivery {} is queued again and will be sent now.",
-    "cancel": "Delivery {} is cancelled: it will not be sent.",
-    "bulk-retry": "{} deliveries in this selection are queued again and will be sent now.",
-    "bulk-cancel": "{} deliveries in this selection are cancelled: they will not be sent.",
+    "retry": N_("Delivery %(n)s is queued again and will be sent now."),
+    "cancel": N_("Delivery %(n)s is cancelled: it will not be sent."),
+    "bulk-retry": N_("%(n)s deliveries in this selection are queued again and will be sent now."),
+    "bulk-cancel": N_("%(n)s deliveries in this selection are cancelled: they will not be sent."),
 }
+# The report's columns, as the totals table heads them (translated there).
+BUCKET_WORDS = (N_("delivered"), N_("failed"), N_("pending"), N_("cancelled"))
 
 
 def _done(done: str) -> str:
-    what, _, subject = done.partition(":")
-    return DONE_WORDS[what].format(subject) if what in DONE_WORDS and subject.isdigit() else ""
+    what, _sep, subject = done.partition(":")
+    if what not in DONE_WORDS or not subject.isdigit():
+        return ""
+    return _(DONE_WORDS[what]) % {"n": subject}
+
+
+def operator_js_words() -> dict[str, str]:
+    """What operator.js says and labels, in the page's language."""
+    return {
+        "retry": _("Retry"),
+        "cancel": _("Cancel"),
+        "ask_cancel": _("Cancel delivery %(id)s? It will not be sent."),
+        "ask_bulk_cancel": _("Cancel %(n)s deliveries? They will not be sent."),
+        "ask_bulk_retry": _("Retry %(n)s deliveries? They will be sent again now."),
+        "delivery": _("Delivery"),
+        "updated": _("updated"),
+        "campaign": _("campaign"),
+        "to": _("to"),
+        "by": _("by"),
+        "tries": _("tries"),
+    }
 
 
 def _sign_in(request: Request, context: WebContext) -> HTMLResponse:
@@ -122,6 +144,7 @@ async def operator_page(
         "done": _done(done),
         "audit": await audit.recent(context.service, limit=15),
         "audit_words": audit.ACTIONS,
+        "operator_js_words": operator_js_words(),
         **await _summary(context, log_filter),
     }
     status_code = STATUS_OF[error.kind] if error else 200
@@ -165,12 +188,17 @@ async def operator_login(request: Request, context: ContextDep) -> Response:
                 address,
                 first_delay=context.settings.operator_sign_in_delay_seconds,
             )
-            values = {"error": "That token is not right."}
+            values = {"error": _("That token is not right.")}
             return render_page(request, "operator_login.html", context, values, status_code=401)
     except SignInThrottled as exc:
         wait = exc.retry_after
-        later = f"{math.ceil(wait / 60)} minutes" if wait >= 90 else f"{wait} seconds"
-        values = {"error": f"Too many wrong tokens. Try again in {later}."}
+        if wait >= 90:
+            later = _("Too many wrong tokens. Try again in %(n)s minutes.")
+            values = {"error": later % {"n": math.ceil(wait / 60)}}
+        else:
+            values = {
+                "error": _("Too many wrong tokens. Try again in %(n)s seconds.") % {"n": wait}
+            }
         return render_page(
             request,
             "operator_login.html",
@@ -264,6 +292,7 @@ async def operator_delivery(
         "retryable": {s.value for s in RETRYABLE_FROM},
         "cancellable": {s.value for s in CANCELLABLE_FROM},
         "done": _done(done),
+        "operator_js_words": operator_js_words(),
     }
     return render_page(request, "operator_delivery.html", context, values)
 

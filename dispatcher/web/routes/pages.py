@@ -13,7 +13,9 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from dispatcher import i18n
 from dispatcher.campaigns import Campaign
+from dispatcher.i18n import N_, _, ngettext
 from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH
 from dispatcher.service import ErrorKind, ServiceError
 from dispatcher.service.catalog import find_campaign
@@ -43,10 +45,15 @@ async def campaign_page(
     request: Request,
     campaign: CampaignDep,
     context: ContextDep,
-    lang: str | None = None,
+    letter: str | None = None,
     reported: str | None = None,
 ) -> HTMLResponse:
-    language = lang if lang in campaign.letter else campaign.default_language
+    """The sample letter is in ``?letter=`` if the campaign has it, else in the page's
+    language if it has that, else in the campaign's own."""
+    language = next(
+        (code for code in (letter, i18n.current()) if code in campaign.letter),
+        campaign.default_language,
+    )
     form = {"language": language, "reported_thanks": REPORTED_THANKS.get(reported or "")}
     return await _render_campaign(request, context, campaign, form)
 
@@ -76,10 +83,51 @@ async def _render_campaign(
         "notice": notice,
         "kinds": REPORTED_KINDS,
         "max_post": MAX_WEIGHTED_LENGTH,
+        "counter_words": counter_words(),
+        "language_names": i18n.NAMES,
+        "language_words": LANGUAGE_WORDS,
     }
     if status_code is None:
         status_code = STATUS_OF[problems[0].kind] if problems else 200
     return render_page(request, "campaign.html", context, values, status_code=status_code)
+
+
+# A letter's language named in a sentence ("a translation of the English letter").
+LANGUAGE_WORDS = {"en": N_("English"), "zh": N_("Chinese")}
+
+
+def plural_forms(singular: str, plural: str) -> dict[str, str]:
+    """Both forms of a sentence with a number, for a script to choose from (the catalogue
+    extraction knows this name: see ``make translations``)."""
+    return {"one": ngettext(singular, plural, 1), "other": ngettext(singular, plural, 2)}
+
+
+def counter_words() -> dict[str, dict[str, str]]:
+    """The live counters' sentences in the page's language, for campaign.js to fill in
+    (%(n)s, %(count)s, %(limit)s); "one" and "other" forms where the number matters."""
+
+    return {
+        "letter_left": plural_forms(
+            "You have %(n)s character remaining (%(count)s of %(limit)s)",
+            "You have %(n)s characters remaining (%(count)s of %(limit)s)",
+        ),
+        "letter_over": plural_forms(
+            "You have %(n)s character too many (%(count)s of %(limit)s)",
+            "You have %(n)s characters too many (%(count)s of %(limit)s)",
+        ),
+        "post_over": plural_forms(
+            "Your post is %(n)s character too long for X (%(count)s of %(limit)s, with the "
+            "officials' handles and your name)",
+            "Your post is %(n)s characters too long for X (%(count)s of %(limit)s, with the "
+            "officials' handles and your name)",
+        ),
+        "post_fits": {
+            "other": _(
+                "%(count)s of %(limit)s characters, with the officials' handles and your name"
+            )
+        },
+        "post_none": {"other": _("No official is ticked for X: nothing will be posted.")},
+    }
 
 
 @router.post("/c/{campaign_id}", response_class=HTMLResponse)
@@ -93,7 +141,7 @@ async def campaign_submit(request: Request, campaign: CampaignDep, context: Cont
     form["contact_ok"] = posted.one("contact_ok") == "yes"
     form["submitted"] = True
     if not trusted:
-        notice = (
+        notice = _(
             "For your safety this page had expired, so nothing was sent yet. Everything you "
             "typed is still here: please press Send again."
         )
@@ -152,8 +200,8 @@ def _appeal_from_form(campaign: Campaign, form: dict[str, Any]) -> AppealRequest
 
 REPORTED_FIELDS = ("target", "kind", "name", "email")
 REPORTED_THANKS = {
-    "new": "Thank you: your action is counted.",
-    "again": "Thank you: you had reported this already, and it is counted once.",
+    "new": N_("Thank you: your action is counted."),
+    "again": N_("Thank you: you had reported this already, and it is counted once."),
 }
 
 
@@ -208,14 +256,18 @@ async def appeal_page(
 
 def share_links(campaign: Campaign, url: str) -> list[tuple[str, str]]:
     """(label, address) to pass the campaign on: plain links, no third-party scripts."""
-    text = f"{campaign.title}: I wrote to the officials. Will you? {url}"
+    title = campaign.title_in(i18n.current())
+    text = _("%(title)s: I wrote to the officials. Will you? %(url)s") % {
+        "title": title,
+        "url": url,
+    }
     return [
         ("X", f"https://x.com/intent/post?{urlencode({'text': text})}"),
         ("Facebook", f"https://www.facebook.com/sharer/sharer.php?{urlencode({'u': url})}"),
         ("WhatsApp", f"https://wa.me/?{urlencode({'text': text})}"),
         (
-            "Email",
-            "mailto:?" + urlencode({"subject": campaign.title, "body": text}, quote_via=quote),
+            N_("Email"),
+            "mailto:?" + urlencode({"subject": title, "body": text}, quote_via=quote),
         ),
     ]
 

@@ -16,15 +16,22 @@
   var message = document.getElementById("message");
   var messageCount = document.getElementById("message-count");
   var limit = parseInt(message.dataset.limit, 10);
-  function characters(n) { return n + (n === 1 ? " character" : " characters"); }
+  // The sentences, in the page's language, as the server wrote them ("one" and "other").
+  var words = JSON.parse(form.dataset.words);
+  var numbers = new Intl.NumberFormat(document.documentElement.lang);
+  function say(key, n, count, max) {
+    var forms = words[key];
+    var text = (n === 1 && forms.one) ? forms.one : forms.other;
+    return text.replace("%(n)s", numbers.format(n)).replace("%(count)s", numbers.format(count))
+      .replace("%(limit)s", numbers.format(max));
+  }
   function countLetter() {
     var text = message.value.replace(/\r\n?/g, "\n").trim();
     var used = Array.from(text).length;
     var over = used - limit;
-    var left = limit - used;
     messageCount.textContent = over > 0
-      ? "You have " + characters(over) + " too many (" + used + " of " + limit + ")"
-      : "You have " + characters(left) + " remaining (" + used + " of " + limit + ")";
+      ? say("letter_over", over, used, limit)
+      : say("letter_left", limit - used, used, limit);
     messageCount.classList.toggle("over", over > 0);
   }
   message.addEventListener("input", countLetter);
@@ -49,7 +56,7 @@
   function weighPost() {
     var targets = chosenOnX();
     if (targets.length === 0) {
-      tweetCount.textContent = "No official is ticked for X: nothing will be posted.";
+      tweetCount.textContent = say("post_none", 0, 0, 0);
       tweetCount.classList.remove("over");
       return;
     }
@@ -61,10 +68,8 @@
       if (!data) { return; }
       var over = data.weighted_length - data.limit;
       tweetCount.textContent = over > 0
-        ? "Your post is " + characters(over) + " too long for X (" + data.weighted_length +
-          " of " + data.limit + ", with the officials' handles and your name)"
-        : data.weighted_length + " of " + data.limit +
-          " characters, with the officials' handles and your name";
+        ? say("post_over", over, data.weighted_length, data.limit)
+        : say("post_fits", 0, data.weighted_length, data.limit);
       tweetCount.classList.toggle("over", over > 0);
     }).catch(function () { /* offline: the server still checks on Send */ });
   }

@@ -1,6 +1,13 @@
 // Operator dashboard: apply delivery changes from the Server-Sent Events stream to the log.
 (function () {
   "use strict";
+  // What the script says, in the page's language (written by the server).
+  var holder = document.querySelector("[data-words]");
+  var words = holder ? JSON.parse(holder.dataset.words) : {};
+  function fill(text, values) {
+    Object.keys(values).forEach(function (key) { text = text.replace("%(" + key + ")s", values[key]); });
+    return text;
+  }
   // Cancelling cannot be undone by the supporter: ask first. Retry of one delivery needs
   // no question; acting on a whole selection asks how many it will change.
   document.addEventListener("submit", function (event) {
@@ -11,12 +18,10 @@
     var bulk = /\/bulk\/(retry|cancel)$/.exec(action);
     if (bulk) {
       var count = event.submitter.dataset.count;
-      question = bulk[1] === "retry"
-        ? "Retry " + count + " deliveries? They will be sent again now."
-        : "Cancel " + count + " deliveries? They will not be sent.";
+      question = fill(bulk[1] === "retry" ? words.ask_bulk_retry : words.ask_bulk_cancel, { n: count });
     } else if (/\/cancel$/.test(action)) {
       var id = action.split("/").slice(-2)[0];
-      question = "Cancel delivery " + id + "? It will not be sent.";
+      question = fill(words.ask_cancel, { id: id });
     }
     if (question && !window.confirm(question)) { event.preventDefault(); }
   });
@@ -90,18 +95,18 @@
     var link = document.createElement("a");
     link.href = "/operator/deliveries/" + d.id;
     link.textContent = d.id;
-    var idCell = cell("", null, "Delivery");
+    var idCell = cell("", null, words.delivery);
     idCell.appendChild(link);
     row.appendChild(idCell);
-    var updated = cell("", "updated", "updated");
+    var updated = cell("", "updated", words.updated);
     var time = document.createElement("time");
     time.dateTime = d.updated_at;
     time.textContent = when(d.updated_at);
     updated.appendChild(time);
     row.appendChild(updated);
-    row.appendChild(cell(d.campaign, null, "campaign"));
-    row.appendChild(cell(d.target, null, "to"));
-    row.appendChild(cell(d.channel, null, "by"));
+    row.appendChild(cell(d.campaign, null, words.campaign));
+    row.appendChild(cell(d.target, null, words.to));
+    row.appendChild(cell(d.channel, null, words.by));
     var statusCell = cell(d.status, "status state-" + d.status);
     if (d.settlement) {
       var settled = document.createElement("span");
@@ -110,12 +115,12 @@
       statusCell.appendChild(settled);
     }
     row.appendChild(statusCell);
-    row.appendChild(cell(String(d.attempts), "attempts", "tries"));
+    row.appendChild(cell(String(d.attempts), "attempts", words.tries));
     var e = d.last_error;
     row.appendChild(cell(e ? e["class"] + (e.code ? " " + e.code : "") + ": " + e.message : "", "last-error"));
     var actions = cell("", "actions");
-    if (retryable[d.status]) { actions.appendChild(actionForm(d, "retry", "Retry")); }
-    if (cancellable[d.status]) { actions.appendChild(actionForm(d, "cancel", "Cancel")); }
+    if (retryable[d.status]) { actions.appendChild(actionForm(d, "retry", words.retry)); }
+    if (cancellable[d.status]) { actions.appendChild(actionForm(d, "cancel", words.cancel)); }
     row.appendChild(actions);
     row.classList.add("fresh");
     return row;
@@ -124,8 +129,8 @@
   if (query.get("campaign")) { params.set("campaign", query.get("campaign")); }
   var url = "/api/deliveries/stream?" + params.toString();
   var source = new EventSource(url);
-  source.addEventListener("open", function () { live.textContent = "(live)"; });
-  source.addEventListener("error", function () { live.textContent = "(reconnecting…)"; });
+  source.addEventListener("open", function () { live.textContent = live.dataset.live; });
+  source.addEventListener("error", function () { live.textContent = live.dataset.reconnecting; });
   source.addEventListener("delivery", function (event) {
     var d = JSON.parse(event.data);
     refreshSummary();

@@ -4,23 +4,25 @@
   var copy = document.getElementById("copy-link");
   if (copy) {
     copy.addEventListener("click", function () {
-      var done = function () { document.getElementById("copied").textContent = "Link copied"; };
+      var said = document.getElementById("copied");
+      var done = function () { said.textContent = copy.dataset.copied; };
+      var failed = function () { said.textContent = copy.dataset.copyFailed; };
       if (navigator.clipboard) {
-        navigator.clipboard.writeText(copy.dataset.url).then(done, function () {
-          window.prompt("Copy this link:", copy.dataset.url);
-        });
+        navigator.clipboard.writeText(copy.dataset.url).then(done, failed);
       } else {
-        window.prompt("Copy this link:", copy.dataset.url);
+        failed();
       }
     });
   }
   var table = document.getElementById("appeal-status");
   if (!table) { return; }
-  var words = {
-    queued: "waiting to be sent", sending: "sending now",
-    awaiting_confirmation: "sent, waiting for the fax line to confirm", delivered: "delivered",
-    failed: "not delivered", expired: "not delivered before the deadline", cancelled: "cancelled"
-  };
+  // The words for each status, in the page's language (the server wrote them).
+  var words = JSON.parse(table.dataset.words);
+  var numbers = new Intl.NumberFormat(document.documentElement.lang);
+  function of(done, goal) {
+    return table.dataset.of.replace("%(done)s", numbers.format(done))
+      .replace("%(goal)s", numbers.format(goal));
+  }
   var settled = { delivered: 1, failed: 1, expired: 1, cancelled: 1 };
   var appeal = table.dataset.appeal;
   var campaign = table.dataset.campaign;
@@ -51,13 +53,13 @@
         }
         if (!settled[d.status]) { done = false; }
       });
-      document.getElementById("total-actions").textContent = report.actions;
+      document.getElementById("total-actions").textContent = numbers.format(report.actions);
       var goal = document.getElementById("goal");
       if (goal) {
         var total = report.actions + report.self_reported.total;
         goal.value = Math.min(total, goal.max);
-        goal.textContent = total + " of " + goal.max;
-        document.getElementById("goal-count").textContent = total + " of " + goal.max;
+        goal.textContent = of(total, goal.max);
+        document.getElementById("goal-count").textContent = of(total, goal.max);
       }
       if (!done) { setTimeout(refresh, 1000); }
     }).catch(function () { setTimeout(refresh, 3000); });

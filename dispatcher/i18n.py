@@ -1,0 +1,130 @@
+"""The interface in English and Chinese.
+
+Messages are written in English in the code and the templates, marked with ``_()`` (or
+``N_()`` where a message is named before the language is known); Chinese comes from the
+gettext catalogue ``locales/zh/LC_MESSAGES/messages.po``, read with Babel when first
+needed (no compiled .mo is kept). The language of the request being served is a context
+variable the web layer sets; dates and numbers are written for it too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+from collections.abc import Iterator
+from contextvars import ContextVar
+from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date as babel_format_date
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+
+LANGUAGES = ("en", "zh")
+DEFAULT = "en"
+# What each is called in itself (the switch), and its tag for <html lang> and hreflang.
+NAMES = {"en": "English", "zh": "中文"}
+TAGS = {"en": "en", "zh": "zh-Hans"}
+LOCALES_DIR = Path(__file__).parent / "locales"
+
+_current: ContextVar[str] = ContextVar("dispatcher_language", default=DEFAULT)
+
+
+@functools.cache
+def _catalogue(language: str) -> dict[str | tuple[str, str], str | tuple[str, ...]]:
+    """msgid (or (singular, plural)) → translation, fuzzy and empty entries left out."""
+    path = LOCALES_DIR / language / "LC_MESSAGES" / "messages.po"
+    if not path.exists():
+        return {}
+    with path.open("rb") as handle:
+        catalog = read_po(handle, locale=language)
+    found: dict[str | tuple[str, str], str | tuple[str, ...]] = {}
+    for message in catalog:
+        key, text = message.id, message.string
+        if not key or message.fuzzy:
+            continue
+        if isinstance(key, (tuple, list)) and isinstance(text, (tuple, list)):
+            forms = tuple(str(form) for form in text)
+            if all(forms):
+                found[(str(key[0]), str(key[1]))] = forms
+        elif isinstance(key, str) and isinstance(text, str) and text:
+            found[key] = text
+    return found
+
+
+def current() -> str:
+    """The language of what is being written now."""
+    return _current.get()
+
+
+@contextlib.contextmanager
+def speaking(language: str) -> Iterator[None]:
+    """Write in ``language`` (one of LANGUAGES; anything else is English) inside."""
+    token = _current.set(language if language in LANGUAGES else DEFAULT)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def gettext(message: str) -> str:
+    """``message`` in the current language (itself when there is no translation)."""
+    found = _catalogue(current()).get(message) if current() != DEFAULT else None
+    return found if isinstance(found, str) else message
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    if current() != DEFAULT:
+        forms = _catalogue(current()).get((singular, plural))
+        if isinstance(forms, tuple):
+            # Chinese has one form; other languages would need their plural rule here.
+            return forms[0] if len(forms) == 1 else forms[0 if n == 1 else 1]
+    return singular if n == 1 else plural
+
+
+_ = gettext
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogue where it is named; translate it where it is used."""
+    return message
+
+
+def negotiate(accept_language: str | None) -> str | None:
+    """The best of LANGUAGES for an ``Accept-Language`` header, or None (nothing fits)."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _sep, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGUAGES and quality > 0:
+            ranked.append((-quality, position, primary))
+    return min(ranked)[2] if ranked else None
+
+
+# Dates and numbers: British English (10 September 2021), simplified Chinese.
+_FORMATS = {"en": "en_GB", "zh": "zh_Hans_CN"}
+
+
+def _locale(language: str | None) -> Locale:
+    language = language or current()
+    try:
+        return Locale.parse(_FORMATS.get(language, language))
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse(DEFAULT)
+
+
+def format_date(day: dt.date, language: str | None = None) -> str:
+    """A date as people write it: '10 September 2021', '2021年9月10日'."""
+    return str(babel_format_date(day, format="long", locale=_locale(language)))
+
+
+def format_number(number: int, language: str | None = None) -> str:
+    """A count with the language's grouping: 12,345."""
+    return str(format_decimal(number, locale=_locale(language)))
