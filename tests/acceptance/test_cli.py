@@ -153,11 +153,14 @@ async def test_send_then_drain_then_report_matches_what_the_sandbox_received(
     # Each supporter also got a receipt (to them, never to an official), and Ana a notice
     # that her email to Xi Jinping failed while the rest were on their way: not actions.
     to_supporters = [m for m in sandbox.emails if "@example" in str(m["To"])]
-    subjects = sorted((str(m["To"]), str(m["Subject"]).split(":")[0]) for m in to_supporters)
+    subjects = sorted(
+        (str(m["To"]), re.split("[:：]", str(m["Subject"]))[0]) for m in to_supporters
+    )
+    # Li wrote in Chinese: her receipt is in Chinese.
     assert subjects == [
         ("ana@example.org", "Not delivered"),
         ("ana@example.org", "Your appeal"),
-        ("li@example.net", "Your appeal"),
+        ("li@example.net", "您的呼吁"),
     ]
     receipts = {str(m["To"]): m for m in to_supporters if "Your appeal" in str(m["Subject"])}
     ana_receipt = receipts["ana@example.org"].get_content()

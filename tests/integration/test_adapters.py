@@ -252,7 +252,8 @@ async def test_email_chinese_name_and_body_arrive_intact(email_box: Sandbox) -> 
     assert message["Reply-To"].addresses[0].display_name == CHINESE_NAME
     assert message["Subject"] == "请释放在新疆被任意拘押的人"
     body = message.get_content().replace("\r\n", "\n")
-    assert body == f"尊敬的大使,\n\n{CHINESE_BODY}\n\nSincerely,\n\n{CHINESE_NAME}\n中国\n"
+    # A Chinese letter opens and closes as Chinese letters do.
+    assert body == f"尊敬的大使：\n\n{CHINESE_BODY}\n\n此致\n敬礼！\n\n{CHINESE_NAME}\n中国\n"
 
 
 def test_email_header_injection_in_supporter_name_is_refused() -> None:
