@@ -164,6 +164,9 @@ class Campaign(BaseModel):
     link_domains: tuple[str, ...] = ()
     # Actions the campaign aims for: the pages show progress towards it (none: no bar).
     goal: int | None = Field(default=None, gt=0)
+    # Hold letters and posts supporters wrote or edited until an operator approves them
+    # (untouched sample letters go straight out); off by default.
+    review_own_letters: bool = False
     # The title and summary in the interface's other languages (the pages fall back to
     # the ones above).
     text: dict[str, CampaignText] = {}

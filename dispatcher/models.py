@@ -39,6 +39,9 @@ def is_language_code(code: str) -> bool:
 
 
 class DeliveryStatus(enum.StrEnum):
+    # Held for an operator to read a supporter-written letter (campaign review_own_letters):
+    # approved, it is queued; rejected, cancelled. Never claimed while held.
+    HELD = "held"
     QUEUED = "queued"
     SENDING = "sending"
     AWAITING_CONFIRMATION = "awaiting_confirmation"
@@ -60,9 +63,13 @@ SETTLED_STATUSES = frozenset(
         DeliveryStatus.CANCELLED,
     }
 )
+# On their way: the worker claims, polls or expires them (and drains until none are left).
 PENDING_STATUSES = frozenset(
     {DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.AWAITING_CONFIRMATION}
 )
+# Not settled yet: on their way, or held for review. A receipt waits for these, and a
+# supporter's letter is kept while any of them needs it.
+UNSETTLED_STATUSES = PENDING_STATUSES | {DeliveryStatus.HELD}
 
 
 class AttemptOutcome(enum.StrEnum):
@@ -147,6 +154,7 @@ class NewAppeal:
     idempotency_key: str | None = None
     receipt: bool = True  # email the supporter a receipt once every delivery has settled
     contact_ok: bool = False  # the supporter agreed to hear from the organisation again
+    held: bool = False  # their own words, in a campaign that reviews them: held, not queued
 
 
 @dataclass(frozen=True, slots=True)

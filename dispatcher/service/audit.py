@@ -17,6 +17,8 @@ ACTIONS = {
     "retry": N_("retried"),
     "cancel": N_("cancelled"),
     "export": N_("exported"),
+    "approve": N_("approved"),
+    "reject": N_("rejected"),
 }
 
 

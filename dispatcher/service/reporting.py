@@ -23,6 +23,7 @@ _BUCKET = {
     DeliveryStatus.FAILED: "failed",
     DeliveryStatus.EXPIRED: "failed",
     DeliveryStatus.CANCELLED: "cancelled",
+    DeliveryStatus.HELD: "pending",
     DeliveryStatus.QUEUED: "pending",
     DeliveryStatus.SENDING: "pending",
     DeliveryStatus.AWAITING_CONFIRMATION: "pending",

@@ -46,7 +46,11 @@ def reason(entry: LogEntry) -> str | None:
     if entry.status is DeliveryStatus.EXPIRED:
         return _("The campaign's deadline passed before it could be sent. It will not be sent.")
     if entry.status is DeliveryStatus.CANCELLED:
+        if entry.last_error is not None and entry.last_error.error_class == "Rejected":
+            return _("The campaign's staff did not approve your letter. It will not be sent.")
         return _("The campaign's staff stopped it. It will not be sent.")
+    if entry.status is DeliveryStatus.HELD:
+        return _("The campaign's staff read letters supporters wrote before they are sent.")
     if entry.last_error is None or entry.status not in (*_NOT_ARRIVED, DeliveryStatus.QUEUED):
         return None
     what = what_went_wrong(entry.channel, entry.last_error)

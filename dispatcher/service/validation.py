@@ -121,6 +121,7 @@ def validate_appeal(
         idempotency_key=_scoped_key(supporter.email, request.idempotency_key),
         receipt=request.receipt,
         contact_ok=request.contact_ok,
+        held=campaign.review_own_letters and _own_words(campaign, letter, tweet),
     )
     deliveries = tuple(_new_delivery(target, channel, letter.language) for target, channel in pairs)
     return ValidAppeal(appeal, deliveries)
@@ -174,6 +175,11 @@ def _scoped_key(email: str, key: str | None) -> str | None:
     if cleaned is None:
         return None
     return hashlib.sha256(f"{email.lower()}\n{cleaned}".encode()).hexdigest()
+
+
+def _own_words(campaign: Campaign, letter: _Letter, tweet: str | None) -> bool:
+    """Whether the supporter wrote or changed what would be sent (letter or post)."""
+    return letter.own or (tweet is not None and tweet != campaign.tweet_in(letter.language))
 
 
 def _new_delivery(target: Target, channel: Channel, language: str) -> NewDelivery:

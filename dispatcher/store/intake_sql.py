@@ -59,7 +59,7 @@ async def insert_appeal(
     return AppealReceipt(
         appeal_id=appeal_id,
         created=tuple(
-            DeliverySummary(r.id, r.target_id, Channel(r.channel), DeliveryStatus.QUEUED)
+            DeliverySummary(r.id, r.target_id, Channel(r.channel), _first_status(appeal))
             for r in created
         ),
         already_counted=repeats,
@@ -108,6 +108,10 @@ def _appeal_row(
     }
 
 
+def _first_status(appeal: NewAppeal) -> DeliveryStatus:
+    return DeliveryStatus.HELD if appeal.held else DeliveryStatus.QUEUED
+
+
 def _delivery_row(
     appeal: NewAppeal, appeal_id: str, email_lc: str, wanted: NewDelivery, now: dt.datetime
 ) -> dict[str, Any]:
@@ -120,7 +124,7 @@ def _delivery_row(
         "salutation": wanted.salutation,
         "channel": wanted.channel.value,
         "address": wanted.address,
-        "status": DeliveryStatus.QUEUED.value,
+        "status": _first_status(appeal).value,
         "attempts": 0,
         "next_attempt_at": now,
         "expires_at": appeal.expires_at,

@@ -3,6 +3,7 @@ their actions, the supporter list, and actions on a whole filtered selection."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,22 @@ class SupporterRow:
     appeals: int
     last_appeal_at: dt.datetime
     contact_ok: bool  # agreed, on at least one appeal, to hear from the organisation
+
+
+@dataclass(frozen=True, slots=True)
+class HeldAppeal:
+    """An appeal whose supporter-written letter waits for an operator's review."""
+
+    appeal_id: str
+    campaign_id: str
+    supporter_name: str
+    supporter_country: str | None
+    language: str
+    subject: str
+    body: str
+    tweet: str | None
+    created_at: dt.datetime
+    deliveries: tuple[tuple[str, Channel], ...]  # (target id, channel), each held
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +235,64 @@ class OperatorStore(StoreBase):
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [(Channel(r[0]), r[1]) for r in rows]
+
+    async def held_appeals(self, *, limit: int = 100) -> list[HeldAppeal]:
+        """Appeals with held deliveries, the oldest first (the next to read)."""
+        a, d = appeals, deliveries
+        held = DeliveryStatus.HELD.value
+        query = (
+            select(a, d.c.target_id, d.c.channel)
+            .join(d, d.c.appeal_id == a.c.id)
+            .where(d.c.status == held)
+            .order_by(a.c.created_at, a.c.id, d.c.id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        found: dict[str, HeldAppeal] = {}
+        for r in rows:
+            pair = (str(r.target_id), Channel(r.channel))
+            if r.id in found:
+                kept = found[r.id]
+                found[r.id] = dataclasses.replace(kept, deliveries=(*kept.deliveries, pair))
+                continue
+            if len(found) == limit:
+                break
+            found[r.id] = HeldAppeal(
+                r.id, r.campaign_id, r.supporter_name, r.supporter_country, r.language,
+                r.subject, r.body, r.tweet, r.created_at, (pair,),
+            )  # fmt: skip
+        return list(found.values())
+
+    async def release_held(
+        self, appeal_id: str, *, approve: bool, now: dt.datetime, error: ErrorInfo | None
+    ) -> int:
+        """Queue an appeal's held deliveries (approved) or cancel them (rejected), in one
+        transaction; returns how many (0: none was held, or another operator was first)."""
+        d = deliveries
+        values: dict[str, Any] = {"updated_at": now}
+        if approve:
+            values |= {"status": DeliveryStatus.QUEUED.value, "next_attempt_at": now}
+        else:
+            values |= {"status": DeliveryStatus.CANCELLED.value}
+            if error is not None:
+                values |= {
+                    "last_error_class": error.error_class,
+                    "last_error_code": error.code,
+                    "last_error_message": error.message,
+                }
+        statement = (
+            update(d)
+            .where(d.c.appeal_id == appeal_id, d.c.status == DeliveryStatus.HELD.value)
+            .values(values)
+        )
+        events = [QueueEvent.CHANGED, *([QueueEvent.QUEUED] if approve else [])]
+        async with self._writing() as conn:
+            changed = int((await conn.execute(statement)).rowcount)
+            if changed:
+                await self.notifier.announce(conn, *events)
+        if changed:
+            self.notifier.publish(*events)
+        return changed
 
 
 def _aware(value: Any) -> dt.datetime:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.models import PENDING_STATUSES
+from dispatcher.models import UNSETTLED_STATUSES
 from dispatcher.store.schema import appeals, deliveries, reported_actions, supporters
 
 PURGED = "purged:"
@@ -40,7 +40,7 @@ async def purge_campaign(
 ) -> Purged:
     a, d = appeals, deliveries
     pending = exists().where(
-        d.c.appeal_id == a.c.id, d.c.status.in_([p.value for p in PENDING_STATUSES])
+        d.c.appeal_id == a.c.id, d.c.status.in_([p.value for p in UNSETTLED_STATUSES])
     )
     chosen = and_(
         a.c.campaign_id == campaign_id, a.c.created_at < created_before, a.c.supporter_name != ""

@@ -225,15 +225,19 @@ async def _close_cut_off(conn: AsyncConnection, ids: list[int], now: dt.datetime
     )
 
 
+# Past the deadline: waiting ones (queued, or held for review), and ones whose sender died.
+_EXPIRABLE = [s.value for s in (DeliveryStatus.QUEUED, DeliveryStatus.HELD, DeliveryStatus.SENDING)]
+
+
 async def expire_overdue(conn: AsyncConnection, now: dt.datetime) -> None:
     d = deliveries
     await conn.execute(
         update(d)
         .where(
-            d.c.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]),
+            d.c.status.in_(_EXPIRABLE),
             d.c.expires_at <= now,
             or_(
-                d.c.status == DeliveryStatus.QUEUED.value,
+                d.c.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.HELD.value]),
                 and_(d.c.status == DeliveryStatus.SENDING.value, d.c.lease_until < now),
             ),
         )

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, literal, select, update
 
-from dispatcher.models import PENDING_STATUSES, DeliveryStatus, utcnow
+from dispatcher.models import UNSETTLED_STATUSES, DeliveryStatus, utcnow
 from dispatcher.store.base import StoreBase
 from dispatcher.store.engine import upsert
 from dispatcher.store.purge_sql import forget_appeals
 from dispatcher.store.schema import appeals, deliveries, receipts, supporters
 
 RECEIPT, FAILURE = "receipt", "failure"
-_PENDING = [s.value for s in PENDING_STATUSES]
+_PENDING = [s.value for s in UNSETTLED_STATUSES]
 
 
 @dataclass(frozen=True, slots=True)

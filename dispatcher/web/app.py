@@ -19,7 +19,16 @@ from dispatcher.web.error_pages import error_page
 from dispatcher.web.errors import install_error_handlers
 from dispatcher.web.language import Language
 from dispatcher.web.metrics import Metrics
-from dispatcher.web.routes import appeals, dashboard, docs, health, operator, pages, webhooks
+from dispatcher.web.routes import (
+    appeals,
+    dashboard,
+    docs,
+    health,
+    operator,
+    pages,
+    review,
+    webhooks,
+)
 from dispatcher.web.routes.webhooks import MAX_CALLBACK_BYTES
 from dispatcher.web.schemas import use_our_error_shape
 from dispatcher.web.security import BodyLimit, Csrf, RateLimiter, SecurityHeaders
@@ -82,7 +91,7 @@ def create_app(
     install_error_handlers(app, page=error_page)
     use_our_error_shape(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for area in (appeals, operator, health, webhooks, docs, pages, dashboard):
+    for area in (appeals, operator, review, health, webhooks, docs, pages, dashboard):
         app.include_router(area.router)
     return app
 

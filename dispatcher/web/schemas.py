@@ -256,6 +256,36 @@ class SupporterExport(BaseModel):
     supporters: list[SupporterOut]
 
 
+class HeldLetterOut(BaseModel):
+    """A supporter-written letter waiting for an operator's review."""
+
+    appeal_id: str
+    campaign: str
+    supporter_name: str
+    supporter_country: str | None
+    language: str
+    subject: str
+    body: str
+    tweet: str | None
+    created_at: str = Field(description="e.g. 2026-12-02 18:20:44 UTC")
+    deliveries: list[str] = Field(description="target:channel of each held delivery")
+
+
+class ReviewOut(BaseModel):
+    letters: list[HeldLetterOut] = Field(description="the oldest first")
+
+
+class ReviewDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(default="", max_length=500, description="why (rejections)")
+
+
+class ReviewDecisionOut(BaseModel):
+    appeal_id: str
+    decision: str = Field(description="approved (queued) or rejected (cancelled)")
+    deliveries: int = Field(description="how many deliveries it changed")
+
+
 class DeliveryPage(BaseModel):
     deliveries: list[DeliveryOut] = Field(description="newest first")
     next_cursor: str | None = Field(description="pass as `cursor` for the next page")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 
 from dispatcher.models import (
@@ -254,3 +255,16 @@ async def test_reopening_an_up_to_date_database_keeps_its_rows(database_url: str
         assert await second.pending_count() == 1
     finally:
         await second.close()
+
+
+async def test_held_deliveries_are_never_claimed_and_expire_at_the_deadline(store: Store) -> None:
+    deadline = NOW + dt.timedelta(hours=1)
+    held = dataclasses.replace(appeal(expires_at=deadline), held=True)
+    receipt = await store.create_appeal(held, [EMAIL_T1], now=NOW)
+    assert [d.status for d in receipt.created] == [DeliveryStatus.HELD]
+    assert await store.claim_due_deliveries("w1", limit=10, lease_seconds=60, now=NOW) == []
+    assert await store.pending_count() == 0  # a drained worker does not wait for a review
+    after = deadline + dt.timedelta(seconds=1)
+    assert await store.claim_due_deliveries("w1", limit=10, lease_seconds=60, now=after) == []
+    [entry] = await store.list_deliveries()
+    assert entry.status is DeliveryStatus.EXPIRED

@@ -27,6 +27,7 @@ from dispatcher.service.operator import (
     selection_actionable,
 )
 from dispatcher.service.reporting import BUCKETS, campaign_report
+from dispatcher.service.review import held_letters
 from dispatcher.service.sessions import (
     SignInThrottled,
     check_sign_in_allowed,
@@ -143,6 +144,7 @@ async def operator_page(
         "rendered_at": rendered_at.isoformat(),
         "done": _done(done),
         "audit": await audit.recent(context.service, limit=15),
+        "held_count": len(await held_letters(context.service)),
         "audit_words": audit.ACTIONS,
         "operator_js_words": operator_js_words(),
         **await _summary(context, log_filter),

@@ -1,0 +1,59 @@
+"""Review of supporter-written letters, for campaigns that ask for it
+(``review_own_letters``): such an appeal's deliveries are held until an operator approves
+them (they are queued) or rejects them (they are cancelled, and the supporter is told).
+Untouched sample letters are never held."""
+
+from __future__ import annotations
+
+from dispatcher.models import ErrorInfo, utcnow
+from dispatcher.service import audit
+from dispatcher.service.context import Service
+from dispatcher.service.errors import ErrorKind, ServiceError
+from dispatcher.store.operators import HeldAppeal
+
+__all__ = ["REJECTED", "HeldAppeal", "approve_letter", "held_letters", "reject_letter"]
+
+# The error a rejected delivery carries (the supporter's page says it in plain words).
+REJECTED = "Rejected"
+
+
+async def held_letters(service: Service, *, limit: int = 100) -> list[HeldAppeal]:
+    """Letters waiting for review, the oldest first."""
+    return await service.store.held_appeals(limit=limit)
+
+
+async def _release(
+    service: Service, appeal_id: str, *, approve: bool, by: str, note: str = ""
+) -> int:
+    error = None
+    if not approve:
+        message = "not approved by the campaign's staff" + (f": {note}" if note else "")
+        error = ErrorInfo(REJECTED, None, message[:500])
+    changed = await service.store.release_held(
+        appeal_id, approve=approve, now=utcnow(), error=error
+    )
+    if changed == 0:
+        if await service.store.appeal_campaign(appeal_id) is None:
+            raise ServiceError(ErrorKind.NOT_FOUND, f"no appeal {appeal_id!r}", "appeal_id")
+        raise ServiceError(
+            ErrorKind.CONFLICT,
+            f"appeal {appeal_id} has no letter waiting for review (it was approved or "
+            "rejected already, or never held)",
+            "appeal_id",
+        )
+    action = "approve" if approve else "reject"
+    subject = f"the letter of appeal {appeal_id} ({changed} deliveries)"
+    await audit.record(service, by, action, subject + (f": {note}" if note else ""))
+    return changed
+
+
+async def approve_letter(service: Service, appeal_id: str, *, by: str) -> int:
+    """Queue the appeal's held deliveries; returns how many. ServiceError: not found, or
+    conflict (nothing held)."""
+    return await _release(service, appeal_id, approve=True, by=by)
+
+
+async def reject_letter(service: Service, appeal_id: str, *, by: str, note: str = "") -> int:
+    """Cancel the appeal's held deliveries, with ``note`` (the operator's reason) kept on
+    them and in the audit log; returns how many. ServiceError as for approve."""
+    return await _release(service, appeal_id, approve=False, by=by, note=note.strip())

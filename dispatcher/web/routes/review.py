@@ -1,0 +1,108 @@
+"""Review of supporter-written letters (campaigns with ``review_own_letters``): the
+operator's page to read and approve or reject them, and the same in the JSON API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from dispatcher.i18n import N_, _
+from dispatcher.models import format_time
+from dispatcher.service.review import HeldAppeal, approve_letter, held_letters, reject_letter
+from dispatcher.web.deps import ContextDep, OperatorName
+from dispatcher.web.errors import ApiError
+from dispatcher.web.html import PostedForm, render_page
+from dispatcher.web.schemas import (
+    HeldLetterOut,
+    ReviewDecisionIn,
+    ReviewDecisionOut,
+    ReviewOut,
+    errors,
+)
+
+router = APIRouter()
+DECISIONS = {"approve": approve_letter, "reject": reject_letter}
+DONE_WORDS = {
+    "approve": N_("The letter is approved: its %(n)s messages are being sent."),
+    "reject": N_("The letter is rejected: its %(n)s messages will not be sent."),
+}
+
+
+@router.get("/operator/review", response_class=HTMLResponse, include_in_schema=False)
+async def review_page(
+    request: Request, context: ContextDep, done: str = "", n: int = 0
+) -> HTMLResponse:
+    operator = await context.operator(request)
+    if operator is None:
+        return render_page(request, "operator_login.html", context, {"error": None})
+    values = {
+        "letters": await held_letters(context.service),
+        "done": _(DONE_WORDS[done]) % {"n": n} if done in DONE_WORDS else "",
+        "names": {c.id: {t.id: t.name for t in c.targets} for c in context.service.catalog},
+    }
+    return render_page(request, "operator_review.html", context, values)
+
+
+@router.post("/operator/review/{appeal_id}/{decision}", include_in_schema=False)
+async def review_decision(
+    request: Request, appeal_id: str, decision: str, context: ContextDep
+) -> Response:
+    operator = await context.operator(request)
+    if operator is None:
+        raise ApiError(401, "sign in to the operator dashboard first")
+    posted = await PostedForm.read(request, context)
+    if decision not in DECISIONS:
+        raise ApiError(404, f"no review decision {decision!r}; accepted: approve, reject")
+    if decision == "approve":
+        changed = await approve_letter(context.service, appeal_id, by=operator)
+    else:
+        note = posted.one("note")[:500]
+        changed = await reject_letter(context.service, appeal_id, by=operator, note=note)
+    return RedirectResponse(f"/operator/review?done={decision}&n={changed}", status_code=303)
+
+
+def _out(letter: HeldAppeal) -> HeldLetterOut:
+    return HeldLetterOut(
+        appeal_id=letter.appeal_id,
+        campaign=letter.campaign_id,
+        supporter_name=letter.supporter_name,
+        supporter_country=letter.supporter_country,
+        language=letter.language,
+        subject=letter.subject,
+        body=letter.body,
+        tweet=letter.tweet,
+        created_at=format_time(letter.created_at),
+        deliveries=[f"{target}:{channel.value}" for target, channel in letter.deliveries],
+    )
+
+
+@router.get("/api/review", response_model=ReviewOut, tags=["operators"], responses=errors(401, 404))
+async def get_review(context: ContextDep, operator: OperatorName) -> ReviewOut:
+    """Supporter-written letters waiting for review (campaigns with review_own_letters)."""
+    return ReviewOut(letters=[_out(letter) for letter in await held_letters(context.service)])
+
+
+@router.post(
+    "/api/appeals/{appeal_id}/{decision}",
+    response_model=ReviewDecisionOut,
+    tags=["operators"],
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def post_decision(
+    appeal_id: str,
+    decision: str,
+    context: ContextDep,
+    operator: OperatorName,
+    body: ReviewDecisionIn | None = None,
+) -> ReviewDecisionOut:
+    """``approve`` queues a held letter's deliveries; ``reject`` cancels them, with the
+    ``note`` kept on them and in the audit log. 409 when nothing of it is held."""
+    if decision not in DECISIONS:
+        raise ApiError(404, f"no review decision {decision!r}; accepted: approve, reject")
+    if decision == "approve":
+        changed = await approve_letter(context.service, appeal_id, by=operator)
+    else:
+        note = body.note if body else ""
+        changed = await reject_letter(context.service, appeal_id, by=operator, note=note)
+    word = "approved" if decision == "approve" else "rejected"
+    return ReviewDecisionOut(appeal_id=appeal_id, decision=word, deliveries=changed)
