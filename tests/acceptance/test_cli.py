@@ -274,7 +274,7 @@ def test_a_bad_log_filter_is_refused_with_the_apis_sentence(
 ) -> None:
     status = in_process("log", "--status", "lost")
     assert status.code == 1
-    assert status.stderr.startswith("error: status 'lost' is not one of: queued, sending, ")
+    assert status.stderr.startswith("error: status 'lost' is not one of: held, queued, sending, ")
     channel = in_process("log", "--channel", "pigeon")
     assert channel.code == 1
     assert channel.stderr == "error: channel 'pigeon' is not one of: email, fax, twitter\n"

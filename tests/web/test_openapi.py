@@ -63,7 +63,12 @@ async def test_operator_endpoints_declare_the_bearer_scheme(client: httpx.AsyncC
     }
     secured = {(m, p) for m, p, op in operations(spec) if op.get("security")}
     operator = {(m, p) for m, p, _ in operations(spec) if p.startswith("/api/deliveries")}
-    operator |= {("GET", "/api/campaigns/{campaign_id}/report.csv"), ("GET", "/api/supporters")}
+    operator |= {
+        ("GET", "/api/campaigns/{campaign_id}/report.csv"),
+        ("GET", "/api/supporters"),
+        ("GET", "/api/review"),
+        ("POST", "/api/appeals/{appeal_id}/{decision}"),
+    }
     assert secured == operator
     for method, path, operation in operations(spec):
         if (method, path) in secured:

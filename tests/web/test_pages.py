@@ -181,7 +181,7 @@ async def test_a_bad_log_filter_gets_the_same_sentence_on_the_page_and_in_the_ap
     operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
     api = await client.get("/api/deliveries?status=lost", headers=operator)
     page = await client.get("/operator?status=lost&channel=email", headers=operator)
-    sentence = "status 'lost' is not one of: queued, sending, awaiting_confirmation"
+    sentence = "status 'lost' is not one of: held, queued, sending, awaiting_confirmation"
     assert api.status_code == page.status_code == 422
     assert api.json()["error"]["message"].startswith(sentence)
     assert api.json()["error"]["field"] == "status"
