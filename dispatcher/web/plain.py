@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dispatcher.i18n import N_, _, format_number
-from dispatcher.service import ServiceError
+from dispatcher.service import ErrorKind, ServiceError
 
 # The form control each service field is about (the id a summary link jumps to).
 FIELD_IDS = {
@@ -76,8 +76,29 @@ def plain_problems(errors: Sequence[ServiceError]) -> list[Problem]:
 def plain_problem(error: ServiceError) -> Problem:
     anchor = FIELD_IDS.get(error.field or "")
     if anchor is None:
-        return Problem(error.message[:1].upper() + error.message[1:], None)
+        return Problem(_whole_form(error), None)
     return Problem(_plain_text(anchor, error), anchor)
+
+
+def _whole_form(error: ServiceError) -> str:
+    """A refusal of the whole form: a limit reached, the service unavailable, the
+    campaign closed, or (rarely) the service's own sentence."""
+    seconds = error.params.get("seconds")
+    if error.reason == "rate_limited" and isinstance(seconds, int):
+        if seconds >= 90:
+            wait = _("%(n)s minutes") % {"n": (seconds + 59) // 60}
+        else:
+            wait = _("%(n)s seconds") % {"n": seconds}
+        return _("Many appeals came from here in a short time. Please try again in %(wait)s.") % {
+            "wait": wait
+        }
+    if error.reason == "unavailable":
+        return _(
+            "Appeals cannot be sent at the moment, so nothing was sent. Please try again later."
+        )
+    if error.kind is ErrorKind.CLOSED:
+        return _("This campaign is closed: its deadline has passed, so nothing was sent.")
+    return error.message[:1].upper() + error.message[1:]
 
 
 def _plain_text(anchor: str, error: ServiceError) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from dispatcher.sandbox import Faults, Sandbox
+from dispatcher.settings import IntakeSettings
 from tests.conftest import OPEN_CAMPAIGN
 from tests.web.conftest import context_of, running_app, web_settings
 from tests.web.test_operator_tools import send_all
@@ -103,3 +104,22 @@ async def test_a_chinese_letter_opens_and_closes_in_chinese_and_failures_are_tol
     assert "官员的邮件服务器拒收了这封邮件。 我们不会再尝试。" in status
     assert "崔天凯" in status and "已送达" in status
     assert "The official's mail server refused the email. We will not try again." in english
+
+
+async def test_a_limit_reached_is_said_in_the_pages_language(
+    tmp_path: Path, campaigns_dir: Path
+) -> None:
+    limited = IntakeSettings(per_ip_per_minute=1, per_email_per_hour=0)
+    async with running_app(web_settings(tmp_path, campaigns_dir, intake=limited)) as (_, client):
+        said = {}
+        for lang, name in (("en", "Ana Lima"), ("zh", "李华")):
+            page = await client.get(f"{PAGE}?lang={lang}")
+            form = {"csrf": csrf_of(page), "name": name, "email": f"{lang}@example.org",
+                    "language": "en", "message": "", "tweet": "",
+                    "pick": ["xi-jinping:email"]}  # fmt: skip
+            answer = await client.post(PAGE, data=form)
+            said[lang] = (answer.status_code, text_of(answer))
+    assert said["en"][0] == 303  # the first appeal from this address went through
+    status, words = said["zh"]
+    assert status == 429
+    assert re.search(r"短时间内来自这里的呼吁太多。请在 \d+ 秒后再试。", words), words

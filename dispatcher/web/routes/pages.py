@@ -172,7 +172,10 @@ def refusal(exc: ServiceError | ApiError) -> tuple[ServiceError, int]:
     """A refusal from the service or the web layer (a limit), as a problem to show on the
     page and the status to answer with."""
     if isinstance(exc, ApiError):
-        return ServiceError(ErrorKind.INVALID, exc.message), exc.status
+        wait = (exc.headers or {}).get("Retry-After", "")
+        reason = {429: "rate_limited", 503: "unavailable"}.get(exc.status)
+        params = {"seconds": int(wait)} if wait.isdigit() else {}
+        return ServiceError(ErrorKind.INVALID, exc.message, None, reason, params), exc.status
     return exc, STATUS_OF[exc.kind]
 
 
