@@ -11,7 +11,14 @@ from dispatcher.service.context import Service
 from dispatcher.service.errors import ErrorKind, ServiceError
 from dispatcher.store.operators import HeldAppeal
 
-__all__ = ["REJECTED", "HeldAppeal", "approve_letter", "held_letters", "reject_letter"]
+__all__ = [
+    "REJECTED",
+    "HeldAppeal",
+    "approve_letter",
+    "held_count",
+    "held_letters",
+    "reject_letter",
+]
 
 # The error a rejected delivery carries (the supporter's page says it in plain words).
 REJECTED = "Rejected"
@@ -20,6 +27,11 @@ REJECTED = "Rejected"
 async def held_letters(service: Service, *, limit: int = 100) -> list[HeldAppeal]:
     """Letters waiting for review, the oldest first."""
     return await service.store.held_appeals(limit=limit)
+
+
+async def held_count(service: Service) -> int:
+    """How many appeals have letters waiting for review."""
+    return await service.store.held_count()
 
 
 async def _release(

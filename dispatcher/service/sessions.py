@@ -59,11 +59,6 @@ async def end_session(service: Service, session_id: str | None) -> None:
         await service.store.end_session(_hash(session_id))
 
 
-async def end_sessions_of_others(service: Service, operators: set[str]) -> None:
-    """Sessions of an operator whose token is no longer configured end now."""
-    await service.store.end_sessions_except(operators)
-
-
 class SignInThrottled(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many failed sign-ins; try again in {retry_after} s")

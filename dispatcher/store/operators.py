@@ -69,6 +69,26 @@ class Selection:
     target_id: str | None = None
 
 
+def status_values(to: DeliveryStatus, now: dt.datetime, error: ErrorInfo | None) -> dict[str, Any]:
+    """The columns an operator's action sets: the status, no lease, due at once when
+    queued again, and the reason (a cancellation's) when given."""
+    values: dict[str, Any] = {
+        "status": to.value,
+        "updated_at": now,
+        "lease_until": None,
+        "lease_owner": None,
+    }
+    if to is DeliveryStatus.QUEUED:
+        values["next_attempt_at"] = now
+    if error is not None:
+        values |= {
+            "last_error_class": error.error_class,
+            "last_error_code": error.code,
+            "last_error_message": error.message,
+        }
+    return values
+
+
 def _selected(selection: Selection) -> list[ColumnElement[bool]]:
     d = deliveries
     chosen = {
@@ -112,12 +132,6 @@ class OperatorStore(StoreBase):
         s = operator_sessions
         async with self._writing() as conn:
             await conn.execute(s.delete().where(s.c.id_hash == id_hash))
-
-    async def end_sessions_except(self, operators: set[str]) -> None:
-        """End the sessions of operators no longer configured (their token was removed)."""
-        s = operator_sessions
-        async with self._writing() as conn:
-            await conn.execute(s.delete().where(s.c.operator.not_in(operators)))
 
     async def record_audit(self, entry: AuditEntry) -> None:
         async with self._writing() as conn:
@@ -184,20 +198,7 @@ class OperatorStore(StoreBase):
         """Move every selected delivery in one of ``allowed_from`` to ``to``, in one
         transaction (see Store.change_status for one). Returns how many moved."""
         d = deliveries
-        values: dict[str, Any] = {
-            "status": to.value,
-            "updated_at": now,
-            "lease_until": None,
-            "lease_owner": None,
-        }
-        if to is DeliveryStatus.QUEUED:
-            values["next_attempt_at"] = now
-        if error is not None:
-            values |= {
-                "last_error_class": error.error_class,
-                "last_error_code": error.code,
-                "last_error_message": error.message,
-            }
+        values = status_values(to, now, error)
         statement = update(d).where(d.c.status.in_([s.value for s in allowed_from]))
         statement = statement.where(*_selected(selection))
         events = [QueueEvent.CHANGED]
@@ -236,6 +237,15 @@ class OperatorStore(StoreBase):
             rows = (await conn.execute(query)).all()
         return [(Channel(r[0]), r[1]) for r in rows]
 
+    async def held_count(self) -> int:
+        """How many appeals have letters waiting for review."""
+        d = deliveries
+        query = select(func.count(d.c.appeal_id.distinct())).where(
+            d.c.status == DeliveryStatus.HELD.value
+        )
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(query) or 0)
+
     async def held_appeals(self, *, limit: int = 100) -> list[HeldAppeal]:
         """Appeals with held deliveries, the oldest first (the next to read)."""
         a, d = appeals, deliveries
@@ -269,17 +279,8 @@ class OperatorStore(StoreBase):
         """Queue an appeal's held deliveries (approved) or cancel them (rejected), in one
         transaction; returns how many (0: none was held, or another operator was first)."""
         d = deliveries
-        values: dict[str, Any] = {"updated_at": now}
-        if approve:
-            values |= {"status": DeliveryStatus.QUEUED.value, "next_attempt_at": now}
-        else:
-            values |= {"status": DeliveryStatus.CANCELLED.value}
-            if error is not None:
-                values |= {
-                    "last_error_class": error.error_class,
-                    "last_error_code": error.code,
-                    "last_error_message": error.message,
-                }
+        to = DeliveryStatus.QUEUED if approve else DeliveryStatus.CANCELLED
+        values = status_values(to, now, None if approve else error)
         statement = (
             update(d)
             .where(d.c.appeal_id == appeal_id, d.c.status == DeliveryStatus.HELD.value)

@@ -36,7 +36,7 @@ from dispatcher.models import (
 )
 from dispatcher.store.engine import upsert
 from dispatcher.store.intake_sql import insert_appeal
-from dispatcher.store.operators import OperatorStore
+from dispatcher.store.operators import OperatorStore, status_values
 from dispatcher.store.purge_sql import Purged, purge_campaign
 from dispatcher.store.queue import QueueStore
 from dispatcher.store.queue_sql import load_claimed
@@ -207,20 +207,7 @@ class Store(QueueStore, ReceiptStore, OperatorStore):
         """
         now = now or utcnow()
         d = deliveries
-        values: dict[str, Any] = {
-            "status": to.value,
-            "updated_at": now,
-            "lease_until": None,
-            "lease_owner": None,
-        }
-        if to is DeliveryStatus.QUEUED:
-            values["next_attempt_at"] = now
-        if error is not None:
-            values |= {
-                "last_error_class": error.error_class,
-                "last_error_code": error.code,
-                "last_error_message": error.message,
-            }
+        values = status_values(to, now, error)
         async with self._writing() as conn:
             result = await conn.execute(
                 update(d)

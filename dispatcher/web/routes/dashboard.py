@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dispatcher.i18n import N_, _
@@ -27,7 +27,7 @@ from dispatcher.service.operator import (
     selection_actionable,
 )
 from dispatcher.service.reporting import BUCKETS, campaign_report
-from dispatcher.service.review import held_letters
+from dispatcher.service.review import held_count
 from dispatcher.service.sessions import (
     SignInThrottled,
     check_sign_in_allowed,
@@ -102,6 +102,16 @@ async def _summary(context: WebContext, log_filter: LogFilter) -> dict[str, Any]
     }
 
 
+def page_filters(
+    campaign: str = "", channel: str = "", status: str = "", target: str = ""
+) -> dict[str, str]:
+    """The log filter as the dashboard's form sends it (checked by _parse_filter)."""
+    return {"campaign": campaign, "channel": channel, "status": status, "target": target}
+
+
+PageFilters = Annotated[dict[str, str], Depends(page_filters)]
+
+
 def _parse_filter(filters: dict[str, str]) -> tuple[LogFilter, ServiceError | None]:
     try:
         return LogFilter.parse(**filters), None
@@ -111,18 +121,11 @@ def _parse_filter(filters: dict[str, str]) -> tuple[LogFilter, ServiceError | No
 
 @router.get("/operator", response_class=HTMLResponse)
 async def operator_page(
-    request: Request,
-    context: ContextDep,
-    campaign: str = "",
-    channel: str = "",
-    status: str = "",
-    target: str = "",
-    done: str = "",
+    request: Request, context: ContextDep, filters: PageFilters, done: str = ""
 ) -> HTMLResponse:
     operator = await context.operator(request)
     if operator is None:
         return _sign_in(request, context)
-    filters = {"campaign": campaign, "channel": channel, "status": status, "target": target}
     log_filter, error = _parse_filter(filters)
     # Taken before reading the log: the live stream replays every change from here on, so
     # nothing that happens while this page renders is missed.
@@ -144,7 +147,7 @@ async def operator_page(
         "rendered_at": rendered_at.isoformat(),
         "done": _done(done),
         "audit": await audit.recent(context.service, limit=15),
-        "held_count": len(await held_letters(context.service)),
+        "held_count": await held_count(context.service),
         "audit_words": audit.ACTIONS,
         "operator_js_words": operator_js_words(),
         **await _summary(context, log_filter),
@@ -155,17 +158,11 @@ async def operator_page(
 
 @router.get("/operator/summary", response_class=HTMLResponse)
 async def operator_summary(
-    request: Request,
-    context: ContextDep,
-    campaign: str = "",
-    channel: str = "",
-    status: str = "",
-    target: str = "",
+    request: Request, context: ContextDep, filters: PageFilters
 ) -> HTMLResponse:
     """The totals and the chart alone: the dashboard fetches them again as the log moves."""
     if await context.operator(request) is None:
         raise ApiError(401, "sign in to the operator dashboard first")
-    filters = {"campaign": campaign, "channel": channel, "status": status, "target": target}
     log_filter, _ = _parse_filter(filters)
     values = {"query": urlencode(log_filter.as_query()), **await _summary(context, log_filter)}
     return render_page(request, "operator_summary.html", context, values)
