@@ -137,6 +137,9 @@ class ClaimedDelivery:
     earlier_outcome_unknown: bool
     # Attempts that ended in a provider's rate limit: they do not count towards the cap.
     paused_attempts: int = 0
+    # Earlier attempts X refused as a duplicate while nothing of ours could have gone out:
+    # the next post carries another reference (see render.tweet.post_reference).
+    duplicates_before: int = 0
 
 
 @dataclass(frozen=True, slots=True)

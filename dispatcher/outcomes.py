@@ -30,6 +30,9 @@ from dispatcher.retry import RetryPolicy, SendAttempt, decide_retry
 
 DUPLICATE_NOTE = "provider reports duplicate content: an earlier try had already gone out"
 
+# How many times a post X refused as a duplicate is tried again with another reference.
+VARIED_POSTS = 1
+
 
 def _update(delivery: ClaimedDelivery, status: DeliveryStatus, **fields: Any) -> DeliveryUpdate:
     """An update bound to the attempt the delivery was claimed at."""
@@ -84,6 +87,10 @@ def send_update(
             settlement=Settlement.RECONCILED,
         )
     summary = notes.strip() or None
+    if isinstance(error, DuplicateContent) and delivery.duplicates_before < VARIED_POSTS:
+        # Nothing of ours went out, yet X has these exact words: not a dead end. The next
+        # attempt posts them with another reference (the same length, so it still fits).
+        return retry_or_end(policy, delivery, error, AttemptOutcome.PERMANENT, summary, now=now)
     if isinstance(error, RateLimited):
         return rate_limited_update(delivery, error, summary, now=now)
     if isinstance(error, PermanentError):

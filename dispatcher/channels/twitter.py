@@ -117,7 +117,7 @@ class TwitterAdapter:
             delivery.address,
             delivery.tweet or "",
             delivery.supporter_name,
-            post_reference(delivery.appeal_id),
+            post_reference(delivery.appeal_id, delivery.duplicates_before),
         )
         try:
             response = await self._client.create_tweet(text=text, user_auth=True)

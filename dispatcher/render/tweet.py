@@ -13,11 +13,13 @@ REFERENCE_CHARS = 5
 PLACEHOLDER_REFERENCE = "x" * REFERENCE_CHARS
 
 
-def post_reference(appeal_id: str) -> str:
+def post_reference(appeal_id: str, variant: int = 0) -> str:
     """A short reference to the appeal (five letters and digits, the same for every post
     of one appeal): posts from the organisation's one account never repeat each other,
-    even from two supporters of the same name with the same words."""
-    digest = hashlib.sha256(appeal_id.encode()).digest()
+    even from two supporters of the same name with the same words. ``variant`` > 0 gives
+    another reference of the same length, for a post X refused as a duplicate."""
+    key = appeal_id if variant == 0 else f"{appeal_id}#{variant}"
+    digest = hashlib.sha256(key.encode()).digest()
     return base64.b32encode(digest).decode()[:REFERENCE_CHARS].lower()
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     bindparam,
     case,
     exists,
+    func,
     insert,
     literal,
     or_,
@@ -279,6 +280,15 @@ def _claimed_statement() -> Any:
             ),
         ),
     )
+    refused_as_duplicate = (
+        select(func.count())
+        .where(
+            earlier.c.delivery_id == d.c.id,
+            earlier.c.error_class == "DuplicateContent",
+            earlier.c.outcome == AttemptOutcome.PERMANENT.value,
+        )
+        .scalar_subquery()
+    )
     return (
         select(
             d.c.id,
@@ -303,6 +313,7 @@ def _claimed_statement() -> Any:
             a.c.tweet,
             supporters.c.email.label("supporter_email"),
             unknown_before.label("earlier_outcome_unknown"),
+            refused_as_duplicate.label("duplicates_before"),
         )
         .select_from(
             d.join(a, a.c.id == d.c.appeal_id).join(supporters, supporters.c.id == a.c.supporter_id)
@@ -340,6 +351,7 @@ async def load_claimed(conn: AsyncConnection, ids: list[int]) -> list[ClaimedDel
             tweet=r.tweet,
             earlier_outcome_unknown=bool(r.earlier_outcome_unknown),
             paused_attempts=r.paused_attempts,
+            duplicates_before=int(r.duplicates_before or 0),
         )
         for r in rows
     ]

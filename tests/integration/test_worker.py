@@ -8,6 +8,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -19,11 +20,13 @@ from dispatcher.models import (
     Settlement,
     utcnow,
 )
+from dispatcher.render.tweet import compose_tweet, post_reference
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import Service
 from dispatcher.service.intake import submit_appeal
 from dispatcher.service.reporting import campaign_report
+from dispatcher.service.status import reason
 from dispatcher.settings import EmailSettings
 from dispatcher.store import Store
 from tests.conftest import OPEN_CAMPAIGN, settings_for
@@ -405,3 +408,50 @@ async def test_two_supporters_of_the_same_name_and_words_both_get_posted(
         texts = [t["text"] for t in sandbox.tweets]
     assert len(texts) == 2 and texts[0] != texts[1]
     assert {e.status for e in await store.list_deliveries()} == {DeliveryStatus.DELIVERED}
+
+
+async def test_a_first_post_refused_as_a_duplicate_goes_out_again_with_another_reference(
+    store: Store, tmp_path: Path, make_worker: MakeWorker, service: Service
+) -> None:
+    """Someone already posted these exact words from the account (nothing of ours went
+    out): the supporter is told it will be tried again, and the next attempt posts the
+    same words with another reference, of the same length. A second refusal ends it."""
+    for taken_before in (1, 2):
+        async with Sandbox(tmp_path / f"box{taken_before}", channels=["twitter"]) as sandbox:
+            receipt = await submit_appeal(
+                service,
+                appeal(channels=["twitter"], supporter_email=f"a{taken_before}@example.org"),
+            )
+            pending = (await store.list_deliveries(appeal_id=receipt.appeal_id))[0]
+            stored = await store.receipt_appeal(receipt.appeal_id)
+            assert stored is not None and stored.tweet is not None
+            posts = [
+                compose_tweet(
+                    pending.address, stored.tweet, "Ana Lima", post_reference(receipt.appeal_id, n)
+                )
+                for n in range(2)
+            ]
+            assert len(posts[1]) == len(posts[0]) and posts[1] != posts[0]
+            oauth = 'OAuth oauth_consumer_key="k", oauth_signature="s"'
+            async with httpx.AsyncClient() as http:
+                for text in posts[:taken_before]:
+                    taken = await http.post(
+                        f"{sandbox.x_base_url}/2/tweets",
+                        json={"text": text},
+                        headers={"Authorization": oauth},
+                    )
+                    assert taken.status_code == 201
+            await make_worker(sandbox).run(drain=True)
+            ours = [t["text"] for t in sandbox.tweets][taken_before:]
+        entry = (await store.list_deliveries(appeal_id=receipt.appeal_id))[0]
+        outcomes = [a.outcome for a in await store.list_attempts(entry.id)]
+        if taken_before == 1:
+            assert entry.status is DeliveryStatus.DELIVERED and ours == [posts[1]]
+            assert outcomes == ["permanent", "delivered"]
+        else:
+            assert entry.status is DeliveryStatus.FAILED and ours == []
+            assert outcomes == ["permanent", "permanent"]
+            assert reason(entry) == (
+                "X refused the post because the same words were already posted. "
+                "We will not try again."
+            )

@@ -68,12 +68,19 @@ def test_duplicate_content_is_delivered_only_after_an_unknown_outcome() -> None:
         POLICY, CLAIMED, failed_with(duplicate, maybe_sent=True), now=NOW, poll_seconds=60
     )
     assert after_unknown.status is DeliveryStatus.DELIVERED
+    # Nothing of ours went out: tried once more (with another reference), then final.
     first_time = send_update(POLICY, CLAIMED, failed_with(duplicate), now=NOW, poll_seconds=60)
     assert (first_time.status, first_time.attempt_outcome) == (
-        DeliveryStatus.FAILED,
+        DeliveryStatus.QUEUED,
         AttemptOutcome.PERMANENT,
     )
     assert first_time.error is not None and first_time.error.code == "403"
+    varied = dataclasses.replace(CLAIMED, attempts=2, duplicates_before=1)
+    second_time = send_update(POLICY, varied, failed_with(duplicate), now=NOW, poll_seconds=60)
+    assert (second_time.status, second_time.attempt_outcome) == (
+        DeliveryStatus.FAILED,
+        AttemptOutcome.PERMANENT,
+    )
 
 
 def test_a_rate_limit_waits_at_least_as_long_as_asked() -> None:
