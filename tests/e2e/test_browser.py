@@ -201,65 +201,114 @@ async def test_api_docs_render_offline_from_local_assets(
         await page.close()
 
 
+ERROR_WORDS = {
+    "en": {
+        "letter_over": "You have 1 character too many (10,001 of 10,000)",
+        "post_over": "too long for X",
+        "post_count": r"\((\d+) of 280",
+        "summary": "There is a problem",
+        "letter": "Your letter must be 10,000 characters or fewer; it is 1 too long",
+        "post": "Your post is {n} characters once the officials' handles and your name are "
+        "added; X allows 280. Shorten it by {over}",
+        "name": "Enter your name",
+        "email": "Enter an email address in the right format, like name@example.org",
+        "not_found": "Page not found",
+    },
+    "zh": {
+        "letter_over": "超出了 1 个字符（10,001 / 10,000）",
+        "post_over": "您的帖子超出 X 的限制",
+        "post_count": r"（(\d+) / 280",
+        "summary": "出现问题",
+        "letter": "您的信件最多 10,000 个字符，现在多了 1 个",
+        "post": "加上官员的账号和您的姓名后，您的帖子有 {n} 个字符；X 最多允许 280 个。"
+        "请缩短 {over} 个",
+        "name": "请输入您的姓名",
+        "email": "请输入格式正确的电子邮件地址，例如 name@example.org",
+        "not_found": "找不到页面",
+    },
+}
+
+
 @pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize("lang", ["en", "zh"])
 async def test_errors_sit_beside_their_fields_and_the_counters_agree_with_the_server(
-    browser: Browser, tmp_path: Path, campaigns_dir: Path, width: int
+    browser: Browser, tmp_path: Path, campaigns_dir: Path, lang: str, width: int
 ) -> None:
     """A letter one character too long (in characters outside the basic plane, which a
     UTF-16 count would double), a post too long for X, no name, a half email: the live
     counters give the numbers the server then gives, the refused page lists and links each
-    problem, puts each beside its field, keeps what was typed and focuses the first one."""
+    problem, puts each beside its field, keeps what was typed and focuses the first one;
+    in English and in Chinese."""
     from playwright.async_api import expect
 
+    words = ERROR_WORDS[lang]
     app = create_app(web_settings(tmp_path, campaigns_dir), run_worker=False)
     async with app.router.lifespan_context(app), live_server(app) as base:
         page = await browser.new_page(viewport={"width": width, "height": 844})
-        await page.goto(f"{base}/c/{OPEN_CAMPAIGN}")
+        await page.goto(f"{base}/c/{OPEN_CAMPAIGN}?lang={lang}&letter=en")
         await page.locator("#message").fill("😀" * 10_001)
-        await expect(page.locator("#message-count")).to_have_text(
-            "You have 1 character too many (10,001 of 10,000)"
-        )
+        await expect(page.locator("#message-count")).to_have_text(words["letter_over"])
         await page.locator("#tweet").fill("Free everyone detained in Xinjiang now. " * 7)
         counter = page.locator("#tweet-count")
-        await expect(counter).to_contain_text("too long for X")
-        shown = re.search(r"\((\d+) of 280", await counter.inner_text())
+        await expect(counter).to_contain_text(words["post_over"])
+        shown = re.search(words["post_count"], await counter.inner_text())
         assert shown is not None
         await page.locator("#email").fill("ana@")
-        await page.get_by_role("button", name="Send my appeal").click()
+        await page.locator("button.send").click()
         summary = page.locator("#error-summary")
-        await expect(summary).to_contain_text("There is a problem")
+        await expect(summary).to_contain_text(words["summary"])
         links = summary.get_by_role("link")
+        weighed = int(shown.group(1))
         await expect(links).to_have_text(
             [
-                "Your letter must be 10,000 characters or fewer; it is 1 too long",
-                f"Your post is {shown.group(1)} characters once the officials' handles and "
-                f"your name are added; X allows 280. Shorten it by {int(shown.group(1)) - 280}",
-                "Enter your name",
-                "Enter an email address in the right format, like name@example.org",
+                words["letter"],
+                words["post"].format(n=weighed, over=weighed - 280),
+                words["name"],
+                words["email"],
             ]
         )
         await expect(page.locator("#message")).to_be_focused()
-        await expect(page.locator("#message-count")).to_have_text(
-            "You have 1 character too many (10,001 of 10,000)"
-        )
+        await expect(page.locator("#message-count")).to_have_text(words["letter_over"])
         await expect(page.locator("#email")).to_have_value("ana@")
         await expect(page.locator("#email")).to_have_attribute("aria-describedby", "email-error")
         await links.nth(2).click()
         await expect(page.locator("#name")).to_be_focused()
         assert await page.evaluate("document.documentElement.scrollWidth") <= width
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=SCREENSHOTS / f"form-errors-{width}.png", full_page=True)
+        await page.screenshot(path=SCREENSHOTS / f"form-errors-{lang}-{width}.png", full_page=True)
         await page.goto(f"{base}/c/does-not-exist")
-        await expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
-        await page.screenshot(path=SCREENSHOTS / f"not-found-{width}.png")
+        await expect(page.get_by_role("heading", level=1)).to_have_text(words["not_found"])
+        await page.screenshot(path=SCREENSHOTS / f"not-found-{lang}-{width}.png")
+
+
+STATUS_WORDS = {
+    "en": {
+        "email": "Email",
+        "fax": "Fax",
+        "email_failed": "The official's mail server refused the email. We will not try again.",
+        "fax_failed": "The fax number is out of service. We will not try again.",
+        "goal": "3 of 1,000",
+    },
+    "zh": {
+        "email": "电子邮件",
+        "fax": "传真",
+        "email_failed": "官员的邮件服务器拒收了这封邮件。 我们不会再尝试。",
+        "fax_failed": "该传真号码已停用。 我们不会再尝试。",
+        "goal": "3 / 1,000",
+    },
+}
 
 
 @pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize("lang", ["en", "zh"])
 async def test_the_status_page_says_what_happened_in_plain_words(
-    browser: Browser, tmp_path: Path, campaigns_dir: Path, width: int
+    browser: Browser, tmp_path: Path, campaigns_dir: Path, lang: str, width: int
 ) -> None:
+    """Refusals on the status page, live, in the supporter's language (the rows are
+    redrawn from the API, which answers in the language the page was chosen in)."""
     from playwright.async_api import expect
 
+    words = STATUS_WORDS[lang]
     faults = Faults(refuse=frozenset({"+861062381025"}))
     email_faults = Faults(refuse=frozenset({"english@mail.gov.cn"}))
     async with Sandbox(
@@ -268,24 +317,26 @@ async def test_the_status_page_says_what_happened_in_plain_words(
         app = create_app(service_settings(tmp_path, campaigns_dir, sandbox))
         async with app.router.lifespan_context(app), live_server(app) as base:
             page = await browser.new_page(viewport={"width": width, "height": 844})
-            await page.goto(f"{base}/c/{OPEN_CAMPAIGN}")
-            await page.get_by_label("Your name", exact=True).fill("Ana Lima")
-            await page.get_by_role("textbox", name=EMAIL_LABEL).fill("ana@example.org")
-            await page.get_by_role("button", name="Send my appeal").click()
+            await page.goto(f"{base}/c/{OPEN_CAMPAIGN}?lang={lang}")
+            await page.locator("#name").fill("Ana Lima")
+            await page.locator("#email").fill("ana@example.org")
+            await page.locator("button.send").click()
             rows = page.locator("#appeal-status tbody tr")
             await expect(page.locator("#appeal-status .state-failed")).to_have_count(2)
             await expect(page.locator("#appeal-status .state-delivered")).to_have_count(3)
-            await expect(rows.filter(has_text="Email").first).to_contain_text(
-                "The official's mail server refused the email. We will not try again."
+            await expect(rows.filter(has_text=words["email"]).first).to_contain_text(
+                words["email_failed"]
             )
-            await expect(rows.filter(has_text="Fax").first).to_contain_text(
-                "The fax number is out of service. We will not try again."
+            await expect(rows.filter(has_text=words["fax"]).first).to_contain_text(
+                words["fax_failed"]
             )
-            await expect(page.locator("#goal-count")).to_have_text("3 of 1,000")
+            await expect(page.locator("#goal-count")).to_have_text(words["goal"])
             text = await page.locator("#appeal-status").inner_text()
             assert "fatalErrorType" not in text and "SMTP" not in text
             assert await page.evaluate("document.documentElement.scrollWidth") <= width
-            await page.screenshot(path=SCREENSHOTS / f"status-words-{width}.png", full_page=True)
+            await page.screenshot(
+                path=SCREENSHOTS / f"status-words-{lang}-{width}.png", full_page=True
+            )
 
 
 async def test_the_operator_on_a_phone_cancels_after_confirming_and_is_told(

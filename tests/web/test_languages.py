@@ -123,3 +123,19 @@ async def test_a_limit_reached_is_said_in_the_pages_language(
     status, words = said["zh"]
     assert status == 429
     assert re.search(r"短时间内来自这里的呼吁太多。请在 \d+ 秒后再试。", words), words
+
+
+async def test_an_expired_form_comes_back_in_chinese_with_everything_typed(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.get(f"{PAGE}?lang=zh")
+    form = {"csrf": "from-before-a-restart", "name": "李华", "email": "li@example.org",
+            "language": "zh", "message": "我自己的信。", "tweet": "",
+            "pick": ["cui-tiankai:fax"]}  # fmt: skip
+    again = await client.post(PAGE, data=form)
+    words = text_of(again)
+    assert again.status_code == 403
+    assert "为了您的安全，此页面已过期，所以还没有发送任何内容。" in words
+    assert "我自己的信。" in again.text and 'value="李华"' in again.text
+    assert 'value="cui-tiankai:fax" checked' in again.text
+    assert re.search(r'value="xi-jinping:email"\s*>', again.text)  # left unticked
