@@ -91,6 +91,14 @@ def N_(message: str) -> str:
     return message
 
 
+def how_long(seconds: int) -> str:
+    """A wait as people say it, in the current language: '37 seconds', or whole minutes
+    (rounded up) from 90 seconds on: '2 minutes'."""
+    if seconds >= 90:
+        return gettext("%(n)s minutes") % {"n": -(-seconds // 60)}
+    return gettext("%(n)s seconds") % {"n": seconds}
+
+
 def negotiate(accept_language: str | None) -> str | None:
     """The best of LANGUAGES for an ``Accept-Language`` header, or None (nothing fits)."""
     ranked: list[tuple[float, int, str]] = []

@@ -6,12 +6,10 @@ one of these instead, in the site's style, with the same status code.
 
 from __future__ import annotations
 
-import math
-
 from fastapi import Request
 from fastapi.responses import Response
 
-from dispatcher.i18n import N_, _
+from dispatcher.i18n import N_, _, how_long
 from dispatcher.service.catalog import find_campaign
 from dispatcher.service.errors import ServiceError
 from dispatcher.web.html import render_page
@@ -60,11 +58,7 @@ async def error_page(request: Request, status: int, headers: dict[str, str] | No
     lines = [_(line)]
     retry = (headers or {}).get("Retry-After", "")
     if retry.isdigit():
-        seconds = int(retry)
-        if seconds >= 90:
-            lines.append(_("You can try again in %(n)s minutes.") % {"n": math.ceil(seconds / 60)})
-        else:
-            lines.append(_("You can try again in %(n)s seconds.") % {"n": seconds})
+        lines.append(_("You can try again in %(wait)s.") % {"wait": how_long(int(retry))})
     values = {"heading": _(heading), "lines": lines, "campaign": _campaign_of(request)}
     context = request.app.state.context
     return render_page(request, "error.html", context, values, status_code=status, headers=headers)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dispatcher.i18n import N_, _, format_number
+from dispatcher.i18n import N_, _, format_number, how_long
 from dispatcher.service import ErrorKind, ServiceError
 
 # The form control each service field is about (the id a summary link jumps to).
@@ -85,12 +85,8 @@ def _whole_form(error: ServiceError) -> str:
     campaign closed, or (rarely) the service's own sentence."""
     seconds = error.params.get("seconds")
     if error.reason == "rate_limited" and isinstance(seconds, int):
-        if seconds >= 90:
-            wait = _("%(n)s minutes") % {"n": (seconds + 59) // 60}
-        else:
-            wait = _("%(n)s seconds") % {"n": seconds}
         return _("Many appeals came from here in a short time. Please try again in %(wait)s.") % {
-            "wait": wait
+            "wait": how_long(seconds)
         }
     if error.reason == "unavailable":
         return _(

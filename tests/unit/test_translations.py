@@ -66,6 +66,14 @@ def test_gettext_speaks_the_current_language_and_falls_back_to_english() -> None
     assert i18n.format_number(12345) == "12,345"
 
 
+def test_a_wait_is_said_in_seconds_then_in_whole_minutes_rounded_up() -> None:
+    assert [i18n.how_long(n) for n in (1, 89, 90, 121, 3600)] == [
+        "1 seconds", "89 seconds", "2 minutes", "3 minutes", "60 minutes",
+    ]  # fmt: skip
+    with i18n.speaking("zh"):
+        assert i18n.how_long(37) == "37 秒" and i18n.how_long(600) == "10 分钟"
+
+
 def test_the_language_comes_from_the_query_then_the_cookie_then_the_browser() -> None:
     assert choose("lang=zh", "lang=en", "en") == ("zh", True)
     assert choose("lang=xx", "lang=zh", "en") == ("zh", False)

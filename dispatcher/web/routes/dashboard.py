@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from dispatcher.i18n import N_, _
+from dispatcher.i18n import N_, _, how_long
 from dispatcher.models import SENT_CHANNELS, DeliveryStatus, utcnow
 from dispatcher.service import ServiceError, audit
 from dispatcher.service.exports import supporters
@@ -190,14 +190,8 @@ async def operator_login(request: Request, context: ContextDep) -> Response:
             values = {"error": _("That token is not right.")}
             return render_page(request, "operator_login.html", context, values, status_code=401)
     except SignInThrottled as exc:
-        wait = exc.retry_after
-        if wait >= 90:
-            later = _("Too many wrong tokens. Try again in %(n)s minutes.")
-            values = {"error": later % {"n": math.ceil(wait / 60)}}
-        else:
-            values = {
-                "error": _("Too many wrong tokens. Try again in %(n)s seconds.") % {"n": wait}
-            }
+        later = _("Too many wrong tokens. Try again in %(wait)s.")
+        values = {"error": later % {"wait": how_long(exc.retry_after)}}
         return render_page(
             request,
             "operator_login.html",
