@@ -17,17 +17,17 @@ RETRYABLE_FROM = frozenset(
 )
 CANCELLABLE_FROM = frozenset({DeliveryStatus.QUEUED, DeliveryStatus.FAILED, DeliveryStatus.EXPIRED})
 CANCELLED_BY_OPERATOR = ErrorInfo("Cancelled", None, "cancelled by an operator")
-# action: (the statuses it applies to, the status it leads to, its past tense)
+# action: (the statuses it applies to, the status it leads to, its past tense, the
+# reason it leaves on the delivery)
 ACTIONS = {
-    "retry": (RETRYABLE_FROM, DeliveryStatus.QUEUED, "retried"),
-    "cancel": (CANCELLABLE_FROM, DeliveryStatus.CANCELLED, "cancelled"),
+    "retry": (RETRYABLE_FROM, DeliveryStatus.QUEUED, "retried", None),
+    "cancel": (CANCELLABLE_FROM, DeliveryStatus.CANCELLED, "cancelled", CANCELLED_BY_OPERATOR),
 }
 
 
 async def _change(service: Service, delivery_id: int, action: str, by: str) -> LogEntry:
-    allowed, to, verb = ACTIONS[action]
+    allowed, to, verb, error = ACTIONS[action]
     store = service.store
-    error = CANCELLED_BY_OPERATOR if action == "cancel" else None
     changed = await store.change_status(delivery_id, allowed_from=allowed, to=to, error=error)
     if changed is not None:
         await audit.record(service, by, action, f"delivery {delivery_id}")
@@ -74,7 +74,7 @@ async def selection_actionable(service: Service, log_filter: LogFilter) -> dict[
     counts = await service.store.count_selection(_selection(log_filter))
     return {
         action: sum(n for status, n in counts.items() if status in allowed)
-        for action, (allowed, _, _) in ACTIONS.items()
+        for action, (allowed, *_) in ACTIONS.items()
     }
 
 
@@ -85,8 +85,7 @@ async def act_on_selection(service: Service, log_filter: LogFilter, action: str,
         raise ServiceError(
             ErrorKind.NOT_FOUND, f"no operator action {action!r}; accepted: retry, cancel", "action"
         )
-    allowed, to, _ = ACTIONS[action]
-    error = CANCELLED_BY_OPERATOR if action == "cancel" else None
+    allowed, to, _, error = ACTIONS[action]
     changed = await service.store.change_selection(
         _selection(log_filter), allowed_from=allowed, to=to, now=utcnow(), error=error
     )

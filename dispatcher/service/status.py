@@ -10,6 +10,7 @@ from dispatcher.i18n import N_, _, current
 from dispatcher.models import Channel, DeliveryStatus, ErrorInfo, LogEntry, format_time
 from dispatcher.service.context import Service
 from dispatcher.service.errors import ErrorKind, ServiceError
+from dispatcher.service.review import REJECTED
 
 _NOT_ARRIVED = {DeliveryStatus.FAILED, DeliveryStatus.EXPIRED, DeliveryStatus.CANCELLED}
 
@@ -46,7 +47,7 @@ def reason(entry: LogEntry) -> str | None:
     if entry.status is DeliveryStatus.EXPIRED:
         return _("The campaign's deadline passed before it could be sent. It will not be sent.")
     if entry.status is DeliveryStatus.CANCELLED:
-        if entry.last_error is not None and entry.last_error.error_class == "Rejected":
+        if entry.last_error is not None and entry.last_error.error_class == REJECTED:
             return _("The campaign's staff did not approve your letter. It will not be sent.")
         return _("The campaign's staff stopped it. It will not be sent.")
     if entry.status is DeliveryStatus.HELD:
