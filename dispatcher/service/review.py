@@ -15,6 +15,7 @@ __all__ = [
     "REJECTED",
     "HeldAppeal",
     "approve_letter",
+    "decide_letter",
     "held_count",
     "held_letters",
     "reject_letter",
@@ -69,3 +70,22 @@ async def reject_letter(service: Service, appeal_id: str, *, by: str, note: str 
     """Cancel the appeal's held deliveries, with ``note`` (the operator's reason) kept on
     them and in the audit log; returns how many. ServiceError as for approve."""
     return await _release(service, appeal_id, approve=False, by=by, note=note.strip())
+
+
+DECISIONS = ("approve", "reject")
+
+
+async def decide_letter(
+    service: Service, appeal_id: str, decision: str, *, by: str, note: str = ""
+) -> int:
+    """``approve`` or ``reject`` (with ``note``) the appeal's held letter; returns how many
+    deliveries it changed. ServiceError: not found (also for another decision), conflict."""
+    if decision == "approve":
+        return await approve_letter(service, appeal_id, by=by)
+    if decision == "reject":
+        return await reject_letter(service, appeal_id, by=by, note=note)
+    raise ServiceError(
+        ErrorKind.NOT_FOUND,
+        f"no review decision {decision!r}; accepted: {', '.join(DECISIONS)}",
+        "decision",
+    )

@@ -8,10 +8,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dispatcher.i18n import N_, _
 from dispatcher.models import format_time
-from dispatcher.service.review import HeldAppeal, approve_letter, held_letters, reject_letter
+from dispatcher.service.review import HeldAppeal, decide_letter, held_letters
 from dispatcher.web.deps import ContextDep, OperatorName
-from dispatcher.web.errors import ApiError
-from dispatcher.web.html import PostedForm, render_page
+from dispatcher.web.html import PostedForm, render_page, sign_in_page
 from dispatcher.web.schemas import (
     HeldLetterOut,
     ReviewDecisionIn,
@@ -21,7 +20,6 @@ from dispatcher.web.schemas import (
 )
 
 router = APIRouter()
-DECISIONS = {"approve": approve_letter, "reject": reject_letter}
 DONE_WORDS = {
     "approve": N_("The letter is approved: its %(n)s messages are being sent."),
     "reject": N_("The letter is rejected: its %(n)s messages will not be sent."),
@@ -34,7 +32,7 @@ async def review_page(
 ) -> HTMLResponse:
     operator = await context.operator(request)
     if operator is None:
-        return render_page(request, "operator_login.html", context, {"error": None})
+        return sign_in_page(request, context)
     values = {
         "letters": await held_letters(context.service),
         "done": _(DONE_WORDS[done]) % {"n": n} if done in DONE_WORDS else "",
@@ -47,17 +45,10 @@ async def review_page(
 async def review_decision(
     request: Request, appeal_id: str, decision: str, context: ContextDep
 ) -> Response:
-    operator = await context.operator(request)
-    if operator is None:
-        raise ApiError(401, "sign in to the operator dashboard first")
+    operator = await context.signed_in(request)
     posted = await PostedForm.read(request, context)
-    if decision not in DECISIONS:
-        raise ApiError(404, f"no review decision {decision!r}; accepted: approve, reject")
-    if decision == "approve":
-        changed = await approve_letter(context.service, appeal_id, by=operator)
-    else:
-        note = posted.one("note")[:500]
-        changed = await reject_letter(context.service, appeal_id, by=operator, note=note)
+    note = posted.one("note")[:500]
+    changed = await decide_letter(context.service, appeal_id, decision, by=operator, note=note)
     return RedirectResponse(f"/operator/review?done={decision}&n={changed}", status_code=303)
 
 
@@ -97,12 +88,7 @@ async def post_decision(
 ) -> ReviewDecisionOut:
     """``approve`` queues a held letter's deliveries; ``reject`` cancels them, with the
     ``note`` kept on them and in the audit log. 409 when nothing of it is held."""
-    if decision not in DECISIONS:
-        raise ApiError(404, f"no review decision {decision!r}; accepted: approve, reject")
-    if decision == "approve":
-        changed = await approve_letter(context.service, appeal_id, by=operator)
-    else:
-        note = body.note if body else ""
-        changed = await reject_letter(context.service, appeal_id, by=operator, note=note)
+    note = body.note if body else ""
+    changed = await decide_letter(context.service, appeal_id, decision, by=operator, note=note)
     word = "approved" if decision == "approve" else "rejected"
     return ReviewDecisionOut(appeal_id=appeal_id, decision=word, deliveries=changed)
