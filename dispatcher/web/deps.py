@@ -82,6 +82,13 @@ class WebContext:
         # A session outlives nothing: an operator whose token was removed is signed out.
         return name if name in tokens else None
 
+    async def signed_in(self, request: Request) -> str:
+        """The operator a dashboard action comes from; 401 for anyone else."""
+        operator = await self.operator(request)
+        if operator is None:
+            raise ApiError(401, "sign in to the operator dashboard first")
+        return operator
+
     async def accept_appeal(self, appeal: AppealRequest) -> AppealReceipt:
         """The JSON API's and the form's intake: the per-email limit, then the service.
 

@@ -110,6 +110,11 @@ def _language_values(request: Request) -> dict[str, Any]:
     }
 
 
+def sign_in_page(request: Request, context: WebContext) -> HTMLResponse:
+    """What an operator page shows to someone not signed in."""
+    return render_page(request, "operator_login.html", context, {"error": None})
+
+
 class PostedForm:
     """A form posted from one of our pages, its CSRF token checked."""
 

@@ -41,7 +41,7 @@ from dispatcher.settings import SHARED_OPERATOR
 from dispatcher.web.chart import delivery_chart
 from dispatcher.web.deps import ContextDep, DeliveryId, WebContext, client_ip
 from dispatcher.web.errors import STATUS_OF, ApiError
-from dispatcher.web.html import PostedForm, render_page
+from dispatcher.web.html import PostedForm, render_page, sign_in_page
 from dispatcher.web.security import OPERATOR_COOKIE
 
 router = APIRouter(include_in_schema=False)
@@ -83,10 +83,6 @@ def operator_js_words() -> dict[str, str]:
     }
 
 
-def _sign_in(request: Request, context: WebContext) -> HTMLResponse:
-    return render_page(request, "operator_login.html", context, {"error": None})
-
-
 async def _summary(context: WebContext, log_filter: LogFilter) -> dict[str, Any]:
     """The totals and the chart for the filter: on the page, and redrawn as the log moves."""
     shown = [c.id for c in context.service.catalog if log_filter.campaign in (None, c.id)]
@@ -125,7 +121,7 @@ async def operator_page(
 ) -> HTMLResponse:
     operator = await context.operator(request)
     if operator is None:
-        return _sign_in(request, context)
+        return sign_in_page(request, context)
     log_filter, error = _parse_filter(filters)
     # Taken before reading the log: the live stream replays every change from here on, so
     # nothing that happens while this page renders is missed.
@@ -161,8 +157,7 @@ async def operator_summary(
     request: Request, context: ContextDep, filters: PageFilters
 ) -> HTMLResponse:
     """The totals and the chart alone: the dashboard fetches them again as the log moves."""
-    if await context.operator(request) is None:
-        raise ApiError(401, "sign in to the operator dashboard first")
+    await context.signed_in(request)
     log_filter, _ = _parse_filter(filters)
     values = {"query": urlencode(log_filter.as_query()), **await _summary(context, log_filter)}
     return render_page(request, "operator_summary.html", context, values)
@@ -243,9 +238,7 @@ def _back(posted: PostedForm) -> str:
 async def operator_action(
     request: Request, delivery_id: DeliveryId, action: str, context: ContextDep
 ) -> Response:
-    operator = await context.operator(request)
-    if operator is None:
-        raise ApiError(401, "sign in to the operator dashboard first")
+    operator = await context.signed_in(request)
     posted = await PostedForm.read(request, context)
     if action not in ACTIONS:
         raise ApiError(404, f"no operator action {action!r}; accepted: retry, cancel")
@@ -262,9 +255,7 @@ async def operator_action(
 @router.post("/operator/bulk/{action}")
 async def operator_bulk(request: Request, action: str, context: ContextDep) -> Response:
     """Retry or cancel every delivery the posted filter selects (the log's filter)."""
-    operator = await context.operator(request)
-    if operator is None:
-        raise ApiError(401, "sign in to the operator dashboard first")
+    operator = await context.signed_in(request)
     posted = await PostedForm.read(request, context)
     log_filter = LogFilter.parse(**{key: posted.one(key) for key in FILTERS})
     changed = await act_on_selection(context.service, log_filter, action, by=operator)
@@ -277,7 +268,7 @@ async def operator_delivery(
     request: Request, delivery_id: DeliveryId, context: ContextDep, done: str = ""
 ) -> HTMLResponse:
     if await context.operator(request) is None:
-        return _sign_in(request, context)
+        return sign_in_page(request, context)
     detail = await delivery_detail(context.service, delivery_id)
     values = {
         "entry": detail.entry,
@@ -296,7 +287,7 @@ async def operator_supporters(
 ) -> HTMLResponse:
     """Supporters, searchable by part of a name or an email address, with exports."""
     if await context.operator(request) is None:
-        return _sign_in(request, context)
+        return sign_in_page(request, context)
     rows = await supporters(context.service, campaign=campaign or None, search=q, limit=500)
     values = {
         "rows": rows,
