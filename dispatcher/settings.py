@@ -19,6 +19,16 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/dispatcher.db"
 # SHARED_OPERATOR, which no configured name can equal.
 OPERATOR_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
 SHARED_OPERATOR = "(shared token)"
+# Who the audit log names for a wrong or refused token (no operator's name is known).
+UNKNOWN_OPERATOR = "unknown"
+# Names the audit log uses itself, or that read as no person: an operator called one of
+# them could pass for a failed sign-in or the system. (`cli:` and the shared token's name
+# cannot be chosen anyway: OPERATOR_NAME refuses ':' and parentheses.)
+RESERVED_OPERATOR_NAMES = frozenset(
+    {UNKNOWN_OPERATOR, "admin", "anonymous", "cli", "nobody", "root", "shared", "system"}
+)
+# Tokens shorter than this are refused: they could be guessed despite the throttle.
+MIN_TOKEN_CHARS = 16
 
 
 class ConfigurationError(ValueError):
@@ -190,10 +200,28 @@ class Settings(BaseSettings):
                     f"operator name {name!r} is not accepted: use 1-40 lower-case letters, "
                     "digits, '.', '_' or '-', starting with a letter or digit"
                 )
-            if len(token.get_secret_value()) < 16:
-                raise ValueError(f"operator {name!r} has a token shorter than 16 characters")
+            if name in RESERVED_OPERATOR_NAMES:
+                raise ValueError(
+                    f"operator name {name!r} is reserved (the audit log could not tell that "
+                    f"operator from the system); choose a name other than "
+                    f"{', '.join(sorted(RESERVED_OPERATOR_NAMES))}"
+                )
+            if len(token.get_secret_value()) < MIN_TOKEN_CHARS:
+                raise ValueError(
+                    f"operator {name!r} has a token shorter than {MIN_TOKEN_CHARS} characters"
+                )
             if tokens.count(token.get_secret_value()) > 1:
                 raise ValueError(f"operator {name!r} shares its token with another operator")
+        return value
+
+    @field_validator("operator_token")
+    @classmethod
+    def _shared_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and 0 < len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"the shared operator token (DISPATCHER_OPERATOR_TOKEN) is shorter than "
+                f"{MIN_TOKEN_CHARS} characters; use a long random string"
+            )
         return value
 
     def secret_values(self) -> list[str]:

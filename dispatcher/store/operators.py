@@ -25,9 +25,18 @@ from dispatcher.store.schema import (
 class AuditEntry:
     at: dt.datetime
     operator: str
-    action: str  # sign-in, sign-in-failed, sign-out, retry, cancel, export
+    action: str  # one of service.audit.ACTIONS
     subject: str
     address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """An operator session that has not ended: who opened it, and the keyed fingerprint of
+    the token they opened it with."""
+
+    operator: str
+    token_fingerprint: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +116,13 @@ def _like(text: str) -> str:
 
 class OperatorStore(StoreBase):
     async def create_session(
-        self, id_hash: str, *, operator: str, expires_at: dt.datetime, now: dt.datetime
+        self,
+        id_hash: str,
+        *,
+        operator: str,
+        token_fingerprint: str,
+        expires_at: dt.datetime,
+        now: dt.datetime,
     ) -> None:
         """Store a new operator session (by its id's hash); ended ones are cleared out."""
         s = operator_sessions
@@ -115,18 +130,23 @@ class OperatorStore(StoreBase):
             await conn.execute(s.delete().where(s.c.expires_at <= now))
             await conn.execute(
                 s.insert().values(
-                    id_hash=id_hash, operator=operator, created_at=now, expires_at=expires_at
+                    id_hash=id_hash,
+                    operator=operator,
+                    token_fingerprint=token_fingerprint,
+                    created_at=now,
+                    expires_at=expires_at,
                 )
             )
 
-    async def session_operator(self, id_hash: str, now: dt.datetime) -> str | None:
-        """Who holds the session, while it has not ended; None otherwise."""
+    async def find_session(self, id_hash: str, now: dt.datetime) -> SessionRow | None:
+        """The session, while it has not ended; None otherwise."""
         s = operator_sessions
+        query = select(s.c.operator, s.c.token_fingerprint).where(
+            s.c.id_hash == id_hash, s.c.expires_at > now
+        )
         async with self.engine.connect() as conn:
-            found = await conn.scalar(
-                select(s.c.operator).where(s.c.id_hash == id_hash, s.c.expires_at > now)
-            )
-        return None if found is None else str(found)
+            found = (await conn.execute(query)).first()
+        return None if found is None else SessionRow(str(found[0]), str(found[1]))
 
     async def end_session(self, id_hash: str) -> None:
         s = operator_sessions

@@ -211,6 +211,9 @@ operator_sessions = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     # Who signed in: a name from DISPATCHER_OPERATORS, or the shared token's name.
     Column("operator", String(64), nullable=False),
+    # HMAC (under the secret key) of the token the session was opened with, never the
+    # token: a session whose operator's token has since changed no longer matches and ends.
+    Column("token_fingerprint", String(64), nullable=False),
 )
 
 # What operators did: every sign-in (and failed one), retry, cancel and export.

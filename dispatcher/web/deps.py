@@ -7,6 +7,7 @@ annotated dependencies here; no route module imports another.
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -15,17 +16,22 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dispatcher.campaigns import Campaign
 from dispatcher.models import AppealReceipt
-from dispatcher.service import Service
+from dispatcher.service import Service, audit
 from dispatcher.service.catalog import find_campaign
 from dispatcher.service.intake import submit_appeal
 from dispatcher.service.log import LogFilter
-from dispatcher.service.sessions import identify, session_operator
+from dispatcher.service.sessions import (
+    SignInThrottled,
+    session_holder,
+    token_fingerprint,
+    token_holder,
+)
 from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import SHARED_OPERATOR, Settings
 from dispatcher.supervisor import Supervisor
 from dispatcher.web.errors import ApiError
 from dispatcher.web.metrics import Metrics
-from dispatcher.web.security import OPERATOR_COOKIE, Csrf, RateLimiter
+from dispatcher.web.security import Cookies, Csrf, RateLimiter, derived_key
 
 # What a 503 asks clients to wait before trying again.
 UNAVAILABLE_RETRY_SECONDS = 60
@@ -71,16 +77,70 @@ class WebContext:
             )
         return tokens
 
+    @functools.cached_property
+    def cookies(self) -> Cookies:
+        """Our cookies' names and attributes: ``__Host-`` and Secure when the site is
+        reached over https (DISPATCHER_PUBLIC_URL)."""
+        return Cookies.for_site(self.settings.public_url)
+
+    @functools.cached_property
+    def token_key(self) -> bytes:
+        """Keys the fingerprint of the token a session was opened with."""
+        secret = self.settings.secret_key
+        return derived_key(secret.get_secret_value() if secret else None, b"operator-token")
+
+    def token_fingerprint(self, operator: str) -> str:
+        return token_fingerprint(self.token_key, self.operator_tokens[operator])
+
+    def form_token(self, request: Request) -> str:
+        """The CSRF token for a page's forms: the cookie's while it holds for the request's
+        operator session (or for none), else a new one."""
+        session = request.cookies.get(self.cookies.operator, "")
+        token = request.cookies.get(self.cookies.csrf)
+        if token and self.csrf.valid(token, token, session):
+            return token
+        return self.csrf.new_token(session)
+
+    def form_token_holds(self, request: Request, posted: str) -> bool:
+        """A posted form's CSRF token matches the cookie and was minted for the request's
+        operator session: a token planted in the cookie by another page on the site was
+        minted for another session, or none, and is refused."""
+        session = request.cookies.get(self.cookies.operator, "")
+        return self.csrf.valid(request.cookies.get(self.cookies.csrf), posted, session)
+
     async def operator(self, request: Request) -> str | None:
         """Who the request comes from: the operator whose token is in the bearer header,
-        or who holds the dashboard session in its cookie; None for anyone else."""
+        or who holds the dashboard session in its cookie; None for anyone else.
+
+        A bearer token counts as a sign-in: a wrong one is audited, waits, and counts
+        against the client address on the sign-in form's counter; a locked-out address
+        gets 429, whatever token it sends. A session ends when its operator's token is
+        changed or removed. What this request records in the audit log carries its
+        client address."""
         tokens = self.required_operator_tokens()
+        address = client_ip(request)
+        audit.acting_from(address)
         bearer = _bearer_token(request)
-        if bearer is not None:
-            return identify(bearer, tokens)
-        name = await session_operator(self.service, request.cookies.get(OPERATOR_COOKIE))
-        # A session outlives nothing: an operator whose token was removed is signed out.
-        return name if name in tokens else None
+        if bearer is None:
+            cookie = request.cookies.get(self.cookies.operator)
+            return await session_holder(self.service, cookie, tokens, self.token_key)
+        try:
+            return await token_holder(
+                self.service,
+                bearer,
+                tokens,
+                address=address,
+                where=f"for {request.method} {request.url.path}",
+                first_delay=self.settings.operator_sign_in_delay_seconds,
+            )
+        except SignInThrottled as exc:
+            raise ApiError(
+                429,
+                f"too many wrong operator tokens from {address}; no token is accepted from "
+                f"there for {exc.retry_after} s",
+                field="authorization",
+                headers={"Retry-After": str(exc.retry_after)},
+            ) from None
 
     async def signed_in(self, request: Request) -> str:
         """The operator a dashboard action comes from; 401 for anyone else."""

@@ -20,7 +20,6 @@ from dispatcher.i18n import N_
 from dispatcher.models import Settlement, format_time
 from dispatcher.web.deps import WebContext
 from dispatcher.web.errors import ApiError
-from dispatcher.web.security import CSRF_COOKIE
 
 _environment = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -71,10 +70,9 @@ def render_page(
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    """Render with a fresh CSRF token (cookie + hidden field) for the page's forms."""
-    token = request.cookies.get(CSRF_COOKIE)
-    if not token or not context.csrf.valid(token, token):
-        token = context.csrf.new_token()
+    """Render with a CSRF token (cookie + hidden field) for the page's forms, bound to
+    the operator's session when there is one."""
+    token = context.form_token(request)
     response = templates.TemplateResponse(
         request,
         template,
@@ -91,7 +89,7 @@ def render_page(
         status_code=status_code,
         headers=headers,
     )
-    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/")
+    context.cookies.set(response, context.cookies.csrf, token)
     return response
 
 
@@ -134,7 +132,7 @@ class PostedForm:
         """The posted form, and whether its token holds (a page that can show the form
         again with what was typed uses the values either way, and acts only if it does)."""
         form = await request.form()
-        trusted = context.csrf.valid(request.cookies.get(CSRF_COOKIE), str(form.get("csrf", "")))
+        trusted = context.form_token_holds(request, str(form.get("csrf", "")))
         return cls({key: [str(v) for v in form.getlist(key)] for key in form}), trusted
 
     def one(self, key: str) -> str:

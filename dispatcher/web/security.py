@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
 from starlette.middleware.base import BaseHTTPMiddleware
@@ -18,6 +20,9 @@ from dispatcher.web.errors import ApiError
 
 OPERATOR_COOKIE = "dispatcher_operator"
 CSRF_COOKIE = "dispatcher_csrf"
+# Over https, the cookies' names carry this prefix: a browser then keeps them only if they
+# are Secure, for Path=/ and with no Domain, so no other subdomain can set or replace them.
+HOST_PREFIX = "__Host-"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -119,24 +124,71 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
     return await request.body()
 
 
+def derived_key(secret_key: str | None, purpose: bytes) -> bytes:
+    """A key for one ``purpose``, derived from the configured secret key (every process
+    derives the same), or a random one for this process only."""
+    if secret_key:
+        return hmac.new(secret_key.encode(), purpose, hashlib.sha256).digest()
+    return secrets.token_bytes(32)
+
+
+@dataclass(frozen=True, slots=True)
+class Cookies:
+    """The names and attributes of the cookies that guard the operator's dashboard and
+    every form: HttpOnly, SameSite=Strict, Path=/, and over https ``__Host-`` names and
+    Secure. Plain http (the demo, on loopback) keeps plain names without Secure, which a
+    browser would refuse there."""
+
+    secure: bool
+    operator: str
+    csrf: str
+
+    @classmethod
+    def for_site(cls, public_url: str) -> Cookies:
+        """As the site's public address (DISPATCHER_PUBLIC_URL) is reached: https or not."""
+        secure = urlsplit(public_url).scheme.lower() == "https"
+        prefix = HOST_PREFIX if secure else ""
+        return cls(secure, prefix + OPERATOR_COOKIE, prefix + CSRF_COOKIE)
+
+    def set(self, response: Response, name: str, value: str, *, max_age: int | None = None) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            httponly=True,
+            samesite="strict",
+            secure=self.secure,
+            path="/",
+        )
+
+    def delete(self, response: Response, name: str) -> None:
+        # With the attributes it was set with: a browser ignores a __Host- cookie without them.
+        response.delete_cookie(name, path="/", secure=self.secure, httponly=True, samesite="strict")
+
+
 class Csrf:
-    """Double-submit CSRF tokens for HTML forms, signed with a key derived from the
-    configured secret key (or a random one for this process only)."""
+    """Double-submit CSRF tokens for HTML forms, bound to the operator's session: the
+    token's MAC covers the session id in the request's cookie, so a token minted for
+    another session (or none), even one planted in this browser's cookie by a page on the
+    same site, is refused. Signed with a key derived from the configured secret key (or a
+    random one for this process only)."""
 
     def __init__(self, secret_key: str | None = None) -> None:
-        if secret_key:
-            self._secret = hmac.new(secret_key.encode(), b"csrf", hashlib.sha256).digest()
-        else:
-            self._secret = secrets.token_bytes(32)
+        self._secret = derived_key(secret_key, b"csrf")
 
-    def new_token(self) -> str:
+    def _mac(self, nonce: str, session: str) -> str:
+        message = f"{nonce}\0{session}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:32]
+
+    def new_token(self, session: str = "") -> str:
+        """A token for the forms of a page shown to ``session`` (the operator session id
+        in the request's cookie; '' without one)."""
         nonce = secrets.token_urlsafe(16)
-        mac = hmac.new(self._secret, nonce.encode(), hashlib.sha256).hexdigest()[:32]
-        return f"{nonce}.{mac}"
+        return f"{nonce}.{self._mac(nonce, session)}"
 
-    def valid(self, cookie: str | None, form_value: str | None) -> bool:
+    def valid(self, cookie: str | None, form_value: str | None, session: str = "") -> bool:
+        """The cookie and the form carry the same token, minted for ``session``."""
         if not cookie or not form_value or not hmac.compare_digest(cookie, form_value):
             return False
         nonce, _, mac = cookie.partition(".")
-        expected = hmac.new(self._secret, nonce.encode(), hashlib.sha256).hexdigest()[:32]
-        return hmac.compare_digest(mac, expected)
+        return hmac.compare_digest(mac, self._mac(nonce, session))

@@ -5,6 +5,7 @@ log, and the one time format."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from dispatcher.models import Channel, DeliveryStatus, format_time, utcnow
 from dispatcher.service import Service, audit
@@ -16,7 +17,13 @@ from dispatcher.service.operator import (
     delivered_recently,
     selection_actionable,
 )
-from dispatcher.service.sessions import end_session, session_operator, start_session
+from dispatcher.service.sessions import (
+    end_session,
+    find_session,
+    session_holder,
+    start_session,
+    token_fingerprint,
+)
 from dispatcher.service.validation import AppealRequest
 from tests.conftest import OPEN_CAMPAIGN
 
@@ -83,13 +90,36 @@ async def test_delivered_times_ignore_the_status_filter(service: Service) -> Non
     assert utcnow() - found[0][1] < dt.timedelta(minutes=1)
 
 
+KEY = b"k" * 32
+TOKENS = {"li": "li-token-abcdefghijkl", "ana": "ana-token-0123456789"}
+
+
 async def test_a_session_knows_its_operator_until_it_ends(service: Service) -> None:
-    session = await start_session(service, "li", lifetime=dt.timedelta(minutes=5))
-    assert await session_operator(service, session) == "li"
+    li = token_fingerprint(KEY, TOKENS["li"])
+    session = await start_session(service, "li", fingerprint=li, lifetime=dt.timedelta(minutes=5))
+    assert await session_holder(service, session, TOKENS, KEY) == "li"
     await end_session(service, session)
-    assert await session_operator(service, session) is None
-    short = await start_session(service, "ana", lifetime=dt.timedelta(microseconds=1))
-    assert await session_operator(service, short) is None
+    assert await find_session(service, session) is None
+    assert await session_holder(service, session, TOKENS, KEY) is None
+    ana = token_fingerprint(KEY, TOKENS["ana"])
+    short = await start_session(
+        service, "ana", fingerprint=ana, lifetime=dt.timedelta(microseconds=1)
+    )
+    assert await session_holder(service, short, TOKENS, KEY) is None
+
+
+async def test_a_session_ends_when_its_operators_token_changes(service: Service) -> None:
+    li = token_fingerprint(KEY, TOKENS["li"])
+    session = await start_session(service, "li", fingerprint=li, lifetime=dt.timedelta(minutes=5))
+    # What is stored is a keyed fingerprint: neither the token nor its plain hash.
+    stored = await find_session(service, session)
+    assert stored is not None and stored.token_fingerprint == li
+    assert TOKENS["li"] not in li and hashlib.sha256(TOKENS["li"].encode()).hexdigest() != li
+    changed = {**TOKENS, "li": "li-new-token-mnopqrstu"}
+    assert await session_holder(service, session, changed, KEY) is None
+    assert await session_holder(service, session, {"ana": TOKENS["ana"]}, KEY) is None
+    # The same token again (another process with the same secret key) still holds.
+    assert await session_holder(service, session, dict(TOKENS), KEY) == "li"
 
 
 def test_one_time_format() -> None:

@@ -147,14 +147,17 @@ def test_the_demo_writes_a_secret_key_once_and_later_processes_read_it(
     for name in [n for n in os.environ if n.startswith("DISPATCHER_")]:
         monkeypatch.delenv(name)
     env_file = tmp_path / ".env"
-    env_file.write_text("DISPATCHER_OPERATOR_TOKEN=kept", encoding="utf-8")
+    env_file.write_text("DISPATCHER_OPERATOR_TOKEN=kept-long-enough-token", encoding="utf-8")
     quiet = Console(file=io.StringIO())
     first = ensure_secret_key(Settings(_env_file=env_file), env_file, quiet)  # type: ignore[call-arg]
     assert first.secret_key is not None and len(first.secret_key.get_secret_value()) >= 40
     # A `serve` started later reads the same key from the file; the demo adds no second one.
     later = Settings(_env_file=env_file)  # type: ignore[call-arg]
     assert later.secret_key == first.secret_key
-    assert later.operator_token is not None and later.operator_token.get_secret_value() == "kept"
+    assert (
+        later.operator_token is not None
+        and later.operator_token.get_secret_value() == "kept-long-enough-token"
+    )
     assert ensure_secret_key(later, env_file, quiet) is later
     assert env_file.read_text(encoding="utf-8").count("DISPATCHER_SECRET_KEY=") == 1
     assert env_file.stat().st_mode & 0o777 == 0o600

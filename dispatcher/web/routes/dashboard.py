@@ -30,19 +30,16 @@ from dispatcher.service.reporting import BUCKETS, campaign_report
 from dispatcher.service.review import held_count
 from dispatcher.service.sessions import (
     SignInThrottled,
-    check_sign_in_allowed,
     end_session,
-    identify,
-    session_operator,
-    sign_in_failed,
+    find_session,
     start_session,
+    token_holder,
 )
 from dispatcher.settings import SHARED_OPERATOR
 from dispatcher.web.chart import delivery_chart
 from dispatcher.web.deps import ContextDep, DeliveryId, WebContext, client_ip
 from dispatcher.web.errors import STATUS_OF, ApiError
 from dispatcher.web.html import PostedForm, render_page, sign_in_page
-from dispatcher.web.security import OPERATOR_COOKIE
 
 router = APIRouter(include_in_schema=False)
 LOG_ROWS = 200
@@ -166,22 +163,21 @@ async def operator_summary(
 @router.post("/operator/login", response_class=HTMLResponse)
 async def operator_login(request: Request, context: ContextDep) -> Response:
     """An operator's token for a session: the cookie holds a random session id, never the
-    token. Each wrong token from an address waits longer; too many in an hour get 429."""
+    token. Each wrong token from an address waits longer; too many in an hour get 429 (on
+    the same counter as the API's bearer tokens)."""
     tokens = context.required_operator_tokens()
     posted = await PostedForm.read(request, context)
     address = client_ip(request)
     try:
-        await check_sign_in_allowed(context.service, address)
-        operator = identify(posted.one("token"), tokens)
+        operator = await token_holder(
+            context.service,
+            posted.one("token"),
+            tokens,
+            address=address,
+            where="at the dashboard",
+            first_delay=context.settings.operator_sign_in_delay_seconds,
+        )
         if operator is None:
-            await audit.record(
-                context.service, "unknown", "sign-in-failed", "with a wrong token", address=address
-            )
-            await sign_in_failed(
-                context.service,
-                address,
-                first_delay=context.settings.operator_sign_in_delay_seconds,
-            )
             values = {"error": _("That token is not right.")}
             return render_page(request, "operator_login.html", context, values, status_code=401)
     except SignInThrottled as exc:
@@ -196,35 +192,39 @@ async def operator_login(request: Request, context: ContextDep) -> Response:
             headers={"Retry-After": str(exc.retry_after)},
         )
     lifetime = dt.timedelta(hours=context.settings.operator_session_hours)
-    session_id = await start_session(context.service, operator, lifetime=lifetime)
+    cookies = context.cookies
+    # A session another page planted in this browser ends here; the new id is fresh.
+    await end_session(context.service, request.cookies.get(cookies.operator))
+    session_id = await start_session(
+        context.service,
+        operator,
+        fingerprint=context.token_fingerprint(operator),
+        lifetime=lifetime,
+    )
     await audit.record(context.service, operator, "sign-in", "to the dashboard", address=address)
     response = RedirectResponse("/operator", status_code=303)
-    response.set_cookie(
-        OPERATOR_COOKIE,
-        session_id,
-        max_age=math.ceil(lifetime.total_seconds()),
-        httponly=True,
-        samesite="strict",
-        # https as the client sees it: behind a trusted proxy, its X-Forwarded-Proto.
-        secure=request.url.scheme == "https",
-        path="/",
-    )
+    max_age = math.ceil(lifetime.total_seconds())
+    cookies.set(response, cookies.operator, session_id, max_age=max_age)
+    # The form token was minted for no session: the next page mints one for this one.
+    cookies.delete(response, cookies.csrf)
     return response
 
 
 @router.post("/operator/logout")
 async def operator_logout(request: Request, context: ContextDep) -> Response:
     await PostedForm.read(request, context)
-    session_id = request.cookies.get(OPERATOR_COOKIE)
-    operator = await session_operator(context.service, session_id)
+    cookies = context.cookies
+    session_id = request.cookies.get(cookies.operator)
+    session = await find_session(context.service, session_id)
     await end_session(context.service, session_id)
-    if operator is not None:
+    if session is not None:
         address = client_ip(request)
         await audit.record(
-            context.service, operator, "sign-out", "of the dashboard", address=address
+            context.service, session.operator, "sign-out", "of the dashboard", address=address
         )
     response = RedirectResponse("/operator", status_code=303)
-    response.delete_cookie(OPERATOR_COOKIE, path="/")
+    cookies.delete(response, cookies.operator)
+    cookies.delete(response, cookies.csrf)
     return response
 
 
@@ -267,9 +267,12 @@ async def operator_bulk(request: Request, action: str, context: ContextDep) -> R
 async def operator_delivery(
     request: Request, delivery_id: DeliveryId, context: ContextDep, done: str = ""
 ) -> HTMLResponse:
-    if await context.operator(request) is None:
+    operator = await context.operator(request)
+    if operator is None:
         return sign_in_page(request, context)
     detail = await delivery_detail(context.service, delivery_id)
+    # Its page names the appeal and shows the address and the providers' answers.
+    await audit.record(context.service, operator, "view", f"delivery {delivery_id}")
     values = {
         "entry": detail.entry,
         "attempts": detail.attempts,
@@ -286,9 +289,17 @@ async def operator_supporters(
     request: Request, context: ContextDep, campaign: str = "", q: str = ""
 ) -> HTMLResponse:
     """Supporters, searchable by part of a name or an email address, with exports."""
-    if await context.operator(request) is None:
+    operator = await context.operator(request)
+    if operator is None:
         return sign_in_page(request, context)
     rows = await supporters(context.service, campaign=campaign or None, search=q, limit=500)
+    searched = ", ".join(
+        part
+        for part in (f"campaign={campaign}" if campaign else "", f"search={q!r}" if q else "")
+        if part
+    )
+    subject = f"the supporter list: {len(rows)} supporters ({searched or 'all campaigns'})"
+    await audit.record(context.service, operator, "view", subject)
     values = {
         "rows": rows,
         "campaign": campaign,

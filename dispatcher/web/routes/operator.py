@@ -25,7 +25,7 @@ from dispatcher.service.log import (
     delivery_page,
     follow_deliveries,
 )
-from dispatcher.service.operator import cancel_delivery, retry_delivery
+from dispatcher.service.operator import cancel_delivery, describe, retry_delivery
 from dispatcher.service.reporting import campaign_report, report_csv
 from dispatcher.service.views import AttemptView
 from dispatcher.web.deps import (
@@ -115,17 +115,23 @@ async def export_supporters(
 async def list_deliveries(
     context: ContextDep,
     log_filter: LogFilterDep,
+    operator: OperatorName,
     cursor: str | None = None,
     include: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> DeliveryPage:
     """The delivery log, newest first; ``next_cursor`` fetches the next page.
 
-    ``include=attempts`` adds each delivery's attempts as ``attempts_detail``.
+    ``include=attempts`` adds each delivery's attempts as ``attempts_detail``. Each page
+    read is in the audit log (the live stream is not: it would fill it).
     """
     if include not in (None, "", "attempts"):
         raise ApiError(422, f"include {include!r} is not supported; accepted: attempts", "include")
     page = await delivery_page(context.service, log_filter, cursor=cursor, limit=limit)
+    subject = f"{len(page.entries)} deliveries ({describe(log_filter)})" + (
+        ", a later page" if cursor else ""
+    )
+    await audit.record(context.service, operator, "view", subject)
     rows = []
     for entry in page.entries:
         row = DeliveryOut.of(entry)

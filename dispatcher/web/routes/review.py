@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dispatcher.i18n import N_, _
 from dispatcher.models import format_time
+from dispatcher.service import audit
 from dispatcher.service.review import HeldAppeal, decide_letter, held_letters
 from dispatcher.web.deps import ContextDep, OperatorName
 from dispatcher.web.html import PostedForm, render_page, sign_in_page
@@ -33,8 +34,10 @@ async def review_page(
     operator = await context.operator(request)
     if operator is None:
         return sign_in_page(request, context)
+    letters = await held_letters(context.service)
+    await audit.record(context.service, operator, "view", _viewed(letters))
     values = {
-        "letters": await held_letters(context.service),
+        "letters": letters,
         "done": _(DONE_WORDS[done]) % {"n": n} if done in DONE_WORDS else "",
         "names": {c.id: {t.id: t.name for t in c.targets} for c in context.service.catalog},
     }
@@ -50,6 +53,11 @@ async def review_decision(
     note = posted.one("note")[:500]
     changed = await decide_letter(context.service, appeal_id, decision, by=operator, note=note)
     return RedirectResponse(f"/operator/review?done={decision}&n={changed}", status_code=303)
+
+
+def _viewed(letters: list[HeldAppeal]) -> str:
+    """The audit subject for reading the letters (supporters' names and words)."""
+    return f"{len(letters)} letters waiting for review"
 
 
 def _out(letter: HeldAppeal) -> HeldLetterOut:
@@ -69,8 +77,11 @@ def _out(letter: HeldAppeal) -> HeldLetterOut:
 
 @router.get("/api/review", response_model=ReviewOut, tags=["operators"], responses=errors(401, 404))
 async def get_review(context: ContextDep, operator: OperatorName) -> ReviewOut:
-    """Supporter-written letters waiting for review (campaigns with review_own_letters)."""
-    return ReviewOut(letters=[_out(letter) for letter in await held_letters(context.service)])
+    """Supporter-written letters waiting for review (campaigns with review_own_letters).
+    Each request is in the audit log."""
+    letters = await held_letters(context.service)
+    await audit.record(context.service, operator, "view", _viewed(letters))
+    return ReviewOut(letters=[_out(letter) for letter in letters])
 
 
 @router.post(
