@@ -158,6 +158,9 @@ class Campaign(BaseModel):
     letter: dict[str, Letter] = Field(min_length=1)
     tweet: str = Field(min_length=1)
     max_message_chars: int = Field(default=10_000, gt=0, le=10_000)
+    # Pages a fax of one appeal may take, cover included, as the fax renderer lays it out:
+    # a letter padded with line breaks would otherwise hold an official's line for hours.
+    max_fax_pages: int = Field(default=5, gt=0, le=50)
     targets: tuple[Target, ...] = Field(min_length=1)
     pacing: Pacing = Pacing()
     # Domains a supporter's own post may link to (with their subdomains); none by default.

@@ -7,15 +7,22 @@ import datetime as dt
 import functools
 import importlib.resources
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dispatcher.models import ClaimedDelivery
 from dispatcher.render.letter import letter_text
 from dispatcher.render.pdf import Block, Face, load_face, write_pdf
 
+if TYPE_CHECKING:
+    from fpdf import FPDF
+
 _FONT_FAMILY = "wqy-microhei"
+# The cover's first line unless DISPATCHER_FAX__HEADER_TEXT says otherwise (one short line).
+DEFAULT_HEADER_TEXT = "Urgent appeal"
 # Latin, Greek, Cyrillic and common punctuation/symbols: what most letters use.
 _ALPHABETIC_RANGES = (
     (0x0020, 0x024F),
@@ -114,6 +121,14 @@ def cover_text(delivery: ClaimedDelivery, header_text: str) -> str:
     )
 
 
+def _blocks(cover: str, subject: str, letter: str) -> list[Block]:
+    return [
+        Block(cover, size=9, line_mm=4.5, after_mm=6),
+        Block(subject, size=13, line_mm=7, after_mm=3),
+        Block(letter, size=11, line_mm=5.5),
+    ]
+
+
 def render_fax_pdf(delivery: ClaimedDelivery, *, header_text: str) -> bytes:
     """A4 PDF: a cover block (to, from, date) and the letter. CPU-bound: call it in a thread.
 
@@ -124,16 +139,42 @@ def render_fax_pdf(delivery: ClaimedDelivery, *, header_text: str) -> bytes:
     cover = cover_text(delivery, header_text)
     letter = letter_text(delivery)
     if _font_for(cover + delivery.subject + letter) != font_path():
-        blocks = [
-            Block(cover, size=9, line_mm=4.5, after_mm=6),
-            Block(delivery.subject, size=13, line_mm=7, after_mm=3),
-            Block(letter, size=11, line_mm=5.5),
-        ]
+        blocks = _blocks(cover, delivery.subject, letter)
         return write_pdf(alphabetic_face(), blocks, title=delivery.subject)
-    return _render_with_fpdf(delivery, cover, letter)
+    return bytes(_fpdf_document(delivery, cover, letter).output())
 
 
-def _render_with_fpdf(delivery: ClaimedDelivery, cover: str, letter: str) -> bytes:
+def fax_page_count(delivery: ClaimedDelivery, *, header_text: str) -> int:
+    """How many pages :func:`render_fax_pdf` makes of ``delivery``: laid out by the same
+    writer, so the count is the one a gateway would be sent (and charge for).
+
+    A few milliseconds for most letters; a letter needing the full CJK face costs fpdf2's
+    layout (~0.2 s), so callers should refuse what is plainly too long first
+    (:func:`fewest_fax_pages`).
+    """
+    cover = cover_text(delivery, header_text)
+    letter = letter_text(delivery)
+    if _font_for(cover + delivery.subject + letter) != font_path():
+        blocks = _blocks(cover, delivery.subject, letter)
+        pdf = write_pdf(alphabetic_face(), blocks, title=delivery.subject)
+        found = _PAGE_COUNT.search(pdf)
+        assert found is not None  # write_pdf always writes its page tree
+        return int(found.group(1))
+    return int(_fpdf_document(delivery, cover, letter).page)
+
+
+# Letter lines (5.5 mm apart) on an A4 page within 20 mm margins: no more fit.
+_LINES_PER_PAGE = int((297 - 2 * 20) // 5.5)
+_PAGE_COUNT = re.compile(rb"/Type /Pages /Kids \[[^\]]*\] /Count (\d+)")
+
+
+def fewest_fax_pages(body: str) -> int:
+    """The fewest pages a letter with this body can take, from its line breaks alone
+    (each is a line, whatever the font): a cheap refusal before :func:`fax_page_count`."""
+    return -(-(body.count("\n") + 1) // _LINES_PER_PAGE)
+
+
+def _fpdf_document(delivery: ClaimedDelivery, cover: str, letter: str) -> FPDF:
     from fpdf import FPDF  # heavy; only the worker renders faxes, and rarely this way
 
     pdf = FPDF(format="A4")
@@ -151,4 +192,4 @@ def _render_with_fpdf(delivery: ClaimedDelivery, cover: str, letter: str) -> byt
     pdf.ln(3)
     pdf.set_font(_FONT_FAMILY, size=11)
     pdf.multi_cell(0, 5.5, text=letter)
-    return bytes(pdf.output())
+    return pdf

@@ -19,30 +19,43 @@ from email_validator import EmailNotValidError, validate_email
 from twitter_text import extract_urls
 
 from dispatcher.campaigns import Campaign, CampaignCatalog, Target
-from dispatcher.models import SENT_CHANNELS, Channel, NewAppeal, NewDelivery, is_language_code
-from dispatcher.render.fax import uncovered_characters
+from dispatcher.models import (
+    SENT_CHANNELS,
+    Channel,
+    ClaimedDelivery,
+    DeliveryStatus,
+    NewAppeal,
+    NewDelivery,
+    is_language_code,
+)
+from dispatcher.render.fax import (
+    DEFAULT_HEADER_TEXT,
+    fax_page_count,
+    fewest_fax_pages,
+    uncovered_characters,
+)
 from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH, compose_tweet, weighted_length
 from dispatcher.service.catalog import open_campaign
 from dispatcher.service.errors import ServiceError, invalid
+from dispatcher.service.text_rules import SCHEME_URL, plain_words
 
-MAX_NAME_CHARS = 200
+# Re-exported: the reported-actions form checks a supporter by the same rules.
+from dispatcher.service.text_rules import check_name as check_name
+from dispatcher.service.text_rules import clean_line as clean_line
+from dispatcher.service.text_rules import clean_text as clean_text
+
 MAX_COUNTRY_CHARS = 64
 MAX_KEY_CHARS = 128
 # The name a post is weighed with before the supporter has typed one.
 PLACEHOLDER = "A supporter"
-_FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Co", "Zl", "Zp"}  # controls, surrogates, line breaks
 _REPORTED_NOT_SENT = {"phone", "post", "postal", "letter"}
-# Invisible characters that reorder text (bidi embeddings, overrides, isolates and marks)
-# or hide inside it (zero-width): they can make a From line or a post read otherwise than
-# it shows. Names refuse them all; letters keep the zero-width joiners that Persian,
-# Indic scripts and emoji need.
-_BIDI_CONTROLS = {*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C}
-_JOINERS = {0x200C, 0x200D}
-_ZERO_WIDTH = {0x200B, 0x2060, 0xFEFF, 0x180E, *_JOINERS}
-# A mention on X: @ or its full-width form, then up to 15 letters, digits or underscores.
-_MENTION = re.compile(r"(?<![A-Za-z0-9_!#$%&*@＠])[@＠]([A-Za-z0-9_]{1,15})")
-_SCHEME_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s]+")
-_MARKUP = re.compile(r"[<>]")
+# A mention on X as twitter-text finds one: @ or its full-width form, not inside a word or
+# an address, or straight after "RT" or "RT:" (a retweet's mark: "RT@someone" mentions
+# someone), then up to 15 letters, digits or underscores.
+_MENTION = re.compile(
+    r"(?:(?<![A-Za-z0-9_!#$%&*@＠])|(?<=(?<![A-Za-z0-9_+~.-])[Rr][Tt])"
+    r"|(?<=(?<![A-Za-z0-9_+~.-])[Rr][Tt]:))[@＠]([A-Za-z0-9_]{1,15})"
+)
 
 Pair = tuple[Target, Channel]
 T = TypeVar("T")
@@ -104,6 +117,7 @@ def validate_appeal(
     used = {channel for _, channel in pairs}
     if Channel.FAX in used:
         check_fax_font(supporter, letter, pairs)
+        check_fax_pages(campaign, supporter, letter, pairs)
     tweet = None
     if Channel.TWITTER in used:
         tweet = check_tweet(campaign, request, supporter.name, pairs)
@@ -121,7 +135,7 @@ def validate_appeal(
         idempotency_key=_scoped_key(supporter.email, request.idempotency_key),
         receipt=request.receipt,
         contact_ok=request.contact_ok,
-        held=campaign.review_own_letters and _own_words(campaign, letter, tweet),
+        held=campaign.review_own_letters and needs_review(campaign, supporter, letter, tweet),
     )
     deliveries = tuple(_new_delivery(target, channel, letter.language) for target, channel in pairs)
     return ValidAppeal(appeal, deliveries)
@@ -165,6 +179,7 @@ def appeal_problems(
             attempt(lambda: check_tweet(campaign, request, name, pairs))
         if Channel.FAX in used and letter is not None and supporter is not None:
             attempt(lambda: check_fax_font(supporter, letter, pairs))
+            attempt(lambda: check_fax_pages(campaign, supporter, letter, pairs))
     return list(problems.values())
 
 
@@ -177,9 +192,19 @@ def _scoped_key(email: str, key: str | None) -> str | None:
     return hashlib.sha256(f"{email.lower()}\n{cleaned}".encode()).hexdigest()
 
 
-def _own_words(campaign: Campaign, letter: _Letter, tweet: str | None) -> bool:
-    """Whether the supporter wrote or changed what would be sent (letter or post)."""
-    return letter.own or (tweet is not None and tweet != campaign.tweet_in(letter.language))
+def needs_review(
+    campaign: Campaign, supporter: _Supporter, letter: _Letter, tweet: str | None
+) -> bool:
+    """Whether anything the supporter wrote goes out in words of their own, for a
+    campaign that reviews them: a letter or post they wrote or changed, or a name or
+    country (signed under every letter, the name also under the public post) that is not
+    plainly a name or a country: digits, symbols, or more than a few words."""
+    return (
+        letter.own
+        or (tweet is not None and tweet != campaign.tweet_in(letter.language))
+        or not plain_words(supporter.name)
+        or (supporter.country is not None and not plain_words(supporter.country))
+    )
 
 
 def _new_delivery(target: Target, channel: Channel, language: str) -> NewDelivery:
@@ -209,19 +234,6 @@ def check_supporter(request: AppealRequest) -> _Supporter:
     return _Supporter(name, email, country)
 
 
-def check_name(field: str, value: str, *, required: bool) -> str | None:
-    """A person's name: one line, no markup and no links. It signs letters and posts to
-    officials and is published on X: ``<script>`` or a web address has no place there."""
-    name = clean_line(field, value, limit=MAX_NAME_CHARS, required=required)
-    if name is None:
-        return None
-    if _MARKUP.search(name):
-        raise invalid(field, f"{field} {name!r} contains < or >; a name is plain text", "markup")
-    if extract_urls(name) or _SCHEME_URL.search(name):
-        raise invalid(field, f"{field} {name!r} contains a web address; give a name", "link")
-    return name
-
-
 def check_email(field: str, value: str) -> str:
     """A supporter's address, normalised (NFKC: ｄｕｐ@example.org is dup@example.org), in
     plain ASCII before the @ (the relay cannot carry anything else there)."""
@@ -241,78 +253,6 @@ def check_email(field: str, value: str) -> str:
             field, f"{field} {value!r} is not a valid email address: {exc}", "email_invalid"
         ) from None
     return email.normalized
-
-
-def _bad_characters(text: str, *, allow_newlines: bool) -> list[str]:
-    allowed = {"\n", "\t"} if allow_newlines else set()
-    return sorted(
-        {
-            f"U+{ord(ch):04X}"
-            for ch in text
-            if ch not in allowed and unicodedata.category(ch) in _FORBIDDEN_CATEGORIES
-        }
-    )
-
-
-def _invisible(field: str, value: str, *, joiners: bool) -> None:
-    """Refuse bidi controls and zero-width characters (``joiners``: keep ZWJ and ZWNJ)."""
-    refused = _BIDI_CONTROLS | (_ZERO_WIDTH - _JOINERS if joiners else _ZERO_WIDTH)
-    found = sorted({ord(ch) for ch in value if ord(ch) in refused})
-    if found:
-        named = ", ".join(f"U+{cp:04X} {unicodedata.name(chr(cp), '')}".strip() for cp in found)
-        raise invalid(
-            field,
-            f"{field} contains invisible characters that can disguise text ({named}); "
-            "type it again without them",
-            "invisible",
-        )
-
-
-def clean_line(field: str, value: str, *, limit: int, required: bool) -> str | None:
-    """One line of text, stripped: None when empty and not required."""
-    value = value.strip()
-    if not value:
-        if required:
-            raise invalid(field, f"{field} must not be empty", "empty")
-        return None
-    if len(value) > limit:
-        raise invalid(
-            field,
-            f"{field} is {len(value)} characters; at most {limit} are accepted",
-            "too_long",
-            length=len(value),
-            limit=limit,
-        )
-    bad = _bad_characters(value, allow_newlines=False)
-    if bad:
-        raise invalid(
-            field,
-            f"{field} {value!r} contains control or line-break characters ({', '.join(bad)}); "
-            "use a single line of text",
-            "control",
-        )
-    _invisible(field, value, joiners=False)
-    return value
-
-
-def clean_text(field: str, value: str, *, limit: int) -> str:
-    """Free text over several lines, with line endings made ``\\n``."""
-    value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
-    if not value:
-        raise invalid(field, f"{field} must not be empty", "empty")
-    if len(value) > limit:
-        raise invalid(
-            field,
-            f"{field} is {len(value)} characters; this campaign accepts at most {limit}",
-            "too_long",
-            length=len(value),
-            limit=limit,
-        )
-    bad = _bad_characters(value, allow_newlines=True)
-    if bad:
-        raise invalid(field, f"{field} contains control characters ({', '.join(bad)})", "control")
-    _invisible(field, value, joiners=True)
-    return value
 
 
 # ---------------------------------------------------------------- targets × channels
@@ -438,6 +378,56 @@ def check_fax_font(supporter: _Supporter, letter: _Letter, pairs: list[Pair]) ->
         )
 
 
+def check_fax_pages(
+    campaign: Campaign, supporter: _Supporter, letter: _Letter, pairs: list[Pair]
+) -> None:
+    """Each official's fax, laid out as the fax renderer lays it out (cover, subject,
+    salutation, letter, signature), fits the campaign's ``max_fax_pages``."""
+    limit = campaign.max_fax_pages
+    pages = fewest_fax_pages(letter.body)  # padding with line breaks is refused at once
+    if pages <= limit:
+        pages = max(
+            fax_page_count(_fax_of(supporter, letter, target), header_text=DEFAULT_HEADER_TEXT)
+            for target, channel in pairs
+            if channel is Channel.FAX
+        )
+    if pages > limit:
+        raise invalid(
+            "message",
+            f"your letter would be a fax of {pages} pages; this campaign sends at most "
+            f"{limit} pages by fax — shorten the letter or leave out fax",
+            "fax_pages",
+            pages=pages,
+            limit=limit,
+        )
+
+
+def _fax_of(supporter: _Supporter, letter: _Letter, target: Target) -> ClaimedDelivery:
+    """The delivery as the worker will render it (the largest id the store can give)."""
+    return ClaimedDelivery(
+        id=2**31 - 1,
+        appeal_id="",
+        campaign_id="",
+        target_id=target.id,
+        target_name=target.name,
+        salutation=target.salutation_in(letter.language),
+        channel=Channel.FAX,
+        address=target.address(Channel.FAX) or "",
+        status=DeliveryStatus.SENDING,
+        attempts=0,
+        provider_ref=None,
+        expires_at=dt.datetime.max.replace(tzinfo=dt.UTC),
+        supporter_name=supporter.name,
+        supporter_email=supporter.email,
+        supporter_country=supporter.country,
+        language=letter.language,
+        subject=letter.subject,
+        body=letter.body,
+        tweet=None,
+        earlier_outcome_unknown=False,
+    )
+
+
 # ---------------------------------------------------------------- the post on X
 
 
@@ -480,7 +470,7 @@ def check_post_content(campaign: Campaign, text: str) -> None:
             handles=", ".join("@" + m for m in others),
         )
     # What X would link (its own rules, known top-level domains), and anything with a scheme.
-    for url in dict.fromkeys([*extract_urls(text), *_SCHEME_URL.findall(text)]):
+    for url in dict.fromkeys([*extract_urls(text), *SCHEME_URL.findall(text)]):
         host = re.sub(r"^[a-z]+://", "", url.lower()).split("/")[0].split(":")[0]
         if not any(host == d or host.endswith("." + d) for d in campaign.link_domains):
             domains = ", ".join(campaign.link_domains) or "none"

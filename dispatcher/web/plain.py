@@ -40,6 +40,8 @@ _SAID = {
     ("name", "empty"): N_("Enter your name"),
     ("name", "markup"): N_("Enter your name as plain text, without < or >"),
     ("name", "link"): N_("Enter your name without a web address"),
+    ("name", "mention"): N_("Enter your name without @, # or $: they would make it a link on X"),
+    ("name", "encoded_word"): N_("Enter your name as you write it, not in email code"),
     ("email", "empty"): N_("Enter your email address"),
     ("email", "email_invalid"): N_(
         "Enter an email address in the right format, like name@example.org"
@@ -137,6 +139,14 @@ def _plain_text(anchor: str, error: ServiceError) -> str:
         )
     if reason == "post_link":
         return _("Your post can link only to %(domains)s; remove %(url)s") % params
+    if reason == "fax_pages":
+        return (
+            _(
+                "As a fax, your letter would be %(pages)s pages; this campaign sends at most "
+                "%(limit)s. Shorten your letter, or untick fax"
+            )
+            % params
+        )
     if reason == "fax_font":
         return (
             _(
