@@ -5,11 +5,19 @@ Our events go through structlog with their fields (``log.info("outcome", deliver
 libraries log through :mod:`logging`. Both reach one handler, rendered the same way, and
 every configured secret is blanked from the finished line, tracebacks included, whatever
 put it there.
+
+A traceback is plain text: file, line and code, never the frames' local variables (they
+hold supporters' data and secrets, and rendering them took seconds per error). Records are
+handed to a thread that renders and writes them, so nothing is formatted on the event loop.
 """
 
 from __future__ import annotations
 
+import atexit
+import copy
 import logging
+import logging.handlers
+import queue
 import sys
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -44,6 +52,26 @@ structlog.configure(
 
 
 _handler: logging.Handler | None = None
+_listener: logging.handlers.QueueListener | None = None
+
+
+class _HandOver(logging.handlers.QueueHandler):
+    """Queues a record as it is, exception included, for the writing thread to render
+    (the standard QueueHandler would format it here, on the caller's thread)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record = copy.copy(record)
+        record.msg = record.getMessage()  # its arguments may change before it is written
+        record.args = None
+        return record
+
+
+def _stop_listener() -> None:
+    """Write out what is queued and stop the writing thread (at exit, or reconfigured)."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        _listener = None
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
@@ -77,25 +105,34 @@ def configure_logging(
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
+    writer = logging.StreamHandler(sys.stderr)
+    writer.setFormatter(
         _Redacting(
             secrets,
             foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *_SHARED],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                *([structlog.processors.dict_tracebacks] if fmt == "json" else []),
+                *([structlog.processors.format_exc_info] if fmt == "json" else []),
                 renderer,
             ],
         )
     )
     root = logging.getLogger()
-    global _handler
+    global _handler, _listener
     if _handler is not None:
         root.removeHandler(_handler)  # configured again (settings read): this one replaces it
-    _handler = handler
-    root.addHandler(handler)
+    _stop_listener()
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = logging.handlers.QueueListener(records, writer)
+    _listener.start()
+    _handler = _HandOver(records)
+    root.addHandler(_handler)
     root.setLevel(level.upper())
     for chatty in _CHATTY:
         logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))
+
+
+atexit.register(_stop_listener)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -41,14 +42,22 @@ def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
-    # A cell starting with = + - @ is a formula to a spreadsheet: quote it as text.
+    # A cell that a spreadsheet would read as a formula is kept as text (see _cell).
     writer.writerows([_cell(v) for v in row] for row in rows)
     return out.getvalue()
 
 
+# Where a spreadsheet may start a cell: the text's start, or after a separator it may
+# split on (comma, semicolon in many European locales, tab, pipe, a line break), spaces
+# allowed between. A cell starting with = + - @ (or a tab or CR before one) is a formula.
+_FORMULA_START = re.compile(r"(?:^|(?<=[,;\t|\r\n]))(?=[ ]*[=+\-@\t\r])")
+
+
 def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
+    """A text cell with a ' before every place a formula could start: kept as text
+    whatever separator the spreadsheet that opens the file splits on."""
+    if isinstance(value, str):
+        return _FORMULA_START.sub("'", value)
     return "" if value is None else value
 
 

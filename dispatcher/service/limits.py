@@ -1,10 +1,19 @@
-"""Rate limits held in the database, so every `serve` process counts the same hits."""
+"""Rate limits held in the database, so every `serve` process counts the same hits.
+
+What is counted is who is behind a key, not how it is spelled: an IPv6 client holds a whole
+/64 (its addresses change at will inside it), every loopback address is the one machine,
+and an email address is counted as intake stores it (NFKC, case folded: ``ｓame@`` is
+``same@``).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
+import unicodedata
+from collections.abc import Callable
 
 from dispatcher.service.context import Service
 
@@ -30,7 +39,38 @@ async def count_hit(
     window's hits so far (this one included) and the seconds until the window ends."""
     now = time.time()
     window = int(now // window_seconds)
+    key = _KEYS.get(scope, str)(key)
     digest = hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
     store = service.store
     hits = await (store.count_hit(digest, window) if count else store.hits(digest, window))
     return hits, max(1, math.ceil((window + 1) * window_seconds - now))
+
+
+def address_key(host: str) -> str:
+    """The client an address stands for: an IPv6 address's /64 (an IPv4-mapped one is
+    the IPv4 address), one key for all of loopback, the IPv4 address itself; anything
+    that is not an address (a test client's name) as it is."""
+    try:
+        address = ipaddress.ip_address(host.strip().split("%")[0])
+    except ValueError:
+        return host
+    if address.is_loopback:
+        return "loopback"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def email_key(email: str) -> str:
+    """An address as intake normalises it, case folded: one key however it is typed."""
+    return unicodedata.normalize("NFKC", email).strip().casefold()
+
+
+# The limits counted per client address (appeals, operator sign-ins) and per email.
+_KEYS: dict[str, Callable[[str], str]] = {
+    "ip": address_key,
+    "sign-in": address_key,
+    "email": email_key,
+}

@@ -69,7 +69,15 @@ async def approve_letter(service: Service, appeal_id: str, *, by: str) -> int:
 async def reject_letter(service: Service, appeal_id: str, *, by: str, note: str = "") -> int:
     """Cancel the appeal's held deliveries, with ``note`` (the operator's reason) kept on
     them and in the audit log; returns how many. ServiceError as for approve."""
-    return await _release(service, appeal_id, approve=False, by=by, note=note.strip())
+    note = note.strip()
+    bad = sorted({f"U+{ord(ch):04X}" for ch in note if ord(ch) < 0x20 and ch not in "\n\t"})
+    if bad:
+        raise ServiceError(
+            ErrorKind.INVALID,
+            f"note contains control characters ({', '.join(bad)}); accepted: text without them",
+            "note",
+        )
+    return await _release(service, appeal_id, approve=False, by=by, note=note)
 
 
 DECISIONS = ("approve", "reject")

@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatcher.runtime import embedded_sandbox, open_service, supervised_worker
 from dispatcher.settings import Settings
-from dispatcher.web.deps import WebContext
+from dispatcher.web.deps import WebContext, refuse_control_characters
 from dispatcher.web.error_pages import error_page
 from dispatcher.web.errors import install_error_handlers
 from dispatcher.web.language import Language
@@ -78,7 +80,10 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(refuse_control_characters)],
     )
+    # First, so that its catch-all for unexpected errors is the innermost middleware.
+    install_error_handlers(app, page=error_page)
     # Inside SecurityHeaders: its receive runs in a task group, which would wrap the 413
     # raised while the app reads a body into an exception group.
     app.add_middleware(
@@ -88,7 +93,7 @@ def create_app(
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(Language)
-    install_error_handlers(app, page=error_page)
+    app.add_middleware(NoStore)
     use_our_error_shape(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for area in (appeals, operator, review, health, webhooks, docs, pages, dashboard):
@@ -127,6 +132,27 @@ async def _stop_worker(context: WebContext) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+class NoStore:
+    """``Cache-Control: no-store`` on every answer that does not set its own (pages with a
+    supporter's appeal or form token, operator pages, exports): neither a shared cache nor
+    the browser keeps them. Static files stay cacheable."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/static/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def answer(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, answer)
 
 
 def server_config(

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 
 from dispatcher.campaigns import Campaign
 from dispatcher.models import AppealReceipt
@@ -174,6 +176,27 @@ ContextDep = Annotated[WebContext, Depends(get_context)]
 # Delivery ids are 32-bit in the store: a larger one is refused the same way on either
 # database, instead of PostgreSQL failing on it.
 DeliveryId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a delivery's id")]
+MAX_DELIVERY_ID = 2**31 - 1
+
+
+def _cursor(value: str | None) -> str | None:
+    """A page cursor is a delivery id: digits, within the store's range."""
+    if value is None or value == "":
+        return None
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_DELIVERY_ID:
+        raise ValueError(
+            f"{value!r} is not a cursor from a previous page (accepted: the "
+            f"next_cursor of a page, a number from 1 to {MAX_DELIVERY_ID})"
+        )
+    return value
+
+
+# The delivery log's page cursor: anything else is a 422 on either database.
+Cursor = Annotated[
+    str | None,
+    Query(description="the `next_cursor` of the previous page"),
+    AfterValidator(_cursor),
+]
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -249,4 +272,25 @@ LogFilterDep = Annotated[LogFilter, Depends(log_filter)]
 
 
 def client_ip(request: Request) -> str:
+    """The client's address: the peer, or behind a proxy in DISPATCHER_TRUSTED_PROXIES the
+    address it forwarded (uvicorn's proxy headers, see ``server_config``). Limits count
+    it by ``service.limits.address_key`` (an IPv6 /64, all of loopback as one)."""
     return request.client.host if request.client else "unknown"
+
+
+def refuse_control_characters(request: Request) -> None:
+    """Every route: a path parameter or query value with a control character (NUL above
+    all, which PostgreSQL cannot store or compare) is a 422 naming it, on either database,
+    before any route reads it. No id, filter or search term contains one."""
+    values = [*request.path_params.items(), *request.query_params.multi_items()]
+    for name, value in values:
+        if not isinstance(value, str):
+            continue
+        bad = sorted({f"U+{ord(ch):04X}" for ch in value if unicodedata.category(ch) == "Cc"})
+        if bad:
+            raise ApiError(
+                422,
+                f"{name} {value!r} contains control characters ({', '.join(bad)}); "
+                "accepted: text without them",
+                name,
+            )

@@ -11,10 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dispatcher.logs import get_logger
 from dispatcher.service import ErrorKind, ServiceError
 
 log = logging.getLogger(__name__)
+failures = get_logger(__name__)
 DATABASE_RETRY_SECONDS = 30
 
 STATUS_OF = {
@@ -118,7 +121,48 @@ def install_error_handlers(app: FastAPI, page: PageRenderer | None = None) -> No
         headers = dict(exc.headers or {})
         return await respond(request, exc.status_code, str(exc.detail), headers=headers)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.error("unexpected error answering %s", request.url.path, exc_info=exc)
-        return await respond(request, 500, "internal error; it has been logged")
+    app.add_middleware(UnexpectedErrors, respond=respond)
+
+
+Responder = Callable[[Request, int, str], Awaitable[Response]]
+
+
+class UnexpectedErrors:
+    """A failure no handler expected: one ``request_failed`` event in the log (plain
+    traceback, no locals: see ``dispatcher.logs``), and a 500 in the usual shape. Nothing
+    is raised on to the server, which would log the same failure a second time.
+
+    Innermost of the middlewares, so the 500 still gets the security headers and is
+    said in the request's language."""
+
+    def __init__(self, app: ASGIApp, respond: Responder) -> None:
+        self.app = app
+        self.respond = respond
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            failures.error(
+                "request_failed",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                error=type(exc).__name__,
+                exc_info=exc,
+            )
+            if started:  # part of an answer went out: the server ends the connection
+                return
+            response = await self.respond(
+                Request(scope, receive), 500, "internal error; it has been logged"
+            )
+            await response(scope, receive, send)

@@ -96,12 +96,13 @@ def render_page(
 def _language_values(request: Request) -> dict[str, Any]:
     """What every page needs to speak the request's language and offer the other."""
     language = i18n.current()
-    path = request.url.path
+    # The switch links to this page by its query alone: a path such as //evil.example/x
+    # (a page not found) can never make it lead to another site.
     return {
         "lang": language,
         "html_lang": i18n.TAGS[language],
         "switch": [
-            (code, i18n.NAMES[code], i18n.TAGS[code], f"{path}?lang={code}")
+            (code, i18n.NAMES[code], i18n.TAGS[code], f"?lang={code}")
             for code in i18n.LANGUAGES
             if code != language
         ],

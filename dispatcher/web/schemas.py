@@ -300,9 +300,14 @@ class HealthOut(BaseModel):
     status: str = Field(
         description="ok; degraded (the worker is about to start again); unhealthy (503)"
     )
-    database: str
-    worker: str = Field(description="the in-process worker's state, and why it stopped")
-    worker_restarts: int = Field(description="times the worker was started again")
+    database: str | None = Field(default=None, description="operators only")
+    worker: str | None = Field(
+        default=None,
+        description="operators only: the in-process worker's state, and why it stopped",
+    )
+    worker_restarts: int | None = Field(
+        default=None, description="operators only: times the worker was started again"
+    )
 
 
 # ---------------------------------------------------------------- the schema document

@@ -423,11 +423,12 @@ async def test_serve_accepts_an_appeal_sends_it_and_stops_on_sigterm(cli: Cli) -
     cli.env["DISPATCHER_OPERATOR_TOKEN"] = "t0ken"
     process = await cli.start("serve", "--port", str(port), "--log-level", "warning")
     base = f"http://127.0.0.1:{port}"
+    operator = {"Authorization": "Bearer t0ken"}  # /healthz's details are for operators
     try:
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
             for _ in range(300):  # until the server answers (bounded)
                 with contextlib.suppress(httpx.TransportError):
-                    health = await http.get("/healthz")
+                    health = await http.get("/healthz", headers=operator)
                     break
                 await asyncio.sleep(0.05)
             assert health.json() == {

@@ -332,7 +332,7 @@ async def test_report_csv_for_operators(client: httpx.AsyncClient) -> None:
 
 async def test_health_metrics_docs_and_security_headers(client: httpx.AsyncClient) -> None:
     await client.post(APPEALS, json=appeal())
-    health = await client.get("/healthz")
+    health = await client.get("/healthz", headers=OPERATOR)
     assert health.status_code == 200 and health.json()["database"] == "ok"
     metrics = await client.get("/metrics")
     assert 'dispatcher_deliveries{channel="fax",status="queued"} 2.0' in metrics.text

@@ -19,9 +19,10 @@ from dispatcher.sandbox import Sandbox
 from dispatcher.settings import RetrySettings, SandboxSettings, WorkerSettings
 from dispatcher.web.app import create_app
 from tests.conftest import OPEN_CAMPAIGN, read_only, table_renamed
-from tests.web.conftest import context_of, web_settings
+from tests.web.conftest import OPERATOR_TOKEN, context_of, web_settings
 
 APPEALS = f"/api/campaigns/{OPEN_CAMPAIGN}/appeals"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
 @contextlib.asynccontextmanager
@@ -43,7 +44,10 @@ async def serving(
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            # As an operator: /healthz tells only operators its details.
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://t", headers=OPERATOR
+            ) as client:
                 yield client, context_of(app).settings.database_url, sandbox
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from dispatcher.service.health import database_problem
 from dispatcher.supervisor import State
@@ -16,11 +16,13 @@ router = APIRouter(tags=["health"])
     "/healthz",
     response_model=HealthOut,
     responses={503: {"model": HealthOut, "description": "unhealthy"}},
+    response_model_exclude_none=True,
 )
-async def healthz(context: ContextDep, response: Response) -> HealthOut:
+async def healthz(request: Request, context: ContextDep, response: Response) -> HealthOut:
     """Database reachable, and the in-process worker (if any) running or about to start
     again ("degraded"); 503 when the database is not answering or the worker's supervisor
-    gave up."""
+    gave up. Only an operator (token or dashboard session) is told the details: they can
+    quote the worker's failure, which is nobody else's business."""
     database = await database_problem(context.service) or "ok"
     supervisor = context.supervisor
     if supervisor is None:
@@ -34,6 +36,8 @@ async def healthz(context: ContextDep, response: Response) -> HealthOut:
         response.status_code = 503
     elif supervisor is not None and supervisor.state is not State.RUNNING:
         status = "degraded"
+    if not context.operator_tokens or await context.operator(request) is None:
+        return HealthOut(status=status)
     return HealthOut(status=status, database=database, worker=worker, worker_restarts=restarts)
 
 

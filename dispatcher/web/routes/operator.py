@@ -30,6 +30,7 @@ from dispatcher.service.reporting import campaign_report, report_csv
 from dispatcher.service.views import AttemptView
 from dispatcher.web.deps import (
     ContextDep,
+    Cursor,
     DeliveryId,
     LogFilterDep,
     OperatorDep,
@@ -116,7 +117,7 @@ async def list_deliveries(
     context: ContextDep,
     log_filter: LogFilterDep,
     operator: OperatorName,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     include: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> DeliveryPage:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 
 from dispatcher.channels.phaxio import verify_phaxio_signature
-from dispatcher.service.callbacks import apply_fax_callback
+from dispatcher.service.callbacks import apply_fax_callback, parse_fax_callback
 from dispatcher.web.deps import ContextDep
 from dispatcher.web.errors import ApiError
 from dispatcher.web.schemas import CallbackOut, errors
@@ -46,11 +44,6 @@ async def fax_callback(request: Request, context: ContextDep) -> CallbackOut:
         token, fax_settings.callback_url, fields, files, signature
     ):
         raise ApiError(401, "missing or invalid X-Phaxio-Signature")
-    try:
-        fax = json.loads(fields.get("fax", ""))
-    except ValueError:
-        raise ApiError(422, "field 'fax' is not a JSON fax object", "fax") from None
-    if not isinstance(fax, dict):
-        raise ApiError(422, "field 'fax' is not a JSON fax object", "fax")
+    fax = parse_fax_callback(fields.get("fax", ""))
     changed = await apply_fax_callback(context.service, fax)
     return CallbackOut(received=True, changed=changed)
