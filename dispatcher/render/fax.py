@@ -160,7 +160,14 @@ def fax_page_count(delivery: ClaimedDelivery, *, header_text: str) -> int:
         found = _PAGE_COUNT.search(pdf)
         assert found is not None  # write_pdf always writes its page tree
         return int(found.group(1))
-    return int(_fpdf_document(delivery, cover, letter).page)
+    document = _fpdf_document(delivery, cover, letter)
+    try:
+        return int(document.page)
+    finally:
+        for font in document.fonts.values():  # output() would close them; nothing is output
+            close = getattr(font, "close", None)
+            if close is not None:
+                close()
 
 
 # Letter lines (5.5 mm apart) on an A4 page within 20 mm margins: no more fit.
