@@ -6,7 +6,7 @@ import datetime as dt
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -170,6 +170,11 @@ class Campaign(BaseModel):
     # Hold letters and posts supporters wrote or edited until an operator approves them
     # (untouched sample letters go straight out); off by default.
     review_own_letters: bool = False
+    # Whether an email to an official carries the supporter's address in Reply-To:
+    # "never"; "ask" (a box on the form, unticked); "always" (every appeal's emails wait
+    # for it). Either way the address goes only once its owner followed the signed link
+    # sent to it, and only to the officials of the appeal it was confirmed for.
+    reply_to_supporter: Literal["never", "ask", "always"] = "ask"
     # The title and summary in the interface's other languages (the pages fall back to
     # the ones above).
     text: dict[str, CampaignText] = {}

@@ -85,6 +85,7 @@ async def cmd_send(settings: Settings, args: argparse.Namespace) -> int:
         message=message,
         tweet=args.tweet,
         language=args.language,
+        reply_to=args.reply_to,
     )
     async with open_service(settings) as service:
         receipt = await submit_appeal(service, request)
@@ -324,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     send = add("send", cmd_send, "submit one supporter's appeal (all chosen targets × channels)")
     send.add_argument("--campaign", required=True, help="campaign id (see `dispatcher campaigns`)")
     send.add_argument("--name", required=True, help="supporter's name, as signed")
-    send.add_argument("--email", required=True, help="supporter's email (Reply-To of the emails)")
+    send.add_argument(
+        "--email", required=True, help="supporter's email (receipts and links go to it)"
+    )
     send.add_argument("--country", help="supporter's country, added under the signature")
     send.add_argument(
         "--target",
@@ -350,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--language",
         metavar="LANG",
         help="letter language code (default: the campaign's default language)",
+    )
+    send.add_argument(
+        "--reply-to",
+        action="store_true",
+        help="officials may reply to the supporter (campaigns that ask): the address is "
+        "emailed a link, and its emails wait until it is followed",
     )
 
     worker = add("worker", cmd_worker, "send due deliveries until stopped (SIGINT/SIGTERM)")

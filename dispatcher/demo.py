@@ -252,7 +252,7 @@ async def _submit_appeals(service: Service, console: Console) -> int:
         if receipt.is_repeat:
             console.print(
                 f"  {who}: {item.label} → [yellow]already counted[/] "
-                f"(appeal {receipt.appeal_id}, nothing new stored)"
+                "(nothing new stored; the address is told by email)"
             )
         else:
             total += len(receipt.created)

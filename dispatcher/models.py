@@ -42,6 +42,10 @@ class DeliveryStatus(enum.StrEnum):
     # Held for an operator to read a supporter-written letter (campaign review_own_letters):
     # approved, it is queued; rejected, cancelled. Never claimed while held.
     HELD = "held"
+    # An email whose supporter asked the officials to be able to reply to them: it waits
+    # until they follow the signed link sent to that address (it carries Reply-To then).
+    # Never claimed while waiting; expired at the deadline.
+    AWAITING_SUPPORTER = "awaiting_supporter"
     QUEUED = "queued"
     SENDING = "sending"
     AWAITING_CONFIRMATION = "awaiting_confirmation"
@@ -63,13 +67,17 @@ SETTLED_STATUSES = frozenset(
         DeliveryStatus.CANCELLED,
     }
 )
+# Why an email that waited for its supporter to confirm their address expired (the store
+# writes it; the status page says it in the supporter's words).
+UNCONFIRMED_AT_DEADLINE = "the supporter did not confirm their address before the campaign deadline"
+
 # On their way: the worker claims, polls or expires them (and drains until none are left).
 PENDING_STATUSES = frozenset(
     {DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.AWAITING_CONFIRMATION}
 )
-# Not settled yet: on their way, or held for review. A receipt waits for these, and a
-# supporter's letter is kept while any of them needs it.
-UNSETTLED_STATUSES = PENDING_STATUSES | {DeliveryStatus.HELD}
+# Not settled yet: on their way, held for review, or waiting for the supporter's link. A
+# receipt waits for these, and a supporter's letter is kept while any of them needs it.
+UNSETTLED_STATUSES = PENDING_STATUSES | {DeliveryStatus.HELD, DeliveryStatus.AWAITING_SUPPORTER}
 
 
 class AttemptOutcome(enum.StrEnum):
@@ -135,6 +143,9 @@ class ClaimedDelivery:
     body: str
     tweet: str | None
     earlier_outcome_unknown: bool
+    # The supporter confirmed (signed link to their address) that officials may reply to
+    # them: only then does an email carry their address in Reply-To.
+    reply_to: bool = False
     # Attempts that ended in a provider's rate limit: they do not count towards the cap.
     paused_attempts: int = 0
     # Earlier attempts X refused as a duplicate while nothing of ours could have gone out:
@@ -158,6 +169,13 @@ class NewAppeal:
     receipt: bool = True  # email the supporter a receipt once every delivery has settled
     contact_ok: bool = False  # the supporter agreed to hear from the organisation again
     held: bool = False  # their own words, in a campaign that reviews them: held, not queued
+    # The supporter asked that officials may reply to their address: its emails wait for
+    # the address to be confirmed (awaiting_supporter), then carry it in Reply-To.
+    reply_to: bool = False
+    # A keyed hash of the address (service.links.address_alias): a supporter who deleted
+    # their data is still counted once, and an address whose owner said "this wasn't me"
+    # is known without keeping it.
+    email_alias: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,11 +197,15 @@ class DeliverySummary:
 
 @dataclass(frozen=True, slots=True)
 class AppealReceipt:
-    """The result of intake. ``already_counted`` is true when nothing new was created."""
+    """The result of intake, as the service and an operator's tool see it: what was created,
+    and what this supporter had already (``already_counted``). Whoever submitted an appeal
+    is told neither: see ``service.intake.Accepted``."""
 
     appeal_id: str
     created: tuple[DeliverySummary, ...]
     already_counted: tuple[DeliverySummary, ...]
+    # The address's owner said "this wasn't me": nothing was stored.
+    suppressed: bool = False
 
     @property
     def is_repeat(self) -> bool:

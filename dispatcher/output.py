@@ -17,11 +17,13 @@ err = Console(stderr=True, highlight=False)
 
 
 def print_receipt(receipt: AppealReceipt) -> None:
-    if receipt.is_repeat:
+    if receipt.suppressed:
         out.print(
-            f"Already counted: appeal [bold]{receipt.appeal_id}[/] holds these deliveries; "
-            "nothing new was stored."
+            "Nothing stored: the owner of this address asked us to accept nothing in its name."
         )
+        return
+    if receipt.is_repeat:
+        out.print("Already counted: these deliveries exist; nothing new was stored.")
     else:
         out.print(
             f"Appeal [bold]{receipt.appeal_id}[/] stored with {len(receipt.created)} deliveries."

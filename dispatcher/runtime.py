@@ -42,6 +42,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# Without DISPATCHER_SECRET_KEY, links are signed with this process's own key: the same for
+# its pages and its worker (serve's receipts link to its own pages), but not across
+# processes or restarts.
+_PROCESS_LINK_KEY = secrets.token_bytes(32)
+
+
 @contextlib.asynccontextmanager
 async def open_service(settings: Settings) -> AsyncIterator[Service]:
     """The service over the configured database and campaigns.
@@ -61,7 +67,7 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
             link_key=(
                 hmac.new(secret.encode(), b"links", hashlib.sha256).digest()
                 if secret
-                else secrets.token_bytes(32)
+                else _PROCESS_LINK_KEY
             ),
             public_url=settings.public_url.rstrip("/"),
         )

@@ -1,4 +1,5 @@
-"""An appeal as a MIME email: DMARC-safe From, the supporter in Reply-To, a stable Message-ID.
+"""An appeal as a MIME email: DMARC-safe From, the supporter in Reply-To only when they
+confirmed they want officials to have their address, a stable Message-ID.
 
 The message is written straight to its wire form. The standard library's header objects
 parse every address they are given back into tokens, which made building a message cost
@@ -70,7 +71,8 @@ def email_bytes(
     """The message to ``delivery.address``, ready for SMTP DATA.
 
     We send from our own domain (a supporter's domain would fail DMARC) with the
-    supporter's name in the display name and their address in Reply-To. Names were
+    supporter's name in the display name, and their address in Reply-To only when they
+    asked for it and confirmed it (``delivery.reply_to``). Names were
     checked for control characters at intake; a line break here is refused (ValueError)
     rather than becoming a header of its own. Without ``eight_bit`` (a relay lacking
     8BITMIME), a non-ASCII body is sent base64-encoded.
@@ -78,7 +80,12 @@ def email_bytes(
     encoding, body = _body(letter_text(delivery), eight_bit=eight_bit)
     headers = [
         ("From", _address(f"{delivery.supporter_name} via {from_name}", from_address)),
-        ("Reply-To", _address(delivery.supporter_name, delivery.supporter_email)),
+        # The supporter's address only by their choice, confirmed by a link sent to it.
+        *(
+            [("Reply-To", _address(delivery.supporter_name, delivery.supporter_email))]
+            if delivery.reply_to
+            else []
+        ),
         ("To", _address(delivery.target_name, delivery.address)),
         ("Subject", _unstructured(delivery.subject, "Subject")),
         ("Date", email.utils.formatdate(localtime=False, usegmt=True)),

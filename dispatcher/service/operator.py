@@ -15,7 +15,14 @@ from dispatcher.store.operators import Selection
 RETRYABLE_FROM = frozenset(
     {DeliveryStatus.FAILED, DeliveryStatus.EXPIRED, DeliveryStatus.CANCELLED, DeliveryStatus.QUEUED}
 )
-CANCELLABLE_FROM = frozenset({DeliveryStatus.QUEUED, DeliveryStatus.FAILED, DeliveryStatus.EXPIRED})
+CANCELLABLE_FROM = frozenset(
+    {
+        DeliveryStatus.QUEUED,
+        DeliveryStatus.AWAITING_SUPPORTER,
+        DeliveryStatus.FAILED,
+        DeliveryStatus.EXPIRED,
+    }
+)
 CANCELLED_BY_OPERATOR = ErrorInfo("Cancelled", None, "cancelled by an operator")
 # action: (the statuses it applies to, the status it leads to, its past tense, the
 # reason it leaves on the delivery)

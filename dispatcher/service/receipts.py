@@ -1,9 +1,12 @@
-"""The supporter's receipt, and a notice when a delivery fails for good.
+"""Messages to the supporter's address: the receipt, a notice when a delivery fails for
+good, the link that confirms officials may reply to them, and a notice that an appeal
+they had sent was sent again.
 
 Sent over the same relay as the letters, to the supporter only (never by the officials'
-channels): what was delivered where, what failed and why in plain words, a copy of the
-letter, the status page, and the signed link that deletes their data. A supporter who
-unticked "Email me a receipt" gets neither.
+channels): what was delivered where, what failed and why in plain words, the status
+link and "this wasn't me". A copy of the letter, their name and the link that deletes
+their data go only to an address its owner confirmed (anyone can type an address). A
+supporter who unticked "Email me a receipt" gets neither receipt nor failure notice.
 """
 
 from __future__ import annotations
@@ -13,19 +16,22 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Protocol
 
 from dispatcher.channels.base import DeliveryError, PermanentError
 from dispatcher.channels.registry import CHANNEL_LABELS
-from dispatcher.i18n import _, current, speaking
+from dispatcher.i18n import _, current, format_date, speaking
 from dispatcher.models import DeliveryStatus, LogEntry, utcnow
 from dispatcher.service.context import Service
 from dispatcher.service.forget import forget_link
-from dispatcher.service.status import what_went_wrong
+from dispatcher.service.links import link
+from dispatcher.service.review import REJECTED
+from dispatcher.service.status import reason
 from dispatcher.store import lasting_problem
-from dispatcher.store.receipts import FAILURE, ReceiptAppeal, ReceiptJob
+from dispatcher.store.receipts import CONFIRM, FAILURE, REPEAT, ReceiptAppeal, ReceiptJob
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +54,12 @@ def _line(entry: LogEntry, names: dict[str, str]) -> str:
     if entry.status is DeliveryStatus.DELIVERED:
         return _("- %(who)s, by %(how)s: delivered.") % values
     if entry.status.settled:
-        why = what_went_wrong(entry.channel, entry.last_error) if entry.last_error else ""
+        # Why, as the status page says it: a provider's failure in plain words, and a
+        # cancellation or an expiry as what it was, never as a provider's failure.
+        why = reason(entry) or ""
         return (_("- %(who)s, by %(how)s: not delivered.") % values + " " + why).rstrip()
+    if entry.status is DeliveryStatus.AWAITING_SUPPORTER:
+        return _("- %(who)s, by %(how)s: waiting for you to confirm your address.") % values
     return _("- %(who)s, by %(how)s: still on its way.") % values
 
 
@@ -74,54 +84,135 @@ def compose(
     return message
 
 
+def _rejected(entries: Sequence[LogEntry]) -> bool:
+    """Staff rejected the letter: nothing went, and every delivery says so."""
+    return bool(entries) and all(
+        e.status is DeliveryStatus.CANCELLED
+        and e.last_error is not None
+        and e.last_error.error_class == REJECTED
+        for e in entries
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _About:
+    """What every message to the supporter says, in the language being written."""
+
+    title: str
+    org: str
+    names: dict[str, str]  # target id → name
+    hello: str
+    status: str  # "Follow the appeal: <link>"
+    not_me: str  # "If this wasn't you …: <link>"
+
+
+def _about(service: Service, appeal: ReceiptAppeal) -> _About:
+    language = current()
+    campaign = service.catalog.get(appeal.campaign_id)
+    status = link(service, "status", appeal.appeal_id)
+    not_me = link(service, "not-me", appeal.appeal_id)
+    return _About(
+        title=campaign.title_in(language) if campaign else appeal.campaign_id,
+        org=campaign.organisation_in(language) if campaign else "—",
+        names={t.id: t.name_in(language) for t in campaign.targets} if campaign else {},
+        hello=_("Dear %(name)s,") % {"name": appeal.supporter_name}
+        if appeal.confirmed
+        else _("Hello,"),
+        status=_("Follow the appeal: %(url)s") % {"url": status},
+        not_me=_(
+            "If this wasn't you, tell us and we will stop what has not gone out and send "
+            "nothing in the name of this address again: %(url)s"
+        )
+        % {"url": not_me},
+    )
+
+
 def _words(
     service: Service, job: ReceiptJob, appeal: ReceiptAppeal, entries: Sequence[LogEntry]
 ) -> tuple[str, list[str]]:
-    language = current()
-    campaign = service.catalog.get(appeal.campaign_id)
-    title = campaign.title_in(language) if campaign else appeal.campaign_id
-    names = {t.id: t.name_in(language) for t in campaign.targets} if campaign else {}
+    """What the message says. The address may not be its owner's doing (anyone can type
+    an address): unless the supporter confirmed it by a link we sent there, a message
+    carries nothing the supporter wrote (no name, letter or post) and no link but ours,
+    among them "this wasn't me"."""
+    about = _about(service, appeal)
+    if job.kind == CONFIRM:
+        return _confirm_words(service, appeal, about)
+    if job.kind == REPEAT:
+        return _repeat_words(appeal, about)
+    if _rejected(entries):
+        subject = _("Your appeal was not sent: %(title)s") % {"title": about.title}
+        sentence = _(
+            "The campaign's staff did not approve the letter sent with this email address, "
+            "so nothing was sent to the officials."
+        )
+        return subject, [about.hello, "", sentence, "", about.status]
+    return _receipt_words(service, job, appeal, entries, about)
+
+
+def _confirm_words(service: Service, appeal: ReceiptAppeal, about: _About) -> tuple[str, list[str]]:
+    subject = _("Confirm your email address: %(title)s") % {"title": about.title}
+    asked = _(
+        "An appeal to %(title)s was sent with this email address, asking that the officials "
+        "may reply to it. They will see this address only if you confirm it here:"
+    ) % {"title": about.title}
+    waiting = _(
+        "Until then, the emails to the officials wait (until the campaign's deadline at the "
+        "latest). The other messages are on their way."
+    )
+    confirm = link(service, "confirm", appeal.appeal_id)
+    return subject, [about.hello, "", asked, "", confirm, "", waiting, "", about.status, "",
+                     about.not_me]  # fmt: skip
+
+
+def _repeat_words(appeal: ReceiptAppeal, about: _About) -> tuple[str, list[str]]:
+    subject = _("You had already taken part: %(title)s") % {"title": about.title}
+    told = _(
+        "Someone, probably you, sent an appeal to %(title)s again with this email address. "
+        "This address had taken part already on %(date)s. Each person's message to each "
+        "official is sent and counted once, so nothing new was sent."
+    ) % {"title": about.title, "date": format_date(appeal.created_at.date())}
+    return subject, [about.hello, "", told, "", about.status, "", about.not_me]
+
+
+def _receipt_words(
+    service: Service,
+    job: ReceiptJob,
+    appeal: ReceiptAppeal,
+    entries: Sequence[LogEntry],
+    about: _About,
+) -> tuple[str, list[str]]:
+    """The receipt, or the notice of one failure; the letter and the deletion link only to
+    an address its owner confirmed."""
+    values = {"title": about.title, "org": about.org}
     if job.kind == FAILURE:
         shown = [e for e in entries if e.id == job.delivery_id]
-        subject = _("Not delivered: part of your appeal, %(title)s") % {"title": title}
+        subject = _("Not delivered: part of your appeal, %(title)s") % values
         opening = _("One of your messages could not be delivered:")
     else:
         shown = list(entries)
-        subject = _("Your appeal: %(title)s") % {"title": title}
+        subject = _("Your appeal: %(title)s") % values
         opening = _("Thank you for taking action. What happened to each message:")
-    lines = [
-        _("Dear %(name)s,") % {"name": appeal.supporter_name},
-        "",
-        opening,
-        "",
-        *(_line(e, names) for e in shown),
-        "",
-        _("Follow your appeal: %(url)s") % {"url": f"{service.public_url}/a/{appeal.appeal_id}"},
-        "",
-        _("Your letter, as it was sent:"),
-        "",
-        _("Subject: %(subject)s") % {"subject": appeal.subject},
-        "",
-        appeal.body,
-    ]
-    if appeal.tweet:
-        lines += ["", _("Your post on X:"), appeal.tweet]
-    why = {"title": title, "org": campaign.organisation_in(language) if campaign else "—"}
-    lines += [
-        "",
-        "--",
+    lines = [about.hello, "", opening, "", *(_line(e, about.names) for e in shown), "",
+             about.status]  # fmt: skip
+    if appeal.confirmed:
+        subject_line = _("Subject: %(subject)s") % {"subject": appeal.subject}
+        lines += ["", _("Your letter, as it was sent:"), "", subject_line, "", appeal.body]
+        if appeal.tweet:
+            lines += ["", _("Your post on X:"), appeal.tweet]
+    why = (
         _(
-            "You get this because you sent an appeal to %(title)s with %(org)s and asked for "
-            "a receipt."
+            "You get this because you sent an appeal to %(title)s with %(org)s and asked for a "
+            "receipt."
         )
-        % why,
-        _(
-            "To delete your name, email address and letter from our records (the count of "
-            "actions stays): %(url)s"
-        )
-        % {"url": forget_link(service, appeal.appeal_id)},
-    ]
-    return subject, lines
+        % values
+    )
+    if not appeal.confirmed:
+        return subject, [*lines, "", "--", why, about.not_me]
+    forget = _(
+        "To delete your name, email address and letter from our records (the count of "
+        "actions stays): %(url)s"
+    ) % {"url": forget_link(service, appeal.appeal_id)}
+    return subject, [*lines, "", "--", why, forget]
 
 
 async def send_receipts(

@@ -24,6 +24,7 @@ _BUCKET = {
     DeliveryStatus.EXPIRED: "failed",
     DeliveryStatus.CANCELLED: "cancelled",
     DeliveryStatus.HELD: "pending",
+    DeliveryStatus.AWAITING_SUPPORTER: "pending",
     DeliveryStatus.QUEUED: "pending",
     DeliveryStatus.SENDING: "pending",
     DeliveryStatus.AWAITING_CONFIRMATION: "pending",

@@ -7,9 +7,16 @@ import re
 from pydantic import BaseModel, ConfigDict
 
 from dispatcher.i18n import N_, _, current
-from dispatcher.models import Channel, DeliveryStatus, ErrorInfo, LogEntry, format_time
+from dispatcher.models import (
+    UNCONFIRMED_AT_DEADLINE,
+    Channel,
+    DeliveryStatus,
+    ErrorInfo,
+    LogEntry,
+    format_time,
+)
 from dispatcher.service.context import Service
-from dispatcher.service.errors import ErrorKind, ServiceError
+from dispatcher.service.links import check_link, not_valid
 from dispatcher.service.review import REJECTED
 
 _NOT_ARRIVED = {DeliveryStatus.FAILED, DeliveryStatus.EXPIRED, DeliveryStatus.CANCELLED}
@@ -45,6 +52,11 @@ def reason(entry: LogEntry) -> str | None:
     delivery that did not arrive, or will be tried again; None while all is well. The
     provider's own words stay in the operators' log."""
     if entry.status is DeliveryStatus.EXPIRED:
+        if entry.last_error is not None and entry.last_error.message == UNCONFIRMED_AT_DEADLINE:
+            return _(
+                "You did not confirm your email address before the campaign's deadline. It "
+                "will not be sent."
+            )
         return _("The campaign's deadline passed before it could be sent. It will not be sent.")
     if entry.status is DeliveryStatus.CANCELLED:
         if entry.last_error is not None and entry.last_error.error_class == REJECTED:
@@ -52,6 +64,11 @@ def reason(entry: LogEntry) -> str | None:
         return _("The campaign's staff stopped it. It will not be sent.")
     if entry.status is DeliveryStatus.HELD:
         return _("The campaign's staff read letters supporters wrote before they are sent.")
+    if entry.status is DeliveryStatus.AWAITING_SUPPORTER:
+        return _(
+            "It carries your email address, so it waits until you follow the link we "
+            "emailed you. Everything else is on its way."
+        )
     if entry.last_error is None or entry.status not in (*_NOT_ARRIVED, DeliveryStatus.QUEUED):
         return None
     what = what_went_wrong(entry.channel, entry.last_error)
@@ -101,11 +118,13 @@ def what_went_wrong(channel: Channel, error: ErrorInfo) -> str:
     return _("We could not reach the mail server.")
 
 
-async def appeal_status(service: Service, appeal_id: str) -> AppealStatus:
-    """ServiceError (not found) for an unknown appeal id."""
+async def appeal_status(service: Service, appeal_id: str, token: str) -> AppealStatus:
+    """ServiceError (not found) for an unknown appeal id, or a token that is not its status
+    link's (the link reaches the supporter only by email: see service.links)."""
+    check_link(service, "status", appeal_id, token)
     campaign_id = await service.store.appeal_campaign(appeal_id)
     if campaign_id is None:
-        raise ServiceError(ErrorKind.NOT_FOUND, "no such appeal", "appeal_id")
+        raise not_valid()
     campaign = service.catalog.get(campaign_id)
     language = current()
     names = {t.id: t.name_in(language) for t in campaign.targets} if campaign else {}

@@ -80,6 +80,8 @@ class AppealRequest:
     pairs: Sequence[tuple[str, str]] = ()
     receipt: bool = True
     contact_ok: bool = False
+    # "Let the officials reply to me at this address" (campaign reply_to_supporter "ask").
+    reply_to: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,8 @@ def validate_appeal(
         receipt=request.receipt,
         contact_ok=request.contact_ok,
         held=campaign.review_own_letters and needs_review(campaign, supporter, letter, tweet),
+        reply_to=campaign.reply_to_supporter == "always"
+        or (campaign.reply_to_supporter == "ask" and request.reply_to),
     )
     deliveries = tuple(_new_delivery(target, channel, letter.language) for target, channel in pairs)
     return ValidAppeal(appeal, deliveries)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.models import (
@@ -18,7 +17,15 @@ from dispatcher.models import (
     NewAppeal,
     NewDelivery,
 )
-from dispatcher.store.schema import appeals, deliveries, supporters
+from dispatcher.store.engine import upsert
+from dispatcher.store.receipts import CONFIRM, REPEAT
+from dispatcher.store.schema import (
+    appeals,
+    deliveries,
+    receipts,
+    supporters,
+    suppressed_addresses,
+)
 
 
 async def insert_appeal(
@@ -26,25 +33,32 @@ async def insert_appeal(
     appeal: NewAppeal,
     wanted: Sequence[NewDelivery],
     now: dt.datetime,
+    *,
+    appeal_id: str,
 ) -> AppealReceipt:
-    """Supporter, appeal and the deliveries this supporter does not have yet in the campaign.
+    """Supporter, appeal and the deliveries this supporter does not have yet in the campaign,
+    under ``appeal_id``.
 
-    When every wanted pair exists already (or the idempotency key was used before), nothing
-    is written and the receipt names the earlier appeal.
+    An address that is suppressed ("this wasn't me") stores nothing. When every wanted
+    pair exists already, nothing is stored either and the earlier appeal gets a notice for
+    its supporter (once): the receipt's ``appeal_id`` is still ``appeal_id``, so whoever
+    sent it learns nothing of the earlier appeal. Only the idempotency key that created an
+    appeal brings that appeal back.
     """
     email_lc = appeal.supporter_email.lower()
     if appeal.idempotency_key is not None:
         keyed = await _appeal_with_key(conn, appeal.campaign_id, appeal.idempotency_key)
         if keyed is not None:
             return keyed
-    have = await _existing_pairs(conn, appeal.campaign_id, email_lc)
+    if appeal.email_alias and await _suppressed(conn, appeal.email_alias):
+        return AppealReceipt(appeal_id=appeal_id, created=(), already_counted=(), suppressed=True)
+    have = await _existing_pairs(conn, appeal.campaign_id, email_lc, appeal.email_alias)
     repeats = tuple(have[key][1] for w in wanted if (key := (w.target_id, w.channel)) in have)
     new = [w for w in wanted if (w.target_id, w.channel) not in have]
     if not new:
-        earlier_appeal = have[(wanted[0].target_id, wanted[0].channel)][0]
-        return AppealReceipt(appeal_id=earlier_appeal, created=(), already_counted=repeats)
+        await _notice_repeat(conn, [have[(w.target_id, w.channel)][0] for w in wanted], now)
+        return AppealReceipt(appeal_id=appeal_id, created=(), already_counted=repeats)
     supporter_id = await upsert_supporter(conn, appeal, email_lc, now)
-    appeal_id = secrets.token_urlsafe(16)
     await conn.execute(insert(appeals).values(_appeal_row(appeal, appeal_id, supporter_id, now)))
     await conn.execute(
         insert(deliveries), [_delivery_row(appeal, appeal_id, email_lc, w, now) for w in new]
@@ -56,25 +70,60 @@ async def insert_appeal(
             .order_by(deliveries.c.id)
         )
     ).all()
-    return AppealReceipt(
-        appeal_id=appeal_id,
-        created=tuple(
-            DeliverySummary(r.id, r.target_id, Channel(r.channel), _first_status(appeal))
-            for r in created
-        ),
-        already_counted=repeats,
+    summaries = tuple(
+        DeliverySummary(r.id, r.target_id, Channel(r.channel), _first_status(appeal, r.channel))
+        for r in created
     )
+    if appeal.reply_to and any(d.channel is Channel.EMAIL for d in summaries):
+        await _queue_message(conn, appeal_id, CONFIRM, now)
+    return AppealReceipt(appeal_id=appeal_id, created=summaries, already_counted=repeats)
+
+
+async def _suppressed(conn: AsyncConnection, alias: str) -> bool:
+    found = await conn.scalar(
+        select(suppressed_addresses.c.alias).where(suppressed_addresses.c.alias == alias)
+    )
+    return found is not None
+
+
+async def _notice_repeat(conn: AsyncConnection, earlier: Sequence[str], now: dt.datetime) -> None:
+    """Tell the earlier appeal's supporter, at their address, that it was sent again (one
+    notice per earlier appeal, and none once its supporter deleted their data)."""
+    found = await conn.scalar(
+        select(appeals.c.id)
+        .where(appeals.c.id.in_(set(earlier)), appeals.c.supporter_name != "")
+        .order_by(appeals.c.created_at)
+        .limit(1)
+    )
+    if found is not None:
+        await _queue_message(conn, str(found), REPEAT, now)
+
+
+async def _queue_message(
+    conn: AsyncConnection, appeal_id: str, kind: str, now: dt.datetime
+) -> None:
+    statement = upsert(receipts, conn.dialect.name).values(
+        appeal_id=appeal_id,
+        kind=kind,
+        delivery_id=0,
+        status="queued",
+        next_attempt_at=now,
+        created_at=now,
+    )
+    await conn.execute(statement.on_conflict_do_nothing())
 
 
 async def _existing_pairs(
-    conn: AsyncConnection, campaign_id: str, email_lc: str
+    conn: AsyncConnection, campaign_id: str, email_lc: str, alias: str
 ) -> dict[tuple[str, Channel], tuple[str, DeliverySummary]]:
-    """(target, channel) → (appeal id, delivery) for what this supporter already has."""
+    """(target, channel) → (appeal id, delivery) for what this supporter already has (under
+    their address, or its alias once they deleted their data)."""
     d = deliveries
+    addresses = [email_lc, alias] if alias else [email_lc]
     rows = (
         await conn.execute(
             select(d.c.id, d.c.appeal_id, d.c.target_id, d.c.channel, d.c.status).where(
-                d.c.campaign_id == campaign_id, d.c.supporter_email_lc == email_lc
+                d.c.campaign_id == campaign_id, d.c.supporter_email_lc.in_(addresses)
             )
         )
     ).all()
@@ -105,11 +154,18 @@ def _appeal_row(
         "idempotency_key": appeal.idempotency_key,
         "receipt": appeal.receipt,
         "contact_ok": appeal.contact_ok,
+        "reply_to": appeal.reply_to,
     }
 
 
-def _first_status(appeal: NewAppeal) -> DeliveryStatus:
-    return DeliveryStatus.HELD if appeal.held else DeliveryStatus.QUEUED
+def _first_status(appeal: NewAppeal, channel: str) -> DeliveryStatus:
+    """Held for review; an email that would carry the supporter's address waits for them to
+    confirm it; everything else is queued."""
+    if appeal.held:
+        return DeliveryStatus.HELD
+    if appeal.reply_to and channel == Channel.EMAIL.value:
+        return DeliveryStatus.AWAITING_SUPPORTER
+    return DeliveryStatus.QUEUED
 
 
 def _delivery_row(
@@ -124,7 +180,7 @@ def _delivery_row(
         "salutation": wanted.salutation,
         "channel": wanted.channel.value,
         "address": wanted.address,
-        "status": _first_status(appeal).value,
+        "status": _first_status(appeal, wanted.channel.value).value,
         "attempts": 0,
         "next_attempt_at": now,
         "expires_at": appeal.expires_at,
@@ -138,11 +194,7 @@ async def upsert_supporter(
 ) -> int:
     found = await conn.scalar(select(supporters.c.id).where(supporters.c.email_lc == email_lc))
     if found is not None:
-        await conn.execute(
-            update(supporters)
-            .where(supporters.c.id == found)
-            .values(name=appeal.supporter_name, country=appeal.supporter_country)
-        )
+        # Kept as first given: whoever types an address must not rename its owner.
         return int(found)
     result = await conn.execute(
         insert(supporters)

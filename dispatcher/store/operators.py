@@ -8,7 +8,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select, update
+from sqlalchemy import ColumnElement, case, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.models import Channel, DeliveryStatus, ErrorInfo, QueueEvent
 from dispatcher.store.base import StoreBase
@@ -308,12 +309,31 @@ class OperatorStore(StoreBase):
         )
         events = [QueueEvent.CHANGED, *([QueueEvent.QUEUED] if approve else [])]
         async with self._writing() as conn:
-            changed = int((await conn.execute(statement)).rowcount)
+            changed = await _await_supporter(conn, appeal_id, now) if approve else 0
+            changed += int((await conn.execute(statement)).rowcount)
             if changed:
                 await self.notifier.announce(conn, *events)
         if changed:
             self.notifier.publish(*events)
         return changed
+
+
+async def _await_supporter(conn: AsyncConnection, appeal_id: str, now: dt.datetime) -> int:
+    """An approved appeal's emails that would carry an address not confirmed yet wait for
+    their supporter (see DeliveryStatus.AWAITING_SUPPORTER) instead of being queued."""
+    a, d = appeals, deliveries
+    unconfirmed = exists().where(a.c.id == appeal_id, a.c.reply_to, a.c.confirmed_at.is_(None))
+    result = await conn.execute(
+        update(d)
+        .where(
+            d.c.appeal_id == appeal_id,
+            d.c.status == DeliveryStatus.HELD.value,
+            d.c.channel == Channel.EMAIL.value,
+            unconfirmed,
+        )
+        .values(status=DeliveryStatus.AWAITING_SUPPORTER.value, updated_at=now)
+    )
+    return int(result.rowcount)
 
 
 def _aware(value: Any) -> dt.datetime:

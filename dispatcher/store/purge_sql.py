@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, func, select, update
@@ -63,7 +64,9 @@ async def purge_campaign(
 
 async def forget_appeals(conn: AsyncConnection, ids: list[str], key: bytes) -> int:
     """The appeals' names, countries, letters, posts and keys go; their deliveries keep a
-    pseudonym of the address. Returns the supporters left with nothing, now forgotten."""
+    pseudonym of the address under ``key`` (a supporter's own deletion uses the kept alias
+    key, so they are still counted once; a purge, one it forgets). Returns the supporters
+    left with nothing, now forgotten."""
     a, d = appeals, deliveries
     if ids:
         emails = await conn.scalars(
@@ -89,7 +92,9 @@ async def forget_appeals(conn: AsyncConnection, ids: list[str], key: bytes) -> i
                 contact_ok=False,
             )
         )
-    return await _forget_supporters(conn, key)
+    # The supporters' own rows need no stable alias (the deliveries keep the one that
+    # tells supporters apart): a key of this call only, which no later alias can meet.
+    return await _forget_supporters(conn, secrets.token_bytes(32))
 
 
 async def _forget_supporters(conn: AsyncConnection, key: bytes) -> int:

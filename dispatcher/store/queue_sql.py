@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.models import (
     PENDING_STATUSES,
+    UNCONFIRMED_AT_DEADLINE,
     AttemptOutcome,
     Channel,
     ClaimedDelivery,
@@ -226,8 +227,12 @@ async def _close_cut_off(conn: AsyncConnection, ids: list[int], now: dt.datetime
     )
 
 
-# Past the deadline: waiting ones (queued, or held for review), and ones whose sender died.
-_EXPIRABLE = [s.value for s in (DeliveryStatus.QUEUED, DeliveryStatus.HELD, DeliveryStatus.SENDING)]
+# Past the deadline: waiting ones (queued, held for review, or waiting for the supporter's
+# link), and ones whose sender died.
+_WAITING = [
+    s.value for s in (DeliveryStatus.QUEUED, DeliveryStatus.HELD, DeliveryStatus.AWAITING_SUPPORTER)
+]
+_EXPIRABLE = [*_WAITING, DeliveryStatus.SENDING.value]
 
 
 async def expire_overdue(conn: AsyncConnection, now: dt.datetime) -> None:
@@ -238,7 +243,7 @@ async def expire_overdue(conn: AsyncConnection, now: dt.datetime) -> None:
             d.c.status.in_(_EXPIRABLE),
             d.c.expires_at <= now,
             or_(
-                d.c.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.HELD.value]),
+                d.c.status.in_(_WAITING),
                 and_(d.c.status == DeliveryStatus.SENDING.value, d.c.lease_until < now),
             ),
         )
@@ -251,6 +256,10 @@ async def expire_overdue(conn: AsyncConnection, now: dt.datetime) -> None:
             last_error_code=None,
             last_error_message=case(
                 (
+                    d.c.status == DeliveryStatus.AWAITING_SUPPORTER.value,
+                    UNCONFIRMED_AT_DEADLINE,
+                ),
+                (
                     d.c.last_error_message.is_(None),
                     "the campaign deadline passed before it was sent",
                 ),
@@ -259,6 +268,9 @@ async def expire_overdue(conn: AsyncConnection, now: dt.datetime) -> None:
             ),
         )
     )
+
+
+_its_supporter = supporters.c.id == appeals.c.supporter_id
 
 
 def _claimed_statement() -> Any:
@@ -312,12 +324,11 @@ def _claimed_statement() -> Any:
             a.c.body,
             a.c.tweet,
             supporters.c.email.label("supporter_email"),
+            a.c.confirmed_at.is_not(None).label("reply_to"),
             unknown_before.label("earlier_outcome_unknown"),
             refused_as_duplicate.label("duplicates_before"),
         )
-        .select_from(
-            d.join(a, a.c.id == d.c.appeal_id).join(supporters, supporters.c.id == a.c.supporter_id)
-        )
+        .select_from(d.join(a, a.c.id == d.c.appeal_id).join(supporters, _its_supporter))
         .where(d.c.id.in_(bindparam("ids", expanding=True)))
         .order_by(d.c.id)
     )
@@ -352,6 +363,7 @@ async def load_claimed(conn: AsyncConnection, ids: list[int]) -> list[ClaimedDel
             earlier_outcome_unknown=bool(r.earlier_outcome_unknown),
             paused_attempts=r.paused_attempts,
             duplicates_before=int(r.duplicates_before or 0),
+            reply_to=bool(r.reply_to),
         )
         for r in rows
     ]

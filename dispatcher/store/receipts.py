@@ -14,14 +14,29 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, literal, select, update
 
-from dispatcher.models import UNSETTLED_STATUSES, DeliveryStatus, utcnow
+from dispatcher.models import UNSETTLED_STATUSES, DeliveryStatus, QueueEvent, utcnow
 from dispatcher.store.base import StoreBase
 from dispatcher.store.engine import upsert
 from dispatcher.store.purge_sql import forget_appeals
-from dispatcher.store.schema import appeals, deliveries, receipts, supporters
+from dispatcher.store.schema import (
+    appeals,
+    deliveries,
+    receipts,
+    supporters,
+    suppressed_addresses,
+)
 
 RECEIPT, FAILURE = "receipt", "failure"
+# Queued at intake, whatever the receipt box said: the link that confirms officials may
+# reply to the supporter, and a notice that an appeal they had sent was sent again with
+# their address (once per earlier appeal).
+CONFIRM, REPEAT = "confirm", "repeat"
 _PENDING = [s.value for s in UNSETTLED_STATUSES]
+# What "this wasn't me" can still stop: nothing of it has gone to a provider.
+_NOT_GONE = [
+    s.value for s in (DeliveryStatus.QUEUED, DeliveryStatus.HELD, DeliveryStatus.AWAITING_SUPPORTER)
+]
+DISOWNED = "Disowned"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +60,10 @@ class ReceiptAppeal:
     subject: str
     body: str
     tweet: str | None
+    created_at: dt.datetime
+    # The supporter followed a link we sent to the address (see confirm_reply_to): only
+    # then may a message carry what was written with it.
+    confirmed: bool
 
 
 class ReceiptStore(StoreBase):
@@ -133,12 +152,27 @@ class ReceiptStore(StoreBase):
                         a.c.subject,
                         a.c.body,
                         a.c.tweet,
+                        a.c.created_at,
+                        a.c.confirmed_at.is_not(None).label("confirmed"),
                     )
                     .join(s, s.c.id == a.c.supporter_id)
                     .where(a.c.id == appeal_id, a.c.supporter_name != "")
                 )
             ).first()
-        return ReceiptAppeal(*row) if row else None
+        if row is None:
+            return None
+        return ReceiptAppeal(
+            appeal_id=row.id,
+            campaign_id=row.campaign_id,
+            supporter_name=row.supporter_name,
+            supporter_email=row.email,
+            language=row.language,
+            subject=row.subject,
+            body=row.body,
+            tweet=row.tweet,
+            created_at=row.created_at,
+            confirmed=bool(row.confirmed),
+        )
 
     async def finish_receipt(
         self,
@@ -179,3 +213,73 @@ class ReceiptStore(StoreBase):
             )
             await forget_appeals(conn, [appeal_id], key)
             return True
+
+    async def confirm_reply_to(self, appeal_id: str, *, now: dt.datetime | None = None) -> bool:
+        """The supporter followed the link sent to their address: officials may reply to
+        them. Their emails that waited are queued (with Reply-To). False for an appeal that
+        did not ask for it, or whose data is gone; following the link again is harmless."""
+        now = now or utcnow()
+        a, d = appeals, deliveries
+        asked = and_(a.c.id == appeal_id, a.c.reply_to, a.c.supporter_name != "")
+        async with self._writing() as conn:
+            if await conn.scalar(select(a.c.id).where(asked)) is None:
+                return False
+            await conn.execute(
+                update(a).where(asked, a.c.confirmed_at.is_(None)).values(confirmed_at=now)
+            )
+            waiting = await conn.execute(
+                update(d)
+                .where(
+                    d.c.appeal_id == appeal_id,
+                    d.c.status == DeliveryStatus.AWAITING_SUPPORTER.value,
+                )
+                .values(status=DeliveryStatus.QUEUED.value, next_attempt_at=now, updated_at=now)
+            )
+            queued = int(waiting.rowcount) > 0
+            if queued:
+                await self.notifier.announce(conn, QueueEvent.QUEUED, QueueEvent.CHANGED)
+        if queued:
+            self.notifier.publish(QueueEvent.QUEUED, QueueEvent.CHANGED)
+        return True
+
+    async def disown_appeal(
+        self, appeal_id: str, *, alias: str, key: bytes, now: dt.datetime | None = None
+    ) -> int | None:
+        """ "This wasn't me": what has not gone out is cancelled, nothing is accepted or sent
+        in the address's name again (its ``alias`` is kept), and the appeal's personal data
+        goes once nothing of it is on its way. Returns how many deliveries were stopped;
+        None for an unknown appeal."""
+        now = now or utcnow()
+        a, d = appeals, deliveries
+        async with self._writing() as conn:
+            if await conn.scalar(select(a.c.id).where(a.c.id == appeal_id)) is None:
+                return None
+            stopped = await conn.execute(
+                update(d)
+                .where(d.c.appeal_id == appeal_id, d.c.status.in_(_NOT_GONE))
+                .values(
+                    status=DeliveryStatus.CANCELLED.value,
+                    updated_at=now,
+                    last_error_class=DISOWNED,
+                    last_error_code=None,
+                    last_error_message="the owner of the address said they did not send it",
+                )
+            )
+            await conn.execute(
+                upsert(suppressed_addresses, conn.dialect.name)
+                .values(alias=alias, created_at=now)
+                .on_conflict_do_nothing()
+            )
+            await conn.execute(
+                update(receipts)
+                .where(receipts.c.appeal_id == appeal_id, receipts.c.status == "queued")
+                .values(status="cancelled")
+            )
+            sending = await conn.scalar(
+                select(d.c.id).where(d.c.appeal_id == appeal_id, d.c.status.in_(_PENDING))
+            )
+            if sending is None:
+                await forget_appeals(conn, [appeal_id], key)
+            await self.notifier.announce(conn, QueueEvent.CHANGED)
+        self.notifier.publish(QueueEvent.CHANGED)
+        return int(stopped.rowcount)

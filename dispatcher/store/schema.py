@@ -81,7 +81,20 @@ appeals = Table(
     # A receipt when its deliveries settle (opt-out); future contact (opt-in). See 0007.
     Column("receipt", Boolean, nullable=False, server_default=true()),
     Column("contact_ok", Boolean, nullable=False, server_default=false()),
+    # Officials may reply to the supporter (asked), once confirmed by the link sent to the
+    # address (confirmed_at). See 0010.
+    Column("reply_to", Boolean, nullable=False, server_default=false()),
+    Column("confirmed_at", UTCDateTime),
     UniqueConstraint("campaign_id", "idempotency_key", name="uq_appeal_idempotency_key"),
+)
+
+# Addresses whose owner followed "this wasn't me": a keyed hash only (see 0010). Nothing is
+# accepted or sent in their name again.
+suppressed_addresses = Table(
+    "suppressed_addresses",
+    metadata,
+    Column("alias", String(64), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 # Messages to the supporter (never to officials): the receipt once their appeal's

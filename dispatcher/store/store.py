@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import secrets
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,19 +68,32 @@ class Store(QueueStore, ReceiptStore, OperatorStore):
     # ------------------------------------------------------------------ intake
 
     async def create_appeal(
-        self, appeal: NewAppeal, wanted: Sequence[NewDelivery], *, now: dt.datetime | None = None
+        self,
+        appeal: NewAppeal,
+        wanted: Sequence[NewDelivery],
+        *,
+        appeal_id: str | None = None,
+        now: dt.datetime | None = None,
     ) -> AppealReceipt:
-        """Store supporter, appeal and one queued delivery per new (target, channel), atomically.
+        """Store supporter, appeal (as ``appeal_id``, else a new random id) and one queued
+        delivery per new (target, channel), atomically.
 
         Pairs this supporter already has a delivery for in this campaign are not created again;
-        they come back in ``already_counted``. If none is new, no appeal is created and the
-        existing appeal's id is returned. Safe against concurrent duplicates (unique index).
+        they come back in ``already_counted``. If none is new, no appeal is stored and the
+        earlier appeal's supporter gets a notice. Safe against concurrent duplicates (unique
+        index). See :func:`insert_appeal`.
         """
         for _ in range(3):
             try:
                 async with self._writing() as conn:
                     # Stamped once the write lock is held, so stamps follow commit order.
-                    receipt = await insert_appeal(conn, appeal, wanted, now or utcnow())
+                    receipt = await insert_appeal(
+                        conn,
+                        appeal,
+                        wanted,
+                        now or utcnow(),
+                        appeal_id=appeal_id or secrets.token_urlsafe(16),
+                    )
                     if receipt.created:
                         await self.notifier.announce(conn, QueueEvent.QUEUED, QueueEvent.CHANGED)
                 if receipt.created:
@@ -188,6 +202,17 @@ class Store(QueueStore, ReceiptStore, OperatorStore):
         async with self.engine.connect() as conn:
             found = await conn.scalar(
                 select(appeals.c.campaign_id).where(appeals.c.id == appeal_id)
+            )
+        return None if found is None else str(found)
+
+    async def appeal_address(self, appeal_id: str) -> str | None:
+        """The lower-cased address an appeal was sent with (its alias once its data was
+        deleted: it starts with ``purged:``), or None for an unknown appeal."""
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(
+                select(deliveries.c.supporter_email_lc)
+                .where(deliveries.c.appeal_id == appeal_id)
+                .limit(1)
             )
         return None if found is None else str(found)
 

@@ -17,10 +17,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 
 from dispatcher.campaigns import Campaign
-from dispatcher.models import AppealReceipt
 from dispatcher.service import Service, audit
 from dispatcher.service.catalog import find_campaign
-from dispatcher.service.intake import submit_appeal
+from dispatcher.service.intake import Accepted, accept_appeal
 from dispatcher.service.log import LogFilter
 from dispatcher.service.sessions import (
     SignInThrottled,
@@ -151,7 +150,7 @@ class WebContext:
             raise ApiError(401, "sign in to the operator dashboard first")
         return operator
 
-    async def accept_appeal(self, appeal: AppealRequest) -> AppealReceipt:
+    async def accept_appeal(self, appeal: AppealRequest) -> Accepted:
         """The JSON API's and the form's intake: the per-email limit, then the service.
 
         503 when this process runs the worker and its supervisor gave up: nothing here
@@ -164,7 +163,7 @@ class WebContext:
                 headers={"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)},
             )
         await self.per_email.check(appeal.supporter_email.strip().lower(), "email address")
-        return await submit_appeal(self.service, appeal)
+        return await accept_appeal(self.service, appeal)
 
 
 def get_context(request: Request) -> WebContext:

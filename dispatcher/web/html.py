@@ -37,6 +37,7 @@ templates.env.filters["date"] = i18n.format_date
 templates.env.filters["number"] = i18n.format_number
 STATUS_WORDS = {
     "held": N_("waiting for the campaign's staff to read your letter"),
+    "awaiting_supporter": N_("waiting for you to confirm your email address"),
     "queued": N_("waiting to be sent"),
     "sending": N_("sending now"),
     "awaiting_confirmation": N_("sent, waiting for the fax line to confirm"),

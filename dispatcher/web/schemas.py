@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatcher.campaigns import Campaign
-from dispatcher.models import AppealReceipt, Channel, DeliveryStatus
+from dispatcher.models import Channel
+from dispatcher.service.intake import Accepted
 from dispatcher.service.views import AttemptView, DeliveryView
 
 # ---------------------------------------------------------------- errors
@@ -74,32 +75,40 @@ class AppealIn(BaseModel):
     contact_ok: bool = Field(
         default=False, description="the supporter agrees to hear from the organisation again"
     )
+    reply_to: bool = Field(
+        default=False,
+        description="let the officials reply to the supporter's address (campaigns that ask); "
+        "the address is emailed a link to confirm it first, and their emails wait for it",
+    )
 
 
-class DeliveryCreated(BaseModel):
-    id: int
+class DeliveryAsked(BaseModel):
     target: str
     channel: Channel
-    status: DeliveryStatus
 
 
 class AppealAccepted(BaseModel):
-    """202 for a new appeal; 200 with ``already_counted`` when nothing new was stored."""
+    """202, the same for every accepted submission: a new appeal, an appeal this address
+    had sent already (counted once; its supporter is told by email), or one from an
+    address whose owner asked us to send nothing in their name. Who signed is private:
+    only the emails to the address say which it was, and carry the link to follow it."""
 
-    appeal_id: str
-    already_counted: bool
-    deliveries: list[DeliveryCreated]
+    appeal_id: str = Field(
+        description="this submission's id (the same again for a request "
+        "with the same idempotency_key)"
+    )
+    deliveries: list[DeliveryAsked] = Field(description="what was asked for")
+    confirm_by_email: bool = Field(
+        description="the officials may reply to the supporter only once they follow the "
+        "link emailed to them; their emails wait until then"
+    )
 
     @classmethod
-    def of(cls, receipt: AppealReceipt) -> AppealAccepted:
-        deliveries = sorted([*receipt.created, *receipt.already_counted], key=lambda d: d.id)
+    def of(cls, accepted: Accepted) -> AppealAccepted:
         return cls(
-            appeal_id=receipt.appeal_id,
-            already_counted=receipt.is_repeat,
-            deliveries=[
-                DeliveryCreated(id=d.id, target=d.target_id, channel=d.channel, status=d.status)
-                for d in deliveries
-            ],
+            appeal_id=accepted.appeal_id,
+            deliveries=[DeliveryAsked(target=t, channel=c) for t, c in accepted.requested],
+            confirm_by_email=accepted.confirm_by_email,
         )
 
 
@@ -119,13 +128,12 @@ class ReportedActionIn(BaseModel):
 
 
 class ReportedActionOut(BaseModel):
-    id: int
+    """201, the same whether this supporter had reported it already or not (each counts
+    once): an email address alone says nothing about its owner."""
+
     campaign: str
     target: str
     kind: str
-    already_counted: bool = Field(
-        description="true when this supporter had reported it already (200, not counted again)"
-    )
 
 
 class TweetIn(BaseModel):
@@ -297,6 +305,8 @@ class CallbackOut(BaseModel):
 
 
 class HealthOut(BaseModel):
+    """The status for anyone; the details (which may quote a failure) only for operators."""
+
     status: str = Field(
         description="ok; degraded (the worker is about to start again); unhealthy (503)"
     )

@@ -180,7 +180,7 @@ async def check_until_final(adapter: FaxAdapter, claimed: ClaimedDelivery) -> li
 
 async def test_email_arrives_with_dmarc_safe_headers_and_letter(email_box: Sandbox) -> None:
     adapter = email_adapter(email_box.smtp_port)
-    claimed = delivery()
+    claimed = delivery(reply_to=True)  # the supporter chose it and confirmed it
     try:
         result = await adapter.send(claimed)
     finally:
@@ -232,6 +232,7 @@ async def test_email_message_id_is_stable_across_sends(email_box: Sandbox) -> No
 async def test_email_chinese_name_and_body_arrive_intact(email_box: Sandbox) -> None:
     adapter = email_adapter(email_box.smtp_port)
     claimed = delivery(
+        reply_to=True,
         supporter_name=CHINESE_NAME,
         supporter_country="中国",
         language="zh",

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from pathlib import Path
 
 from dispatcher.runtime import run_with_receipts
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import Service
-from dispatcher.service.forget import forget_token
+from dispatcher.service.consent import confirm_reply_to
 from dispatcher.service.intake import submit_appeal
+from dispatcher.service.links import link_token
 from dispatcher.store import Store
 from tests.conftest import settings_for
 from tests.integration.conftest import MakeWorker, appeal
+
+URL = re.compile(r"https?://\S+")
 
 
 async def test_a_failure_notice_then_the_receipt_and_nothing_for_those_who_opted_out(
@@ -52,9 +56,80 @@ async def test_a_failure_notice_then_the_receipt_and_nothing_for_those_who_opted
     text = receipt.get_content()
     assert "- Xi Jinping, by Fax: delivered." in text
     assert "- Xi Jinping, by Email: not delivered." in text
-    assert "I am distressed to learn" in text  # a copy of the letter
-    assert f"/a/{kept.appeal_id}/forget?token={forget_token(service, kept.appeal_id)}" in text
+    # Anyone can type an address: unconfirmed, it gets nothing the supporter wrote (no
+    # name, letter or post) and no link but ours: the status link and "this wasn't me".
+    assert text.startswith("Hello,")
+    assert "Ana Lima" not in text and "I am distressed to learn" not in text
+    assert f"/a/{kept.appeal_id}?token={link_token(service, 'status', kept.appeal_id)}" in text
+    assert (
+        f"/a/{kept.appeal_id}/not-me?token={link_token(service, 'not-me', kept.appeal_id)}" in text
+    )
+    assert "/forget" not in text
+    assert [u for u in URL.findall(text) if not u.startswith(service.public_url)] == []
     assert str(receipt["From"]).endswith("<appeals@dispatcher.invalid>")
+
+
+async def test_a_third_party_gets_none_of_the_words_typed_with_their_address(
+    store: Store, service: Service, make_worker: MakeWorker, campaigns_dir: Path, tmp_path: Path
+) -> None:
+    """The open-relay case: a name and letter made to phish whoever owns the address."""
+    async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
+        await submit_appeal(
+            service,
+            appeal(
+                targets=["xi-jinping"],
+                channels=["email"],
+                supporter_name="PayPal Security Team",
+                supporter_email="random.thirdparty@example.net",
+                message="Your account is suspended. Verify at http://evil.example/login now.",
+            ),
+        )
+        worker = make_worker(sandbox, max_attempts=1)
+        worker.pacing = None
+        settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
+        await asyncio.wait_for(
+            run_with_receipts(worker, settings, service, stop=asyncio.Event(), drain=True),
+            timeout=60,
+        )
+        [receipt] = [m for m in sandbox.emails if "@example." in str(m["To"])]
+    text = receipt.get_content() + str(receipt["Subject"])
+    assert "PayPal" not in text and "evil.example" not in text and "suspended" not in text
+    assert "this wasn't you" in text
+
+
+async def test_a_confirmed_address_gets_its_letter_and_the_officials_get_its_reply_to(
+    store: Store, service: Service, make_worker: MakeWorker, campaigns_dir: Path, tmp_path: Path
+) -> None:
+    async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
+        kept = await submit_appeal(
+            service, appeal(targets=["xi-jinping"], channels=["email"], reply_to=True)
+        )
+        worker = make_worker(sandbox, max_attempts=1)
+        worker.pacing = None
+        settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
+        # The email waits for the address: a drain ends with only the link sent.
+        await asyncio.wait_for(
+            run_with_receipts(worker, settings, service, stop=asyncio.Event(), drain=True),
+            timeout=60,
+        )
+        [confirm] = sandbox.emails
+        assert str(confirm["Subject"]).strip().startswith("Confirm your email address")
+        token = link_token(service, "confirm", kept.appeal_id)
+        assert f"/a/{kept.appeal_id}/confirm?token={token}" in confirm.get_content()
+        await confirm_reply_to(service, kept.appeal_id, token)
+        await asyncio.wait_for(
+            run_with_receipts(worker, settings, service, stop=asyncio.Event(), drain=True),
+            timeout=60,
+        )
+        [letter] = [m for m in sandbox.emails if "@example." not in str(m["To"])]
+        [receipt] = [m for m in sandbox.emails if str(m["Subject"]).startswith("Your appeal:")]
+    assert str(letter["Reply-To"]) == "Ana Lima <ana@example.org>"
+    text = receipt.get_content()
+    assert text.startswith("Dear Ana Lima,")
+    assert "I am distressed to learn" in text  # a copy of the letter, to its confirmed owner
+    assert (
+        f"/a/{kept.appeal_id}/forget?token={link_token(service, 'forget', kept.appeal_id)}" in text
+    )
 
 
 async def test_the_receipt_is_written_in_the_language_of_the_letter(
@@ -78,6 +153,6 @@ async def test_the_receipt_is_written_in_the_language_of_the_letter(
         [receipt] = [m for m in sandbox.emails if "@example." in str(m["To"])]
     assert str(receipt["Subject"]) == "您的呼吁：新疆的失踪与任意拘押"
     text = receipt.get_content()
-    assert text.startswith("李华，您好：")
+    assert text.startswith("您好：")
     assert "- 习近平，通过电子邮件：已送达。" in text
-    assert "我得知，来自以穆斯林为主的少数民族" in text
+    assert "李华" not in text  # unconfirmed: nothing the supporter wrote

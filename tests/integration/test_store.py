@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 
 from dispatcher.models import (
+    UNCONFIRMED_AT_DEADLINE,
     AttemptOutcome,
     Channel,
     DeliveryStatus,
@@ -16,7 +17,7 @@ from dispatcher.models import (
     NewDelivery,
 )
 from dispatcher.outcomes import lease_lost_update
-from dispatcher.store import Store
+from dispatcher.store import Store, pseudonym
 
 NOW = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)
 LATER = NOW + dt.timedelta(days=30)
@@ -58,13 +59,95 @@ async def test_appeal_and_deliveries_are_stored_together(store: Store) -> None:
     assert await store.appeal_counts("c1") == (1, 1)
 
 
-async def test_repeat_creates_nothing_and_returns_the_first_appeal(store: Store) -> None:
+async def test_a_repeat_stores_nothing_tells_nothing_and_notices_the_first_appeal(
+    store: Store,
+) -> None:
     first = await store.create_appeal(appeal(), [EMAIL_T1, FAX_T1], now=NOW)
-    again = await store.create_appeal(appeal("ANA@Example.org"), [EMAIL_T1, FAX_T1], now=NOW)
-    assert again.is_repeat and again.appeal_id == first.appeal_id
+    again = await store.create_appeal(
+        appeal("ANA@Example.org"), [EMAIL_T1, FAX_T1], appeal_id="fresh-id", now=NOW
+    )
+    # The id is the one this submission was given, never the first appeal's.
+    assert again.is_repeat and again.appeal_id == "fresh-id" != first.appeal_id
     assert len(again.already_counted) == 2
     assert await store.appeal_counts("c1") == (1, 1)
     assert await store.pending_count() == 2
+    assert await store.appeal_campaign("fresh-id") is None
+    # The address is told, once, about the first appeal; a third try adds nothing.
+    await store.create_appeal(appeal(), [EMAIL_T1], now=NOW)
+    jobs = await store.claim_receipts(limit=10, lease_seconds=60, now=NOW)
+    assert [(j.kind, j.appeal_id) for j in jobs] == [("repeat", first.appeal_id)]
+
+
+async def test_a_deleted_supporter_stays_counted_once_under_the_alias(store: Store) -> None:
+    alias = pseudonym(b"k" * 32, "ana@example.org")
+    first = await store.create_appeal(dataclasses.replace(appeal(), email_alias=alias), [EMAIL_T1])
+    await _settle(store, first.created[0].id)
+    assert await store.forget_appeal(first.appeal_id, key=b"k" * 32) is True
+    again = await store.create_appeal(
+        dataclasses.replace(appeal(), email_alias=alias), [EMAIL_T1, FAX_T1]
+    )
+    assert [d.channel for d in again.created] == [Channel.FAX]
+    assert [d.channel for d in again.already_counted] == [Channel.EMAIL]
+
+
+async def test_a_suppressed_address_stores_nothing(store: Store) -> None:
+    alias = pseudonym(b"k" * 32, "ana@example.org")
+    first = await store.create_appeal(dataclasses.replace(appeal(), email_alias=alias), [EMAIL_T1])
+    assert await store.disown_appeal(first.appeal_id, alias=alias, key=b"k" * 32) == 1
+    entry = (await store.list_deliveries(appeal_id=first.appeal_id))[0]
+    assert entry.status is DeliveryStatus.CANCELLED
+    again = await store.create_appeal(
+        dataclasses.replace(appeal("other@example.org"), email_alias=alias), [FAX_T1]
+    )
+    assert again.suppressed and not again.created
+    assert await store.pending_count() == 0
+
+
+async def test_emails_that_would_carry_the_address_wait_for_its_confirmation(
+    store: Store,
+) -> None:
+    asked = dataclasses.replace(appeal(expires_at=NOW + dt.timedelta(hours=1)), reply_to=True)
+    receipt = await store.create_appeal(asked, [EMAIL_T1, FAX_T3], now=NOW)
+    statuses = {d.channel: d.status for d in receipt.created}
+    assert statuses == {
+        Channel.EMAIL: DeliveryStatus.AWAITING_SUPPORTER,
+        Channel.FAX: DeliveryStatus.QUEUED,
+    }
+    claimed = await store.claim_due_deliveries("w1", limit=10, lease_seconds=60, now=NOW)
+    assert [d.channel for d in claimed] == [Channel.FAX]
+    assert not claimed[0].reply_to
+    jobs = await store.claim_receipts(limit=10, lease_seconds=60, now=NOW)
+    assert [(j.kind, j.appeal_id) for j in jobs] == [("confirm", receipt.appeal_id)]
+    assert await store.confirm_reply_to(receipt.appeal_id, now=NOW) is True
+    claimed = await store.claim_due_deliveries("w1", limit=10, lease_seconds=60, now=NOW)
+    assert [(d.channel, d.reply_to) for d in claimed] == [(Channel.EMAIL, True)]
+
+
+async def test_an_address_never_confirmed_expires_at_the_deadline(store: Store) -> None:
+    deadline = NOW + dt.timedelta(hours=1)
+    asked = dataclasses.replace(appeal(expires_at=deadline), reply_to=True)
+    receipt = await store.create_appeal(asked, [EMAIL_T1], now=NOW)
+    assert await store.claim_due_deliveries("w1", limit=10, lease_seconds=60, now=deadline) == []
+    entry = (await store.list_deliveries(appeal_id=receipt.appeal_id))[0]
+    assert entry.status is DeliveryStatus.EXPIRED
+    assert entry.last_error is not None
+    assert entry.last_error.message == UNCONFIRMED_AT_DEADLINE
+
+
+async def _settle(store: Store, delivery_id: int) -> None:
+    claimed = await store.claim_due_deliveries("w1", limit=10, lease_seconds=60)
+    assert [d.id for d in claimed] == [delivery_id]
+    await store.record_outcomes(
+        "w1",
+        [
+            DeliveryUpdate(
+                delivery_id,
+                DeliveryStatus.DELIVERED,
+                attempt_outcome=AttemptOutcome.DELIVERED,
+                attempt=1,
+            )
+        ],
+    )
 
 
 async def test_partial_repeat_creates_only_the_new_pairs(store: Store) -> None:
@@ -80,7 +163,7 @@ async def test_concurrent_identical_submissions_count_once(store: Store) -> None
         *(store.create_appeal(appeal(), [EMAIL_T1, FAX_T1], now=NOW) for _ in range(5))
     )
     assert sum(len(r.created) for r in receipts) == 2
-    assert len({r.appeal_id for r in receipts}) == 1
+    assert await store.appeal_counts("c1") == (1, 1)
     assert await store.pending_count() == 2
 
 

@@ -12,6 +12,7 @@ from dispatcher.models import DeliveryStatus
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import Service
 from dispatcher.service.intake import submit_appeal
+from dispatcher.service.links import link_token
 from dispatcher.service.status import appeal_status
 from dispatcher.store import Store
 from tests.integration.conftest import MakeWorker, appeal
@@ -45,7 +46,8 @@ async def test_each_failure_is_told_in_plain_words_with_what_happens_next(
             await asyncio.sleep(0.02)
         stop.set()
         await run
-    status = await appeal_status(service, receipt.appeal_id)
+    token = link_token(service, "status", receipt.appeal_id)
+    status = await appeal_status(service, receipt.appeal_id, token)
     said = {(d.target, d.channel.value): d.reason or "" for d in status.deliveries}
     assert said[("xi-jinping", "email")] == (
         "The official's mail server refused the email. We will not try again."

@@ -30,7 +30,7 @@ CASES = {
 @pytest.mark.parametrize("eight_bit", [True, False], ids=["8bitmime", "7bit"])
 @pytest.mark.parametrize("overrides", list(CASES.values()), ids=list(CASES))
 def test_the_message_parses_back_identical(overrides: dict[str, str], eight_bit: bool) -> None:
-    claimed = delivery(**overrides)
+    claimed = delivery(reply_to=True, **overrides)
     raw = email_bytes(
         claimed, from_address=FROM, from_name="Appeal Dispatcher", eight_bit=eight_bit
     )
@@ -52,3 +52,18 @@ def test_the_message_parses_back_identical(overrides: dict[str, str], eight_bit:
     assert (to.display_name, to.addr_spec) == (claimed.target_name, claimed.address)
     assert message["Subject"] == claimed.subject
     assert message.get_content().replace("\r\n", "\n") == letter_text(claimed)
+
+
+def test_the_supporters_address_goes_only_where_they_confirmed_it() -> None:
+    """Reply-To only once its owner chose it and followed the link sent to it; otherwise
+    the address is nowhere in what the official receives."""
+    claimed = delivery(supporter_email="ana.private@example.org")
+    raw = email_bytes(claimed, from_address=FROM, from_name="Appeal Dispatcher")
+    assert b"ana.private" not in raw
+    assert PARSER.parsebytes(raw)["Reply-To"] is None
+    chosen = email_bytes(
+        delivery(supporter_email="ana.private@example.org", reply_to=True),
+        from_address=FROM,
+        from_name="Appeal Dispatcher",
+    )
+    assert str(PARSER.parsebytes(chosen)["Reply-To"]) == "Ana Lima <ana.private@example.org>"

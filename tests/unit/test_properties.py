@@ -73,7 +73,7 @@ def test_any_name_subject_and_letter_make_an_email_that_parses_back_identical(
     )
     if clean_name is None or body is None or title is None:
         return
-    claimed = claimed_delivery(supporter_name=clean_name, subject=title, body=body)
+    claimed = claimed_delivery(supporter_name=clean_name, subject=title, body=body, reply_to=True)
     for eight_bit in (True, False):
         raw = email_bytes(claimed, from_address=FROM, from_name="UA", eight_bit=eight_bit)
         message = PARSER.parsebytes(raw)

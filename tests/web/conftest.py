@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from dispatcher.service.links import link_path
 from dispatcher.settings import IntakeSettings, Settings
 from dispatcher.web.app import create_app, server_config
 from dispatcher.web.deps import WebContext
@@ -41,7 +43,26 @@ async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            APP_OF[client] = app
             yield app, client
+
+
+# The app behind each client: a test computes the links only an email would carry.
+APP_OF: weakref.WeakKeyDictionary[httpx.AsyncClient, FastAPI] = weakref.WeakKeyDictionary()
+
+
+def status_path(client: httpx.AsyncClient, appeal_id: str, purpose: str = "status") -> str:
+    """The path of a link the supporter gets only by email (status, forget, confirm,
+    not-me), for an appeal submitted through ``client``."""
+    service = context_of(APP_OF[client]).service
+    return link_path(service, purpose, appeal_id)  # type: ignore[arg-type]
+
+
+async def delivery_ids(client: httpx.AsyncClient, appeal_id: str) -> list[int]:
+    """An appeal's delivery ids, as its status link shows them."""
+    found = await client.get("/api" + status_path(client, appeal_id).replace("/a/", "/appeals/", 1))
+    assert found.status_code == 200, found.text
+    return [d["id"] for d in found.json()["deliveries"]]
 
 
 MakeClient = Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]

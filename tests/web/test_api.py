@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.conftest import OPEN_CAMPAIGN
-from tests.web.conftest import OPERATOR_TOKEN, MakeClient
+from tests.web.conftest import OPERATOR_TOKEN, MakeClient, delivery_ids, status_path
 
 APPEALS = f"/api/campaigns/{OPEN_CAMPAIGN}/appeals"
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -37,21 +37,50 @@ async def test_one_step_appeal_is_accepted_then_counted_once(client: httpx.Async
     first = await client.post(APPEALS, json=appeal())
     assert first.status_code == 202
     body = first.json()
-    assert body["already_counted"] is False and len(body["appeal_id"]) >= 20
-    assert [(d["target"], d["channel"], d["status"]) for d in body["deliveries"]] == [
-        ("xi-jinping", "email", "queued"),
-        ("xi-jinping", "fax", "queued"),
-        ("cui-tiankai", "email", "queued"),
-        ("cui-tiankai", "fax", "queued"),
-        ("cui-tiankai", "twitter", "queued"),
+    assert len(body["appeal_id"]) >= 20 and body["confirm_by_email"] is False
+    assert [(d["target"], d["channel"]) for d in body["deliveries"]] == [
+        ("xi-jinping", "email"),
+        ("xi-jinping", "fax"),
+        ("cui-tiankai", "email"),
+        ("cui-tiankai", "fax"),
+        ("cui-tiankai", "twitter"),
     ]
     again = await client.post(
         APPEALS, json=appeal(supporter={"name": "Ana", "email": "ANA@example.org"})
     )
-    assert again.status_code == 200
-    assert again.json()["already_counted"] is True
-    assert again.json()["appeal_id"] == body["appeal_id"]
+    # Counted once, and answered exactly as a first submission is.
+    assert again.status_code == 202
+    assert set(again.json()) == set(body) and again.json()["deliveries"] == body["deliveries"]
+    assert again.json()["appeal_id"] != body["appeal_id"]
     assert await appeals_stored(client) == 1
+
+
+async def test_an_email_address_alone_shows_nothing_of_whoever_signed_with_it(
+    client: httpx.AsyncClient,
+) -> None:
+    """The High case: knowing a victim's address, submit with it, then try the answer's id
+    on the status page, the API and the deletion link."""
+    victim = await client.post(APPEALS, json=appeal(channels=["email"]))
+    victim_id = victim.json()["appeal_id"]
+    probe = await client.post(
+        APPEALS,
+        json=appeal(supporter={"name": "Mallory", "email": "ana@example.org"}, channels=["email"]),
+    )
+    never = await client.post(
+        APPEALS,
+        json=appeal(
+            supporter={"name": "Mallory", "email": "nobody@example.org"}, channels=["email"]
+        ),
+    )
+    assert probe.status_code == never.status_code == 202
+    shape = {k: v for k, v in probe.json().items() if k != "appeal_id"}
+    assert shape == {k: v for k, v in never.json().items() if k != "appeal_id"}
+    assert victim_id not in probe.text
+    for appeal_id in (probe.json()["appeal_id"], never.json()["appeal_id"], victim_id):
+        assert (await client.get(f"/api/appeals/{appeal_id}?token=")).status_code == 404
+        assert (await client.get(f"/a/{appeal_id}")).status_code == 404
+        assert (await client.delete(f"/api/appeals/{appeal_id}?token=x")).status_code == 404
+    assert (await client.get(f"/api/appeals/{victim_id}")).status_code == 422
 
 
 async def test_idempotency_key_returns_the_first_result_to_the_same_supporter_only(
@@ -64,7 +93,7 @@ async def test_idempotency_key_returns_the_first_result_to_the_same_supporter_on
         channels=["fax"],
     )
     again = await client.post(APPEALS, json=same)
-    assert (first.status_code, again.status_code) == (202, 200)
+    assert (first.status_code, again.status_code) == (202, 202)
     assert again.json()["appeal_id"] == first.json()["appeal_id"]
     # Someone else using the same key is another supporter's new appeal, not a repeat.
     mallory = appeal(
@@ -144,25 +173,24 @@ async def test_rate_limits_per_ip_and_per_email(make_client: MakeClient) -> None
 
 async def test_appeal_status_for_the_supporter(client: httpx.AsyncClient) -> None:
     created = (await client.post(APPEALS, json=appeal(channels=["email"]))).json()
-    status = await client.get(f"/api/appeals/{created['appeal_id']}")
+    path = status_path(client, created["appeal_id"])
+    status = await client.get("/api" + path.replace("/a/", "/appeals/", 1))
     assert status.status_code == 200
-    assert status.json() == {
-        "appeal_id": created["appeal_id"],
-        "campaign": OPEN_CAMPAIGN,
-        "deliveries": [
-            {
-                "id": d["id"],
-                "target": d["target"],
-                "target_name": NAMES[d["target"]],
-                "channel": "email",
-                "status": "queued",
-                "reason": None,
-            }
-            for d in created["deliveries"]
-        ],
-    }
-    missing = await client.get("/api/appeals/not-a-real-appeal")
+    assert [{k: v for k, v in d.items() if k != "id"} for d in status.json()["deliveries"]] == [
+        {
+            "target": d["target"],
+            "target_name": NAMES[d["target"]],
+            "channel": "email",
+            "status": "queued",
+            "reason": None,
+        }
+        for d in created["deliveries"]
+    ]
+    assert status.json()["appeal_id"] == created["appeal_id"]
+    missing = await client.get("/api/appeals/not-a-real-appeal?token=" + path.split("=")[1])
     assert missing.status_code == 404
+    wrong = await client.get(f"/api/appeals/{created['appeal_id']}?token=" + "0" * 32)
+    assert wrong.status_code == 404
 
 
 async def test_public_campaign_data_has_no_supporter_data(client: httpx.AsyncClient) -> None:
@@ -185,7 +213,6 @@ async def test_self_reported_actions_are_counted_apart(client: httpx.AsyncClient
     ana = {"name": "Ana", "email": "ana@example.org"}
     made = await client.post(url, json={"target": "cui-tiankai", "kind": "call", "supporter": ana})
     assert made.status_code == 201 and made.json()["kind"] == "call"
-    assert made.json()["already_counted"] is False
     bo = {"name": "Bo", "email": "bo@example.org"}
     await client.post(url, json={"target": "cui-tiankai", "kind": "letter", "supporter": bo})
     bad_kind = await client.post(
@@ -216,7 +243,8 @@ async def test_a_self_reported_action_counts_once_per_supporter_official_and_kin
     make_client: MakeClient,
 ) -> None:
     """The count is shared with officials: the same report posted again (or with the
-    email in capitals) is 200 "already counted"; no email, no count; limits apply."""
+    email in capitals) is answered the same and not counted again; no email, no count;
+    limits apply."""
     from dispatcher.settings import IntakeSettings
 
     url = f"/api/campaigns/{OPEN_CAMPAIGN}/reported-actions"
@@ -226,8 +254,8 @@ async def test_a_self_reported_action_counts_once_per_supporter_official_and_kin
         first = await client.post(url, json=body)
         assert first.status_code == 201
         again = await client.post(url, json={**body, "supporter": {"email": "ANA@Example.org"}})
-        assert again.status_code == 200 and again.json()["already_counted"] is True
-        assert again.json()["id"] == first.json()["id"]
+        # Counted once, and answered as a first report is: an address tells nothing.
+        assert again.status_code == 201 and again.json() == first.json()
         nobody = await client.post(url, json={"target": "xi-jinping", "kind": "call"})
         assert nobody.status_code == 422 and error_of(nobody)["field"] == "supporter"
         blank = await client.post(url, json={**body, "supporter": {"email": " "}})
@@ -307,7 +335,7 @@ async def test_delivery_log_filters_and_pages(client: httpx.AsyncClient) -> None
 
 async def test_retry_and_cancel(client: httpx.AsyncClient) -> None:
     created = (await client.post(APPEALS, json=appeal(channels=["email"]))).json()
-    first, second = (d["id"] for d in created["deliveries"])
+    first, second = await delivery_ids(client, created["appeal_id"])
     cancelled = await client.post(f"/api/deliveries/{first}/cancel", headers=OPERATOR)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     again = await client.post(f"/api/deliveries/{first}/cancel", headers=OPERATOR)

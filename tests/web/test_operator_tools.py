@@ -15,8 +15,9 @@ import pytest
 
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Faults, Sandbox
-from dispatcher.service.forget import forget_appeal, forget_token
+from dispatcher.service.forget import forget_appeal
 from dispatcher.service.intake import submit_appeal
+from dispatcher.service.links import link_token
 from dispatcher.service.operator import cancel_delivery
 from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import Settings
@@ -224,7 +225,7 @@ async def test_the_supporter_list_searches_exports_and_leaves_out_the_forgotten(
         gone = await appeal(context, "Maria Garcia", "maria@example.com", ["email"])
         for entry in await context.service.store.list_deliveries(appeal_id=gone):
             await cancel_delivery(context.service, entry.id, by="test")
-        await forget_appeal(context.service, gone, forget_token(context.service, gone))
+        await forget_appeal(context.service, gone, link_token(context.service, "forget", gone))
         await sign_in(client, LI)
         everyone = await client.get("/operator/supporters")
         found = await client.get("/operator/supporters?q=EXAMPLE.NET")

@@ -14,7 +14,14 @@ from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service.intake import submit_appeal
 from dispatcher.service.validation import AppealRequest
 from tests.conftest import OPEN_CAMPAIGN, settings_for
-from tests.web.conftest import OPERATOR_TOKEN, MakeClient, context_of, running_app, web_settings
+from tests.web.conftest import (
+    OPERATOR_TOKEN,
+    MakeClient,
+    context_of,
+    running_app,
+    status_path,
+    web_settings,
+)
 
 PAGE = f"/c/{OPEN_CAMPAIGN}"
 
@@ -70,20 +77,48 @@ async def test_closed_campaign_says_so_and_accepts_nothing(client: httpx.AsyncCl
     assert posted.status_code == 410
 
 
-async def test_send_without_javascript_redirects_to_the_status_page(
+def form_id_of(page: httpx.Response) -> str:
+    found = re.search(r'name="form_id" value="([^"]+)"', page.text)
+    assert found
+    return found.group(1)
+
+
+async def test_send_without_javascript_says_the_same_to_everyone_then_the_emailed_link_follows_it(
     client: httpx.AsyncClient,
 ) -> None:
     page = await client.get(PAGE)
-    sent = await client.post(PAGE, data=supporter_form(csrf_of(page)))
+    form = supporter_form(csrf_of(page), form_id=form_id_of(page))
+    sent = await client.post(PAGE, data=form)
     assert sent.status_code == 303
     location = sent.headers["location"]
-    assert location.startswith("/a/")
-    status = await client.get(location)
+    assert location.startswith(f"/c/{OPEN_CAMPAIGN}/sent?")
+    thanks = await client.get(location)
+    assert thanks.status_code == 200
+    assert "<h1>Thank you: we have your appeal</h1>" in thanks.text
+    assert "<li>Xi Jinping: Email</li>" in thanks.text
+    # Pressed twice (the same form): the same submission. From another page (a repeat by
+    # anyone who knows the address): counted once, and the same words.
+    again = await client.post(PAGE, data=form)
+    assert again.headers["location"] == location
+    other = await client.get(PAGE)
+    repeat = await client.post(PAGE, data={**form, "form_id": form_id_of(other)})
+    assert repeat.headers["location"] == location
+    report = (await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")).json()
+    assert report["appeals"] == 1
+    # The live page is the link in the supporter's emails.
+    [appeal_id] = await stored_appeal_ids(client)
+    assert (await client.get(f"/a/{appeal_id}")).status_code == 404
+    status = await client.get(status_path(client, appeal_id))
     assert status.status_code == 200
     assert status.text.count('<span class="word">waiting to be sent</span>') == 2
     assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in status.text
-    again = await client.post(PAGE, data=supporter_form(csrf_of(page)))
-    assert again.headers["location"] == location + "?repeat=1"
+    assert "/forget" not in status.text  # the deletion link travels only by email
+
+
+async def stored_appeal_ids(client: httpx.AsyncClient) -> list[str]:
+    operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    found = await client.get("/api/deliveries", headers=operator)
+    return sorted({d["appeal_id"] for d in found.json()["deliveries"]})
 
 
 async def test_form_errors_rerender_escaped_with_the_values_kept(client: httpx.AsyncClient) -> None:
@@ -120,9 +155,11 @@ async def test_self_reported_action_form(client: httpx.AsyncClient) -> None:
     assert response.status_code == 303
     assert response.headers["location"] == f"{PAGE}?reported=new#reported"
     thanks = await client.get(response.headers["location"])
-    assert "Thank you: your action is counted." in thanks.text
+    assert "Thank you: your action is counted (once for each person, official and kind)." in (
+        thanks.text
+    )
     again = await client.post(f"{PAGE}/reported", data={**form, "email": "ana@example.org"})
-    assert again.headers["location"] == f"{PAGE}?reported=again#reported"
+    assert again.headers["location"] == f"{PAGE}?reported=new#reported"  # the same words
     report = (await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")).json()
     assert report["self_reported"]["total"] == 1
 
@@ -181,7 +218,10 @@ async def test_a_bad_log_filter_gets_the_same_sentence_on_the_page_and_in_the_ap
     operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
     api = await client.get("/api/deliveries?status=lost", headers=operator)
     page = await client.get("/operator?status=lost&channel=email", headers=operator)
-    sentence = "status 'lost' is not one of: held, queued, sending, awaiting_confirmation"
+    sentence = (
+        "status 'lost' is not one of: held, awaiting_supporter, queued, sending, "
+        "awaiting_confirmation"
+    )
     assert api.status_code == page.status_code == 422
     assert api.json()["error"]["message"].startswith(sentence)
     assert api.json()["error"]["field"] == "status"
@@ -231,7 +271,7 @@ async def test_after_sending_thanks_progress_towards_the_goal_and_share_links(
     sent = await client.post(PAGE, data=supporter_form(csrf_of(page)))
     status = await client.get(sent.headers["location"])
     text = status.text
-    assert "<h1>Thank you: your appeal is on its way</h1>" in text
+    assert "<h1>Thank you: we have your appeal</h1>" in text
     assert '<progress id="goal" max="1000" value="0">0 of 1,000</progress>' in text
     assert "</span> messages delivered, from 1 supporter.</p>" in text
     campaign_url = f"http://testserver/c/{OPEN_CAMPAIGN}"

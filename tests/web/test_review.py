@@ -17,8 +17,15 @@ from dispatcher.service.intake import submit_appeal
 from dispatcher.service.validation import AppealRequest
 from dispatcher.web.deps import WebContext
 from tests.conftest import OPEN_CAMPAIGN
-from tests.web.conftest import OPERATOR_TOKEN, context_of, running_app, web_settings
+from tests.web.conftest import (
+    OPERATOR_TOKEN,
+    context_of,
+    running_app,
+    status_path,
+    web_settings,
+)
 from tests.web.test_operator_tools import csrf_of, send_all, sign_in
+from tests.web.test_pages import stored_appeal_ids
 
 BEARER = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
@@ -66,7 +73,7 @@ async def test_own_letters_wait_for_an_operator_who_approves_or_rejects_them(
         await send_all(context, box, reviewing)  # drains: it does not wait for the review
         assert await statuses(context, sample) == {DeliveryStatus.DELIVERED}
         assert await statuses(context, own) == {DeliveryStatus.HELD}
-        waiting = words_of(await client.get(f"/a/{own}"))
+        waiting = words_of(await client.get(status_path(client, own)))
         assert "waiting for the campaign's staff to read your letter" in waiting, waiting
         assert len(box.emails) == 2
 
@@ -93,7 +100,7 @@ async def test_own_letters_wait_for_an_operator_who_approves_or_rejects_them(
         await send_all(context, box, reviewing)
         assert await statuses(context, own) == {DeliveryStatus.DELIVERED}
         assert await statuses(context, other) == {DeliveryStatus.CANCELLED}
-        rejected_page = await client.get(f"/a/{other}")
+        rejected_page = await client.get(status_path(client, other))
         audit = await client.get("/operator")
     assert rejected.json() == {"appeal_id": other, "decision": "rejected", "deliveries": 2}
     assert again.status_code == 409 and "no letter waiting for review" in again.text
@@ -117,6 +124,7 @@ async def test_without_the_setting_nothing_is_held(
     form = {"csrf": csrf_of(page), "name": "Ana Lima", "email": "ana@example.org",
             "language": "en", "message": "My own words.", "tweet": "",
             "pick": ["xi-jinping:email"]}  # fmt: skip
-    sent = await client.post(f"/c/{OPEN_CAMPAIGN}", data=form)
-    status = words_of(await client.get(sent.headers["location"]))
+    await client.post(f"/c/{OPEN_CAMPAIGN}", data=form)
+    [appeal_id] = await stored_appeal_ids(client)
+    status = words_of(await client.get(status_path(client, appeal_id)))
     assert "waiting to be sent" in status and "read your letter" not in status

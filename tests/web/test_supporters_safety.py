@@ -31,7 +31,9 @@ OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 APPEALS = f"/api/campaigns/{OPEN_CAMPAIGN}/appeals"
 
 
-def appeal(name: str = "Ana Lima", email: str = "ana@example.org", **more: object) -> dict:
+def appeal(
+    name: str = "Ana Lima", email: str = "ana@example.org", **more: object
+) -> dict[str, object]:
     return {"supporter": {"name": name, "email": email}, **more}
 
 

@@ -35,10 +35,7 @@ router = APIRouter(prefix="/api", tags=["appeals and campaigns"])
     "/campaigns/{campaign_id}/appeals",
     status_code=202,
     response_model=AppealAccepted,
-    responses={
-        200: {"model": AppealAccepted, "description": "already counted: nothing new stored"},
-        **errors(404, 410, 413, 422, 429),
-    },
+    responses=errors(404, 410, 413, 422, 429),
     # The body is read by hand (size limit first, then 410 before 422), so describe it here.
     openapi_extra={
         "requestBody": {
@@ -48,12 +45,14 @@ router = APIRouter(prefix="/api", tags=["appeals and campaigns"])
     },
 )
 async def post_appeal(
-    campaign: CampaignDep, request: Request, response: Response, context: ContextDep
+    campaign: CampaignDep, request: Request, context: ContextDep
 ) -> AppealAccepted:
     """One step: the supporter's appeal to every chosen target over every chosen channel.
 
     Checked in this order: 404 unknown campaign, 429 rate limit, 413 body too large,
-    410 closed campaign, 422 invalid field.
+    410 closed campaign, 422 invalid field. Every accepted submission gets the same 202:
+    whether the address had taken part already is told only to the address, by email
+    (with the link to follow the appeal).
     """
     await context.per_ip.check(client_ip(request), "address")
     body = await read_limited_body(request, context.settings.intake.max_body_bytes)
@@ -64,7 +63,7 @@ async def post_appeal(
     except ValidationError as exc:
         field, message = describe_validation(list(exc.errors()))
         raise ApiError(422, message, field) from None
-    receipt = await context.accept_appeal(
+    accepted = await context.accept_appeal(
         AppealRequest(
             campaign_id=campaign.id,
             supporter_name=payload.supporter.name,
@@ -78,17 +77,18 @@ async def post_appeal(
             idempotency_key=payload.idempotency_key,
             receipt=payload.receipt,
             contact_ok=payload.contact_ok,
+            reply_to=payload.reply_to,
         )
     )
-    if receipt.is_repeat:
-        response.status_code = 200
-    return AppealAccepted.of(receipt)
+    return AppealAccepted.of(accepted)
 
 
 @router.get("/appeals/{appeal_id}", response_model=AppealStatus, responses=errors(404))
-async def get_appeal(appeal_id: str, context: ContextDep) -> AppealStatus:
-    """A supporter's status page data: each delivery with a plain-language reason."""
-    return await appeal_status(context.service, appeal_id)
+async def get_appeal(appeal_id: str, token: str, context: ContextDep) -> AppealStatus:
+    """A supporter's status page data: each delivery with a plain-language reason. Needs
+    the token of the status link emailed to the supporter (404 without it, as for an
+    unknown appeal)."""
+    return await appeal_status(context.service, appeal_id, token)
 
 
 @router.get("/campaigns", response_model=CampaignList)
@@ -128,24 +128,17 @@ async def get_report(campaign_id: str, context: ContextDep) -> CampaignReport:
     "/campaigns/{campaign_id}/reported-actions",
     status_code=201,
     response_model=ReportedActionOut,
-    responses={
-        200: {"model": ReportedActionOut, "description": "already counted"},
-        **errors(404, 410, 422, 429),
-    },
+    responses=errors(404, 410, 422, 429),
 )
 async def post_reported_action(
-    campaign_id: str,
-    payload: ReportedActionIn,
-    request: Request,
-    response: Response,
-    context: ContextDep,
+    campaign_id: str, payload: ReportedActionIn, request: Request, context: ContextDep
 ) -> ReportedActionOut:
     """A call or posted letter the supporter made themselves, counted as self-reported:
-    once per supporter (email), official and kind (a repeat is 200, not counted again),
-    under the same limits per address and per email as appeals."""
+    once per supporter (email), official and kind (a repeat is answered the same and not
+    counted again), under the same limits per address and per email as appeals."""
     await context.per_ip.check(client_ip(request), "address")
     await context.per_email.check(payload.supporter.email.strip().lower(), "email address")
-    reported = await report_action(
+    await report_action(
         context.service,
         ReportedActionRequest(
             campaign_id=campaign_id,
@@ -155,15 +148,7 @@ async def post_reported_action(
             supporter_name=payload.supporter.name,
         ),
     )
-    if reported.already_counted:
-        response.status_code = 200
-    return ReportedActionOut(
-        id=reported.id,
-        campaign=campaign_id,
-        target=payload.target,
-        kind=payload.kind,
-        already_counted=reported.already_counted,
-    )
+    return ReportedActionOut(campaign=campaign_id, target=payload.target, kind=payload.kind)
 
 
 @router.delete(

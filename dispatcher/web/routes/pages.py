@@ -6,21 +6,26 @@ live updates.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dispatcher import i18n
 from dispatcher.campaigns import Campaign
+from dispatcher.channels.registry import CHANNEL_LABELS
 from dispatcher.i18n import N_, _, ngettext
+from dispatcher.models import Channel
 from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH
 from dispatcher.service import ErrorKind, ServiceError
 from dispatcher.service.catalog import find_campaign
+from dispatcher.service.consent import confirm_reply_to, disown_appeal
 from dispatcher.service.errors import invalid
-from dispatcher.service.forget import check_forget_token, forget_appeal, forget_path
+from dispatcher.service.forget import check_forget_token, forget_appeal
+from dispatcher.service.links import check_link
 from dispatcher.service.reported import REPORTED_KINDS, ReportedActionRequest, report_action
 from dispatcher.service.reporting import campaign_report
 from dispatcher.service.status import appeal_status
@@ -31,7 +36,8 @@ from dispatcher.web.html import PostedForm, render_page
 from dispatcher.web.plain import plain_problems
 
 router = APIRouter(include_in_schema=False)
-APPEAL_FIELDS = ("name", "email", "country", "language", "message", "tweet")
+LinkAction = Literal["confirm", "not-me"]
+APPEAL_FIELDS = ("name", "email", "country", "language", "message", "tweet", "form_id")
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -54,7 +60,13 @@ async def campaign_page(
         (code for code in (letter, i18n.current()) if code in campaign.letter),
         campaign.default_language,
     )
-    form = {"language": language, "reported_thanks": REPORTED_THANKS.get(reported or "")}
+    form = {
+        "language": language,
+        "reported_thanks": REPORTED_THANKS.get(reported or ""),
+        # Sent back with the form: a second press of Send (or a reload of the post) is
+        # the same submission, not a repeat (see service.links.new_appeal_id).
+        "form_id": secrets.token_urlsafe(16),
+    }
     return await _render_campaign(request, context, campaign, form)
 
 
@@ -139,7 +151,9 @@ async def campaign_submit(request: Request, campaign: CampaignDep, context: Cont
     form["picked"] = posted.all("pick")
     form["receipt"] = posted.one("receipt") == "yes"
     form["contact_ok"] = posted.one("contact_ok") == "yes"
+    form["reply_to"] = posted.one("reply_to") == "yes"
     form["submitted"] = True
+    form["form_id"] = form["form_id"][:64] or secrets.token_urlsafe(16)
     if not trusted:
         notice = _(
             "For your safety this page had expired, so nothing was sent yet. Everything you "
@@ -156,7 +170,7 @@ async def campaign_submit(request: Request, campaign: CampaignDep, context: Cont
         return await _render_campaign(request, context, campaign, form, problems=problems)
     try:
         await context.per_ip.check(client_ip(request), "address")
-        receipt = await context.accept_appeal(appeal)
+        accepted = await context.accept_appeal(appeal)
     except ServiceError as exc:
         return await _render_campaign(request, context, campaign, form, problems=[exc])
     except ApiError as exc:  # a limit reached: said in the page, with the form kept
@@ -164,8 +178,46 @@ async def campaign_submit(request: Request, campaign: CampaignDep, context: Cont
         return await _render_campaign(
             request, context, campaign, form, problems=[problem], status_code=status
         )
-    query = "?repeat=1" if receipt.is_repeat else ""
-    return RedirectResponse(f"/a/{receipt.appeal_id}{query}", status_code=303)
+    # The same page for every accepted appeal, new or a repeat (who signed is private):
+    # what was asked for, and what the emails to the address will say.
+    query = urlencode(
+        [
+            *(("to", f"{target}:{channel.value}") for target, channel in accepted.requested),
+            ("confirm", int(accepted.confirm_by_email)),
+            ("receipt", int(form["receipt"])),
+        ]
+    )
+    return RedirectResponse(f"/c/{campaign.id}/sent?{query}", status_code=303)
+
+
+@router.get("/c/{campaign_id}/sent", response_class=HTMLResponse)
+async def appeal_sent(
+    request: Request,
+    campaign: CampaignDep,
+    context: ContextDep,
+    to: Annotated[list[str] | None, Query()] = None,
+    confirm: int = 0,
+    receipt: int = 0,
+) -> HTMLResponse:
+    """After Send: thanks, what was asked for, and what comes by email. It says the same
+    whether the address had taken part before or not; only the address is told that."""
+    names = {t.id: t.name_in(i18n.current()) for t in campaign.targets}
+    asked: dict[str, list[str]] = {}
+    for pair in to or []:
+        target, _sep, channel = pair.partition(":")
+        if target in names and channel in set(Channel):
+            asked.setdefault(names[target], []).append(_(CHANNEL_LABELS[Channel(channel)]))
+    values = {
+        "campaign": campaign,
+        "asked": asked,
+        "confirm": bool(confirm),
+        "receipt": bool(receipt),
+        "report": await campaign_report(context.service, campaign.id),
+        "share": share_links(
+            campaign, str(request.url_for("campaign_page", campaign_id=campaign.id))
+        ),
+    }
+    return render_page(request, "sent.html", context, values)
 
 
 def refusal(exc: ServiceError | ApiError) -> tuple[ServiceError, int]:
@@ -195,6 +247,8 @@ def _appeal_from_form(campaign: Campaign, form: dict[str, Any]) -> AppealRequest
         language=form["language"] or None,
         receipt=form["receipt"],
         contact_ok=form["contact_ok"],
+        reply_to=form["reply_to"],
+        idempotency_key=f"form:{form['form_id']}",
         # Empty would mean every official on every channel: the submit refuses that
         # first ("choose at least one"), so an unticked form never sends anything.
         pairs=[(target, channel) for target, channel in pairs],
@@ -203,8 +257,7 @@ def _appeal_from_form(campaign: Campaign, form: dict[str, Any]) -> AppealRequest
 
 REPORTED_FIELDS = ("target", "kind", "name", "email")
 REPORTED_THANKS = {
-    "new": N_("Thank you: your action is counted."),
-    "again": N_("Thank you: you had reported this already, and it is counted once."),
+    "new": N_("Thank you: your action is counted (once for each person, official and kind)."),
 }
 
 
@@ -217,7 +270,7 @@ async def reported_submit(request: Request, campaign: CampaignDep, context: Cont
     try:
         await context.per_ip.check(client_ip(request), "address")
         await context.per_email.check(reported["email"].strip().lower(), "email address")
-        outcome = await report_action(
+        await report_action(
             context.service,
             ReportedActionRequest(
                 campaign_id=campaign.id,
@@ -233,23 +286,23 @@ async def reported_submit(request: Request, campaign: CampaignDep, context: Cont
         return await _render_campaign(
             request, context, campaign, {"language": None, **values}, status_code=status
         )
-    which = "again" if outcome.already_counted else "new"
-    return RedirectResponse(f"/c/{campaign.id}?reported={which}#reported", status_code=303)
+    # The same words whether this supporter had reported it before: each counts once.
+    return RedirectResponse(f"/c/{campaign.id}?reported=new#reported", status_code=303)
 
 
 @router.get("/a/{appeal_id}", response_class=HTMLResponse)
 async def appeal_page(
-    request: Request, appeal_id: str, context: ContextDep, repeat: int = 0
+    request: Request, appeal_id: str, context: ContextDep, token: str = ""
 ) -> HTMLResponse:
-    status = await appeal_status(context.service, appeal_id)
+    """The status link from the emails to the supporter (404 without its token)."""
+    status = await appeal_status(context.service, appeal_id, token)
     campaign = find_campaign(context.service.catalog, status.campaign)
     report = await campaign_report(context.service, campaign.id)
     values = {
         "campaign": campaign,
         "appeal": status,
+        "token": token,
         "report": report,
-        "repeat": bool(repeat),
-        "forget": forget_path(context.service, appeal_id),
         "share": share_links(
             campaign, str(request.url_for("campaign_page", campaign_id=campaign.id))
         ),
@@ -290,3 +343,28 @@ async def forget_submit(request: Request, appeal_id: str, context: ContextDep) -
     posted = await PostedForm.read(request, context)
     await forget_appeal(context.service, appeal_id, posted.one("token"))
     return render_page(request, "forget.html", context, {"appeal_id": appeal_id, "done": True})
+
+
+# The links emailed to the supporter that act: each page asks first (a mail scanner that
+# opens links must not confirm or cancel anything), and the button posts.
+@router.get("/a/{appeal_id}/{action}", response_class=HTMLResponse)
+async def supporter_link_page(
+    request: Request, appeal_id: str, action: LinkAction, context: ContextDep, token: str = ""
+) -> HTMLResponse:
+    check_link(context.service, action, appeal_id, token)
+    values = {"appeal_id": appeal_id, "token": token, "action": action, "done": False}
+    return render_page(request, "supporter_link.html", context, values)
+
+
+@router.post("/a/{appeal_id}/{action}", response_class=HTMLResponse)
+async def supporter_link_submit(
+    request: Request, appeal_id: str, action: LinkAction, context: ContextDep
+) -> HTMLResponse:
+    posted = await PostedForm.read(request, context)
+    token = posted.one("token")
+    if action == "confirm":
+        await confirm_reply_to(context.service, appeal_id, token)
+    else:
+        await disown_appeal(context.service, appeal_id, token)
+    values = {"appeal_id": appeal_id, "action": action, "done": True}
+    return render_page(request, "supporter_link.html", context, values)

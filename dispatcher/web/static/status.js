@@ -29,7 +29,8 @@
   function refresh() {
     var status = null;
     // The report is read after the appeal, so the total never lags the rows it shows.
-    fetch("/api/appeals/" + encodeURIComponent(appeal)).then(function (r) { return r.json(); })
+    fetch("/api/appeals/" + encodeURIComponent(appeal) + "?token=" +
+      encodeURIComponent(table.dataset.token)).then(function (r) { return r.json(); })
     .then(function (data) {
       status = data;
       return fetch("/api/campaigns/" + encodeURIComponent(campaign) + "/report");
