@@ -9,14 +9,17 @@ import dataclasses
 import re
 from pathlib import Path
 
+from dispatcher.campaigns import CampaignCatalog
+from dispatcher.retry import RetryPolicy
 from dispatcher.runtime import run_with_receipts
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import Service
 from dispatcher.service.consent import confirm_reply_to
 from dispatcher.service.intake import submit_appeal
 from dispatcher.service.links import link_token
+from dispatcher.service.review import decide_letter
 from dispatcher.store import Store
-from tests.conftest import settings_for
+from tests.conftest import FAST_RETRY, settings_for
 from tests.integration.conftest import MakeWorker, appeal
 
 URL = re.compile(r"https?://\S+")
@@ -156,3 +159,39 @@ async def test_the_receipt_is_written_in_the_language_of_the_letter(
     assert text.startswith("您好：")
     assert "- 习近平，通过电子邮件：已送达。" in text
     assert "李华" not in text  # unconfirmed: nothing the supporter wrote
+
+
+async def test_a_letter_staff_rejected_gets_only_a_plain_notice(
+    store: Store, campaigns_dir: Path, make_worker: MakeWorker, tmp_path: Path
+) -> None:
+    path = campaigns_dir / "ua-open.toml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "goal = 1000\n", "goal = 1000\nreview_own_letters = true\n", 1
+        ),
+        encoding="utf-8",
+    )
+    service = Service(
+        store=store,
+        catalog=CampaignCatalog.load(campaigns_dir),  # reviewing its supporters' own words
+        policy=RetryPolicy.from_settings(FAST_RETRY),
+        poll_seconds=0.05,
+    )
+    async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
+        held = await submit_appeal(
+            service,
+            appeal(channels=["email"], message="Buy cheap watches at http://spam.example now."),
+        )
+        await decide_letter(service, held.appeal_id, "reject", by="ana", note="spam")
+        worker = make_worker(sandbox, max_attempts=1)
+        worker.pacing = None
+        settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
+        await asyncio.wait_for(
+            run_with_receipts(worker, settings, service, stop=asyncio.Event(), drain=True),
+            timeout=60,
+        )
+    [notice] = sandbox.emails  # nothing went to the officials
+    assert str(notice["Subject"]).strip().startswith("Your appeal was not sent")
+    text = notice.get_content()
+    assert "did not approve the letter" in text
+    assert "watches" not in text and "spam.example" not in text and "Ana Lima" not in text
