@@ -192,6 +192,11 @@ def _receipt_words(
         shown = list(entries)
         subject = _("Your appeal: %(title)s") % values
         opening = _("Thank you for taking action. What happened to each message:")
+        if not appeal.confirmed:  # perhaps not its owner's doing: say only what we know
+            opening = _(
+                "An appeal to %(title)s was sent with this email address. What happened to "
+                "each message:"
+            ) % values
     lines = [about.hello, "", opening, "", *(_line(e, about.names) for e in shown), "",
              about.status]  # fmt: skip
     if appeal.confirmed:
@@ -207,6 +212,7 @@ def _receipt_words(
         % values
     )
     if not appeal.confirmed:
+        why = _("You get this because a receipt was asked for at this email address.")
         return subject, [*lines, "", "--", why, about.not_me]
     forget = _(
         "To delete your name, email address and letter from our records (the count of "
