@@ -25,6 +25,19 @@ from tests.integration.conftest import MakeWorker, appeal
 URL = re.compile(r"https?://\S+")
 
 
+async def drain(
+    service: Service, make_worker: MakeWorker, sandbox: Sandbox, campaigns_dir: Path
+) -> None:
+    """The worker with the receipts beside it, until nothing is left to send."""
+    worker = make_worker(sandbox, max_attempts=1)
+    worker.pacing = None
+    settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
+    await asyncio.wait_for(
+        run_with_receipts(worker, settings, service, stop=asyncio.Event(), drain=True),
+        timeout=60,
+    )
+
+
 async def test_a_failure_notice_then_the_receipt_and_nothing_for_those_who_opted_out(
     store: Store, service: Service, make_worker: MakeWorker, campaigns_dir: Path, tmp_path: Path
 ) -> None:
@@ -40,13 +53,7 @@ async def test_a_failure_notice_then_the_receipt_and_nothing_for_those_who_opted
         )
         kept = await submit_appeal(service, ana)
         await submit_appeal(service, bo)
-        worker = make_worker(sandbox, max_attempts=1)
-        worker.pacing = None
-        settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
-        await asyncio.wait_for(
-            run_with_receipts(worker, settings, service, stop=asyncio.Event(), drain=True),
-            timeout=60,
-        )
+        await drain(service, make_worker, sandbox, campaigns_dir)
         to_supporters = [m for m in sandbox.emails if "@example." in str(m["To"])]
     assert [str(m["To"]) for m in to_supporters] == ["ana@example.org", "ana@example.org"]
     notice, receipt = to_supporters
@@ -87,13 +94,7 @@ async def test_a_third_party_gets_none_of_the_words_typed_with_their_address(
                 message="Your account is suspended. Verify at http://evil.example/login now.",
             ),
         )
-        worker = make_worker(sandbox, max_attempts=1)
-        worker.pacing = None
-        settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
-        await asyncio.wait_for(
-            run_with_receipts(worker, settings, service, stop=asyncio.Event(), drain=True),
-            timeout=60,
-        )
+        await drain(service, make_worker, sandbox, campaigns_dir)
         [receipt] = [m for m in sandbox.emails if "@example." in str(m["To"])]
     text = receipt.get_content() + str(receipt["Subject"])
     assert "PayPal" not in text and "evil.example" not in text and "suspended" not in text
@@ -107,23 +108,14 @@ async def test_a_confirmed_address_gets_its_letter_and_the_officials_get_its_rep
         kept = await submit_appeal(
             service, appeal(targets=["xi-jinping"], channels=["email"], reply_to=True)
         )
-        worker = make_worker(sandbox, max_attempts=1)
-        worker.pacing = None
-        settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
         # The email waits for the address: a drain ends with only the link sent.
-        await asyncio.wait_for(
-            run_with_receipts(worker, settings, service, stop=asyncio.Event(), drain=True),
-            timeout=60,
-        )
+        await drain(service, make_worker, sandbox, campaigns_dir)
         [confirm] = sandbox.emails
         assert str(confirm["Subject"]).strip().startswith("Confirm your email address")
         token = link_token(service, "confirm", kept.appeal_id)
         assert f"/a/{kept.appeal_id}/confirm?token={token}" in confirm.get_content()
         await confirm_reply_to(service, kept.appeal_id, token)
-        await asyncio.wait_for(
-            run_with_receipts(worker, settings, service, stop=asyncio.Event(), drain=True),
-            timeout=60,
-        )
+        await drain(service, make_worker, sandbox, campaigns_dir)
         [letter] = [m for m in sandbox.emails if "@example." not in str(m["To"])]
         [receipt] = [m for m in sandbox.emails if str(m["Subject"]).startswith("Your appeal:")]
     assert str(letter["Reply-To"]) == "Ana Lima <ana@example.org>"
@@ -146,13 +138,7 @@ async def test_the_receipt_is_written_in_the_language_of_the_letter(
             language="zh",
         )
         await submit_appeal(service, li)
-        worker = make_worker(sandbox, max_attempts=1)
-        worker.pacing = None
-        settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
-        await asyncio.wait_for(
-            run_with_receipts(worker, settings, service, stop=asyncio.Event(), drain=True),
-            timeout=60,
-        )
+        await drain(service, make_worker, sandbox, campaigns_dir)
         [receipt] = [m for m in sandbox.emails if "@example." in str(m["To"])]
     assert str(receipt["Subject"]) == "您的呼吁：新疆的失踪与任意拘押"
     text = receipt.get_content()
@@ -183,13 +169,7 @@ async def test_a_letter_staff_rejected_gets_only_a_plain_notice(
             appeal(channels=["email"], message="Buy cheap watches at http://spam.example now."),
         )
         await decide_letter(service, held.appeal_id, "reject", by="ana", note="spam")
-        worker = make_worker(sandbox, max_attempts=1)
-        worker.pacing = None
-        settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
-        await asyncio.wait_for(
-            run_with_receipts(worker, settings, service, stop=asyncio.Event(), drain=True),
-            timeout=60,
-        )
+        await drain(service, make_worker, sandbox, campaigns_dir)
     [notice] = sandbox.emails  # nothing went to the officials
     assert str(notice["Subject"]).strip().startswith("Your appeal was not sent")
     text = notice.get_content()
