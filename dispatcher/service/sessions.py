@@ -10,10 +10,12 @@ Every wrong token and every refusal is in the audit log."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import AsyncIterator
 
 from dispatcher.models import utcnow
 from dispatcher.service import audit
@@ -120,6 +122,33 @@ def sign_in_delay(failures: int, first_seconds: float) -> float:
     return min(_MAX_DELAY_SECONDS, first_seconds * 2.0 ** max(0, failures - 1))
 
 
+class _OneAtATime:
+    """A lock per key, kept only while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def holding(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+# Token guesses from one address are compared one at a time in this process: each is
+# counted (and waits) before the next is looked at, so a burst sent at once cannot pass
+# the lockout check together. Processes share the count through the database.
+_GUESSES = _OneAtATime()
+
+
 async def token_holder(
     service: Service,
     given: str,
@@ -135,7 +164,23 @@ async def token_holder(
 
     SignInThrottled while ``address`` has had FAILURES_PER_HOUR wrong tokens this hour:
     checked before the token is compared, so a locked-out guesser learns nothing, not
-    even from the right token. Refusals count on, and the first of each hour is recorded."""
+    even from the right token. Refusals count on, and the first of each hour is recorded.
+    Tokens from one address are compared one at a time (in this process)."""
+    async with _GUESSES.holding(address):
+        return await _token_holder(
+            service, given, tokens, address=address, where=where, first_delay=first_delay
+        )
+
+
+async def _token_holder(
+    service: Service,
+    given: str,
+    tokens: dict[str, str],
+    *,
+    address: str,
+    where: str,
+    first_delay: float,
+) -> str | None:
     failures, _ = await count_hit(
         service, "sign-in", address, window_seconds=_WINDOW_SECONDS, count=False
     )

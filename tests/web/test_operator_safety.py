@@ -6,6 +6,7 @@ tokens and refusals in the audit log with the client address; reserved operator 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import time
@@ -244,6 +245,27 @@ async def test_wrong_bearer_tokens_count_with_the_form_and_lock_the_right_token_
     [refusal] = [e for e in entries if e.action == "sign-in-refused"]
     assert refusal.address == "127.0.0.1" and "GET /api/deliveries" in refusal.subject
     assert not [e for e in entries if e.action == "sign-in"]
+
+
+async def test_guesses_sent_all_at_once_are_compared_no_more_than_one_at_a_time(
+    tmp_path: Path, campaigns_dir: Path, database_url: str
+) -> None:
+    """A burst of wrong tokens: each guess is counted before the next from that address is
+    compared, so no more are compared than a guesser sending one by one would get (before,
+    all of them passed the lockout check together and were compared)."""
+    settings = web_settings(
+        tmp_path, campaigns_dir, database_url=database_url, operator_sign_in_delay_seconds=0
+    )
+    async with running_app(settings) as (app, client):
+        burst = [
+            client.get("/api/deliveries", headers=WRONG) for _ in range(FAILURES_PER_HOUR + 10)
+        ]
+        codes = [a.status_code for a in await asyncio.gather(*burst)]
+        right = await client.get("/api/deliveries", headers=BEARER)
+        entries = await audit.recent(context_of(app).service, limit=100)
+    assert (codes.count(401), codes.count(429)) == (FAILURES_PER_HOUR, 10)
+    assert right.status_code == 429
+    assert len([e for e in entries if e.action == "sign-in-failed"]) == FAILURES_PER_HOUR
 
 
 async def test_a_wrong_bearer_token_waits_like_a_wrong_sign_in(
