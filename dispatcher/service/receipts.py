@@ -193,10 +193,13 @@ def _receipt_words(
         subject = _("Your appeal: %(title)s") % values
         opening = _("Thank you for taking action. What happened to each message:")
         if not appeal.confirmed:  # perhaps not its owner's doing: say only what we know
-            opening = _(
-                "An appeal to %(title)s was sent with this email address. What happened to "
-                "each message:"
-            ) % values
+            opening = (
+                _(
+                    "An appeal to %(title)s was sent with this email address. What happened to "
+                    "each message:"
+                )
+                % values
+            )
     lines = [about.hello, "", opening, "", *(_line(e, about.names) for e in shown), "",
              about.status]  # fmt: skip
     if appeal.confirmed:
