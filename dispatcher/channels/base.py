@@ -76,6 +76,9 @@ class ChannelAdapter(Protocol):
     """Speaks to one provider of one channel; failures are raised as DeliveryError subclasses."""
 
     channel: Channel
+    # Who this adapter sends through, recorded with every attempt: "sandbox" (a rehearsal,
+    # never counted as an action), or the provider ("smtp", "phaxio", "x", …).
+    provider: str
     # Whether a send whose outcome is unknown can be settled without risking a duplicate:
     # by asking the provider (find_earlier), or because the provider refuses a repeat.
     finds_earlier: bool

@@ -174,7 +174,9 @@ class EmailAdapter:
         use_tls: bool = False,
         timeout: float = 30.0,
         pool_size: int = 10,
+        provider: str = "smtp",
     ) -> None:
+        self.provider = provider
         self.host = host
         self.port = port
         self.from_address = from_address

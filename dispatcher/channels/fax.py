@@ -133,7 +133,9 @@ class FaxAdapter:
         header_text: str,
         callback_url: str | None = None,
         timeout: float = 60.0,
+        provider: str = "phaxio",
     ) -> None:
+        self.provider = provider
         self.base_url = base_url.rstrip("/")
         self._header_text = header_text
         self._callback_url = callback_url

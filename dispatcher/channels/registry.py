@@ -19,6 +19,8 @@ from dispatcher.models import CampaignPacing, Channel, PacingRules
 from dispatcher.settings import ConfigurationError, SandboxSettings, Settings, WorkerSettings
 
 DEFAULT_X_API = "https://api.twitter.com"
+# The provider name of everything sent to the built-in sandbox: a rehearsal, never counted.
+SANDBOX = "sandbox"
 # The sandbox checks that credentials are present, not what they are.
 # Not a secret: the sandbox accepts any credentials.
 _SANDBOX_SECRET = "sandbox"  # noqa: S105  # nosec B105
@@ -60,6 +62,7 @@ def _email_adapter(settings: Settings) -> ChannelAdapter:
         host, port = sandbox.host, sandbox.smtp_port
         username, password, start_tls, use_tls = None, None, False, False
     return EmailAdapter(
+        provider="smtp" if email.host is not None else SANDBOX,
         host=host,
         port=port,
         from_address=email.from_address,
@@ -87,6 +90,7 @@ def _fax_adapter(settings: Settings) -> ChannelAdapter:
         base_url = f"http://{sandbox.host}:{sandbox.fax_port}"
         api_key = api_secret = _SANDBOX_SECRET
     return FaxAdapter(
+        provider="phaxio" if fax.base_url is not None else SANDBOX,
         base_url=base_url,
         api_key=api_key,
         api_secret=api_secret,
@@ -111,6 +115,7 @@ def _x_adapter(settings: Settings) -> ChannelAdapter:
         base_url = f"http://{sandbox.host}:{sandbox.x_port}"
         keys = [_SANDBOX_SECRET] * 4
     return TwitterAdapter(
+        provider="x" if x.configured else SANDBOX,
         api_base_url=base_url,
         consumer_key=keys[0],
         consumer_secret=keys[1],

@@ -91,7 +91,9 @@ class TwitterAdapter:
         access_token: str,
         access_token_secret: str,
         timeout: float = 30.0,
+        provider: str = "x",
     ) -> None:
+        self.provider = provider
         self.api_base_url = api_base_url
         self._client = tweepy.asynchronous.AsyncClient(
             consumer_key=consumer_key,
