@@ -13,9 +13,11 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import phonenumbers
+
 from dispatcher.models import ClaimedDelivery
 from dispatcher.render.letter import letter_text
-from dispatcher.render.pdf import Block, Face, load_face, write_pdf
+from dispatcher.render.pdf import A4, LETTER, MM, Block, Face, Paper, load_face, write_pdf
 
 if TYPE_CHECKING:
     from fpdf import FPDF
@@ -34,6 +36,22 @@ _ALPHABETIC_RANGES = (
     (0x2100, 0x215F),
 )
 _subset_lock = threading.Lock()
+# Where US Letter is the paper in the fax machines (CLDR's paperSize "US-Letter": the
+# United States, Canada and Puerto Rico of the North American Numbering Plan, Mexico and
+# much of Central and South America, the Philippines); A4 everywhere else.
+LETTER_REGIONS = frozenset(
+    {"BZ", "CA", "CL", "CO", "CR", "GT", "MX", "NI", "PA", "PH", "PR", "SV", "US", "VE"}
+)
+
+
+def paper_for(fax_number: str) -> Paper:
+    """The paper a fax to ``fax_number`` (E.164) is laid out on: the destination country's,
+    US Letter or A4 (A4 when the country cannot be told)."""
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(fax_number, None))
+    except phonenumbers.NumberParseException:
+        return A4
+    return LETTER if region in LETTER_REGIONS else A4
 
 
 @functools.cache
@@ -130,7 +148,8 @@ def _blocks(cover: str, subject: str, letter: str) -> list[Block]:
 
 
 def render_fax_pdf(delivery: ClaimedDelivery, *, header_text: str) -> bytes:
-    """A4 PDF: a cover block (to, from, date) and the letter. CPU-bound: call it in a thread.
+    """A PDF on the destination's paper (US Letter or A4, :func:`paper_for`): a cover block
+    (to, from, date) and the letter. CPU-bound: call it in a thread.
 
     Text the alphabetic face covers (most letters) is set by our own small writer, in a
     millisecond or two; anything else (Chinese) by fpdf2 with the full face, subset per
@@ -140,7 +159,8 @@ def render_fax_pdf(delivery: ClaimedDelivery, *, header_text: str) -> bytes:
     letter = letter_text(delivery)
     if _font_for(cover + delivery.subject + letter) != font_path():
         blocks = _blocks(cover, delivery.subject, letter)
-        return write_pdf(alphabetic_face(), blocks, title=delivery.subject)
+        paper = paper_for(delivery.address)
+        return write_pdf(alphabetic_face(), blocks, title=delivery.subject, paper=paper)
     return bytes(_fpdf_document(delivery, cover, letter).output())
 
 
@@ -156,7 +176,8 @@ def fax_page_count(delivery: ClaimedDelivery, *, header_text: str) -> int:
     letter = letter_text(delivery)
     if _font_for(cover + delivery.subject + letter) != font_path():
         blocks = _blocks(cover, delivery.subject, letter)
-        pdf = write_pdf(alphabetic_face(), blocks, title=delivery.subject)
+        paper = paper_for(delivery.address)
+        pdf = write_pdf(alphabetic_face(), blocks, title=delivery.subject, paper=paper)
         found = _PAGE_COUNT.search(pdf)
         assert found is not None  # write_pdf always writes its page tree
         return int(found.group(1))
@@ -170,7 +191,8 @@ def fax_page_count(delivery: ClaimedDelivery, *, header_text: str) -> int:
                 close()
 
 
-# Letter lines (5.5 mm apart) on an A4 page within 20 mm margins: no more fit.
+# Letter lines (5.5 mm apart) on an A4 page within 20 mm margins: no more fit (A4 is the
+# taller paper, so on US Letter a body takes at least as many pages).
 _LINES_PER_PAGE = int((297 - 2 * 20) // 5.5)
 _PAGE_COUNT = re.compile(rb"/Type /Pages /Kids \[[^\]]*\] /Count (\d+)")
 
@@ -184,7 +206,9 @@ def fewest_fax_pages(body: str) -> int:
 def _fpdf_document(delivery: ClaimedDelivery, cover: str, letter: str) -> FPDF:
     from fpdf import FPDF  # heavy; only the worker renders faxes, and rarely this way
 
-    pdf = FPDF(format="A4")
+    width, height = paper_for(delivery.address)
+    # fpdf2 takes (width, height) in its unit: millimetres here.
+    pdf = FPDF(format=(width / MM, height / MM))
     pdf.set_margins(20, 20, 20)
     pdf.set_auto_page_break(auto=True, margin=20)
     pdf.add_font(_FONT_FAMILY, fname=str(font_path()), collection_font_number=0)

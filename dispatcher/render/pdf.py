@@ -1,4 +1,5 @@
-"""A small PDF writer for letters in one embedded TrueType face: text only, A4, wrapped.
+"""A small PDF writer for letters in one embedded TrueType face: text only, wrapped, on
+A4 or US Letter paper.
 
 General PDF libraries lay text out by measuring it again for every candidate line and
 subset the font for every document: about 70 ms of CPU per one-page letter. A letter
@@ -22,7 +23,11 @@ from pathlib import Path
 from typing import Any
 
 MM = 72 / 25.4  # points per millimetre
-PAGE_WIDTH, PAGE_HEIGHT = 210 * MM, 297 * MM  # A4
+
+Paper = tuple[float, float]  # width, height in points
+A4: Paper = (210 * MM, 297 * MM)
+LETTER: Paper = (8.5 * 72, 11 * 72)  # US Letter, 215.9 × 279.4 mm
+PAGE_WIDTH, PAGE_HEIGHT = A4
 # Objects every document shares, at fixed numbers; pages follow from FIRST_PAGE_OBJECT.
 _CATALOG, _PAGES, _FONT, _CID_FONT, _TO_UNICODE, _DESCRIPTOR, _FONT_FILE, _INFO = range(1, 9)
 FIRST_PAGE_OBJECT = 9
@@ -190,28 +195,32 @@ def _fitting_prefix(face: Face, word: str, size: float, width: float) -> int:
     return len(word)
 
 
-def write_pdf(face: Face, blocks: list[Block], *, title: str, margin_mm: float = 20) -> bytes:
-    """An A4 document of ``blocks`` in ``face``, starting a new page when one is full."""
+def write_pdf(
+    face: Face, blocks: list[Block], *, title: str, margin_mm: float = 20, paper: Paper = A4
+) -> bytes:
+    """A document of ``blocks`` in ``face`` on ``paper``, starting a new page when one is
+    full."""
     margin = margin_mm * MM
-    usable = PAGE_WIDTH - 2 * margin
+    width, height = paper
+    usable = width - 2 * margin
     pages: list[list[bytes]] = [[]]
     y = margin  # from the top of the page, in points
     for block in blocks:
         step = block.line_mm * MM
         for _, ids in _set(face, block.text, block.size, usable):
-            if y + step > PAGE_HEIGHT - margin:
+            if y + step > height - margin:
                 pages.append([])
                 y = margin
-            baseline = PAGE_HEIGHT - (y + step / 2 + block.size * 0.35)
+            baseline = height - (y + step / 2 + block.size * 0.35)
             pages[-1].append(
                 b"BT /F1 %.2f Tf %.2f %.2f Td <%s> Tj ET" % (block.size, margin, baseline, ids)
             )
             y += step
         y += block.after_mm * MM
-    return _assemble(face, [b"\n".join(lines) for lines in pages], title)
+    return _assemble(face, [b"\n".join(lines) for lines in pages], title, paper)
 
 
-def _assemble(face: Face, contents: list[bytes], title: str) -> bytes:
+def _assemble(face: Face, contents: list[bytes], title: str, paper: Paper) -> bytes:
     out = io.BytesIO()
     out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets: dict[int, int] = {}
@@ -240,7 +249,7 @@ def _assemble(face: Face, contents: list[bytes], title: str) -> bytes:
             number,
             b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %.2f %.2f] "
             b"/Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>"
-            % (_PAGES, PAGE_WIDTH, PAGE_HEIGHT, _FONT, number + 1),
+            % (_PAGES, *paper, _FONT, number + 1),
         )
         put(number + 1, _stream(zlib.compress(content, 6), "/Filter /FlateDecode"))
     xref = out.tell()

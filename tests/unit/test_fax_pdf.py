@@ -8,9 +8,10 @@ import io
 import re
 
 import pypdf
+import pytest
 
-from dispatcher.models import Channel
-from dispatcher.render.fax import alphabetic_face, render_fax_pdf
+from dispatcher.models import Channel, ClaimedDelivery
+from dispatcher.render.fax import alphabetic_face, fax_page_count, render_fax_pdf
 from dispatcher.render.letter import letter_text
 from dispatcher.render.pdf import MM, PAGE_WIDTH, wrap
 from tests.conftest import claimed_delivery
@@ -87,3 +88,55 @@ def test_a_chinese_letter_is_set_in_the_full_face_and_reads_back() -> None:
     pdf = render_fax_pdf(chinese, header_text="紧急行动")
     text = "".join(read_back(pdf)).replace(" ", "")
     assert "释放他们" in text and "我敦促你们释放被任意拘押的人。" in text
+
+
+# (width, height) in points, as a PDF's MediaBox gives them.
+A4_POINTS = (595.28, 841.89)
+LETTER_POINTS = (612.0, 792.0)
+CHINESE = dataclasses.replace(
+    LETTER, language="zh", subject="释放他们", body="我敦促你们释放被任意拘押的人。\n" * 120
+)
+
+
+def page_sizes(pdf: bytes) -> set[tuple[float, float]]:
+    reader = pypdf.PdfReader(io.BytesIO(pdf), strict=True)
+    return {
+        (round(float(page.mediabox.width), 2), round(float(page.mediabox.height), 2))
+        for page in reader.pages
+    }
+
+
+@pytest.mark.parametrize("letter", [LETTER, CHINESE], ids=["alphabetic", "chinese"])
+@pytest.mark.parametrize(
+    ("number", "paper"),
+    [
+        ("+12024952138", LETTER_POINTS),  # Washington: US Letter
+        ("+15145550123", LETTER_POINTS),  # Montréal: Canada uses Letter too
+        ("+525555555555", LETTER_POINTS),  # Mexico City
+        ("+861062381025", A4_POINTS),  # Beijing: A4
+        ("+442079460000", A4_POINTS),  # London
+    ],
+)
+def test_the_paper_follows_the_destination_country_and_the_count_is_on_that_paper(
+    letter: ClaimedDelivery, number: str, paper: tuple[float, float]
+) -> None:
+    fax = dataclasses.replace(letter, address=number)
+    pdf = render_fax_pdf(fax, header_text="UA")
+    assert page_sizes(pdf) == {paper}
+    pages = pypdf.PdfReader(io.BytesIO(pdf)).pages
+    assert fax_page_count(fax, header_text="UA") == len(pages) > 1
+
+
+@pytest.mark.parametrize("letter", [LETTER, CHINESE], ids=["alphabetic", "chinese"])
+def test_a_long_letter_takes_more_pages_on_the_shorter_us_letter(letter: ClaimedDelivery) -> None:
+    # 120 lines and the cover fill three A4 pages (46 lines each), but not three Letter ones.
+    line = "A line of the letter.\n" if letter is LETTER else "我敦促你们释放被任意拘押的人。\n"
+    body = line * 120
+    washington = dataclasses.replace(letter, address="+12024952138", body=body)
+    beijing = dataclasses.replace(letter, address="+861062381025", body=body)
+    on_letter = fax_page_count(washington, header_text="UA")
+    on_a4 = fax_page_count(beijing, header_text="UA")
+    assert (on_letter, on_a4) == (4, 3)
+    assert len(pypdf.PdfReader(io.BytesIO(render_fax_pdf(washington, header_text="UA"))).pages) == (
+        on_letter
+    )
