@@ -2,6 +2,9 @@
 
 It accepts mail from anyone, with or without AUTH (any credentials pass, so a client
 configured for a real relay works unchanged), including 8-bit and SMTPUTF8 messages.
+Given a :class:`Relay` (tests), it asks what a production relay asks instead: STARTTLS
+or implicit TLS with a certificate, and AUTH PLAIN/LOGIN or XOAUTH2 with credentials it
+checks, refusing wrong ones as Gmail does.
 Each accepted message is written as ``<directory>/NNNNN-<first rcpt>.eml`` (the raw
 bytes of DATA) and appended, parsed with ``email.policy.default``, to ``messages``.
 
@@ -14,14 +17,20 @@ connections are reset before the message is taken, and the first ``stall_first``
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import email.policy
+import json
 import logging
+import ssl
+import warnings
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from .faults import FaultCounter, Faults
 from .http_server import STALL_SECONDS, listening_socket, reset_connection
@@ -99,6 +108,75 @@ def _accept_any_login(
     return AuthResult(success=True)
 
 
+@dataclass
+class Relay:
+    """What the sandbox asks of clients when it stands in for a production relay.
+
+    ``tls`` needs ``certificate`` (the server's context). With ``passwords`` (PLAIN and
+    LOGIN) or ``tokens`` (XOAUTH2: each user's access token valid now; change it to
+    expire the old one) AUTH is required before MAIL, and wrong credentials get ``535``.
+    """
+
+    tls: Literal["starttls", "implicit"] | None = None
+    certificate: ssl.SSLContext | None = None
+    passwords: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    # Mechanisms not offered ("PLAIN", "LOGIN", "XOAUTH2").
+    exclude: tuple[str, ...] = ()
+    # Every AUTH tried, as (mechanism, username, accepted), in order.
+    logins: list[tuple[str, str, bool]] = field(default_factory=list)
+
+    @property
+    def auth_required(self) -> bool:
+        return bool(self.passwords or self.tokens)
+
+    def check_password(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        """aiosmtpd's authenticator, for PLAIN and LOGIN."""
+        assert isinstance(auth_data, LoginPassword)
+        user = auth_data.login.decode("utf-8", "replace")
+        password = auth_data.password.decode("utf-8", "replace")
+        accepted = user in self.passwords and self.passwords[user] == password
+        self.logins.append((mechanism, user, accepted))
+        return AuthResult(success=accepted, handled=False)  # refused: aiosmtpd answers 535
+
+
+# Gmail's answer to an expired or wrong access token: a JSON challenge, then 535.
+_XOAUTH2_ERROR = json.dumps(
+    {"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"}
+)
+_XOAUTH2_REFUSED = "535 5.7.8 Username and Password not accepted (sandbox)"
+
+
+class _RelayHandler(_Handler):
+    """The hooks of a sandbox standing in for a relay: XOAUTH2 besides PLAIN and LOGIN."""
+
+    def __init__(self, sink: SmtpSink, relay: Relay) -> None:
+        super().__init__(sink)
+        self._relay = relay
+
+    # aiosmtpd offers each handler method named auth_<MECHANISM> as a mechanism.
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        if len(args) != 2:
+            return AuthResult(
+                success=False, handled=False, message="501 5.5.2 XOAUTH2 needs its argument"
+            )
+        try:
+            user, _, bearer = base64.b64decode(args[1], validate=True).decode().partition("\x01")
+        except (binascii.Error, UnicodeDecodeError):
+            return AuthResult(success=False, handled=False, message="501 5.5.2 Can't decode base64")
+        user = user.removeprefix("user=")
+        token = bearer.removeprefix("auth=Bearer ").rstrip("\x01")
+        accepted = user in self._relay.tokens and self._relay.tokens[user] == token
+        self._relay.logins.append(("XOAUTH2", user, accepted))
+        if accepted:
+            return AuthResult(success=True)
+        if await server.challenge_auth(_XOAUTH2_ERROR) is MISSING:
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False, message=_XOAUTH2_REFUSED)
+
+
 class _QuietSessionState(Session):
     """aiosmtpd's per-connection state, minus a noisy log line.
 
@@ -147,7 +225,11 @@ class SmtpSink:
         messages: list[EmailMessage],
         host: str = "127.0.0.1",
         port: int = 0,
+        relay: Relay | None = None,
     ) -> None:
+        if relay is not None and relay.tls and relay.certificate is None:
+            raise ValueError("a sandbox relay with TLS needs its certificate")
+        self.relay = relay
         self.faults = faults
         self.counter = FaultCounter(faults)
         self.messages = messages
@@ -168,25 +250,50 @@ class SmtpSink:
 
     def _make_session(self) -> SMTP:
         loop = asyncio.get_running_loop()
-        return _Session(
-            self._sessions,
-            _Handler(self),
-            enable_SMTPUTF8=True,
+        options: dict[str, Any] = {
+            "enable_SMTPUTF8": True,
             # A fixed name: the default calls socket.getfqdn(), which can block on DNS.
-            hostname="sandbox.localhost",
-            ident="appeal-dispatcher sandbox SMTP",
-            authenticator=_accept_any_login,
-            # Without this, AUTH is only offered after STARTTLS, which the sandbox lacks.
-            auth_require_tls=False,
-            loop=loop,
-        )
+            "hostname": "sandbox.localhost",
+            "ident": "appeal-dispatcher sandbox SMTP",
+            "loop": loop,
+        }
+        relay = self.relay
+        if relay is None:
+            # Without auth_require_tls=False, AUTH is only offered after STARTTLS, which
+            # the default sandbox lacks.
+            return _Session(
+                self._sessions,
+                _Handler(self),
+                authenticator=_accept_any_login,
+                auth_require_tls=False,
+                **options,
+            )
+        starttls = relay.tls == "starttls"
+        with warnings.catch_warnings():
+            # aiosmtpd cannot tell that implicit TLS is encrypted from the start, and warns
+            # that AUTH without STARTTLS is unsafe.
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return _Session(
+                self._sessions,
+                _RelayHandler(self, relay),
+                authenticator=relay.check_password,
+                auth_required=relay.auth_required,
+                auth_exclude_mechanism=relay.exclude,
+                # AUTH only once encrypted (with implicit TLS: at once).
+                auth_require_tls=starttls,
+                tls_context=relay.certificate if starttls else None,
+                require_starttls=starttls,
+                **options,
+            )
 
     async def start(self) -> None:
         """Bind and start accepting; raises ``OSError`` if the port is taken."""
         loop = asyncio.get_running_loop()
         # Bound here: a port another process takes at the same moment is always an OSError.
         sock = listening_socket(self._host, self._requested_port)
-        self._server = await loop.create_server(self._make_session, sock=sock)
+        implicit = self.relay is not None and self.relay.tls == "implicit"
+        certificate = self.relay.certificate if self.relay is not None and implicit else None
+        self._server = await loop.create_server(self._make_session, sock=sock, ssl=certificate)
         self.port = int(sock.getsockname()[1])
 
     def drop_connections(self) -> int:
