@@ -58,9 +58,16 @@ def _email_adapter(settings: Settings) -> ChannelAdapter:
         username = email.username
         password = email.password.get_secret_value() if email.password else None
         start_tls, use_tls = email.start_tls, email.use_tls
+        token_command, ca_file = email.oauth2_token_command, email.ca_file
+        if token_command and (password or not username):
+            raise ConfigError(
+                "DISPATCHER_EMAIL__OAUTH2_TOKEN_COMMAND needs DISPATCHER_EMAIL__USERNAME (the "
+                "mailbox) and replaces DISPATCHER_EMAIL__PASSWORD: set the one, unset the other"
+            )
     else:  # the sandbox speaks plain SMTP on loopback and asks for no AUTH
         host, port = sandbox.host, sandbox.smtp_port
         username, password, start_tls, use_tls = None, None, False, False
+        token_command, ca_file = None, None
     return EmailAdapter(
         provider="smtp" if email.host is not None else SANDBOX,
         host=host,
@@ -69,8 +76,10 @@ def _email_adapter(settings: Settings) -> ChannelAdapter:
         from_name=email.from_name,
         username=username,
         password=password,
+        oauth2_token_command=token_command,
         start_tls=start_tls,
         use_tls=use_tls,
+        ca_file=ca_file,
         timeout=email.timeout_seconds,
         pool_size=email.pool_size,
     )
