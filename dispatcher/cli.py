@@ -228,6 +228,7 @@ async def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
             rate_limit_first=args.x_rate_limit_first,
             refuse=frozenset(args.x_refuse or ()),
         ),
+        fax_dialect=settings.fax.provider,
     )
     try:
         await sandbox.start()
@@ -238,7 +239,9 @@ async def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
         ) from exc
     out.print("Sandbox running (Ctrl-C to stop); it records what it receives:")
     out.print(f"  SMTP      {cfg.host}:{sandbox.smtp_port}   → {cfg.directory}/email/*.eml")
-    out.print(f"  fax API   {sandbox.fax_base_url}/v2/faxes → {cfg.directory}/fax/*.pdf")
+    out.print(
+        f"  fax API   {sandbox.fax_base_url} ({sandbox.fax_dialect}) → {cfg.directory}/fax/*.pdf"
+    )
     out.print(f"  X API     {sandbox.x_base_url}/2/tweets → {cfg.directory}/twitter/tweets.jsonl")
     stop = asyncio.Event()
     install_stop_handlers(stop)

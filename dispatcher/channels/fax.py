@@ -1,42 +1,137 @@
-"""Fax through a Phaxio-v2-compatible HTTP gateway, with aiohttp (one session per worker)."""
+"""What every fax provider shares: its plugin declaration, the HTTP session, how HTTP
+answers and failure messages are classified, and the signed links a gateway follows back.
+
+Each provider is one module (``phaxio``, ``sinch``, ``telnyx``) with an adapter built on
+:class:`FaxHttp` and a :class:`FaxProvider` declaration; ``registry`` lists them and
+``DISPATCHER_FAX__PROVIDER`` chooses one.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import email.utils
+import hashlib
+import hmac
 import http
 import json
 import re
-from collections.abc import Mapping
+import secrets
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
+from pydantic import SecretStr
 
 from dispatcher.channels.base import (
+    ChannelAdapter,
     DeliveryError,
     PermanentError,
     RateLimited,
     SendResult,
     TransientError,
-    ensure_lease_held,
 )
-from dispatcher.models import Channel, ClaimedDelivery
-from dispatcher.render.fax import render_fax_pdf
+from dispatcher.models import Channel
+from dispatcher.settings import ConfigurationError, Settings
+
+# What an adapter speaking to the built-in sandbox records as its provider: a rehearsal.
+SANDBOX_PROVIDER = "sandbox"
+# The sandbox checks that credentials are present, not what they are (not a secret).
+SANDBOX_CREDENTIAL = "sandbox"  # nosec B105
+# How long a signed media link lets the gateway fetch a fax's PDF.
+MEDIA_LINK_SECONDS = 3600
 
 # Words in a gateway's failure message: the line was busy, or the number itself is wrong.
 _TRANSIENT_WORDS = re.compile(r"\b(busy|no answer|ringing|rang out|try again)\b", re.I)
 _PERMANENT_WORDS = re.compile(r"\b(invalid|not operational|not a fax|disconnected|blocked)\b", re.I)
 _PERMANENT_TYPES = {"fatalErrorType", "documentConversionErrorType"}
+# This process's key for fax links when DISPATCHER_SECRET_KEY is not set.
+_PROCESS_LINK_KEY = secrets.token_bytes(32)
+
+
+@dataclass(frozen=True, slots=True)
+class FaxProvider:
+    """One fax provider as a plugin: what the registry needs besides its adapter's code."""
+
+    name: str  # DISPATCHER_FAX__PROVIDER
+    label: str  # what operators read
+    # The DISPATCHER_FAX__* settings it needs (named when missing).
+    settings: tuple[str, ...]
+    # How a send whose outcome is unknown is settled (for the README and the log).
+    reconciles: str
+    # The API the sandbox gateway speaks for it.
+    sandbox_dialect: str
+    # Its adapter from the settings; True: one that speaks to the sandbox gateway.
+    build: Callable[[Settings, bool], ChannelAdapter]
+
+
+class FaxConfigError(ConfigurationError):
+    """A fax provider's settings are incomplete; the message names the missing variable."""
+
+
+def required(settings: Settings, name: str) -> str:
+    """DISPATCHER_FAX__<NAME>'s value; ConfigError naming it when it is not given."""
+    value = getattr(settings.fax, name)
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if not text:
+        raise FaxConfigError(
+            f"DISPATCHER_FAX__{name.upper()} is required when DISPATCHER_FAX__PROVIDER is "
+            f"{settings.fax.provider} and a {settings.fax.provider} account is configured"
+        )
+    return str(text)
+
+
+def sandbox_url(settings: Settings) -> str:
+    return f"http://{settings.sandbox.host}:{settings.sandbox.fax_port}"
+
+
+def fax_link_key(settings: Settings) -> bytes:
+    """The key that signs the links a fax gateway follows back to us (media, callbacks):
+    derived from DISPATCHER_SECRET_KEY, so every process agrees; else this process's own."""
+    if settings.secret_key is None or not settings.secret_key.get_secret_value():
+        return _PROCESS_LINK_KEY
+    return hmac.new(
+        settings.secret_key.get_secret_value().encode(), b"fax-links", hashlib.sha256
+    ).digest()
+
+
+def link_mac(key: bytes, message: str) -> str:
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaLinks:
+    """Signed, expiring links from which a gateway fetches a delivery's fax PDF."""
+
+    key: bytes
+    public_url: str
+
+    def url(self, delivery_id: int, *, now: float | None = None) -> str:
+        expires = int((time.time() if now is None else now) + MEDIA_LINK_SECONDS)
+        token = f"{delivery_id}.{expires}.{link_mac(self.key, f'media:{delivery_id}:{expires}')}"
+        return f"{self.public_url.rstrip('/')}/webhooks/fax/media/{token}.pdf"
+
+    def delivery_id(self, token: str, *, now: float | None = None) -> int | None:
+        """The delivery a token is for, or None: not ours, tampered with, or expired."""
+        parts = token.removesuffix(".pdf").split(".")
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+            return None
+        delivery_id, expires, mac = int(parts[0]), int(parts[1]), parts[2]
+        expected = link_mac(self.key, f"media:{delivery_id}:{expires}")
+        if not hmac.compare_digest(mac.encode("utf-8", "surrogateescape"), expected.encode()):
+            return None
+        if expires < (time.time() if now is None else now):
+            return None
+        return delivery_id
 
 
 def classify_fax_failure(
     error_type: str | None, error_code: str | None, error_message: str | None
 ) -> DeliveryError:
-    """A transmission that ended in ``failure``: busy/no answer → retry; bad number → permanent."""
+    """A transmission that ended in failure: busy/no answer → retry; bad number → permanent."""
     message = error_message or error_type or "fax transmission failed"
     text = f"fax failed: {message}" + (f" ({error_type})" if error_type else "")
     code = str(error_code) if error_code is not None else None
@@ -70,11 +165,24 @@ class GatewayReply:
         except ValueError:
             return ""
 
+    @property
+    def message(self) -> str:
+        """The gateway's own words for an error, in any of the providers' shapes."""
+        body = self.body
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            first = errors[0]
+            return str(first.get("detail") or first.get("title") or self.reason)
+        error = body.get("error")
+        if isinstance(error, dict):
+            return str(error.get("message") or self.reason)
+        return str(body.get("message") or self.reason)
+
 
 def classify_http_status(reply: GatewayReply) -> DeliveryError:
     """429 and 5xx → retry; 401, 422 and other 4xx → permanent."""
     status = reply.status
-    message = f"fax gateway answered HTTP {status}: {reply.body.get('message') or reply.reason}"
+    message = f"fax gateway answered HTTP {status}: {reply.message}"
     if status == 429:
         return RateLimited(message, retry_after=_retry_after(reply), code=str(status))
     if status >= 500 or status == 408:
@@ -104,116 +212,26 @@ def _json(raw: bytes) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def fax_verdict(fax: dict[str, Any], *, note: str = "") -> SendResult | DeliveryError | None:
-    """What a gateway's fax object says, whether polled or called back: transmitted, failed
-    (classified), or None while it is still queued or in progress."""
-    status = fax.get("status")
-    if status == "success":
-        pages = fax.get("num_pages", "?")
-        return SendResult(True, str(fax.get("id")), f"transmitted ({pages} pages{note})")
-    if status == "failure":
-        return classify_fax_failure(
-            fax.get("error_type"), fax.get("error_code"), fax.get("error_message")
-        )
-    return None
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    credentials = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {credentials}"}
 
 
-class FaxAdapter:
-    """``send`` posts the PDF (the gateway accepts it); ``check`` polls until it is transmitted."""
+class FaxHttp:
+    """The HTTP side every fax adapter shares: one aiohttp session per worker, transport
+    failures classified, and the common reading of a status answer."""
 
     channel = Channel.FAX
     finds_earlier = True
 
     def __init__(
-        self,
-        *,
-        base_url: str,
-        api_key: str,
-        api_secret: str,
-        header_text: str,
-        callback_url: str | None = None,
-        timeout: float = 60.0,
-        provider: str = "phaxio",
+        self, *, provider: str, base_url: str, headers: Mapping[str, str], timeout: float
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
-        self._header_text = header_text
-        self._callback_url = callback_url
-        credentials = base64.b64encode(f"{api_key}:{api_secret}".encode()).decode("ascii")
-        self._headers = {"Authorization": f"Basic {credentials}"}
+        self._headers = dict(headers)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
-
-    async def send(self, delivery: ClaimedDelivery) -> SendResult:
-        pdf = await asyncio.to_thread(render_fax_pdf, delivery, header_text=self._header_text)
-        fields = {
-            "to": delivery.address,
-            "header_text": self._header_text,
-            "tag[delivery_id]": str(delivery.id),
-            "tag[appeal_id]": delivery.appeal_id,
-        }
-        if self._callback_url:
-            fields["callback_url"] = self._callback_url
-        # Field names as the gateway spells them (tag[delivery_id]), not percent-encoded.
-        form = aiohttp.FormData(fields, quote_fields=False)
-        form.add_field(
-            "file", pdf, filename=f"appeal-{delivery.id}.pdf", content_type="application/pdf"
-        )
-        ensure_lease_held()  # rendering may have taken a while
-        reply = await self._request("POST", "/v2/faxes", data=form)
-        body = reply.body
-        fax_id = (body.get("data") or {}).get("id")
-        if not reply.is_success:
-            raise classify_http_status(reply)
-        if not body.get("success") or fax_id is None:
-            # It answered "yes" but not in a way we can read: the fax may be on its way.
-            # Marked unknown, so the next try looks it up by tag instead of sending again.
-            raise TransientError(
-                f"fax gateway accepted the request but its answer has no fax id: {body!r:.200}",
-                outcome_unknown=True,
-            )
-        return SendResult(
-            confirmed=False, provider_ref=str(fax_id), summary=str(body.get("message", ""))[:200]
-        )
-
-    async def check(self, delivery: ClaimedDelivery) -> SendResult:
-        ref = delivery.provider_ref
-        try:
-            reply = await self._request("GET", f"/v2/faxes/{ref}")
-        except TransientError as exc:
-            return SendResult(False, ref, f"status unavailable, will ask again: {exc.message}")
-        if reply.status == 404:
-            raise TransientError(f"fax gateway does not know fax {ref}; it will be sent again")
-        if not reply.is_success:
-            error = classify_http_status(reply)
-            if isinstance(error, TransientError):
-                return SendResult(
-                    False, ref, f"status unavailable, will ask again: {error.message}"
-                )
-            raise error
-        data = reply.body.get("data") or {}
-        verdict = fax_verdict(data)
-        if isinstance(verdict, DeliveryError):
-            raise verdict
-        return verdict or SendResult(False, ref, f"gateway status {data.get('status')}")
-
-    async def find_earlier(self, delivery: ClaimedDelivery) -> SendResult | None:
-        """Look the delivery's faxes up by ``tag[delivery_id]``: the newest one that did not
-        fail settles it (transmitted, or still on its way); none, or only failed ones, means
-        sending again."""
-        reply = await self._request(
-            "GET", "/v2/faxes", params={"tag[delivery_id]": str(delivery.id), "per_page": "20"}
-        )
-        if not reply.is_success:
-            raise classify_http_status(reply)
-        found = [f for f in reply.body.get("data") or [] if isinstance(f, dict)]
-        for fax in sorted(found, key=lambda f: int(f.get("id") or 0), reverse=True):
-            verdict = fax_verdict(fax, note=", found on the gateway")
-            if isinstance(verdict, SendResult):
-                return verdict
-            if verdict is None:
-                return SendResult(False, str(fax.get("id")), "found on the gateway, in progress")
-        return None
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> GatewayReply:
         if self._session is None or self._session.closed:
@@ -226,11 +244,48 @@ class FaxAdapter:
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             raise TransientError(f"cannot reach fax gateway {self.base_url}: {exc}") from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
-            # The request may have arrived: a resend is recognisable by tag[delivery_id].
+            # The request may have arrived: each provider can be asked what it holds.
             raise TransientError(
                 f"fax gateway connection failed: {exc!r}", outcome_unknown=True
             ) from exc
 
+    async def _status(self, path: str, ref: str | None) -> GatewayReply | SendResult:
+        """GET a fax's status: its answer, or a SendResult saying to ask again later.
+        Raises TransientError when the gateway does not know the fax (send again) and the
+        classified error for a refusal."""
+        try:
+            reply = await self._request("GET", path)
+        except TransientError as exc:
+            return SendResult(False, ref, f"status unavailable, will ask again: {exc.message}")
+        if reply.status == 404:
+            raise TransientError(f"fax gateway does not know fax {ref}; it will be sent again")
+        if not reply.is_success:
+            error = classify_http_status(reply)
+            if isinstance(error, TransientError):
+                return SendResult(
+                    False, ref, f"status unavailable, will ask again: {error.message}"
+                )
+            raise error
+        return reply
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def no_fax_id(body: dict[str, Any]) -> TransientError:
+    """A 2xx answer without a fax id: the fax may be on its way, so the outcome is unknown
+    and the next try asks the gateway instead of sending again."""
+    return TransientError(
+        f"fax gateway accepted the request but its answer has no fax id: {body!r:.200}",
+        outcome_unknown=True,
+    )
+
+
+def verdict_or_wait(
+    verdict: SendResult | DeliveryError | None, ref: str | None, status: object
+) -> SendResult:
+    """check()'s answer from a verdict: raised when failed, waiting while in progress."""
+    if isinstance(verdict, DeliveryError):
+        raise verdict
+    return verdict or SendResult(False, ref, f"gateway status {status}")

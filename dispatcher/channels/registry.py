@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
@@ -17,6 +18,9 @@ from dispatcher.channels.base import ChannelAdapter
 from dispatcher.i18n import N_
 from dispatcher.models import CampaignPacing, Channel, PacingRules
 from dispatcher.settings import ConfigurationError, SandboxSettings, Settings, WorkerSettings
+
+if TYPE_CHECKING:
+    from dispatcher.channels.fax import FaxProvider
 
 DEFAULT_X_API = "https://api.twitter.com"
 # The provider name of everything sent to the built-in sandbox: a rehearsal, never counted.
@@ -85,28 +89,21 @@ def _email_adapter(settings: Settings) -> ChannelAdapter:
     )
 
 
-def _fax_adapter(settings: Settings) -> ChannelAdapter:
-    from dispatcher.channels.fax import FaxAdapter
+def fax_provider(name: str) -> FaxProvider:
+    """The fax provider plugin DISPATCHER_FAX__PROVIDER names: one module each."""
+    # Imported here so commands that send nothing don't load aiohttp.
+    from dispatcher.channels import phaxio, sinch, telnyx
 
-    fax, sandbox = settings.fax, settings.sandbox
-    if fax.base_url is not None:
-        base_url = fax.base_url
-        api_key = _secret(fax.api_key, "DISPATCHER_FAX__API_KEY", "DISPATCHER_FAX__BASE_URL")
-        api_secret = _secret(
-            fax.api_secret, "DISPATCHER_FAX__API_SECRET", "DISPATCHER_FAX__BASE_URL"
-        )
-    else:
-        base_url = f"http://{sandbox.host}:{sandbox.fax_port}"
-        api_key = api_secret = _SANDBOX_SECRET
-    return FaxAdapter(
-        provider="phaxio" if fax.base_url is not None else SANDBOX,
-        base_url=base_url,
-        api_key=api_key,
-        api_secret=api_secret,
-        header_text=fax.header_text,
-        callback_url=fax.callback_url,
-        timeout=fax.timeout_seconds,
-    )
+    providers = {p.name: p for p in (phaxio.PROVIDER, sinch.PROVIDER, telnyx.PROVIDER)}
+    return providers[name]
+
+
+def _fax_adapter(settings: Settings, sandboxed: bool | None = None) -> ChannelAdapter:
+    """DISPATCHER_FAX__PROVIDER's adapter; to the sandbox when ``sandboxed`` (None: when
+    no fax provider account is configured)."""
+    if sandboxed is None:
+        sandboxed = not settings.fax.configured
+    return fax_provider(settings.fax.provider).build(settings, sandboxed)
 
 
 def _x_adapter(settings: Settings) -> ChannelAdapter:

@@ -7,16 +7,23 @@ from collections.abc import Collection
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .faults import Faults
-from .fax_gateway import FaxGateway, SandboxFax
+from .fax_gateway import FaxGateway, PhaxioGateway, SandboxFax
+from .fax_sinch import SinchGateway
+from .fax_telnyx import TelnyxGateway
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from .smtp import SmtpSink
 from .x_api import XApi
 
 CHANNELS = ("email", "fax", "twitter")
 """Channel names accepted by ``Sandbox(channels=...)``; each records into the
 sub-folder of the same name."""
+FAX_DIALECTS = ("phaxio", "sinch", "telnyx")
+"""The fax providers' APIs the fax gateway can speak (``Sandbox(fax_dialect=...)``)."""
 
 
 class Sandbox:
@@ -46,6 +53,8 @@ class Sandbox:
         x_faults: Faults = Faults(),  # noqa: B008
         fax_transmit_seconds: float = 0.5,
         fax_callback_token: str | None = None,
+        fax_dialect: str = "phaxio",
+        fax_signing_key: Ed25519PrivateKey | None = None,
         channels: Collection[str] = CHANNELS,
         clear: bool = False,
     ) -> None:
@@ -65,15 +74,25 @@ class Sandbox:
             host=host,
             port=smtp_port,
         )
-        self._fax = FaxGateway(
-            directory / "fax",
-            faults=fax_faults,
-            faxes=self.faxes,
-            host=host,
-            port=fax_port,
-            transmit_seconds=fax_transmit_seconds,
-            callback_token=fax_callback_token,
-        )
+        if fax_dialect not in FAX_DIALECTS:
+            raise ValueError(f"unknown fax dialect {fax_dialect!r}; use one of {FAX_DIALECTS}")
+        self.fax_dialect = fax_dialect
+        fax_options: dict[str, Any] = {
+            "faults": fax_faults,
+            "faxes": self.faxes,
+            "host": host,
+            "port": fax_port,
+            "transmit_seconds": fax_transmit_seconds,
+        }
+        self._fax: FaxGateway
+        if fax_dialect == "sinch":
+            self._fax = SinchGateway(directory / "fax", **fax_options)
+        elif fax_dialect == "telnyx":
+            self._fax = TelnyxGateway(directory / "fax", signing_key=fax_signing_key, **fax_options)
+        else:
+            self._fax = PhaxioGateway(
+                directory / "fax", callback_token=fax_callback_token, **fax_options
+            )
         self._x = XApi(
             directory / "twitter",
             faults=x_faults,
@@ -96,7 +115,7 @@ class Sandbox:
 
     @property
     def fax_base_url(self) -> str:
-        """``http://host:port`` of the fax gateway (the Phaxio API base URL)."""
+        """``http://host:port`` of the fax gateway (the chosen dialect's API base URL)."""
         self._require("fax")
         return self._fax.base_url
 
@@ -105,6 +124,13 @@ class Sandbox:
         """How the receiver answered each fax callback: (fax id, HTTP status, JSON body)."""
         self._require("fax")
         return self._fax.callback_answers
+
+    @property
+    def fax_webhook_public_key(self) -> str:
+        """The key the Telnyx dialect's webhooks are signed with (base64 Ed25519)."""
+        if not isinstance(self._fax, TelnyxGateway):
+            raise RuntimeError(f"the {self.fax_dialect} fax dialect signs no webhooks")
+        return self._fax.webhook_public_key
 
     @property
     def fax_port(self) -> int:

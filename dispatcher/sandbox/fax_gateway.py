@@ -1,4 +1,13 @@
-"""Fax gateway stand-in speaking the subset of Phaxio API v2 the dispatcher uses.
+"""The fax gateway stand-in: what every dialect shares, and the Phaxio API v2 dialect.
+
+:class:`FaxGateway` keeps the faxes, fixes each one's outcome at acceptance (a refused
+number, the first N busy), moves it ``queued`` → ``inprogress`` after half of
+``transmit_seconds`` → final after ``transmit_seconds``, records successful faxes as
+``<directory>/NNNNN-<to>.pdf`` and ``.json``, calls back when the dialect does, and
+injects the HTTP faults of :class:`Faults`. A dialect subclass speaks one provider's API
+over it: :class:`PhaxioGateway` here, ``SinchGateway`` and ``TelnyxGateway`` beside it.
+
+The Phaxio API v2 subset the dispatcher uses:
 
 - ``POST /v2/faxes`` (multipart/form-data, HTTP Basic auth with any non-empty key and
   secret): fields ``to`` (E.164), ``file`` (a PDF file part), optional
@@ -6,15 +15,11 @@
   ``{"success": true, "data": {"id": N}}`` with ids running from 1.
 - ``GET /v2/faxes``: faxes newest first, filtered by ``tag[<name>]=<value>``, at most
   ``per_page`` (default 20).
-- ``GET /v2/faxes/{id}``: the fax object; its status follows elapsed time:
-  ``queued`` → ``inprogress`` after half of ``transmit_seconds`` → final after
-  ``transmit_seconds``.
+- ``GET /v2/faxes/{id}``: the fax object.
 - On reaching the final state a fax sent with ``callback_url`` is reported there by a
   multipart POST (fields ``fax``, ``success``, ``is_test``, ``direction``), signed with
   ``X-Phaxio-Signature`` when a callback token is configured (see
   :func:`phaxio_signature`).
-
-Successful faxes are written to ``<directory>/NNNNN-<to>.pdf`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
 from aiohttp import BasicAuth, BodyPartReader, web
@@ -44,8 +49,10 @@ from .recording import NumberedFolder
 log = logging.getLogger(__name__)
 
 FaxStatus = Literal["queued", "inprogress", "success", "failure"]
+# A planned failure: the dialect's error type, code and message.
+FaxError = tuple[str, str, str]
 
-_E164 = re.compile(r"^\+\d{8,15}$")
+E164 = re.compile(r"^\+\d{8,15}$")
 _TAG_FIELD = re.compile(r"^tag\[(.+)\]$")
 _CALLBACK_TIMEOUT_SECONDS = 5.0
 
@@ -57,7 +64,8 @@ BUSY_ERROR = ("lineErrorType", "34", "Busy")
 
 @dataclass
 class SandboxFax:
-    """One fax accepted by ``POST /v2/faxes``; ``status`` is updated as it transmits."""
+    """One accepted fax; ``status`` is updated as it transmits. ``ref`` is the id the
+    dialect shows (Phaxio's number, Sinch's or Telnyx's string)."""
 
     id: int
     to: str
@@ -71,17 +79,26 @@ class SandboxFax:
     error_message: str | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     completed_at: datetime | None = None
+    ref: str = ""
+    sender: str | None = None
+    # What else the dialect keeps of the request (Telnyx's media_url, client_state, …).
+    extra: dict[str, Any] = field(default_factory=dict)
+    # False until the dialect has what it needs to transmit (Telnyx: the fetched PDF).
+    ready: bool = True
+
+    def __post_init__(self) -> None:
+        self.ref = self.ref or str(self.id)
 
     def api_data(self) -> dict[str, Any]:
         """The Phaxio v2 fax object (the ``data`` of GET and the callback's ``fax``)."""
-        completed = _iso(self.completed_at)
+        completed = iso(self.completed_at)
         return {
             "id": self.id,
             "direction": "sent",
             "status": self.status,
             "is_test": True,
             "num_pages": 1,
-            "created_at": _iso(self.created_at),
+            "created_at": iso(self.created_at),
             "completed_at": completed,
             "caller_id": None,
             "tags": dict(self.tags),
@@ -101,7 +118,7 @@ class SandboxFax:
         }
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat(timespec="milliseconds")
 
 
@@ -109,12 +126,16 @@ def _iso(moment: datetime | None) -> str | None:
 class _Transmission:
     """What the gateway knows about a fax that the fax record itself does not show."""
 
-    started: float  # time.monotonic() at acceptance
-    error: tuple[str, str, str] | None  # the planned failure, None for success
+    started: float  # time.monotonic() once ready to transmit
+    error: FaxError | None  # the planned failure, None for success
 
 
 class FaxGateway(HttpServer):
-    """The Phaxio stand-in. Use ``start()``/``stop()``; faxes land in ``faxes``."""
+    """What every dialect shares. Use ``start()``/``stop()``; faxes land in ``faxes``."""
+
+    # The dialect's two simulated failures (error type, code, message).
+    refused_error: ClassVar[FaxError] = REFUSED_ERROR
+    busy_error: ClassVar[FaxError] = BUSY_ERROR
 
     def __init__(
         self,
@@ -125,7 +146,6 @@ class FaxGateway(HttpServer):
         host: str = "127.0.0.1",
         port: int = 0,
         transmit_seconds: float = 0.5,
-        callback_token: str | None = None,
     ) -> None:
         super().__init__(host=host, port=port)
         self.faults = faults
@@ -133,8 +153,7 @@ class FaxGateway(HttpServer):
         self._counter = FaultCounter(faults)
         self._folder = NumberedFolder(directory)
         self._transmit_seconds = transmit_seconds
-        self._callback_token = callback_token
-        self._by_id: dict[int, SandboxFax] = {}
+        self._by_ref: dict[str, SandboxFax] = {}
         self._transmissions: dict[int, _Transmission] = {}
         # False before start() and after stop(): status then stays where it is.
         self._serving = False
@@ -142,11 +161,6 @@ class FaxGateway(HttpServer):
         self._client: httpx.AsyncClient | None = None
         # (fax id, HTTP status, JSON body) of each callback's answer, in order.
         self.callback_answers: list[tuple[int, int, Any]] = []
-
-    def routes(self, app: web.Application) -> None:
-        app.router.add_post("/v2/faxes", self._create)
-        app.router.add_get("/v2/faxes", self._list)
-        app.router.add_get("/v2/faxes/{id}", self._get)
 
     async def start(self) -> None:
         self._client = httpx.AsyncClient(timeout=_CALLBACK_TIMEOUT_SECONDS)
@@ -175,67 +189,61 @@ class FaxGateway(HttpServer):
 
     def advance_all(self) -> None:
         """Bring every fax to the status its elapsed time implies (while serving)."""
-        for fax in self._by_id.values():
+        for fax in self._by_ref.values():
             self._advance(fax)
 
-    # --- HTTP handlers -------------------------------------------------------
+    def find(self, ref: str) -> SandboxFax | None:
+        """The fax the dialect calls ``ref``, brought up to date."""
+        fax = self._by_ref.get(ref)
+        if fax is not None:
+            self._advance(fax)
+        return fax
 
-    async def _create(self, request: web.Request) -> web.StreamResponse:
-        if not _has_credentials(request):
-            return _unauthorized()
+    def next_id(self) -> int:
+        return len(self._by_ref) + 1
+
+    # --- what a dialect provides ---------------------------------------------
+
+    def error(
+        self, status: int, message: str, headers: dict[str, str] | None = None
+    ) -> web.Response:
+        """An error answer in the dialect's shape."""
+        raise NotImplementedError
+
+    def no_id_answer(self) -> web.Response:
+        """A 2xx answer that says the fax was taken without saying its id."""
+        raise NotImplementedError
+
+    async def prepare(self, fax: SandboxFax) -> FaxError | None:
+        """Get what the fax needs before it transmits; a failure it must end in, or None."""
+        return None
+
+    async def callback(self, fax: SandboxFax) -> None:
+        """Tell the client the fax reached its final status, if the dialect does."""
+
+    # --- faults around the answers -------------------------------------------
+
+    def refusal(self, request: web.Request) -> web.StreamResponse | None:
+        """A fault that takes the place of handling a new fax (429, 503, a reset), or None."""
         if self._counter.take("rate_limit"):
             wait = self.faults.rate_limit_reset_seconds
-            return json_error(
-                429,
-                {"success": False, "message": "Rate limit exceeded"},
-                None if wait is None else {"Retry-After": str(wait)},
+            return self.error(
+                429, "Rate limit exceeded", None if wait is None else {"Retry-After": str(wait)}
             )
         if self._counter.take("fail"):
-            return json_error(
-                503,
-                {
-                    "success": False,
-                    "message": "Service temporarily unavailable (sandbox: injected)",
-                },
-            )
+            return self.error(503, "Service temporarily unavailable (sandbox: injected)")
         if self._counter.take("reset"):
             reset_connection(request.transport)  # the upload cut off halfway: nothing taken
             return web.Response(status=400)
-        if request.content_type != "multipart/form-data":
-            return _unprocessable("Request must be multipart/form-data with the PDF as 'file'")
-        try:
-            fields, files = await _read_multipart(request)
-        except ValueError as exc:  # bad boundary, undecodable text field, ...
-            return _unprocessable(f"Malformed multipart/form-data body: {exc}")
+        return None
 
-        to = fields.get("to", "").strip()
-        if not _E164.match(to):
-            shown = to or "(no 'to' field)"
-            return _unprocessable(
-                f"Invalid phone number: {shown} (expected E.164, e.g. +12025550123)"
-            )
-        pdf = files.get("file")
-        if pdf is None:
-            return _unprocessable("No file given: send the document as a file part named 'file'")
-        if not pdf.startswith(b"%PDF-"):
-            return _unprocessable("File 'file' is not a PDF (content must start with %PDF-)")
-
-        fax = SandboxFax(
-            id=len(self._by_id) + 1,
-            to=to,
-            header_text=fields.get("header_text") or None,
-            tags={m.group(1): v for k, v in fields.items() if (m := _TAG_FIELD.match(k))},
-            callback_url=fields.get("callback_url") or None,
-            pdf=pdf,
-        )
-        self._accept(fax)
-        return await self._answer(request, fax)
-
-    async def _answer(self, request: web.Request, fax: SandboxFax) -> web.StreamResponse:
+    async def answer(
+        self, request: web.Request, fax: SandboxFax, accepted: web.Response
+    ) -> web.StreamResponse:
         """The answer to an accepted fax, or one of the faults that may take its place."""
         if fax.callback_url is not None and self._counter.take("early_callback"):
-            self._finish(fax)
-            await self._send_callback(fax, fax.callback_url)
+            self.finish(fax)
+            await self.callback(fax)
         if self._counter.take("drop"):
             # Accepted, but the client never learns it: close the connection unanswered.
             if request.transport is not None:
@@ -244,25 +252,197 @@ class FaxGateway(HttpServer):
         if self._counter.take("garble"):
             return web.Response(status=200, text="<html>upstream answered</html>")
         if self._counter.take("no_id"):
-            return web.json_response({"success": True, "message": "Fax queued", "data": {}})
+            return self.no_id_answer()
         if self._counter.take("stall"):
             return await stall(request)
+        if self._counter.take("drip"):
+            return await drip(request, accepted, self.faults.drip_seconds)
+        return accepted
+
+    # --- transmission --------------------------------------------------------
+
+    def accept(self, fax: SandboxFax) -> None:
+        # The outcome is fixed at acceptance so that "first N busy" follows arrival order
+        # even if polls finish faxes out of order. Refused numbers don't use a busy slot.
+        if self.faults.refuses_fax(fax.to):
+            error: FaxError | None = self.refused_error
+        elif self._counter.take("busy"):
+            error = self.busy_error
+        else:
+            error = None
+        self._by_ref[fax.ref] = fax
+        self.faxes.append(fax)
+        self._transmissions[fax.id] = _Transmission(started=time.monotonic(), error=error)
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._transmit(fax), name=f"sandbox-fax-{fax.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        # Retrieve the exception (e.g. a disk error writing the PDF) so it is logged
+        # once, here, instead of as "Task exception was never retrieved".
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("sandbox fax: transmission task %s failed", task.get_name(), exc_info=exc)
+
+    async def _transmit(self, fax: SandboxFax) -> None:
+        if not fax.ready:
+            failure = await self.prepare(fax)
+            transmission = self._transmissions[fax.id]
+            transmission.started = time.monotonic()
+            if failure is not None:
+                transmission.error = failure
+            fax.ready = True
+        half = self._transmit_seconds / 2
+        await asyncio.sleep(half)
+        self._start_sending(fax)
+        await asyncio.sleep(self._transmit_seconds - half)
+        # Finish unconditionally: the timer may fire a hair before the elapsed-time
+        # threshold that _advance() uses.
+        self.finish(fax)
+        await self.callback(fax)
+
+    def _advance(self, fax: SandboxFax) -> None:
+        if not self._serving or not fax.ready:
+            return
+        elapsed = time.monotonic() - self._transmissions[fax.id].started
+        if elapsed >= self._transmit_seconds:
+            self.finish(fax)
+        elif elapsed >= self._transmit_seconds / 2:
+            self._start_sending(fax)
+
+    @staticmethod
+    def _start_sending(fax: SandboxFax) -> None:
+        if fax.status == "queued":
+            fax.status = "inprogress"
+
+    def finish(self, fax: SandboxFax) -> None:
+        if fax.status in ("success", "failure"):
+            return
+        fax.completed_at = datetime.now(UTC)
+        error = self._transmissions[fax.id].error
+        if error is not None:
+            fax.status = "failure"
+            fax.error_type, fax.error_code, fax.error_message = error
+            return
+        fax.status = "success"
+        stem = self._folder.next_stem(fax.to)
+        self._folder.write_bytes(f"{stem}.pdf", fax.pdf)
+        summary = {
+            "id": fax.ref,
+            "to": fax.to,
+            "header_text": fax.header_text,
+            "tags": fax.tags,
+            "status": fax.status,
+            "created_at": iso(fax.created_at),
+            "completed_at": iso(fax.completed_at),
+        }
+        text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+        self._folder.write_bytes(f"{stem}.json", text.encode())
+        log.info("sandbox fax: recorded %s.pdf", stem)
+
+    async def post(
+        self, fax: SandboxFax, url: str, content: bytes, headers: Mapping[str, str]
+    ) -> None:
+        """POST a callback; the receiver's answer is kept in ``callback_answers``."""
+        assert self._client is not None, "callbacks only run between start() and stop()"
+        try:
+            response = await self._client.post(url, content=content, headers=dict(headers))
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            # The receiver being down must not take the gateway down with it.
+            log.warning("sandbox fax: callback for fax %s to %s failed: %r", fax.ref, url, exc)
+            return
+        with contextlib.suppress(ValueError):
+            self.callback_answers.append((fax.id, response.status_code, response.json()))
+        if response.is_error:
+            log.warning(
+                "sandbox fax: callback for fax %s to %s answered HTTP %s",
+                fax.ref,
+                url,
+                response.status_code,
+            )
+
+    async def fetch(self, url: str) -> bytes | None:
+        """GET ``url`` (a media link): its body on 200, else None."""
+        assert self._client is not None, "fetches only run between start() and stop()"
+        try:
+            response = await self._client.get(url)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            log.warning("sandbox fax: cannot fetch %s: %r", url, exc)
+            return None
+        return response.content if response.status_code == 200 else None
+
+
+class PhaxioGateway(FaxGateway):
+    """The Phaxio API v2 dialect."""
+
+    def __init__(
+        self, directory: Path, *, callback_token: str | None = None, **options: Any
+    ) -> None:
+        super().__init__(directory, **options)
+        self._callback_token = callback_token
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/v2/faxes", self._create)
+        app.router.add_get("/v2/faxes", self._list)
+        app.router.add_get("/v2/faxes/{id}", self._get)
+
+    def error(
+        self, status: int, message: str, headers: dict[str, str] | None = None
+    ) -> web.Response:
+        return json_error(status, {"success": False, "message": message}, headers)
+
+    def no_id_answer(self) -> web.Response:
+        return web.json_response({"success": True, "message": "Fax queued", "data": {}})
+
+    async def _create(self, request: web.Request) -> web.StreamResponse:
+        if not has_basic_credentials(request):
+            return self._unauthorized()
+        refused = self.refusal(request)
+        if refused is not None:
+            return refused
+        if request.content_type != "multipart/form-data":
+            return self.error(422, "Request must be multipart/form-data with the PDF as 'file'")
+        try:
+            fields, files = await read_multipart(request)
+        except ValueError as exc:  # bad boundary, undecodable text field, ...
+            return self.error(422, f"Malformed multipart/form-data body: {exc}")
+
+        to = fields.get("to", "").strip()
+        if not E164.match(to):
+            shown = to or "(no 'to' field)"
+            return self.error(
+                422, f"Invalid phone number: {shown} (expected E.164, e.g. +12025550123)"
+            )
+        pdf = files.get("file")
+        if pdf is None:
+            return self.error(422, "No file given: send the document as a file part named 'file'")
+        if not pdf.startswith(b"%PDF-"):
+            return self.error(422, "File 'file' is not a PDF (content must start with %PDF-)")
+
+        fax = SandboxFax(
+            id=self.next_id(),
+            to=to,
+            header_text=fields.get("header_text") or None,
+            tags={m.group(1): v for k, v in fields.items() if (m := _TAG_FIELD.match(k))},
+            callback_url=fields.get("callback_url") or None,
+            pdf=pdf,
+        )
+        self.accept(fax)
         queued = web.json_response(
             {"success": True, "message": "Fax queued for sending", "data": {"id": fax.id}}
         )
-        if self._counter.take("drip"):
-            return await drip(request, queued, self.faults.drip_seconds)
-        return queued
+        return await self.answer(request, fax, queued)
 
     async def _list(self, request: web.Request) -> web.Response:
         """``GET /v2/faxes``, newest first, filtered by ``tag[<name>]=<value>`` parameters."""
-        if not _has_credentials(request):
-            return _unauthorized()
+        if not has_basic_credentials(request):
+            return self._unauthorized()
         wanted = {m.group(1): v for k, v in request.query.items() if (m := _TAG_FIELD.match(k))}
         try:
             per_page = max(1, min(1000, int(request.query.get("per_page", "20"))))
         except ValueError:
-            return _unprocessable("per_page must be a whole number")
+            return self.error(422, "per_page must be a whole number")
         found = [
             fax
             for fax in reversed(self.faxes)
@@ -280,97 +460,23 @@ class FaxGateway(HttpServer):
         )
 
     async def _get(self, request: web.Request) -> web.Response:
-        if not _has_credentials(request):
-            return _unauthorized()
-        try:
-            fax_id = int(request.match_info["id"])
-        except ValueError:
-            fax_id = 0
-        fax = self._by_id.get(fax_id)
+        if not has_basic_credentials(request):
+            return self._unauthorized()
+        fax = self.find(request.match_info["id"])
         if fax is None:
-            return json_error(404, {"success": False, "message": "Fax not found"})
-        self._advance(fax)
+            return self.error(404, "Fax not found")
         return web.json_response(
             {"success": True, "message": "Retrieved fax successfully", "data": fax.api_data()}
         )
 
-    # --- transmission --------------------------------------------------------
+    def _unauthorized(self) -> web.Response:
+        return self.error(
+            401, "Invalid API credentials", {"WWW-Authenticate": 'Basic realm="phaxio-sandbox"'}
+        )
 
-    def _accept(self, fax: SandboxFax) -> None:
-        # The outcome is fixed at acceptance so that "first N busy" follows arrival order
-        # even if polls finish faxes out of order. Refused numbers don't use a busy slot.
-        if self.faults.refuses_fax(fax.to):
-            error: tuple[str, str, str] | None = REFUSED_ERROR
-        elif self._counter.take("busy"):
-            error = BUSY_ERROR
-        else:
-            error = None
-        self._by_id[fax.id] = fax
-        self.faxes.append(fax)
-        self._transmissions[fax.id] = _Transmission(started=time.monotonic(), error=error)
-        loop = asyncio.get_running_loop()
-        task = loop.create_task(self._transmit(fax), name=f"sandbox-fax-{fax.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._forget)
-
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        # Retrieve the exception (e.g. a disk error writing the PDF) so it is logged
-        # once, here, instead of as "Task exception was never retrieved".
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("sandbox fax: transmission task %s failed", task.get_name(), exc_info=exc)
-
-    async def _transmit(self, fax: SandboxFax) -> None:
-        half = self._transmit_seconds / 2
-        await asyncio.sleep(half)
-        self._start_sending(fax)
-        await asyncio.sleep(self._transmit_seconds - half)
-        # Finish unconditionally: the timer may fire a hair before the elapsed-time
-        # threshold that _advance() uses.
-        self._finish(fax)
-        if fax.callback_url is not None:
-            await self._send_callback(fax, fax.callback_url)
-
-    def _advance(self, fax: SandboxFax) -> None:
-        if not self._serving:
+    async def callback(self, fax: SandboxFax) -> None:
+        if fax.callback_url is None:
             return
-        elapsed = time.monotonic() - self._transmissions[fax.id].started
-        if elapsed >= self._transmit_seconds:
-            self._finish(fax)
-        elif elapsed >= self._transmit_seconds / 2:
-            self._start_sending(fax)
-
-    @staticmethod
-    def _start_sending(fax: SandboxFax) -> None:
-        if fax.status == "queued":
-            fax.status = "inprogress"
-
-    def _finish(self, fax: SandboxFax) -> None:
-        if fax.status in ("success", "failure"):
-            return
-        fax.completed_at = datetime.now(UTC)
-        error = self._transmissions[fax.id].error
-        if error is not None:
-            fax.status = "failure"
-            fax.error_type, fax.error_code, fax.error_message = error
-            return
-        fax.status = "success"
-        stem = self._folder.next_stem(fax.to)
-        self._folder.write_bytes(f"{stem}.pdf", fax.pdf)
-        summary = {
-            "id": fax.id,
-            "to": fax.to,
-            "header_text": fax.header_text,
-            "tags": fax.tags,
-            "status": fax.status,
-            "created_at": _iso(fax.created_at),
-            "completed_at": _iso(fax.completed_at),
-        }
-        text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
-        self._folder.write_bytes(f"{stem}.json", text.encode())
-        log.info("sandbox fax: recorded %s.pdf", stem)
-
-    async def _send_callback(self, fax: SandboxFax, url: str) -> None:
         fields = {
             "fax": json.dumps(fax.api_data()),
             "success": "true" if fax.status == "success" else "false",
@@ -380,26 +486,13 @@ class FaxGateway(HttpServer):
         body, content_type = _multipart_form(fields)
         headers = {"Content-Type": content_type}
         if self._callback_token is not None:
-            headers["X-Phaxio-Signature"] = phaxio_signature(self._callback_token, url, fields, {})
-        assert self._client is not None, "callbacks only run between start() and stop()"
-        try:
-            response = await self._client.post(url, content=body, headers=headers)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            # The receiver being down must not take the gateway down with it.
-            log.warning("sandbox fax: callback for fax %s to %s failed: %r", fax.id, url, exc)
-            return
-        with contextlib.suppress(ValueError):
-            self.callback_answers.append((fax.id, response.status_code, response.json()))
-        if response.is_error:
-            log.warning(
-                "sandbox fax: callback for fax %s to %s answered HTTP %s",
-                fax.id,
-                url,
-                response.status_code,
+            headers["X-Phaxio-Signature"] = phaxio_signature(
+                self._callback_token, fax.callback_url, fields, {}
             )
+        await self.post(fax, fax.callback_url, body, headers)
 
 
-def _has_credentials(request: web.Request) -> bool:
+def has_basic_credentials(request: web.Request) -> bool:
     header = request.headers.get("Authorization")
     if header is None:
         return False
@@ -410,19 +503,7 @@ def _has_credentials(request: web.Request) -> bool:
     return bool(auth.login) and bool(auth.password)
 
 
-def _unauthorized() -> web.Response:
-    return json_error(
-        401,
-        {"success": False, "message": "Invalid API credentials"},
-        {"WWW-Authenticate": 'Basic realm="phaxio-sandbox"'},
-    )
-
-
-def _unprocessable(message: str) -> web.Response:
-    return json_error(422, {"success": False, "message": message})
-
-
-async def _read_multipart(request: web.Request) -> tuple[dict[str, str], dict[str, bytes]]:
+async def read_multipart(request: web.Request) -> tuple[dict[str, str], dict[str, bytes]]:
     """Plain fields and file parts of a multipart body, read into memory.
 
     Used instead of ``request.post()``, which spools files to temporary files through
@@ -433,7 +514,7 @@ async def _read_multipart(request: web.Request) -> tuple[dict[str, str], dict[st
     reader = await request.multipart()
     async for part in reader:
         if not isinstance(part, BodyPartReader) or part.name is None:
-            continue  # nested multipart or nameless parts carry nothing Phaxio reads
+            continue  # nested multipart or nameless parts carry nothing a gateway reads
         if part.filename is not None:
             files.setdefault(part.name, bytes(await part.read()))
         else:

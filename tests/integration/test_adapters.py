@@ -23,7 +23,7 @@ from dispatcher.channels.base import (
     TransientError,
 )
 from dispatcher.channels.email import EmailAdapter
-from dispatcher.channels.fax import FaxAdapter
+from dispatcher.channels.phaxio import PhaxioAdapter as FaxAdapter
 from dispatcher.channels.twitter import TwitterAdapter
 from dispatcher.models import (
     AttemptOutcome,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dispatcher.channels.email import EmailAdapter
-from dispatcher.channels.fax import FaxAdapter
+from dispatcher.channels.phaxio import PhaxioAdapter as FaxAdapter
 from dispatcher.channels.twitter import TwitterAdapter
 from dispatcher.models import AttemptOutcome, Channel, DeliveryStatus, Settlement
 from dispatcher.sandbox import Faults, Sandbox
