@@ -53,6 +53,16 @@ structlog.configure(
 
 _handler: logging.Handler | None = None
 _listener: logging.handlers.QueueListener | None = None
+# Secrets learnt while running (an access token a command printed), blanked like the
+# settings' own. Replaced whole, never changed in place: the writing thread reads it.
+_learnt: frozenset[str] = frozenset()
+
+
+def redact_also(secret: str) -> None:
+    """Blank ``secret`` from every log line written from now on, as the settings' secrets are."""
+    global _learnt
+    if len(secret) >= _SHORTEST_SECRET and secret not in _learnt:
+        _learnt = _learnt | {secret}
 
 
 class _HandOver(logging.handlers.QueueHandler):
@@ -91,7 +101,10 @@ class _Redacting(structlog.stdlib.ProcessorFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
-        for secret in self._secrets:
+        secrets = self._secrets
+        if _learnt:
+            secrets = sorted({*secrets, *_learnt}, key=len, reverse=True)
+        for secret in secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         return text

@@ -45,8 +45,13 @@ class EmailSettings(BaseModel):
     port: int | None = None
     username: str | None = None
     password: SecretStr | None = None
+    # A command (run without a shell) that prints a fresh OAuth 2 access token: XOAUTH2
+    # (Google Workspace, Microsoft 365) instead of PASSWORD. Run again when one expires.
+    oauth2_token_command: str | None = None
     start_tls: bool | None = None
     use_tls: bool = False
+    # CA certificates (PEM) trusted for the relay besides the system's (SSL_CERT_FILE).
+    ca_file: Path | None = None
     from_address: str = "appeals@dispatcher.invalid"
     from_name: str = "Appeal Dispatcher"
     timeout_seconds: float = 30.0

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import email.policy
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
+from pathlib import Path
 
 import aiosmtplib
 
@@ -18,10 +20,21 @@ from dispatcher.channels.base import (
     TransientError,
     ensure_lease_held,
 )
+from dispatcher.channels.smtp_relay import (
+    AccessTokens,
+    RelayLogin,
+    client_tls_context,
+    connection_failure,
+)
 from dispatcher.models import Channel, ClaimedDelivery
 from dispatcher.render.email import email_bytes, message_id
 
 log = logging.getLogger(__name__)
+
+_SIGN_IN_SETTINGS = (
+    "DISPATCHER_EMAIL__USERNAME with DISPATCHER_EMAIL__PASSWORD or "
+    "DISPATCHER_EMAIL__OAUTH2_TOKEN_COMMAND, over DISPATCHER_EMAIL__START_TLS or __USE_TLS"
+)
 
 
 def classify_smtp_error(exc: aiosmtplib.SMTPException) -> DeliveryError:
@@ -34,6 +47,11 @@ def classify_smtp_error(exc: aiosmtplib.SMTPException) -> DeliveryError:
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         code = exc.code
         message = f"SMTP {code} {exc.message}"
+        if code == 530:  # RFC 4954: "Authentication required" (or STARTTLS first)
+            return PermanentError(
+                f"the relay wants us to sign in first ({message}): set {_SIGN_IN_SETTINGS}",
+                code=str(code),
+            )
         if 400 <= code < 500:
             return TransientError(message, code=str(code))
         if 500 <= code < 600:
@@ -94,22 +112,20 @@ class SmtpPool:
         host: str,
         port: int,
         size: int,
-        username: str | None,
-        password: str | None,
+        login: RelayLogin,
         start_tls: bool | None,
         use_tls: bool,
+        tls_context: ssl.SSLContext | None,
         timeout: float,
     ) -> None:
         self.host = host
         self.port = port
         self.size = size
-        self._options = {
-            "username": username,
-            "password": password,
-            "start_tls": start_tls,
-            "use_tls": use_tls,
-            "timeout": timeout,
-        }
+        self._login = login
+        self._start_tls = start_tls
+        self._use_tls = use_tls
+        self._tls_context = tls_context
+        self._timeout = timeout
         self._idle: list[aiosmtplib.SMTP] = []
         self._slots = asyncio.Semaphore(size)
         self.opened = 0  # connections opened over the pool's life (for tests and metrics)
@@ -133,8 +149,28 @@ class SmtpPool:
                     self._idle.append(smtp)
 
     async def _open(self) -> aiosmtplib.SMTP:
-        smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, **self._options)  # type: ignore[arg-type]
-        await smtp.connect()
+        """A new connection, encrypted as configured and signed in. Raises PermanentError
+        naming the setting to fix for an untrusted certificate or refused credentials."""
+        smtp = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            start_tls=self._start_tls,
+            use_tls=self._use_tls,
+            tls_context=self._tls_context,
+            timeout=self._timeout,
+        )
+        try:
+            await smtp.connect()
+            await self._login.sign_in(smtp)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            smtp.close()
+            failure = connection_failure(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+        except BaseException:
+            smtp.close()
+            raise
         self.opened += 1
         return smtp
 
@@ -170,12 +206,19 @@ class EmailAdapter:
         from_name: str,
         username: str | None = None,
         password: str | None = None,
+        oauth2_token_command: str | None = None,
         start_tls: bool | None = None,
         use_tls: bool = False,
+        ca_file: Path | None = None,
         timeout: float = 30.0,
         pool_size: int = 10,
         provider: str = "smtp",
     ) -> None:
+        """``start_tls``: None upgrades when the relay offers it (and then credentials are
+        sent only once it has), False never. Certificates are always verified (against
+        the system's CAs and ``ca_file``). With ``oauth2_token_command`` the login is
+        XOAUTH2 (``username`` is the mailbox) instead of PLAIN/LOGIN with ``password``.
+        Raises ConfigurationError for a ``ca_file`` that cannot be read."""
         self.provider = provider
         self.host = host
         self.port = port
@@ -185,10 +228,20 @@ class EmailAdapter:
             host=host,
             port=port,
             size=pool_size,
-            username=username,
-            password=password,
+            login=RelayLogin(
+                username=username,
+                password=password,
+                tokens=(
+                    AccessTokens(oauth2_token_command, timeout=timeout)
+                    if oauth2_token_command
+                    else None
+                ),
+                plain_allowed=start_tls is False,
+            ),
             start_tls=start_tls,
             use_tls=use_tls,
+            # Built once, here: it reads certificate files.
+            tls_context=client_tls_context(ca_file) if use_tls or start_tls is not False else None,
             timeout=timeout,
         )
 
