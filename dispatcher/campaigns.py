@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from dispatcher.fax_hours import FaxHours, parse_window, time_zone
 from dispatcher.models import Channel, is_language_code
 from dispatcher.settings import ConfigurationError
 
@@ -109,6 +110,42 @@ class Target(BaseModel):
     twitter: tuple[Handle, ...] = ()
     phone: PhoneNumber | None = None
     postal: str | None = None
+    # The official's time zone (IANA) and the daily window, local to it, in which their fax
+    # line may be called ("08:00-20:00"); without fax_hours, any hour.
+    timezone: str | None = None
+    fax_hours: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            time_zone(value)
+        return value
+
+    @field_validator("fax_hours")
+    @classmethod
+    def _daily_window(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_window(value)
+        return value
+
+    @model_validator(mode="after")
+    def _fax_hours_have_a_line_and_a_zone(self) -> Target:
+        if self.fax_hours is not None and self.timezone is None:
+            raise ValueError(
+                "fax_hours needs timezone: the IANA zone the window is local to, such as "
+                "timezone = 'Asia/Shanghai'"
+            )
+        if self.fax_hours is not None and self.fax is None:
+            raise ValueError("fax_hours is set but the target has no fax number")
+        return self
+
+    @property
+    def fax_window(self) -> FaxHours | None:
+        """When this target's fax line may be called (None: at any hour)."""
+        if self.fax_hours is None or self.timezone is None:
+            return None
+        return FaxHours.parse(self.fax_hours, self.timezone)
 
     def address(self, channel: Channel) -> str | None:
         """The address this target has on ``channel`` (handles joined by spaces), or None."""

@@ -151,6 +151,9 @@ class ClaimedDelivery:
     # Earlier attempts X refused as a duplicate while nothing of ours could have gone out:
     # the next post carries another reference (see render.tweet.post_reference).
     duplicates_before: int = 0
+    # When the provider accepted the attempt this delivery awaits confirmation of (None
+    # for a send): the confirmation's wait is bounded from then.
+    accepted_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ callback moves a delivery exactly as polling would. They take ``now`` and do no 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -18,6 +19,7 @@ from dispatcher.channels.base import (
     SendResult,
     TransientError,
 )
+from dispatcher.fax_hours import FaxHours
 from dispatcher.models import (
     AttemptOutcome,
     ClaimedDelivery,
@@ -225,8 +227,16 @@ def confirmation_update(
     *,
     now: dt.datetime,
     poll_seconds: float,
+    confirm_timeout: float | None = None,
 ) -> DeliveryUpdate:
-    """A provider's word on an accepted delivery: delivered, failed, retry, or still waiting."""
+    """A provider's word on an accepted delivery: delivered, failed, retry, or still waiting.
+
+    With ``confirm_timeout`` (seconds from the provider's acceptance), the wait is bounded:
+    polls are due no later than the timeout, and the poll at or past it is the last look-up.
+    A definite answer then counts as always (transmitted, or failed); no answer (still in
+    progress, or the provider could not be asked) ends the delivery ``failed`` with the
+    reason, its attempt ``unknown`` (the fax may still go through; a retry looks it up).
+    """
     if isinstance(verdict, DeliveryError):
         if isinstance(verdict, TransientError):
             return retry_or_end(policy, delivery, verdict, AttemptOutcome.TRANSIENT, now=now)
@@ -238,12 +248,48 @@ def confirmation_update(
         )
     if verdict.confirmed:
         return _answered(delivery, verdict, "", now=now, poll_seconds=poll_seconds)
+    next_poll = now + dt.timedelta(seconds=poll_seconds)
+    if confirm_timeout is not None and delivery.accepted_at is not None:
+        give_up_at = delivery.accepted_at + dt.timedelta(seconds=confirm_timeout)
+        if now >= give_up_at:
+            return unconfirmed_update(delivery, verdict, confirm_timeout)
+        next_poll = min(next_poll, give_up_at)
     # Still transmitting: the attempt stays open, and the status is asked for again.
+    return _update(delivery, DeliveryStatus.AWAITING_CONFIRMATION, next_attempt_at=next_poll)
+
+
+# The error class of a delivery the provider accepted but never confirmed in time.
+UNCONFIRMED = "Unconfirmed"
+
+
+def unconfirmed_update(
+    delivery: ClaimedDelivery, last_word: SendResult, confirm_timeout: float
+) -> DeliveryUpdate:
+    """The provider did not confirm within ``confirm_timeout`` seconds of accepting, and its
+    last word settles nothing: the delivery ends ``failed``. Its attempt ends ``unknown``:
+    the provider has it and may yet transmit it, so a retry asks it first."""
+    said = last_word.summary or "no status"
     return _update(
         delivery,
-        DeliveryStatus.AWAITING_CONFIRMATION,
-        next_attempt_at=now + dt.timedelta(seconds=poll_seconds),
+        DeliveryStatus.FAILED,
+        error=ErrorInfo(
+            UNCONFIRMED,
+            None,
+            f"the gateway did not confirm the fax within {_duration(confirm_timeout)} "
+            f"of accepting it (last look-up: {said})",
+        ),
+        attempt_outcome=AttemptOutcome.UNKNOWN,
+        response_summary=said,
     )
+
+
+def _duration(seconds: float) -> str:
+    """'2 h', '90 min' or '30 s': how long a bound is, for the delivery log."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{int(seconds // 3600)} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds:g} s"
 
 
 def internal_error_update(
@@ -269,3 +315,15 @@ def interrupted_update(delivery: ClaimedDelivery, *, now: dt.datetime) -> Delive
         error=error_info(error),
         attempt_outcome=AttemptOutcome.UNKNOWN,
     )
+
+
+def within_fax_hours(update: DeliveryUpdate, hours: FaxHours | None) -> DeliveryUpdate:
+    """A fax due again while its line is closed (a retry, a rate limit's wait) is due at
+    the line's next opening instead; the claim would hold it until then anyway, and this
+    way the log and the supporter's page say when it will really go."""
+    if hours is None or update.status is not DeliveryStatus.QUEUED or not update.next_attempt_at:
+        return update
+    opening = hours.next_opening(update.next_attempt_at)
+    if opening == update.next_attempt_at:
+        return update
+    return dataclasses.replace(update, next_attempt_at=opening)

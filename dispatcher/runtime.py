@@ -27,6 +27,7 @@ from dispatcher.channels.registry import (
     poll_seconds,
     sandboxed_channels,
 )
+from dispatcher.fax_hours import FaxHours
 from dispatcher.models import Channel
 from dispatcher.retry import RetryPolicy
 from dispatcher.service import Service
@@ -101,9 +102,7 @@ async def embedded_sandbox(
         return
     try:
         for channel in sandboxed_channels(settings):
-            sandbox = sandbox_from_settings(
-                cfg, channels=(channel.value,), fax_dialect=settings.fax.provider
-            )
+            sandbox = sandbox_from_settings(cfg, channels=(channel.value,))
             try:
                 await sandbox.start()
             except OSError as exc:
@@ -132,10 +131,8 @@ def sandbox_from_settings(
     email_faults: Faults | None = None,
     fax_faults: Faults | None = None,
     x_faults: Faults | None = None,
-    fax_dialect: str = "phaxio",
 ) -> Sandbox:
-    """A sandbox (not started) where DISPATCHER_SANDBOX__* says, with optional faults; its
-    fax gateway speaks ``fax_dialect`` (DISPATCHER_FAX__PROVIDER's API)."""
+    """A sandbox (not started) where DISPATCHER_SANDBOX__* says, with optional faults."""
     from dispatcher.sandbox import CHANNELS, Faults, Sandbox
 
     return Sandbox(
@@ -145,7 +142,6 @@ def sandbox_from_settings(
         fax_port=cfg.fax_port,
         x_port=cfg.x_port,
         fax_transmit_seconds=cfg.fax_transmit_seconds,
-        fax_dialect=fax_dialect,
         channels=CHANNELS if channels is None else channels,
         email_faults=email_faults or Faults(),
         fax_faults=fax_faults or Faults(),
@@ -171,7 +167,19 @@ def build_worker(
         name=name,
         on_attempt=on_attempt,
         pacing=pacing_rules(settings, service.catalog),
+        fax_hours=fax_lines(service.catalog),
+        confirm_timeout=settings.fax.confirm_timeout_seconds,
     )
+
+
+def fax_lines(catalog: CampaignCatalog) -> dict[tuple[str, str], FaxHours]:
+    """Each fax line's hours from the campaign files: (campaign id, number) → window."""
+    return {
+        (campaign.id, target.fax): window
+        for campaign in catalog
+        for target in campaign.targets
+        if target.fax is not None and (window := target.fax_window) is not None
+    }
 
 
 def supervised_worker(

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dispatcher.channels.base import ChannelAdapter, DeliveryError, SendResult, lease_held
+from dispatcher.fax_hours import FaxHours
 from dispatcher.logs import get_logger
 from dispatcher.models import (
     Channel,
@@ -42,6 +43,7 @@ from dispatcher.outcomes import (
     internal_error_update,
     interrupted_update,
     send_update,
+    within_fax_hours,
 )
 from dispatcher.retry import RetryPolicy, send_with_fast_retries
 from dispatcher.settings import WorkerSettings
@@ -207,8 +209,15 @@ class Worker:
         name: str | None = None,
         on_attempt: Callable[[Channel, float], None] | None = None,
         pacing: PacingRules | None = None,
+        fax_hours: Mapping[tuple[str, str], FaxHours] | None = None,
+        confirm_timeout: float | None = None,
     ) -> None:
         self.store = store
+        # Each fax line's hours, (campaign id, number) → window: the claim holds a fax
+        # while its line is closed, and a retry due then waits for the opening.
+        self.fax_hours = fax_hours or {}
+        # Seconds from a fax's acceptance to the last look-up of its status.
+        self.confirm_timeout = confirm_timeout
         self.pacing = pacing
         self.adapters = adapters
         self.policy = policy
@@ -354,6 +363,7 @@ class Worker:
             lease_seconds=self.settings.lease_seconds,
             pacing=self.pacing,
             holding=[*self._in_flight, *self._recorder.held()],
+            fax_hours=self.fax_hours,
         )
         got = Counter(delivery.channel for delivery in claimed)
         for channel, asked in free.items():
@@ -404,6 +414,9 @@ class Worker:
     async def _handle(self, delivery: ClaimedDelivery) -> None:
         try:
             update = await self._outcome(delivery)
+            if delivery.channel is Channel.FAX:
+                hours = self.fax_hours.get((delivery.campaign_id, delivery.address))
+                update = within_fax_hours(update, hours)
         finally:
             self._leased_until.pop(delivery.id, None)
             self._busy[delivery.channel] -= 1
@@ -463,5 +476,10 @@ class Worker:
         except DeliveryError as exc:
             verdict = exc
         return confirmation_update(
-            self.policy, delivery, verdict, now=utcnow(), poll_seconds=self.poll_seconds
+            self.policy,
+            delivery,
+            verdict,
+            now=utcnow(),
+            poll_seconds=self.poll_seconds,
+            confirm_timeout=self.confirm_timeout,
         )

@@ -48,6 +48,8 @@ def write_open_campaign(directory: Path, *, deadline: dt.date | None = None) -> 
     text = re.sub(
         r"^deadline = .*$", f"deadline = {deadline.isoformat()}", text, count=1, flags=re.M
     )
+    # Faxes go at once whatever the hour (tests/integration/test_fax_hours.py sets its own).
+    text = re.sub(r"^fax_hours = .*\n", "", text, flags=re.M)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{OPEN_CAMPAIGN}.toml"
     path.write_text(text, encoding="utf-8")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
+from babel.dates import get_timezone_name
 from pydantic import BaseModel, ConfigDict
 
+from dispatcher.fax_hours import FAX_HOURS, FaxHours
 from dispatcher.i18n import N_, _, current
 from dispatcher.models import (
     UNCONFIRMED_AT_DEADLINE,
@@ -14,7 +17,9 @@ from dispatcher.models import (
     ErrorInfo,
     LogEntry,
     format_time,
+    utcnow,
 )
+from dispatcher.outcomes import UNCONFIRMED
 from dispatcher.service.context import Service
 from dispatcher.service.links import check_link, not_valid
 from dispatcher.service.review import REJECTED
@@ -47,10 +52,17 @@ class AppealStatus(BaseModel):
         return all(d.status.settled for d in self.deliveries)
 
 
-def reason(entry: LogEntry) -> str | None:
+def reason(
+    entry: LogEntry, fax_hours: FaxHours | None = None, *, now: dt.datetime | None = None
+) -> str | None:
     """What happened and what happens next, in a supporter's words: one sentence for a
     delivery that did not arrive, or will be tried again; None while all is well. The
-    provider's own words stay in the operators' log."""
+    provider's own words stay in the operators' log. ``fax_hours``: the window of the
+    target's fax line, to say when a fax waiting for it will go."""
+    if entry.status is DeliveryStatus.QUEUED and fax_hours is not None:
+        waiting = _waiting_for_fax_hours(entry, fax_hours, now or utcnow())
+        if waiting is not None:
+            return waiting
     if entry.status is DeliveryStatus.EXPIRED:
         if entry.last_error is not None and entry.last_error.message == UNCONFIRMED_AT_DEADLINE:
             return _(
@@ -78,6 +90,27 @@ def reason(entry: LogEntry) -> str | None:
     return _("%(what)s We will not try again.") % {"what": what}
 
 
+def _waiting_for_fax_hours(entry: LogEntry, hours: FaxHours, now: dt.datetime) -> str | None:
+    """When a queued fax will go, if the line's hours hold it back (None if they do not)."""
+    due = max(now, entry.next_attempt_at)
+    goes = hours.next_opening(due)
+    held = entry.last_error is not None and entry.last_error.error_class == FAX_HOURS
+    if goes == due and not held:
+        return None
+    zone = get_timezone_name(hours.zone, "long", locale=current(), zone_variant="generic")
+    if "(UTC)" in zone or "UTC" in hours.zone:
+        zone = "UTC"  # CLDR has no generic name for it ("Unknown Region (UTC) Time")
+    return _(
+        "This fax line is called only between %(opens)s and %(closes)s, %(zone)s. It will "
+        "go after %(when)s."
+    ) % {
+        "opens": f"{hours.opens:%H:%M}",
+        "closes": f"{hours.closes:%H:%M}",
+        "zone": zone,
+        "when": format_time(goes),
+    }
+
+
 # Words in a fax gateway's failure that say what happened on the line.
 _FAX_WORDS = (
     (re.compile(r"busy", re.I), N_("The fax line was busy.")),
@@ -97,6 +130,11 @@ def what_went_wrong(channel: Channel, error: ErrorInfo) -> str:
     (in the language being written: see :mod:`dispatcher.i18n`)."""
     kind, code, message = error.error_class, error.code or "", error.message
     if channel is Channel.FAX:
+        if kind == UNCONFIRMED:
+            return _(
+                "The fax service accepted the fax but did not confirm in time that it went "
+                "through."
+            )
         for pattern, words in _FAX_WORDS:
             if pattern.search(message):
                 return _(words)
@@ -111,9 +149,6 @@ def what_went_wrong(channel: Channel, error: ErrorInfo) -> str:
         if kind == "PermanentError":
             return _("X refused the post.")
         return _("We could not reach X.")
-    if "DISPATCHER_EMAIL__" in message:
-        # Our own relay refused us (a setting the operators must fix; the log names it).
-        return _("Our own email service is not working, so the email could not be sent.")
     if kind == "PermanentError" and code.startswith("5"):
         return _("The official's mail server refused the email.")
     if code.startswith("4"):
@@ -131,6 +166,7 @@ async def appeal_status(service: Service, appeal_id: str, token: str) -> AppealS
     campaign = service.catalog.get(campaign_id)
     language = current()
     names = {t.id: t.name_in(language) for t in campaign.targets} if campaign else {}
+    windows = {t.id: t.fax_window for t in campaign.targets} if campaign else {}
     entries = await service.store.list_deliveries(appeal_id=appeal_id)
     return AppealStatus(
         appeal_id=appeal_id,
@@ -142,7 +178,9 @@ async def appeal_status(service: Service, appeal_id: str, token: str) -> AppealS
                 target_name=names.get(e.target_id, e.target_id),
                 channel=e.channel,
                 status=e.status,
-                reason=reason(e),
+                reason=reason(
+                    e, windows.get(e.target_id) if e.channel is Channel.FAX else None
+                ),
             )
             for e in sorted(entries, key=lambda e: e.id)
         ],

@@ -18,6 +18,7 @@ from dispatcher.models import (
     utcnow,
 )
 from dispatcher.store.base import StoreBase
+from dispatcher.store.fax_hours_sql import FaxLines, hold_for_fax_hours
 from dispatcher.store.pacing_sql import Leased, pace, pause_channels
 from dispatcher.store.queue_sql import (
     PENDING,
@@ -47,12 +48,13 @@ class QueueStore(StoreBase):
         now: dt.datetime | None = None,
         pacing: PacingRules | None = None,
         holding: Sequence[int] = (),
+        fax_hours: FaxLines | None = None,
     ) -> list[ClaimedDelivery]:
         """Lease due deliveries to ``worker`` and open an attempt for each send.
 
-        With ``pacing``, sends its rates do not allow yet go back to the queue, due when
-        they will be (see :mod:`dispatcher.store.pacing_sql`); a channel paused by its
-        provider's rate limit is not claimed at all.
+        With ``pacing`` and ``fax_hours``, sends their rates or a closed fax line do not
+        allow yet go back to the queue, due when they will be (see :meth:`_hold_back`); a
+        channel paused by its provider's rate limit is not claimed at all.
 
         ``limit`` is a total, or a number per channel (a worker claims what its free send
         slots can take). Due: queued and ``next_attempt_at`` passed; sending with an expired
@@ -84,8 +86,7 @@ class QueueStore(StoreBase):
                     channel=channel,
                     holding=holding,
                 )
-            if pacing is not None and claimed:
-                claimed = await pace(conn, claimed, pacing, now)
+            claimed = await self._hold_back(conn, claimed, now, pacing, fax_hours)
             if not claimed:
                 return []
             sends = [(c.id, c.attempts) for c in claimed if c.status is DeliveryStatus.SENDING]
@@ -96,6 +97,24 @@ class QueueStore(StoreBase):
         if sends:
             self.notifier.publish(QueueEvent.CHANGED)
         return loaded
+
+    @staticmethod
+    async def _hold_back(
+        conn: AsyncConnection,
+        claimed: list[Leased],
+        now: dt.datetime,
+        pacing: PacingRules | None,
+        fax_hours: FaxLines | None,
+    ) -> list[Leased]:
+        """The leases that may go now. A fax whose line is closed goes back to the queue,
+        due at its next opening (:mod:`dispatcher.store.fax_hours_sql`), before pacing
+        counts it; then sends their rates do not allow yet go back, due when they will be
+        (:mod:`dispatcher.store.pacing_sql`). Neither uses an attempt."""
+        if fax_hours and claimed:
+            claimed = await hold_for_fax_hours(conn, claimed, fax_hours, now)
+        if pacing is not None and claimed:
+            claimed = await pace(conn, claimed, pacing, now)
+        return claimed
 
     async def _prepare_claim(
         self, conn: AsyncConnection, channels: list[Channel | None], now: dt.datetime

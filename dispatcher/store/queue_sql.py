@@ -273,6 +273,21 @@ async def expire_overdue(conn: AsyncConnection, now: dt.datetime) -> None:
 _its_supporter = supporters.c.id == appeals.c.supporter_id
 
 
+def _accepted_at() -> Any:
+    """When the provider accepted the attempt a delivery is on (a fax awaiting its
+    confirmation; the wait is bounded from then), else NULL."""
+    accepted = attempts.alias("accepted")
+    return (
+        select(accepted.c.finished_at)
+        .where(
+            accepted.c.delivery_id == deliveries.c.id,
+            accepted.c.number == deliveries.c.attempts,
+            accepted.c.outcome == AttemptOutcome.ACCEPTED.value,
+        )
+        .scalar_subquery()
+    )
+
+
 def _claimed_statement() -> Any:
     """Everything a worker needs to send each delivery; binds ``ids`` (expanding)."""
     d, a = deliveries, appeals
@@ -327,6 +342,7 @@ def _claimed_statement() -> Any:
             a.c.confirmed_at.is_not(None).label("reply_to"),
             unknown_before.label("earlier_outcome_unknown"),
             refused_as_duplicate.label("duplicates_before"),
+            _accepted_at().label("accepted_at"),
         )
         .select_from(d.join(a, a.c.id == d.c.appeal_id).join(supporters, _its_supporter))
         .where(d.c.id.in_(bindparam("ids", expanding=True)))
@@ -364,6 +380,7 @@ async def load_claimed(conn: AsyncConnection, ids: list[int]) -> list[ClaimedDel
             paused_attempts=r.paused_attempts,
             duplicates_before=int(r.duplicates_before or 0),
             reply_to=bool(r.reply_to),
+            accepted_at=r.accepted_at,
         )
         for r in rows
     ]
