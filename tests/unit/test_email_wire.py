@@ -24,6 +24,18 @@ CASES = {
     "chinese subject": {"subject": "请释放在新疆被任意拘押的人，并告知其家属他们的下落" * 2},
     "a line over 998 octets": {"body": "释" * 400},
     "mixed scripts": {"supporter_name": "Ана Лима 🌍", "body": "Привет\n\n¡Hola! 你好"},
+    "arabic name and subject": {
+        "supporter_name": "أحمد منصور",
+        "target_name": "سفارة جمهورية الصين الشعبية",
+        "subject": "أطلقوا سراح جميع المحتجزين تعسفياً في شينجيانغ",
+    },
+    "hebrew name": {"supporter_name": "דניאל כהן", "subject": "שחררו את העצורים"},
+    "right-to-left beside left-to-right": {"supporter_name": "Ana Lima (أحمد) 2024"},
+    "emoji name and subject": {
+        "supporter_name": "Ana 🌍✊🏽 Lima 👩‍👩‍👧",
+        "subject": "Free them 🕊️ now 🙏",
+    },
+    "long emoji and cjk name": {"supporter_name": "王小明🌸" * 25},
 }
 
 
@@ -38,6 +50,10 @@ def test_the_message_parses_back_identical(overrides: dict[str, str], eight_bit:
     assert b"\n" not in raw.replace(b"\r\n", b"")
     if not eight_bit:
         assert raw.isascii()
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii()  # names and subjects travel as RFC 2047 encoded words
+    if not f"{claimed.supporter_name}{claimed.subject}".isascii():
+        assert b"=?utf-8?" in head
     message = PARSER.parsebytes(raw)
     assert not message.defects
     (sender,) = message["From"].addresses
