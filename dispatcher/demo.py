@@ -163,7 +163,8 @@ def demo_settings(base: Settings, sandbox: Sandbox) -> Settings:
             ),
             # The demo must never reach a real provider, whatever the environment says.
             "email": base.email.model_copy(update={"host": None}),
-            "fax": base.fax.model_copy(update={"base_url": None, "callback_url": None}),
+            # The same fax API (DISPATCHER_FAX__PROVIDER), spoken by the sandbox.
+            "fax": base.fax.sandboxed(),
             "twitter": base.twitter.model_copy(update={"api_base_url": None, "consumer_key": None}),
         }
     )
@@ -216,6 +217,7 @@ async def run_demo(base: Settings, console: Console, serve: ServeOptions | None 
         fax_faults=Faults(busy_first=1, refuse=frozenset({xi_fax})),
         x_faults=Faults(rate_limit_first=1, fail_first=1),
         fax_transmit_seconds=0.5,
+        fax_dialect=base.fax.provider,
         clear=True,
     )
     console.rule("[bold]Appeal dispatcher demo")

@@ -102,7 +102,9 @@ async def embedded_sandbox(
         return
     try:
         for channel in sandboxed_channels(settings):
-            sandbox = sandbox_from_settings(cfg, channels=(channel.value,))
+            sandbox = sandbox_from_settings(
+                cfg, channels=(channel.value,), fax_dialect=settings.fax.provider
+            )
             try:
                 await sandbox.start()
             except OSError as exc:
@@ -131,8 +133,10 @@ def sandbox_from_settings(
     email_faults: Faults | None = None,
     fax_faults: Faults | None = None,
     x_faults: Faults | None = None,
+    fax_dialect: str = "phaxio",
 ) -> Sandbox:
-    """A sandbox (not started) where DISPATCHER_SANDBOX__* says, with optional faults."""
+    """A sandbox (not started) where DISPATCHER_SANDBOX__* says, with optional faults; its
+    fax gateway speaks ``fax_dialect`` (DISPATCHER_FAX__PROVIDER's API)."""
     from dispatcher.sandbox import CHANNELS, Faults, Sandbox
 
     return Sandbox(
@@ -142,6 +146,7 @@ def sandbox_from_settings(
         fax_port=cfg.fax_port,
         x_port=cfg.x_port,
         fax_transmit_seconds=cfg.fax_transmit_seconds,
+        fax_dialect=fax_dialect,
         channels=CHANNELS if channels is None else channels,
         email_faults=email_faults or Faults(),
         fax_faults=fax_faults or Faults(),

@@ -45,8 +45,13 @@ class EmailSettings(BaseModel):
     port: int | None = None
     username: str | None = None
     password: SecretStr | None = None
+    # A command (run without a shell) that prints a fresh OAuth 2 access token: XOAUTH2
+    # (Google Workspace, Microsoft 365) instead of PASSWORD. Run again when one expires.
+    oauth2_token_command: str | None = None
     start_tls: bool | None = None
     use_tls: bool = False
+    # CA certificates (PEM) trusted for the relay besides the system's (SSL_CERT_FILE).
+    ca_file: Path | None = None
     from_address: str = "appeals@dispatcher.invalid"
     from_name: str = "Appeal Dispatcher"
     timeout_seconds: float = 30.0
@@ -62,14 +67,33 @@ class EmailSettings(BaseModel):
         return self.host is not None
 
 
-class FaxSettings(BaseModel):
-    """A Phaxio-v2-compatible fax gateway. With no ``base_url``, the sandbox gateway is used."""
+FaxProviderName = Literal["phaxio", "sinch", "telnyx"]
 
+
+class FaxSettings(BaseModel):
+    """The fax gateway: ``provider`` chooses its API (each provider's module in
+    ``dispatcher/channels/`` names the settings it needs). With none of a provider's
+    settings given, the sandbox gateway speaks that provider's API instead."""
+
+    provider: FaxProviderName = "phaxio"
+    # Phaxio: the gateway's URL (required). Sinch and Telnyx: their own unless given.
     base_url: str | None = None
+    # Phaxio: key and secret (HTTP Basic). Telnyx: the API key (Bearer).
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
+    # Phaxio's signed callbacks: the URL registered with it and its callback token.
     callback_url: str | None = None
     callback_token: SecretStr | None = None
+    # Sinch Fax API v3: the project, and an access key (HTTP Basic).
+    project_id: str | None = None
+    key_id: str | None = None
+    key_secret: SecretStr | None = None
+    # Sinch and Telnyx: the number faxes are sent from (E.164).
+    from_number: str | None = None
+    # Telnyx: the Programmable Fax application, and the public key its webhooks are
+    # signed with (base64 Ed25519, from the portal).
+    connection_id: str | None = None
+    webhook_public_key: str | None = None
     poll_seconds: float = 60.0
     header_text: str = "Urgent appeal"
     timeout_seconds: float = 60.0
@@ -81,7 +105,16 @@ class FaxSettings(BaseModel):
 
     @property
     def configured(self) -> bool:
-        return self.base_url is not None
+        """Some provider account is given (a missing part is named when the adapter is
+        built); otherwise the sandbox gateway speaks ``provider``'s API."""
+        account = (self.base_url, self.api_key, self.api_secret, self.project_id)
+        return any(value is not None for value in (*account, self.key_id, self.connection_id))
+
+    def sandboxed(self) -> FaxSettings:
+        """These settings without any provider account: the same API, on the sandbox."""
+        account = ("base_url", "api_key", "api_secret", "callback_url", "callback_token")
+        more = ("project_id", "key_id", "key_secret", "connection_id", "webhook_public_key")
+        return self.model_copy(update=dict.fromkeys((*account, *more)))
 
 
 class TwitterSettings(BaseModel):

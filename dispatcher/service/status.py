@@ -149,6 +149,9 @@ def what_went_wrong(channel: Channel, error: ErrorInfo) -> str:
         if kind == "PermanentError":
             return _("X refused the post.")
         return _("We could not reach X.")
+    if "DISPATCHER_EMAIL__" in message:
+        # Our own relay refused us (a setting the operators must fix; the log names it).
+        return _("Our own email service is not working, so the email could not be sent.")
     if kind == "PermanentError" and code.startswith("5"):
         return _("The official's mail server refused the email.")
     if code.startswith("4"):
