@@ -102,10 +102,25 @@ def client_state(delivery_id: int) -> str:
     return base64.b64encode(f"delivery:{delivery_id}".encode()).decode("ascii")
 
 
+# Telnyx's reasons in the words the status page and the log look for.
+_WORDS = {
+    "user_busy": "the line was busy",
+    "receiver_user_busy": "the line was busy",
+    "receiver_no_response": "no answer",
+    "fax_initial_communication_timeout": "no answer from a fax machine",
+    "receiver_unallocated_number": "number not in service",
+    "destination_invalid": "invalid number",
+    "receiver_invalid_number_format": "invalid number",
+    "file_download_failed": "Telnyx could not fetch the PDF from our media link",
+}
+
+
 def classify_telnyx_failure(reason: str | None) -> DeliveryError:
     """A fax that ended ``failed``: a busy, silent or dropped line, a media link that could
     not be fetched, Telnyx busy → retry; a bad number, document or account → permanent."""
     shown = reason or "no reason given"
+    if reason in _WORDS:
+        shown = f"{_WORDS[reason]} ({reason})"
     cls = PermanentError if reason in PERMANENT_REASONS else TransientError
     return cls(f"fax failed: {shown}", code=reason)
 

@@ -295,6 +295,7 @@ async def test_a_telnyx_failure_webhook_is_classified(tmp_path: Path, campaigns_
         row = await row_of(client, claimed.id)
         assert row["status"] == "failed"
         assert row["last_error"]["code"] == "receiver_unallocated_number"
+        assert "number not in service" in row["last_error"]["message"]
 
 
 def test_telnyx_signature_matches_one_computed_independently_by_node() -> None:
