@@ -10,7 +10,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .faults import Faults
-from .fax_gateway import FaxGateway, PhaxioGateway, SandboxFax
+from .fax_gateway import FaxGateway, SandboxFax
+from .fax_phaxio import PhaxioGateway
 from .fax_sinch import SinchGateway
 from .fax_telnyx import TelnyxGateway
 
@@ -84,15 +85,9 @@ class Sandbox:
             "port": fax_port,
             "transmit_seconds": fax_transmit_seconds,
         }
-        self._fax: FaxGateway
-        if fax_dialect == "sinch":
-            self._fax = SinchGateway(directory / "fax", **fax_options)
-        elif fax_dialect == "telnyx":
-            self._fax = TelnyxGateway(directory / "fax", signing_key=fax_signing_key, **fax_options)
-        else:
-            self._fax = PhaxioGateway(
-                directory / "fax", callback_token=fax_callback_token, **fax_options
-            )
+        self._fax = _fax_gateway(
+            fax_dialect, directory / "fax", fax_options, fax_callback_token, fax_signing_key
+        )
         self._x = XApi(
             directory / "twitter",
             faults=x_faults,
@@ -208,3 +203,18 @@ class Sandbox:
     def _require(self, channel: str) -> None:
         if channel not in self._started:
             raise RuntimeError(f"the sandbox {channel} server is not running")
+
+
+def _fax_gateway(
+    dialect: str,
+    directory: Path,
+    options: dict[str, Any],
+    callback_token: str | None,
+    signing_key: Ed25519PrivateKey | None,
+) -> FaxGateway:
+    """The sandbox gateway that speaks ``dialect``'s API."""
+    if dialect == "sinch":
+        return SinchGateway(directory, **options)
+    if dialect == "telnyx":
+        return TelnyxGateway(directory, signing_key=signing_key, **options)
+    return PhaxioGateway(directory, callback_token=callback_token, **options)

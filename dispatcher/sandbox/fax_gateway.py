@@ -1,25 +1,12 @@
-"""The fax gateway stand-in: what every dialect shares, and the Phaxio API v2 dialect.
+"""The fax gateway stand-in: what every dialect shares.
 
 :class:`FaxGateway` keeps the faxes, fixes each one's outcome at acceptance (a refused
 number, the first N busy), moves it ``queued`` → ``inprogress`` after half of
 ``transmit_seconds`` → final after ``transmit_seconds``, records successful faxes as
 ``<directory>/NNNNN-<to>.pdf`` and ``.json``, calls back when the dialect does, and
 injects the HTTP faults of :class:`Faults`. A dialect subclass speaks one provider's API
-over it: :class:`PhaxioGateway` here, ``SinchGateway`` and ``TelnyxGateway`` beside it.
-
-The Phaxio API v2 subset the dispatcher uses:
-
-- ``POST /v2/faxes`` (multipart/form-data, HTTP Basic auth with any non-empty key and
-  secret): fields ``to`` (E.164), ``file`` (a PDF file part), optional
-  ``header_text``, ``callback_url`` and tags as ``tag[<name>]``. Answers
-  ``{"success": true, "data": {"id": N}}`` with ids running from 1.
-- ``GET /v2/faxes``: faxes newest first, filtered by ``tag[<name>]=<value>``, at most
-  ``per_page`` (default 20).
-- ``GET /v2/faxes/{id}``: the fax object.
-- On reaching the final state a fax sent with ``callback_url`` is reported there by a
-  multipart POST (fields ``fax``, ``success``, ``is_test``, ``direction``), signed with
-  ``X-Phaxio-Signature`` when a callback token is configured (see
-  :func:`phaxio_signature`).
+over it: ``PhaxioGateway`` (fax_phaxio.py), ``SinchGateway`` (fax_sinch.py) and
+``TelnyxGateway`` (fax_telnyx.py).
 """
 
 from __future__ import annotations
@@ -29,7 +16,6 @@ import contextlib
 import json
 import logging
 import re
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,10 +26,8 @@ from typing import Any, ClassVar, Literal
 import httpx
 from aiohttp import BasicAuth, BodyPartReader, web
 
-from dispatcher.channels.phaxio import phaxio_signature
-
 from .faults import FaultCounter, Faults
-from .http_server import HttpServer, drip, json_error, reset_connection, stall
+from .http_server import HttpServer, drip, reset_connection, stall
 from .recording import NumberedFolder
 
 log = logging.getLogger(__name__)
@@ -53,7 +37,6 @@ FaxStatus = Literal["queued", "inprogress", "success", "failure"]
 FaxError = tuple[str, str, str]
 
 E164 = re.compile(r"^\+\d{8,15}$")
-_TAG_FIELD = re.compile(r"^tag\[(.+)\]$")
 _CALLBACK_TIMEOUT_SECONDS = 5.0
 
 # Failure details for the two simulated failures. The codes are sandbox choices in
@@ -373,125 +356,6 @@ class FaxGateway(HttpServer):
         return response.content if response.status_code == 200 else None
 
 
-class PhaxioGateway(FaxGateway):
-    """The Phaxio API v2 dialect."""
-
-    def __init__(
-        self, directory: Path, *, callback_token: str | None = None, **options: Any
-    ) -> None:
-        super().__init__(directory, **options)
-        self._callback_token = callback_token
-
-    def routes(self, app: web.Application) -> None:
-        app.router.add_post("/v2/faxes", self._create)
-        app.router.add_get("/v2/faxes", self._list)
-        app.router.add_get("/v2/faxes/{id}", self._get)
-
-    def error(
-        self, status: int, message: str, headers: dict[str, str] | None = None
-    ) -> web.Response:
-        return json_error(status, {"success": False, "message": message}, headers)
-
-    def no_id_answer(self) -> web.Response:
-        return web.json_response({"success": True, "message": "Fax queued", "data": {}})
-
-    async def _create(self, request: web.Request) -> web.StreamResponse:
-        if not has_basic_credentials(request):
-            return self._unauthorized()
-        refused = self.refusal(request)
-        if refused is not None:
-            return refused
-        if request.content_type != "multipart/form-data":
-            return self.error(422, "Request must be multipart/form-data with the PDF as 'file'")
-        try:
-            fields, files = await read_multipart(request)
-        except ValueError as exc:  # bad boundary, undecodable text field, ...
-            return self.error(422, f"Malformed multipart/form-data body: {exc}")
-
-        to = fields.get("to", "").strip()
-        if not E164.match(to):
-            shown = to or "(no 'to' field)"
-            return self.error(
-                422, f"Invalid phone number: {shown} (expected E.164, e.g. +12025550123)"
-            )
-        pdf = files.get("file")
-        if pdf is None:
-            return self.error(422, "No file given: send the document as a file part named 'file'")
-        if not pdf.startswith(b"%PDF-"):
-            return self.error(422, "File 'file' is not a PDF (content must start with %PDF-)")
-
-        fax = SandboxFax(
-            id=self.next_id(),
-            to=to,
-            header_text=fields.get("header_text") or None,
-            tags={m.group(1): v for k, v in fields.items() if (m := _TAG_FIELD.match(k))},
-            callback_url=fields.get("callback_url") or None,
-            pdf=pdf,
-        )
-        self.accept(fax)
-        queued = web.json_response(
-            {"success": True, "message": "Fax queued for sending", "data": {"id": fax.id}}
-        )
-        return await self.answer(request, fax, queued)
-
-    async def _list(self, request: web.Request) -> web.Response:
-        """``GET /v2/faxes``, newest first, filtered by ``tag[<name>]=<value>`` parameters."""
-        if not has_basic_credentials(request):
-            return self._unauthorized()
-        wanted = {m.group(1): v for k, v in request.query.items() if (m := _TAG_FIELD.match(k))}
-        try:
-            per_page = max(1, min(1000, int(request.query.get("per_page", "20"))))
-        except ValueError:
-            return self.error(422, "per_page must be a whole number")
-        found = [
-            fax
-            for fax in reversed(self.faxes)
-            if all(fax.tags.get(name) == value for name, value in wanted.items())
-        ]
-        for fax in found[:per_page]:
-            self._advance(fax)
-        return web.json_response(
-            {
-                "success": True,
-                "message": "Retrieved faxes successfully",
-                "data": [fax.api_data() for fax in found[:per_page]],
-                "paging": {"total": len(found), "per_page": per_page, "page": 1},
-            }
-        )
-
-    async def _get(self, request: web.Request) -> web.Response:
-        if not has_basic_credentials(request):
-            return self._unauthorized()
-        fax = self.find(request.match_info["id"])
-        if fax is None:
-            return self.error(404, "Fax not found")
-        return web.json_response(
-            {"success": True, "message": "Retrieved fax successfully", "data": fax.api_data()}
-        )
-
-    def _unauthorized(self) -> web.Response:
-        return self.error(
-            401, "Invalid API credentials", {"WWW-Authenticate": 'Basic realm="phaxio-sandbox"'}
-        )
-
-    async def callback(self, fax: SandboxFax) -> None:
-        if fax.callback_url is None:
-            return
-        fields = {
-            "fax": json.dumps(fax.api_data()),
-            "success": "true" if fax.status == "success" else "false",
-            "is_test": "true",
-            "direction": "sent",
-        }
-        body, content_type = _multipart_form(fields)
-        headers = {"Content-Type": content_type}
-        if self._callback_token is not None:
-            headers["X-Phaxio-Signature"] = phaxio_signature(
-                self._callback_token, fax.callback_url, fields, {}
-            )
-        await self.post(fax, fax.callback_url, body, headers)
-
-
 def has_basic_credentials(request: web.Request) -> bool:
     header = request.headers.get("Authorization")
     if header is None:
@@ -520,22 +384,3 @@ async def read_multipart(request: web.Request) -> tuple[dict[str, str], dict[str
         else:
             fields.setdefault(part.name, await part.text())
     return fields, files
-
-
-def _multipart_form(fields: Mapping[str, str]) -> tuple[bytes, str]:
-    """Encode ``fields`` as multipart/form-data; returns (body, Content-Type).
-
-    Hand-rolled because httpx only produces multipart when there are file parts, and
-    Phaxio's callbacks are multipart without any.
-    """
-    boundary = secrets.token_hex(16)
-    chunks: list[bytes] = []
-    for name, value in fields.items():
-        chunks.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n'
-            f"Content-Type: text/plain; charset=utf-8\r\n\r\n".encode()
-        )
-        chunks.append(value.encode())
-        chunks.append(b"\r\n")
-    chunks.append(f"--{boundary}--\r\n".encode())
-    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
