@@ -20,11 +20,13 @@ from dispatcher.models import SENT_CHANNELS, DeliveryStatus, utcnow
 from dispatcher.output import err, out, print_log, print_receipt, print_report
 from dispatcher.runtime import (
     build_worker,
+    channel_modes,
     close_adapters,
     embedded_sandbox,
     install_stop_handlers,
     load_catalog,
     open_service,
+    require_secret_when_live,
     run_with_receipts,
     sandbox_from_settings,
 )
@@ -94,9 +96,12 @@ async def cmd_send(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    require_secret_when_live(settings)
     async with open_service(settings) as service:
         # Build first: half-given provider settings fail before anything starts.
         worker = build_worker(settings, service)
+        for line in channel_modes(settings):
+            err.print(line, markup=False)
         async with embedded_sandbox(settings, err.print):
             await _run_worker(worker, settings, service, drain=args.drain)
     return 0
@@ -264,6 +269,9 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from dispatcher.web.app import create_app, server_config
 
+    require_secret_when_live(settings)
+    for line in channel_modes(settings):
+        err.print(line, markup=False)
     app = create_app(settings, run_worker=not args.no_worker, announce=err.print)
     config = server_config(app, settings, host=args.host, port=args.port, log_level=args.log_level)
     base = f"http://{args.host}:{args.port}"

@@ -268,12 +268,17 @@ async def _submit_appeals(service: Service, console: Console) -> int:
 def _print_outcome(console: Console, report: CampaignReport, received: dict[str, int]) -> bool:
     console.rule("Report")
     print_report(report)
-    counted = {channel: counts.delivered for channel, counts in report.channels.items()}
-    match = counted == received
+    # Everything went to the sandbox: all of it is rehearsal, none of it an action.
+    rehearsed = {c: counts.delivered for c, counts in report.rehearsal.channels.items()}
+    match = rehearsed == received and report.actions == 0
     console.print(
         f"Sandbox received: email {received['email']}, fax {received['fax']}, "
         f"X {received['twitter']}  —  "
-        + ("[green]matches the report[/]" if match else f"[red]DOES NOT match {counted}[/]")
+        + (
+            "[green]matches the report's rehearsal[/] (0 actions: nothing reached the officials)"
+            if match
+            else f"[red]DOES NOT match: rehearsal {rehearsed}, actions {report.actions}[/]"
+        )
     )
     console.print(
         f"Open what arrived: {SANDBOX_DIR}/email/*.eml, {SANDBOX_DIR}/fax/*.pdf, "

@@ -19,6 +19,9 @@ class Channel(enum.StrEnum):
 
 
 SENT_CHANNELS: tuple[Channel, ...] = tuple(Channel)
+# The provider name of what goes to the built-in sandbox servers: a rehearsal, recorded
+# with each attempt and never counted as an action.
+SANDBOX = "sandbox"
 
 
 def utcnow() -> dt.datetime:
@@ -254,6 +257,9 @@ class LogEntry:
     next_attempt_at: dt.datetime
     updated_at: dt.datetime
     settlement: Settlement | None = None
+    # Where it goes (or went): a provider's name, or "sandbox" (a rehearsal). None for
+    # rows from before providers were recorded.
+    provider: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +273,7 @@ class AttemptEntry:
     error: ErrorInfo | None
     provider_ref: str | None
     response_summary: str | None
+    provider: str | None = None  # where this try went: a provider, or "sandbox"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dispatcher.models import AppealReceipt, DeliveryStatus, LogEntry, format_time
-from dispatcher.service.reporting import BUCKETS, CampaignReport
+from dispatcher.service.reporting import BUCKETS, CampaignReport, Counts
 from dispatcher.service.views import DeliveryView
 
 out = Console(highlight=False)
@@ -54,13 +54,19 @@ def print_report(report: CampaignReport) -> None:
             f"provider, {report.possible_duplicates} sent again (possible duplicates); "
             "each counted once"
         )
-    table = Table("target", "channel", *BUCKETS)
-    for target_id, by_channel in report.targets.items():
-        for channel, counts in by_channel.items():
-            table.add_row(target_id, channel, *(str(n) for n in counts.in_order()))
-    for channel, counts in report.channels.items():
-        table.add_row("[bold]all[/]", channel, *(f"[bold]{n}[/]" for n in counts.in_order()))
-    out.print(table)
+    if any(sum(counts.in_order()) for counts in report.channels.values()):
+        out.print(_counts_table(report.targets, report.channels))
+    else:
+        out.print("no delivery to a real provider yet")
+    rehearsal = report.rehearsal
+    if rehearsal.channels_now or rehearsal.delivered:
+        now = ", ".join(rehearsal.channels_now) or "none now"
+        out.print(
+            f"[bold yellow]rehearsal[/] (the built-in sandbox; nothing reached the officials, "
+            f"never counted; rehearsing: {now}): appeals {rehearsal.appeals}   "
+            f"supporters {rehearsal.supporters}   delivered to the sandbox {rehearsal.delivered}"
+        )
+        out.print(_counts_table(rehearsal.targets, rehearsal.channels))
     reported = report.self_reported
     if reported.total:
         out.print(f"self-reported by supporters (counted apart): {reported.total}")
@@ -70,6 +76,16 @@ def print_report(report: CampaignReport) -> None:
         out.print(mine)
     else:
         out.print("self-reported by supporters (counted apart): none")
+
+
+def _counts_table(targets: dict[str, dict[str, Counts]], channels: dict[str, Counts]) -> Table:
+    table = Table("target", "channel", *BUCKETS)
+    for target_id, by_channel in targets.items():
+        for channel, counts in by_channel.items():
+            table.add_row(target_id, channel, *(str(n) for n in counts.in_order()))
+    for channel, counts in channels.items():
+        table.add_row("[bold]all[/]", channel, *(f"[bold]{n}[/]" for n in counts.in_order()))
+    return table
 
 
 def print_log(
@@ -101,7 +117,7 @@ def print_log(
         status = _status_markup(e.status)
         if e.settlement is not None:
             status += f" ({e.settlement.value.replace('_', ' ')})"
-        table.add_row(*cells, e.channel.value, status, str(e.attempts), error)
+        table.add_row(*cells, _how(e), status, str(e.attempts), error)
     out.print(table)
 
 
@@ -118,13 +134,18 @@ def _print_log_lines(entries: Sequence[LogEntry], *, show_campaign: bool) -> Non
             status += f" ({e.settlement.value.replace('_', ' ')})"
         tries = f"{e.attempts} {'try' if e.attempts == 1 else 'tries'}"
         out.print(
-            f"{format_time(e.updated_at)}  #{e.id}  {where}{e.target_id}  {e.channel.value}  "
+            f"{format_time(e.updated_at)}  #{e.id}  {where}{e.target_id}  {_how(e)}  "
             f"{status}  {tries}"
         )
         if e.last_error is not None:
             code = f" {e.last_error.code}" if e.last_error.code else ""
             error = f"{e.last_error.error_class}{code}: {e.last_error.message}"
             out.print(f"    {error}", markup=False)
+
+
+def _how(entry: LogEntry) -> str:
+    """The channel, and the provider it went through ("fax · sinch", "email · sandbox")."""
+    return f"{entry.channel.value} · {entry.provider}" if entry.provider else entry.channel.value
 
 
 def _status_markup(status: DeliveryStatus) -> str:

@@ -21,14 +21,17 @@ from dispatcher.campaigns import CampaignCatalog
 from dispatcher.channels.email import EmailAdapter
 from dispatcher.channels.registry import (
     CHANNELS,
+    ConfigError,
     build_adapters,
+    channel_providers,
     concurrency_limits,
+    live,
     pacing_rules,
     poll_seconds,
     sandboxed_channels,
 )
 from dispatcher.fax_hours import FaxHours
-from dispatcher.models import Channel
+from dispatcher.models import SANDBOX, Channel
 from dispatcher.retry import RetryPolicy
 from dispatcher.service import Service
 from dispatcher.service.receipts import send_receipts
@@ -71,9 +74,36 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
                 else _PROCESS_LINK_KEY
             ),
             public_url=settings.public_url.rstrip("/"),
+            providers=channel_providers(settings),
         )
     finally:
         await store.close()
+
+
+def channel_modes(settings: Settings) -> list[str]:
+    """One line per channel: live (through which provider), rehearsal, or off."""
+    lines = []
+    for channel, provider in channel_providers(settings).items():
+        if provider is None:
+            lines.append(f"{channel.value}: off (no provider configured)")
+        elif provider == SANDBOX:
+            lines.append(
+                f"{channel.value}: rehearsal on the sandbox, nothing reaches the officials"
+            )
+        else:
+            lines.append(f"{channel.value}: live through {provider}")
+    return lines
+
+
+def require_secret_when_live(settings: Settings) -> None:
+    """In live mode every link in a supporter's email must outlive this process: refuse
+    to start without DISPATCHER_SECRET_KEY (ConfigError)."""
+    if live(settings) and settings.secret_key is None:
+        raise ConfigError(
+            "DISPATCHER_SECRET_KEY is required once a provider is configured: the links in "
+            "supporters' emails and the forms must work after a restart and on every process "
+            "(set it to a long random value, the same for every process)"
+        )
 
 
 def load_catalog(settings: Settings) -> CampaignCatalog:
@@ -84,7 +114,7 @@ def load_catalog(settings: Settings) -> CampaignCatalog:
 async def embedded_sandbox(
     settings: Settings, announce: Callable[[str], None]
 ) -> AsyncIterator[list[Sandbox]]:
-    """Start the sandbox servers for every channel without provider settings.
+    """Start the sandbox servers for every channel that rehearses on the sandbox.
 
     A port that is already taken is assumed to be a ``dispatcher sandbox`` running
     separately; the worker then sends there.
@@ -95,8 +125,8 @@ async def embedded_sandbox(
         for channel in sandboxed_channels(settings):
             port = CHANNELS[channel].sandbox_port(cfg)
             announce(
-                f"{channel.value}: no provider configured, "
-                f"sending to the sandbox at {cfg.host}:{port}"
+                f"{channel.value}: rehearsal, sending to the sandbox at {cfg.host}:{port} "
+                "(nothing reaches the officials)"
             )
         yield started
         return
@@ -117,8 +147,9 @@ async def embedded_sandbox(
                 continue
             started.append(sandbox)
             announce(
-                f"{channel.value}: no provider configured, sending to the embedded sandbox on "
-                f"{cfg.host}:{CHANNELS[channel].sandbox_port(cfg)} (recorded in {cfg.directory}/)"
+                f"{channel.value}: rehearsal, sending to the embedded sandbox on "
+                f"{cfg.host}:{CHANNELS[channel].sandbox_port(cfg)} (recorded in "
+                f"{cfg.directory}/; nothing reaches the officials)"
             )
         yield started
     finally:

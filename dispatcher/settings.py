@@ -61,6 +61,9 @@ class EmailSettings(BaseModel):
     # (0: no limit). Campaigns may set their own ([pacing] in the campaign file).
     per_recipient_per_minute: int = Field(default=30, ge=0)
     per_minute: int = Field(default=0, ge=0)
+    # The relay is a mail catcher (Mailpit in docker-compose): what it takes is a
+    # rehearsal, recorded as "sandbox" and never counted as an action.
+    rehearsal: bool = False
 
     @property
     def configured(self) -> bool:
@@ -172,6 +175,11 @@ class IntakeSettings(BaseModel):
     per_email_per_hour: int = Field(default=10, ge=0)
 
 
+# The channels' names as settings spell them (models.Channel's values; settings sit below
+# models in the layers).
+SANDBOX_CHANNEL_NAMES = ("email", "fax", "twitter")
+
+
 class SandboxSettings(BaseModel):
     """Where the built-in sandbox listens and records what it receives."""
 
@@ -184,6 +192,26 @@ class SandboxSettings(BaseModel):
     # False: never start the sandbox in-process; send to the one at ``host`` (a separate
     # `dispatcher sandbox`, e.g. its own container in docker-compose).
     embedded: bool = True
+    # Channels sent to the sandbox while others are live ("fax" or "email,fax"): labelled
+    # rehearsal everywhere and never counted. With no provider configured at all, every
+    # channel goes to the sandbox anyway.
+    channels: str = ""
+
+    @field_validator("channels")
+    @classmethod
+    def _known_channels(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = [name for name in names if name not in SANDBOX_CHANNEL_NAMES]
+        if unknown:
+            raise ValueError(
+                f"{unknown[0]!r} is not a channel; DISPATCHER_SANDBOX__CHANNELS takes "
+                f"{', '.join(SANDBOX_CHANNEL_NAMES)}, separated by commas"
+            )
+        return ",".join(names)
+
+    @property
+    def channel_names(self) -> frozenset[str]:
+        return frozenset(name for name in self.channels.split(",") if name)
 
 
 class Settings(BaseSettings):

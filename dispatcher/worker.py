@@ -324,12 +324,14 @@ class Worker:
             return False  # every free slot asked for was filled: more may be due at once
         if drain and not self._in_flight:
             await self._recorder.idle()
-            if await self.store.pending_count() == 0:
+            # Channels that are off (live mode, no provider) have no slots: what waits
+            # there is not this worker's to drain.
+            if await self.store.pending_count(channels=list(self._slots)) == 0:
                 return True
         if free:
             # The claim came back short: nothing more is due now. Look up when it will be
             # (not after every freed slot: that is a query per send).
-            self._due_at = await self.store.next_due_at()
+            self._due_at = await self.store.next_due_at(channels=list(self._slots))
         await self._sleep()
         return False
 
@@ -364,6 +366,7 @@ class Worker:
             pacing=self.pacing,
             holding=[*self._in_flight, *self._recorder.held()],
             fax_hours=self.fax_hours,
+            providers={channel: adapter.provider for channel, adapter in self.adapters.items()},
         )
         got = Counter(delivery.channel for delivery in claimed)
         for channel, asked in free.items():

@@ -16,15 +16,13 @@ from pydantic import SecretStr
 from dispatcher.campaigns import CampaignCatalog
 from dispatcher.channels.base import ChannelAdapter
 from dispatcher.i18n import N_
-from dispatcher.models import CampaignPacing, Channel, PacingRules
+from dispatcher.models import SANDBOX, CampaignPacing, Channel, PacingRules
 from dispatcher.settings import ConfigurationError, SandboxSettings, Settings, WorkerSettings
 
 if TYPE_CHECKING:
     from dispatcher.channels.fax import FaxProvider
 
 DEFAULT_X_API = "https://api.twitter.com"
-# The provider name of everything sent to the built-in sandbox: a rehearsal, never counted.
-SANDBOX = "sandbox"
 # The sandbox checks that credentials are present, not what they are.
 # Not a secret: the sandbox accepts any credentials.
 _SANDBOX_SECRET = "sandbox"  # noqa: S105  # nosec B105
@@ -40,8 +38,10 @@ class ChannelSpec:
 
     channel: Channel
     label: str  # what supporters and operators read (translated where shown)
-    configured: Callable[[Settings], bool]  # provider settings given (else: the sandbox)
-    build: Callable[[Settings], ChannelAdapter]  # the provider's adapter, or the sandbox's
+    configured: Callable[[Settings], bool]  # provider settings given
+    provider: Callable[[Settings], str]  # the configured provider's name ("smtp", "x", …)
+    # The provider's adapter, or (True) one that speaks to the sandbox.
+    build: Callable[[Settings, bool], ChannelAdapter]
     sandbox_port: Callable[[SandboxSettings], int]
     concurrency: Callable[[WorkerSettings], int]  # sends in flight per worker
 
@@ -52,12 +52,12 @@ def _secret(value: SecretStr | None, env_name: str, channel: str) -> str:
     return value.get_secret_value()
 
 
-def _email_adapter(settings: Settings) -> ChannelAdapter:
+def _email_adapter(settings: Settings, sandboxed: bool) -> ChannelAdapter:
     # Imported here so commands that send nothing don't load aiosmtplib, aiohttp or tweepy.
     from dispatcher.channels.email import EmailAdapter
 
     email, sandbox = settings.email, settings.sandbox
-    if email.host is not None:
+    if email.host is not None and not sandboxed:
         host, port = email.host, email.port or (465 if email.use_tls else 587)
         username = email.username
         password = email.password.get_secret_value() if email.password else None
@@ -73,7 +73,7 @@ def _email_adapter(settings: Settings) -> ChannelAdapter:
         username, password, start_tls, use_tls = None, None, False, False
         token_command, ca_file = None, None
     return EmailAdapter(
-        provider="smtp" if email.host is not None else SANDBOX,
+        provider=SANDBOX if sandboxed or email.rehearsal else "smtp",
         host=host,
         port=port,
         from_address=email.from_address,
@@ -106,11 +106,11 @@ def _fax_adapter(settings: Settings, sandboxed: bool | None = None) -> ChannelAd
     return fax_provider(settings.fax.provider).build(settings, sandboxed)
 
 
-def _x_adapter(settings: Settings) -> ChannelAdapter:
+def _x_adapter(settings: Settings, sandboxed: bool) -> ChannelAdapter:
     from dispatcher.channels.twitter import TwitterAdapter
 
     x, sandbox = settings.twitter, settings.sandbox
-    if x.configured:
+    if x.configured and not sandboxed:
         what = "X (DISPATCHER_TWITTER__*)"
         base_url = x.api_base_url or DEFAULT_X_API
         keys = [
@@ -121,7 +121,7 @@ def _x_adapter(settings: Settings) -> ChannelAdapter:
         base_url = f"http://{sandbox.host}:{sandbox.x_port}"
         keys = [_SANDBOX_SECRET] * 4
     return TwitterAdapter(
-        provider="x" if x.configured else SANDBOX,
+        provider=SANDBOX if sandboxed else "x",
         api_base_url=base_url,
         consumer_key=keys[0],
         consumer_secret=keys[1],
@@ -136,6 +136,7 @@ CHANNELS: dict[Channel, ChannelSpec] = {
         Channel.EMAIL,
         label=N_("Email"),
         configured=lambda s: s.email.configured,
+        provider=lambda s: SANDBOX if s.email.rehearsal else "smtp",
         build=_email_adapter,
         sandbox_port=lambda sandbox: sandbox.smtp_port,
         concurrency=lambda worker: worker.email_concurrency,
@@ -144,6 +145,7 @@ CHANNELS: dict[Channel, ChannelSpec] = {
         Channel.FAX,
         label=N_("Fax"),
         configured=lambda s: s.fax.configured,
+        provider=lambda s: s.fax.provider,
         build=_fax_adapter,
         sandbox_port=lambda sandbox: sandbox.fax_port,
         concurrency=lambda worker: worker.fax_concurrency,
@@ -152,6 +154,7 @@ CHANNELS: dict[Channel, ChannelSpec] = {
         Channel.TWITTER,
         label=N_("X (Twitter)"),
         configured=lambda s: s.twitter.configured,
+        provider=lambda s: "x",
         build=_x_adapter,
         sandbox_port=lambda sandbox: sandbox.x_port,
         concurrency=lambda worker: worker.twitter_concurrency,
@@ -160,14 +163,54 @@ CHANNELS: dict[Channel, ChannelSpec] = {
 CHANNEL_LABELS = {channel: spec.label for channel, spec in CHANNELS.items()}
 
 
+def live(settings: Settings) -> bool:
+    """Live mode: some real provider is configured. Then a channel without provider
+    settings is off, unless DISPATCHER_SANDBOX__CHANNELS routes it to the sandbox."""
+    return any(
+        spec.configured(settings) and spec.provider(settings) != SANDBOX
+        for spec in CHANNELS.values()
+    )
+
+
+def channel_providers(settings: Settings) -> dict[Channel, str | None]:
+    """Where each channel sends: its provider's name, ``sandbox`` (a rehearsal), or None
+    (off). With no provider configured at all, every channel rehearses on the sandbox."""
+    is_live = live(settings)
+    routed = settings.sandbox.channel_names
+    providers: dict[Channel, str | None] = {}
+    for channel, spec in CHANNELS.items():
+        if spec.configured(settings) and channel.value not in routed:
+            providers[channel] = spec.provider(settings)
+        elif not is_live or channel.value in routed:
+            providers[channel] = SANDBOX
+        else:
+            providers[channel] = None
+    return providers
+
+
 def sandboxed_channels(settings: Settings) -> list[Channel]:
-    """Channels that have no provider settings and therefore go to the sandbox."""
-    return [channel for channel, spec in CHANNELS.items() if not spec.configured(settings)]
+    """Channels sent to the built-in sandbox servers: all without provider settings when
+    nothing is live, else those DISPATCHER_SANDBOX__CHANNELS names. (A mail catcher set
+    as the relay, DISPATCHER_EMAIL__REHEARSAL, is a rehearsal too, on its own server.)"""
+    providers = channel_providers(settings)
+    return [
+        channel
+        for channel, spec in CHANNELS.items()
+        if providers[channel] is not None
+        and (not spec.configured(settings) or channel.value in settings.sandbox.channel_names)
+    ]
 
 
 def build_adapters(settings: Settings) -> dict[Channel, ChannelAdapter]:
-    """One adapter per channel. Raises ConfigError for half-given provider settings."""
-    return {channel: spec.build(settings) for channel, spec in CHANNELS.items()}
+    """One adapter per channel that is on. Raises ConfigError for half-given provider
+    settings."""
+    providers = channel_providers(settings)
+    builtin = sandboxed_channels(settings)
+    return {
+        channel: spec.build(settings, channel in builtin)
+        for channel, spec in CHANNELS.items()
+        if providers[channel] is not None
+    }
 
 
 def concurrency_limits(settings: WorkerSettings) -> dict[Channel, int]:

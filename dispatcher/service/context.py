@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dispatcher.campaigns import CampaignCatalog
+from dispatcher.models import SANDBOX, SENT_CHANNELS, Channel
 from dispatcher.retry import RetryPolicy
 from dispatcher.store import Store
 
@@ -28,3 +30,14 @@ class Service:
     link_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     # Where supporters reach the pages: the links in receipts start with it.
     public_url: str = "http://127.0.0.1:8000"
+    # Where each channel sends: a provider's name, "sandbox" (a rehearsal: never counted
+    # as an action), or None when the channel is off (live mode, no provider settings).
+    providers: Mapping[Channel, str | None] = field(
+        default_factory=lambda: dict.fromkeys(SENT_CHANNELS, SANDBOX)
+    )
+
+    def rehearsing(self, channel: Channel) -> bool:
+        return self.providers.get(channel) == SANDBOX
+
+    def channel_on(self, channel: Channel) -> bool:
+        return self.providers.get(channel) is not None

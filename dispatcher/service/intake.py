@@ -10,6 +10,7 @@ from dispatcher.campaigns import Campaign
 from dispatcher.models import AppealReceipt, Channel
 from dispatcher.render.tweet import compose_tweet, weighted_length
 from dispatcher.service.context import Service
+from dispatcher.service.errors import ServiceError, invalid
 from dispatcher.service.links import address_alias, new_appeal_id
 from dispatcher.service.validation import (
     PLACEHOLDER,
@@ -43,15 +44,14 @@ async def submit_appeal(
     the API says no more than :func:`accept_appeal` does. Raises ServiceError, with
     nothing stored, for anything that is not accepted.
     """
-    valid = validate_appeal(service.catalog, request, now=now)
-    return await _store(service, valid, now)
+    return await _store(service, _validated(service, request, now), now)
 
 
 async def accept_appeal(
     service: Service, request: AppealRequest, *, now: dt.datetime | None = None
 ) -> Accepted:
     """:func:`submit_appeal`, answered as the public may see it (see :class:`Accepted`)."""
-    valid = validate_appeal(service.catalog, request, now=now)
+    valid = _validated(service, request, now)
     receipt = await _store(service, valid, now)
     return Accepted(
         appeal_id=receipt.appeal_id,
@@ -61,10 +61,48 @@ async def accept_appeal(
     )
 
 
+# What switches each channel on, for the sentence refusing one that is off.
+_SWITCHED_ON_BY = {
+    Channel.EMAIL: "DISPATCHER_EMAIL__HOST",
+    Channel.FAX: "DISPATCHER_FAX__PROVIDER and its settings",
+    Channel.TWITTER: "DISPATCHER_TWITTER__CONSUMER_KEY and the other X keys",
+}
+
+
+def channel_off_problem(service: Service, request: AppealRequest) -> ServiceError | None:
+    """A channel the request names that is off here (live mode, no provider settings)."""
+    named = [*request.channels, *(channel for _, channel in request.pairs)]
+    for name in dict.fromkeys(n.strip().lower() for n in named):
+        if name in Channel._value2member_map_ and not service.channel_on(Channel(name)):
+            return invalid(
+                "channels",
+                f"{name} is off here: no {name} provider is configured; set "
+                f"{_SWITCHED_ON_BY[Channel(name)]} (see config/example.env), or "
+                f"DISPATCHER_SANDBOX__CHANNELS={name} to rehearse it",
+                "channel_off",
+            )
+    return None
+
+
+def _validated(service: Service, request: AppealRequest, now: dt.datetime | None) -> ValidAppeal:
+    """The appeal as validation takes it, less the channels that are off: one named is
+    refused; when none is named, the targets' other channels are used."""
+    problem = channel_off_problem(service, request)
+    if problem is not None:
+        raise problem
+    valid = validate_appeal(service.catalog, request, now=now)
+    on = tuple(d for d in valid.deliveries if service.channel_on(d.channel))
+    if not on:
+        raise invalid("channels", "none of the chosen channels is on here", "no_choice")
+    return replace(valid, deliveries=on)
+
+
 async def _store(service: Service, valid: ValidAppeal, now: dt.datetime | None) -> AppealReceipt:
     appeal = replace(valid.appeal, email_alias=address_alias(service, valid.appeal.supporter_email))
     appeal_id = new_appeal_id(service, appeal.campaign_id, appeal.idempotency_key)
-    return await service.store.create_appeal(appeal, valid.deliveries, appeal_id=appeal_id, now=now)
+    return await service.store.create_appeal(
+        appeal, valid.deliveries, appeal_id=appeal_id, providers=service.providers, now=now
+    )
 
 
 def tweet_lengths(

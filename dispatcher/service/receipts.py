@@ -24,7 +24,7 @@ from typing import Protocol
 from dispatcher.channels.base import DeliveryError, PermanentError
 from dispatcher.channels.registry import CHANNEL_LABELS
 from dispatcher.i18n import _, current, format_date, speaking
-from dispatcher.models import DeliveryStatus, LogEntry, utcnow
+from dispatcher.models import SANDBOX, DeliveryStatus, LogEntry, utcnow
 from dispatcher.service.context import Service
 from dispatcher.service.forget import forget_link
 from dispatcher.service.links import link
@@ -51,6 +51,14 @@ def _line(entry: LogEntry, names: dict[str, str]) -> str:
         "who": names.get(entry.target_id, entry.target_id),
         "how": _(CHANNEL_LABELS.get(entry.channel, entry.channel.value)),
     }
+    if entry.status is DeliveryStatus.DELIVERED and entry.provider == SANDBOX:
+        return (
+            _(
+                "- %(who)s, by %(how)s: received by our test server (a rehearsal: the official "
+                "did not receive it)."
+            )
+            % values
+        )
     if entry.status is DeliveryStatus.DELIVERED:
         return _("- %(who)s, by %(how)s: delivered.") % values
     if entry.status.settled:

@@ -12,6 +12,7 @@ import io
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dispatcher.campaigns import Campaign
 from dispatcher.models import SENT_CHANNELS, DeliveryStatus, Settlement, utcnow
 from dispatcher.service.catalog import find_campaign
 from dispatcher.service.context import Service
@@ -57,8 +58,25 @@ class SelfReported(BaseModel):
     )
 
 
+class Rehearsal(BaseModel):
+    """What went to the built-in sandbox (a rehearsal: nothing reached the officials), in
+    the same breakdown as the report. Never part of ``actions``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channels_now: list[str] = Field(
+        description="channels that rehearse on the sandbox with the current settings"
+    )
+    appeals: int = Field(description="appeals whose every delivery went to the sandbox")
+    supporters: int
+    delivered: int = Field(description="deliveries the sandbox received")
+    channels: dict[str, Counts] = Field(description="channel → counts")
+    targets: dict[str, dict[str, Counts]] = Field(description="target id → channel → counts")
+
+
 class CampaignReport(BaseModel):
-    """One campaign's totals. ``actions`` counts delivered deliveries: the shared number."""
+    """One campaign's totals. ``actions`` counts deliveries delivered through a real
+    provider: the shared number. What went to the sandbox is in ``rehearsal``, apart."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -81,6 +99,7 @@ class CampaignReport(BaseModel):
         "to a provider that cannot be asked (email): the official may have two copies; "
         "counted once in actions"
     )
+    rehearsal: Rehearsal
 
 
 def _zero() -> dict[str, int]:
@@ -92,12 +111,10 @@ async def campaign_report(service: Service, campaign_id: str) -> CampaignReport:
     campaign = find_campaign(service.catalog, campaign_id)
     store = service.store
     appeals, supporters = await store.appeal_counts(campaign.id)
-    channels = {c.value: _zero() for c in SENT_CHANNELS}
-    targets = {t.id: {c.value: _zero() for c in t.channels} for t in campaign.targets}
-    for target_id, channel, status, count in await store.delivery_counts(campaign.id):
-        bucket = _BUCKET[DeliveryStatus(status)]
-        channels.setdefault(channel, _zero())[bucket] += count
-        targets.setdefault(target_id, {}).setdefault(channel, _zero())[bucket] += count
+    live, rehearsal = _Breakdown(campaign), _Breakdown(campaign)
+    for target_id, channel, status, rehearsing, count in await store.delivery_counts(campaign.id):
+        (rehearsal if rehearsing else live).add(target_id, channel, status, count)
+    rehearsed = await store.appeal_counts(campaign.id, rehearsal=True)
     settled = await store.settlement_counts(campaign.id)
     reported: dict[str, dict[str, int]] = {}
     for target_id, kind, count in await store.reported_action_counts(campaign.id):
@@ -109,28 +126,63 @@ async def campaign_report(service: Service, campaign_id: str) -> CampaignReport:
         open=campaign.is_open(utcnow()),
         appeals=appeals,
         supporters=supporters,
-        actions=sum(c["delivered"] for c in channels.values()),
-        channels={name: Counts(**counts) for name, counts in channels.items()},
-        targets={
-            target: {name: Counts(**counts) for name, counts in by_channel.items()}
-            for target, by_channel in targets.items()
-        },
+        actions=live.delivered(),
+        channels=live.channels_counts(),
+        targets=live.targets_counts(),
         self_reported=SelfReported(
             total=sum(sum(kinds.values()) for kinds in reported.values()), targets=reported
         ),
         reconciled=settled.get(Settlement.RECONCILED, 0),
         possible_duplicates=settled.get(Settlement.POSSIBLE_DUPLICATE, 0),
+        rehearsal=Rehearsal(
+            channels_now=[c.value for c in SENT_CHANNELS if service.rehearsing(c)],
+            appeals=rehearsed[0],
+            supporters=rehearsed[1],
+            delivered=rehearsal.delivered(),
+            channels=rehearsal.channels_counts(),
+            targets=rehearsal.targets_counts(),
+        ),
     )
 
 
+class _Breakdown:
+    """Counts by channel and by target × channel, as they are added up."""
+
+    def __init__(self, campaign: Campaign) -> None:
+        self.channels = {c.value: _zero() for c in SENT_CHANNELS}
+        self.targets = {t.id: {c.value: _zero() for c in t.channels} for t in campaign.targets}
+
+    def add(self, target_id: str, channel: str, status: str, count: int) -> None:
+        bucket = _BUCKET[DeliveryStatus(status)]
+        self.channels.setdefault(channel, _zero())[bucket] += count
+        self.targets.setdefault(target_id, {}).setdefault(channel, _zero())[bucket] += count
+
+    def delivered(self) -> int:
+        return sum(c["delivered"] for c in self.channels.values())
+
+    def channels_counts(self) -> dict[str, Counts]:
+        return {name: Counts(**counts) for name, counts in self.channels.items()}
+
+    def targets_counts(self) -> dict[str, dict[str, Counts]]:
+        return {
+            target: {name: Counts(**counts) for name, counts in by_channel.items()}
+            for target, by_channel in self.targets.items()
+        }
+
+
 def report_csv(report: CampaignReport) -> str:
-    """One row per target × channel, plus a total row per channel."""
+    """One row per target × channel, plus a total row per channel; the live figures
+    (``mode`` live: what the officials received), then the rehearsal's (the sandbox's)."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["campaign", "target", "channel", *BUCKETS])
-    for target_id, by_channel in report.targets.items():
-        for channel, counts in by_channel.items():
-            writer.writerow([report.campaign, target_id, channel, *counts.in_order()])
-    for channel, counts in report.channels.items():
-        writer.writerow([report.campaign, "(all)", channel, *counts.in_order()])
+    writer.writerow(["campaign", "mode", "target", "channel", *BUCKETS])
+    for mode, targets, channels in (
+        ("live", report.targets, report.channels),
+        ("rehearsal", report.rehearsal.targets, report.rehearsal.channels),
+    ):
+        for target_id, by_channel in targets.items():
+            for channel, counts in by_channel.items():
+                writer.writerow([report.campaign, mode, target_id, channel, *counts.in_order()])
+        for channel, counts in channels.items():
+            writer.writerow([report.campaign, mode, "(all)", channel, *counts.in_order()])
     return out.getvalue()

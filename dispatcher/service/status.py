@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from dispatcher.fax_hours import FAX_HOURS, FaxHours
 from dispatcher.i18n import N_, _, current
 from dispatcher.models import (
+    SANDBOX,
     UNCONFIRMED_AT_DEADLINE,
     Channel,
     DeliveryStatus,
@@ -36,6 +37,7 @@ class AppealDelivery(BaseModel):
     channel: Channel
     status: DeliveryStatus
     reason: str | None
+    rehearsal: bool = False  # it went (or goes) to the built-in sandbox, not the official
 
 
 class AppealStatus(BaseModel):
@@ -132,8 +134,7 @@ def what_went_wrong(channel: Channel, error: ErrorInfo) -> str:
     if channel is Channel.FAX:
         if kind == UNCONFIRMED:
             return _(
-                "The fax service accepted the fax but did not confirm in time that it went "
-                "through."
+                "The fax service accepted the fax but did not confirm in time that it went through."
             )
         for pattern, words in _FAX_WORDS:
             if pattern.search(message):
@@ -181,9 +182,8 @@ async def appeal_status(service: Service, appeal_id: str, token: str) -> AppealS
                 target_name=names.get(e.target_id, e.target_id),
                 channel=e.channel,
                 status=e.status,
-                reason=reason(
-                    e, windows.get(e.target_id) if e.channel is Channel.FAX else None
-                ),
+                reason=reason(e, windows.get(e.target_id) if e.channel is Channel.FAX else None),
+                rehearsal=e.provider == SANDBOX,
             )
             for e in sorted(entries, key=lambda e: e.id)
         ],

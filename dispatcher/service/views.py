@@ -44,6 +44,10 @@ class DeliveryView(BaseModel):
         "connection): reconciled (the provider was asked and had it) or possible_duplicate "
         "(sent again to a provider that cannot be asked: email)"
     )
+    provider: str | None = Field(
+        description="where it goes or went: a provider (smtp, phaxio, sinch, telnyx, x), or "
+        "sandbox (a rehearsal: never counted as an action)"
+    )
 
     @classmethod
     def of(cls, entry: LogEntry) -> Self:
@@ -63,6 +67,7 @@ class AttemptView(BaseModel):
     error: ErrorView | None
     provider_ref: str | None
     response_summary: str | None
+    provider: str | None = Field(description="where this try went (sandbox: a rehearsal)")
 
     @classmethod
     def of(cls, attempt: AttemptEntry) -> Self:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -35,6 +35,7 @@ async def insert_appeal(
     now: dt.datetime,
     *,
     appeal_id: str,
+    providers: Mapping[Channel, str | None],
 ) -> AppealReceipt:
     """Supporter, appeal and the deliveries this supporter does not have yet in the campaign,
     under ``appeal_id``.
@@ -61,7 +62,8 @@ async def insert_appeal(
     supporter_id = await upsert_supporter(conn, appeal, email_lc, now)
     await conn.execute(insert(appeals).values(_appeal_row(appeal, appeal_id, supporter_id, now)))
     await conn.execute(
-        insert(deliveries), [_delivery_row(appeal, appeal_id, email_lc, w, now) for w in new]
+        insert(deliveries),
+        [_delivery_row(appeal, appeal_id, email_lc, w, now, providers) for w in new],
     )
     created = (
         await conn.execute(
@@ -169,7 +171,12 @@ def _first_status(appeal: NewAppeal, channel: str) -> DeliveryStatus:
 
 
 def _delivery_row(
-    appeal: NewAppeal, appeal_id: str, email_lc: str, wanted: NewDelivery, now: dt.datetime
+    appeal: NewAppeal,
+    appeal_id: str,
+    email_lc: str,
+    wanted: NewDelivery,
+    now: dt.datetime,
+    providers: Mapping[Channel, str | None],
 ) -> dict[str, Any]:
     return {
         "appeal_id": appeal_id,
@@ -180,6 +187,7 @@ def _delivery_row(
         "salutation": wanted.salutation,
         "channel": wanted.channel.value,
         "address": wanted.address,
+        "provider": providers.get(wanted.channel),
         "status": _first_status(appeal, wanted.channel.value).value,
         "attempts": 0,
         "next_attempt_at": now,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from sqlalchemy import case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -49,6 +49,7 @@ class QueueStore(StoreBase):
         pacing: PacingRules | None = None,
         holding: Sequence[int] = (),
         fax_hours: FaxLines | None = None,
+        providers: Mapping[Channel, str] | None = None,
     ) -> list[ClaimedDelivery]:
         """Lease due deliveries to ``worker`` and open an attempt for each send.
 
@@ -63,7 +64,8 @@ class QueueStore(StoreBase):
         deadline are expired here instead. A fax number has at most one fax in flight: a fax
         is not claimed while another to the same number is being sent or awaits
         confirmation, and only the oldest due fax per number is claimed. What the worker
-        says it is ``holding`` is never taken back, even past its lease.
+        says it is ``holding`` is never taken back, even past its lease. Each attempt
+        opened, and its delivery, record the provider ``providers`` names for its channel.
         """
         given_now = now
         per_channel = {None: limit} if isinstance(limit, int) else limit
@@ -78,19 +80,16 @@ class QueueStore(StoreBase):
             claimed: list[Leased] = []
             for channel, n in wanted:
                 claimed += await lease_due(
-                    conn,
-                    worker,
-                    now=now,
-                    limit=n,
-                    lease_until=lease_until,
-                    channel=channel,
+                    conn, worker, now=now, limit=n, lease_until=lease_until, channel=channel,
                     holding=holding,
-                )
+                )  # fmt: skip
             claimed = await self._hold_back(conn, claimed, now, pacing, fax_hours)
             if not claimed:
                 return []
-            sends = [(c.id, c.attempts) for c in claimed if c.status is DeliveryStatus.SENDING]
-            await open_attempts(conn, worker, sends, now)
+            sends = [
+                (c.id, c.attempts, c.channel) for c in claimed if c.status is DeliveryStatus.SENDING
+            ]
+            await open_attempts(conn, worker, sends, now, providers)
             loaded = await load_claimed(conn, [c.id for c in claimed])
             if sends:
                 await self.notifier.announce(conn, QueueEvent.CHANGED)
@@ -203,16 +202,23 @@ class QueueStore(StoreBase):
                 pauses[channel] = (u.pause_until, reason)
         await pause_channels(conn, pauses)
 
-    async def pending_count(self, campaign_id: str | None = None) -> int:
-        """Deliveries still queued, sending or awaiting confirmation."""
+    async def pending_count(
+        self, campaign_id: str | None = None, *, channels: Collection[Channel] | None = None
+    ) -> int:
+        """Deliveries still queued, sending or awaiting confirmation (on ``channels``)."""
         query = select(func.count()).select_from(deliveries).where(deliveries.c.status.in_(PENDING))
         if campaign_id is not None:
             query = query.where(deliveries.c.campaign_id == campaign_id)
+        if channels is not None:
+            query = query.where(deliveries.c.channel.in_([c.value for c in channels]))
         async with self.engine.connect() as conn:
             return int(await conn.scalar(query) or 0)
 
-    async def next_due_at(self) -> dt.datetime | None:
-        """The earliest time a pending delivery becomes due (ignoring pacing)."""
+    async def next_due_at(
+        self, *, channels: Collection[Channel] | None = None
+    ) -> dt.datetime | None:
+        """The earliest time a pending delivery (on ``channels``) becomes due (ignoring
+        pacing)."""
         d = deliveries
         due = case(
             (d.c.status == DeliveryStatus.SENDING.value, d.c.lease_until),
@@ -222,7 +228,10 @@ class QueueStore(StoreBase):
             row = (
                 await conn.execute(
                     select(d.c.status, d.c.lease_until, d.c.next_attempt_at)
-                    .where(d.c.status.in_(PENDING))
+                    .where(
+                        d.c.status.in_(PENDING),
+                        *([d.c.channel.in_([c.value for c in channels])] if channels else []),
+                    )
                     .order_by(due)
                     .limit(1)
                 )

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -189,24 +189,42 @@ async def lease_due(
 
 
 async def open_attempts(
-    conn: AsyncConnection, worker: str, sends: list[tuple[int, int]], now: dt.datetime
+    conn: AsyncConnection,
+    worker: str,
+    sends: list[tuple[int, int, Channel]],
+    now: dt.datetime,
+    providers: Mapping[Channel, str] | None = None,
 ) -> None:
-    """An attempt row for each (delivery id, attempt number) about to be sent.
+    """An attempt row for each (delivery id, attempt number, channel) about to be sent,
+    with the provider ``providers`` names for its channel (the delivery records it too).
 
     An attempt still open on one of them was cut off by a lost lease: it ends ``unknown``.
     """
     if not sends:
         return
-    rescued = [delivery_id for delivery_id, number in sends if number > 1]
+    rescued = [delivery_id for delivery_id, number, _ in sends if number > 1]
     if rescued:
         await _close_cut_off(conn, rescued, now)
+    providers = providers or {}
     await conn.execute(
         insert(attempts),
         [
-            {"delivery_id": delivery_id, "number": number, "worker": worker, "started_at": now}
-            for delivery_id, number in sends
+            {
+                "delivery_id": delivery_id,
+                "number": number,
+                "worker": worker,
+                "started_at": now,
+                "provider": providers.get(channel),
+            }
+            for delivery_id, number, channel in sends
         ],
     )
+    for channel, provider in providers.items():
+        ids = [delivery_id for delivery_id, _, c in sends if c is channel]
+        if ids:
+            await conn.execute(
+                update(deliveries).where(deliveries.c.id.in_(ids)).values(provider=provider)
+            )
 
 
 async def _close_cut_off(conn: AsyncConnection, ids: list[int], now: dt.datetime) -> None:

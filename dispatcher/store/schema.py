@@ -135,6 +135,9 @@ deliveries = Table(
     Column("lease_until", UTCDateTime),
     Column("lease_owner", String(128)),
     Column("provider_ref", String(128)),
+    # The provider it goes (or went) to: set at intake from the settings, and by each
+    # attempt; "sandbox" is a rehearsal, counted apart from the actions. See 0011.
+    Column("provider", String(16)),
     Column("last_error_class", String(64)),
     Column("last_error_code", String(64)),
     Column("last_error_message", Text),
@@ -172,6 +175,8 @@ attempts = Table(
     Column("error_message", Text),
     Column("provider_ref", String(128)),
     Column("response_summary", Text),
+    # Who it went to: "sandbox" (a rehearsal, never an action) or the provider. See 0011.
+    Column("provider", String(16)),
     UniqueConstraint("delivery_id", "number", name="uq_attempt_number"),
 )
 

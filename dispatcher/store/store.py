@@ -7,13 +7,15 @@ import contextlib
 import datetime as dt
 import secrets
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Row,
     and_,
+    exists,
     func,
     select,
     update,
@@ -21,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from dispatcher.models import (
+    SANDBOX,
     AppealReceipt,
     AttemptEntry,
     Channel,
@@ -73,6 +76,7 @@ class Store(QueueStore, ReceiptStore, OperatorStore):
         wanted: Sequence[NewDelivery],
         *,
         appeal_id: str | None = None,
+        providers: Mapping[Channel, str | None] | None = None,
         now: dt.datetime | None = None,
     ) -> AppealReceipt:
         """Store supporter, appeal (as ``appeal_id``, else a new random id) and one queued
@@ -81,7 +85,8 @@ class Store(QueueStore, ReceiptStore, OperatorStore):
         Pairs this supporter already has a delivery for in this campaign are not created again;
         they come back in ``already_counted``. If none is new, no appeal is stored and the
         earlier appeal's supporter gets a notice. Safe against concurrent duplicates (unique
-        index). See :func:`insert_appeal`.
+        index). Each delivery records the provider ``providers`` names for its channel
+        (``sandbox``: a rehearsal). See :func:`insert_appeal`.
         """
         for _ in range(3):
             try:
@@ -93,6 +98,7 @@ class Store(QueueStore, ReceiptStore, OperatorStore):
                         wanted,
                         now or utcnow(),
                         appeal_id=appeal_id or secrets.token_urlsafe(16),
+                        providers=providers or {},
                     )
                     if receipt.created:
                         await self.notifier.announce(conn, QueueEvent.QUEUED, QueueEvent.CHANGED)
@@ -106,18 +112,20 @@ class Store(QueueStore, ReceiptStore, OperatorStore):
 
     # ------------------------------------------------------------------ reading
 
-    async def delivery_counts(self, campaign_id: str) -> list[tuple[str, str, str, int]]:
-        """(target_id, channel, status, count) for every combination present."""
+    async def delivery_counts(self, campaign_id: str) -> list[tuple[str, str, str, bool, int]]:
+        """(target_id, channel, status, rehearsal, count) for every combination present;
+        ``rehearsal``: it went (or goes) to the sandbox."""
         d = deliveries
+        rehearsal = _rehearsal(d.c.provider).label("rehearsal")
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(d.c.target_id, d.c.channel, d.c.status, func.count())
+                    select(d.c.target_id, d.c.channel, d.c.status, rehearsal, func.count())
                     .where(d.c.campaign_id == campaign_id)
-                    .group_by(d.c.target_id, d.c.channel, d.c.status)
+                    .group_by(d.c.target_id, d.c.channel, d.c.status, rehearsal)
                 )
             ).all()
-        return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+        return [(r[0], r[1], r[2], bool(r[3]), int(r[4])) for r in rows]
 
     async def settlement_counts(self, campaign_id: str) -> dict[Settlement, int]:
         """Delivered deliveries per settlement (those whose outcome was once unknown)."""
@@ -136,13 +144,16 @@ class Store(QueueStore, ReceiptStore, OperatorStore):
             ).all()
         return {Settlement(r[0]): int(r[1]) for r in rows}
 
-    async def appeal_counts(self, campaign_id: str) -> tuple[int, int]:
-        """(appeals, distinct supporters) for a campaign."""
+    async def appeal_counts(self, campaign_id: str, *, rehearsal: bool = False) -> tuple[int, int]:
+        """(appeals, distinct supporters) for a campaign: those with a delivery to a real
+        provider, or (``rehearsal``) those whose every delivery went to the sandbox."""
+        a, d = appeals, deliveries
+        live = exists().where(d.c.appeal_id == a.c.id, ~_rehearsal(d.c.provider))
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(func.count(), func.count(appeals.c.supporter_id.distinct())).where(
-                        appeals.c.campaign_id == campaign_id
+                    select(func.count(), func.count(a.c.supporter_id.distinct())).where(
+                        a.c.campaign_id == campaign_id, ~live if rehearsal else live
                     )
                 )
             ).one()
@@ -420,6 +431,7 @@ class Store(QueueStore, ReceiptStore, OperatorStore):
                 error=_error(r, "error_"),
                 provider_ref=r.provider_ref,
                 response_summary=r.response_summary,
+                provider=r.provider,
             )
             for r in rows
         ]
@@ -440,4 +452,11 @@ def _log_entry(r: Row[Any]) -> LogEntry:
         next_attempt_at=r.next_attempt_at,
         updated_at=r.updated_at,
         settlement=Settlement(r.settlement) if r.settlement else None,
+        provider=r.provider,
     )
+
+
+def _rehearsal(provider: ColumnElement[Any]) -> ColumnElement[bool]:
+    """True for what went (or goes) to the built-in sandbox; rows from before providers
+    were recorded (NULL) count as they always did."""
+    return func.coalesce(provider, "") == SANDBOX

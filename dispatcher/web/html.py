@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from dispatcher import i18n
 from dispatcher.channels.registry import CHANNEL_LABELS
 from dispatcher.i18n import N_
-from dispatcher.models import Settlement, format_time
+from dispatcher.models import SENT_CHANNELS, Settlement, format_time
 from dispatcher.web.deps import WebContext
 from dispatcher.web.errors import ApiError
 
@@ -35,6 +35,8 @@ templates = Jinja2Templates(env=_environment)
 templates.env.filters["when"] = format_time
 templates.env.filters["date"] = i18n.format_date
 templates.env.filters["number"] = i18n.format_number
+# A channel as supporters read it, in the page's language ("Email", "X (Twitter)").
+templates.env.filters["label"] = lambda channel: i18n.gettext(CHANNEL_LABELS[channel])
 STATUS_WORDS = {
     "held": N_("waiting for the campaign's staff to read your letter"),
     "awaiting_supporter": N_("waiting for you to confirm your email address"),
@@ -85,6 +87,9 @@ def render_page(
             "translated_status_words": {k: i18n.gettext(v) for k, v in STATUS_WORDS.items()},
             "settlement_words": SETTLEMENT_WORDS,
             "settlement_notes": SETTLEMENT_NOTES,
+            # Channels that go to the built-in sandbox: every page says so.
+            "rehearsal_channels": [c for c in SENT_CHANNELS if context.service.rehearsing(c)],
+            "channels_on": [c for c in SENT_CHANNELS if context.service.channel_on(c)],
             **values,
         },
         status_code=status_code,

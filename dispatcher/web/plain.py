@@ -56,6 +56,7 @@ _SAID = {
     ("who", "channel_unavailable"): N_("Choose only the ways of reaching each official shown here"),
     ("who", "unknown_target"): N_("Choose officials from the list on this page"),
     ("who", "unknown_channel"): N_("Choose the ways of reaching each official shown here"),
+    ("who", "channel_off"): N_("Choose the ways of reaching each official shown here"),
     ("message", "language"): N_("Choose one of the sample letters shown, or write your own"),
 }
 

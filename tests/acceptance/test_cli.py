@@ -175,12 +175,14 @@ async def test_send_then_drain_then_report_matches_what_the_sandbox_received(
     assert f"/a/{appeal_id.group(1)}/not-me?token=" in ana_receipt
     assert f"/a/{appeal_id.group(1)}?token=" in ana_receipt
     received = dict(sandbox.delivered_counts(), email=len(sandbox.emails) - len(to_supporters))
-    assert {c: v["delivered"] for c, v in report["channels"].items()} == received
+    # All of it went to the sandbox: a rehearsal, counted apart, never an action.
+    rehearsal = report["rehearsal"]
+    assert {c: v["delivered"] for c, v in rehearsal["channels"].items()} == received
     assert received == {"email": 2, "fax": 3, "twitter": 2}
-    assert report["actions"] == 7
-    assert (report["appeals"], report["supporters"]) == (2, 2)
-    assert report["channels"]["email"]["failed"] == 1  # the refused address
-    assert report["targets"]["xi-jinping"]["email"] == {
+    assert (report["actions"], rehearsal["delivered"]) == (0, 7)
+    assert (report["appeals"], rehearsal["appeals"], rehearsal["supporters"]) == (0, 2, 2)
+    assert rehearsal["channels"]["email"]["failed"] == 1  # the refused address
+    assert rehearsal["targets"]["xi-jinping"]["email"] == {
         "delivered": 0,
         "failed": 1,
         "pending": 0,
@@ -404,7 +406,7 @@ async def test_sandbox_command_serves_records_and_stops_on_sigint(cli: Cli, tmp_
             assert line, "the sandbox exited early"
             banner += line.decode()
         assert f"127.0.0.1:{ports['SMTP']}" in banner
-        assert f"http://127.0.0.1:{ports['FAX']}/v2/faxes" in banner
+        assert f"http://127.0.0.1:{ports['FAX']} (phaxio)" in banner
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = "a@example.org", "t@example.gov", "Hi"
         message.set_content("hello")
@@ -511,7 +513,9 @@ async def test_workers_started_together_share_one_embedded_sandbox(cli: Cli) -> 
     results = await asyncio.gather(*(together("worker", "--drain") for _ in range(6)))
     assert [r.code for r in results] == [0] * 6, [r.stderr for r in results if r.code]
     for channel in ("email", "fax", "twitter"):
-        embedded = [r for r in results if f"{channel}: no provider configured" in r.stderr]
+        embedded = [
+            r for r in results if f"{channel}: rehearsal, sending to the embedded" in r.stderr
+        ]
         shared = [r for r in results if f"{channel}: using the sandbox already" in r.stderr]
         assert len(embedded) >= 1 and len(embedded) + len(shared) == 6
 
@@ -537,7 +541,8 @@ def test_cancel_retry_and_the_log_at_80_columns(
     log = in_process("log", "--campaign", OPEN_CAMPAIGN)
     lines = log.stdout.splitlines()
     assert re.fullmatch(
-        rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC  #{number}  cui-tiankai  fax  cancelled  0 tries",
+        rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC  #{number}  cui-tiankai  fax · sandbox  "
+        "cancelled  0 tries",
         lines[0],
     )
     assert lines[1] == "    Cancelled: cancelled by an operator"

@@ -111,7 +111,10 @@ async def test_supporter_edits_the_letter_sends_once_and_watches_it_arrive(
             await expect(page.locator("#appeal-status .state-delivered")).to_have_count(
                 5, timeout=30_000
             )
-            await expect(page.locator("#total-actions")).to_have_text("5")
+            # All five went to the sandbox: a rehearsal, and the page says so; the public
+            # counter never moves for it.
+            await expect(page.locator("#total-actions")).to_have_text("0")
+            await expect(page.locator("#rehearsal")).to_contain_text("nothing reaches the")
             await page.screenshot(path=SCREENSHOTS / "supporter-status.png", full_page=True)
         officials = to_officials(sandbox)
         counts = dict(sandbox.delivered_counts(), email=len(officials))
@@ -286,14 +289,14 @@ STATUS_WORDS = {
         "fax": "Fax",
         "email_failed": "The official's mail server refused the email. We will not try again.",
         "fax_failed": "The fax number is out of service. We will not try again.",
-        "goal": "3 of 1,000",
+        "goal": "0 of 1,000",  # a rehearsal on the sandbox: the public counter never moves
     },
     "zh": {
         "email": "电子邮件",
         "fax": "传真",
         "email_failed": "官员的邮件服务器拒收了这封邮件。 我们不会再尝试。",
         "fax_failed": "该传真号码已停用。 我们不会再尝试。",
-        "goal": "3 / 1,000",
+        "goal": "0 / 1,000",
     },
 }
 
@@ -400,7 +403,11 @@ async def test_totals_and_chart_follow_the_live_log_and_times_are_written_one_wa
             await supporter.get_by_label("Your name", exact=True).fill("Bo Chen")
             await supporter.get_by_role("textbox", name=EMAIL_LABEL).fill("bo@example.org")
             await supporter.get_by_role("button", name="Send my appeal").click()
-            await expect(total).to_have_text("5", timeout=30_000)
+            rehearsed = page.locator(
+                f'.campaign-totals[data-campaign="{OPEN_CAMPAIGN}"] .rehearsal-total'
+            )
+            await expect(rehearsed).to_have_text("5", timeout=30_000)  # all to the sandbox
+            await expect(total).to_have_text("0")  # so none of it counts
             await expect(page.locator(".chart .legend")).to_contain_text("email 2")
             await expect(page.locator("#delivery-log td.updated").first).to_have_text(
                 re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$")

@@ -64,7 +64,8 @@ async def test_a_failure_notice_then_the_receipt_and_nothing_for_those_who_opted
     )
     assert str(receipt["Subject"]) == "Your appeal: Missing and arbitrarily detained in Xinjiang"
     text = receipt.get_content()
-    assert "- Xi Jinping, by Fax: delivered." in text
+    # Sent to the sandbox, a rehearsal: never "delivered" to the official.
+    assert "- Xi Jinping, by Fax: received by our test server (a rehearsal" in text
     assert "- Xi Jinping, by Email: not delivered." in text
     # Anyone can type an address: unconfirmed, it gets nothing the supporter wrote (no
     # name, letter or post) and no link but ours: the status link and "this wasn't me".
@@ -143,7 +144,7 @@ async def test_the_receipt_is_written_in_the_language_of_the_letter(
     assert str(receipt["Subject"]) == "您的呼吁：新疆的失踪与任意拘押"
     text = receipt.get_content()
     assert text.startswith("您好：")
-    assert "- 习近平，通过电子邮件：已送达。" in text
+    assert "- 习近平，通过电子邮件：已由我们的测试服务器接收（这是演练：官员并未收到）。" in text
     assert "李华" not in text  # unconfirmed: nothing the supporter wrote
 
 

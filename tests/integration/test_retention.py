@@ -217,7 +217,7 @@ async def test_an_online_backup_taken_mid_run_restores_and_finishes_the_queue(
     in_flight_then = {i for i, s in at_backup.items() if s is DeliveryStatus.SENDING}
     assert delivered_then and in_flight_then and resent == set(entries) - delivered_then
     assert {e.status for e in entries.values()} == {DeliveryStatus.DELIVERED}
-    assert report.actions == 40
+    assert report.rehearsal.delivered == 40
     assert {i for i, e in entries.items() if e.settlement is Settlement.POSSIBLE_DUPLICATE} == (
         in_flight_then
     )

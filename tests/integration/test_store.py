@@ -298,7 +298,7 @@ async def test_outcomes_and_attempts_are_recorded(store: Store) -> None:
     assert attempts[1].response_summary == "250 OK" and attempts[1].finished_at == retry_at
     [entry] = await store.list_deliveries(campaign_id="c1")
     assert entry.status is DeliveryStatus.DELIVERED and entry.last_error is None
-    assert await store.delivery_counts("c1") == [("t1", "email", "delivered", 1)]
+    assert await store.delivery_counts("c1") == [("t1", "email", "delivered", False, 1)]
 
 
 async def test_queued_deliveries_past_the_deadline_expire(store: Store) -> None:
@@ -351,3 +351,40 @@ async def test_held_deliveries_are_never_claimed_and_expire_at_the_deadline(stor
     assert await store.claim_due_deliveries("w1", limit=10, lease_seconds=60, now=after) == []
     [entry] = await store.list_deliveries()
     assert entry.status is DeliveryStatus.EXPIRED
+
+
+async def test_each_attempt_records_its_provider_and_the_sandbox_is_counted_apart(
+    store: Store,
+) -> None:
+    """The count shared with officials takes only what went through a real provider:
+    the email went through SMTP, the fax to the sandbox (a rehearsal)."""
+    providers = {Channel.EMAIL: "smtp", Channel.FAX: "sandbox"}
+    receipt = await store.create_appeal(appeal(), [EMAIL_T1, FAX_T3], providers=providers)
+    assert {
+        e.channel: e.provider for e in await store.list_deliveries(campaign_id="c1")
+    } == providers  # known from intake, before any attempt
+    claimed = await store.claim_due_deliveries(
+        "w1", limit=10, lease_seconds=60, providers={Channel.EMAIL: "smtp", Channel.FAX: "sandbox"}
+    )
+    await store.record_outcomes(
+        "w1",
+        [
+            DeliveryUpdate(d.id, DeliveryStatus.DELIVERED, attempt_outcome=AttemptOutcome.DELIVERED,
+                           attempt=1)
+            for d in claimed
+        ],
+    )  # fmt: skip
+    for d in receipt.created:
+        [attempt] = await store.list_attempts(d.id)
+        assert attempt.provider == providers[d.channel]
+    assert sorted(await store.delivery_counts("c1")) == [
+        ("t1", "email", "delivered", False, 1),
+        ("t3", "fax", "delivered", True, 1),
+    ]
+    assert await store.appeal_counts("c1") == (1, 1)  # it reached an official by email
+    assert await store.appeal_counts("c1", rehearsal=True) == (0, 0)
+    rehearsed = await store.create_appeal(
+        appeal("bo@example.org"), [FAX_T1], providers={Channel.FAX: "sandbox"}
+    )
+    assert rehearsed.created
+    assert await store.appeal_counts("c1", rehearsal=True) == (1, 1)

@@ -20,6 +20,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from dispatcher.channels.registry import channel_providers, live, sandboxed_channels
+from dispatcher.models import Channel
 from dispatcher.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,6 +110,10 @@ def test_every_setting_is_a_real_dispatcher_setting(monkeypatch: pytest.MonkeyPa
     )
     assert not worker.fax.configured and not worker.twitter.configured
     assert (worker.sandbox.host, worker.sandbox.embedded) == ("sandbox", False)
+    # ... and all of it is a rehearsal: labelled so, never counted, not "live".
+    assert channel_providers(worker) == dict.fromkeys(Channel, "sandbox")
+    assert not live(worker)
+    assert sandboxed_channels(worker) == [Channel.FAX, Channel.TWITTER]  # the sandbox service
     assert environment("sandbox")["DISPATCHER_SANDBOX__HOST"] == "0.0.0.0"  # noqa: S104
 
 

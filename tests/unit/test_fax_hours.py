@@ -30,8 +30,8 @@ from tests.conftest import claimed_delivery, write_open_campaign
 BEIJING = FaxHours.parse("08:00-20:00", "Asia/Shanghai")
 
 
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=dt.UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize(

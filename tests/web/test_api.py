@@ -23,7 +23,7 @@ def appeal(**overrides: Any) -> dict[str, Any]:
 
 async def appeals_stored(client: httpx.AsyncClient) -> int:
     report = await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")
-    return int(report.json()["appeals"])
+    return int(report.json()["rehearsal"]["appeals"])  # the tests rehearse on the sandbox
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:
@@ -183,6 +183,7 @@ async def test_appeal_status_for_the_supporter(client: httpx.AsyncClient) -> Non
             "channel": "email",
             "status": "queued",
             "reason": None,
+            "rehearsal": True,  # the tests' channels go to the sandbox
         }
         for d in created["deliveries"]
     ]
@@ -344,7 +345,7 @@ async def test_retry_and_cancel(client: httpx.AsyncClient) -> None:
     assert retried.status_code == 200 and retried.json()["status"] == "queued"
     assert (await client.post("/api/deliveries/999/retry", headers=OPERATOR)).status_code == 404
     report = (await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")).json()
-    assert report["channels"]["email"]["pending"] == 2
+    assert report["rehearsal"]["channels"]["email"]["pending"] == 2
     assert second != first
 
 
@@ -354,8 +355,9 @@ async def test_report_csv_for_operators(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     lines = response.text.splitlines()
-    assert lines[0] == "campaign,target,channel,delivered,failed,pending,cancelled"
-    assert f"{OPEN_CAMPAIGN},cui-tiankai,twitter,0,0,1,0" in lines
+    assert lines[0] == "campaign,mode,target,channel,delivered,failed,pending,cancelled"
+    assert f"{OPEN_CAMPAIGN},rehearsal,cui-tiankai,twitter,0,0,1,0" in lines
+    assert f"{OPEN_CAMPAIGN},live,cui-tiankai,twitter,0,0,0,0" in lines
 
 
 async def test_health_metrics_docs_and_security_headers(client: httpx.AsyncClient) -> None:

@@ -119,7 +119,7 @@ async def test_once_the_supervisor_gives_up_intake_refuses_with_retry_after(
         assert refused.headers["retry-after"] == "60"
         assert refused.json()["error"]["message"].startswith("appeals cannot be sent")
         report = await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")
-        assert report.json()["appeals"] == 0  # nothing half-stored
+        assert report.json()["rehearsal"]["appeals"] == 0  # nothing half-stored
 
 
 async def test_a_database_that_cannot_write_answers_503_and_stores_nothing(
@@ -141,4 +141,4 @@ async def test_a_database_that_cannot_write_answers_503_and_stores_nothing(
     accepted = await client.post(APPEALS, json=body)
     assert accepted.status_code == 202
     report = await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")
-    assert report.json()["appeals"] == 1
+    assert report.json()["rehearsal"]["appeals"] == 1

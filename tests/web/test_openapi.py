@@ -46,8 +46,13 @@ async def test_every_answer_has_a_documented_shape(client: httpx.AsyncClient) ->
                     path,
                     code,
                 )
-            else:  # a stream, a CSV file, the metrics text
-                assert set(content) <= {"text/event-stream", "text/csv", "text/plain"}
+            else:  # a stream, a CSV file, the metrics text, a fax's PDF for its gateway
+                assert set(content) <= {
+                    "text/event-stream",
+                    "text/csv",
+                    "text/plain",
+                    "application/pdf",
+                }
     error = components["ErrorDetail"]["properties"]
     assert set(error) == {"status", "field", "message"}
 

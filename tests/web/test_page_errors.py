@@ -88,7 +88,7 @@ async def test_an_expired_form_comes_back_with_everything_typed(
     sent = await client.post(PAGE, data={**form, "csrf": csrf_of(again)})
     assert sent.status_code == 303  # the page it came back as carries a fresh token
     report = (await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")).json()
-    assert report["appeals"] == 1
+    assert report["rehearsal"]["appeals"] == 1
 
 
 async def test_pages_answer_errors_as_pages_and_the_api_as_json(

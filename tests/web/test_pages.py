@@ -104,7 +104,7 @@ async def test_send_without_javascript_says_the_same_to_everyone_then_the_emaile
     repeat = await client.post(PAGE, data={**form, "form_id": form_id_of(other)})
     assert repeat.headers["location"] == location
     report = (await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")).json()
-    assert report["appeals"] == 1
+    assert report["rehearsal"]["appeals"] == 1
     # The live page is the link in the supporter's emails.
     [appeal_id] = await stored_appeal_ids(client)
     assert (await client.get(f"/a/{appeal_id}")).status_code == 404
@@ -131,7 +131,7 @@ async def test_form_errors_rerender_escaped_with_the_values_kept(client: httpx.A
     assert "Enter an email address in the right format, like name@example.org" in bad.text
     assert sneaky not in bad.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in bad.text
     report = (await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")).json()
-    assert report["appeals"] == 0
+    assert report["rehearsal"]["appeals"] == 0
 
 
 async def test_forms_without_a_valid_csrf_token_are_refused(client: httpx.AsyncClient) -> None:
@@ -273,7 +273,10 @@ async def test_after_sending_thanks_progress_towards_the_goal_and_share_links(
     text = status.text
     assert "<h1>Thank you: we have your appeal</h1>" in text
     assert '<progress id="goal" max="1000" value="0">0 of 1,000</progress>' in text
-    assert "</span> messages delivered, from 1 supporter.</p>" in text
+    # A rehearsal (every channel goes to the sandbox): the public counter does not move,
+    # and the page says why.
+    assert "</span> messages delivered, from 0 supporters.</p>" in text
+    assert "Rehearsal:</strong> this is a test installation." in text
     campaign_url = f"http://testserver/c/{OPEN_CAMPAIGN}"
     links = dict(
         re.findall(r'<a href="([^"]+)" rel="noopener noreferrer"[^>]*>Share on (\w+)', text)

@@ -103,8 +103,8 @@ async def test_this_wasnt_me_stops_what_has_not_gone_out_and_nothing_is_taken_ag
     )
     assert again.status_code == 202 and again.json()["appeal_id"] != appeal_id
     after = (await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")).json()
-    assert after["appeals"] == before["appeals"] == 1
-    assert after["channels"]["email"]["pending"] == 0
+    assert after["rehearsal"]["appeals"] == before["rehearsal"]["appeals"] == 1
+    assert after["rehearsal"]["channels"]["email"]["pending"] == 0
 
 
 async def test_the_campaign_decides_whether_officials_may_ever_get_the_address(

@@ -259,4 +259,4 @@ async def test_a_callback_before_the_gateways_answer_changes_nothing_and_the_fax
     assert early == (1, 200, {"received": True, "changed": False})
     assert repeated[:2] == (1, 200)
     assert [a["outcome"] for a in row["attempts_detail"]] == ["delivered"]
-    assert report["actions"] == 1
+    assert (report["actions"], report["rehearsal"]["delivered"]) == (0, 1)  # the sandbox's

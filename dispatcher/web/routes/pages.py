@@ -25,6 +25,7 @@ from dispatcher.service.catalog import find_campaign
 from dispatcher.service.consent import confirm_reply_to, disown_appeal
 from dispatcher.service.errors import invalid
 from dispatcher.service.forget import check_forget_token, forget_appeal
+from dispatcher.service.intake import channel_off_problem
 from dispatcher.service.links import check_link
 from dispatcher.service.reported import REPORTED_KINDS, ReportedActionRequest, report_action
 from dispatcher.service.reporting import campaign_report
@@ -166,6 +167,9 @@ async def campaign_submit(request: Request, campaign: CampaignDep, context: Cont
     problems = appeal_problems(context.service.catalog, appeal)
     if not form["picked"] and campaign.is_open():
         problems = [*problems, invalid("channels", "nothing chosen", "no_choice")]
+    off = channel_off_problem(context.service, appeal)
+    if off is not None:  # a way of reaching officials the page no longer offers
+        problems = [*problems, off]
     if problems:
         return await _render_campaign(request, context, campaign, form, problems=problems)
     try:

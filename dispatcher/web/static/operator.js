@@ -106,7 +106,7 @@
     row.appendChild(updated);
     row.appendChild(cell(d.campaign, null, words.campaign));
     row.appendChild(cell(d.target, null, words.to));
-    row.appendChild(cell(d.channel, null, words.by));
+    row.appendChild(cell(d.provider ? d.channel + " · " + d.provider : d.channel, null, words.by));
     var statusCell = cell(d.status, "status state-" + d.status);
     if (d.settlement) {
       var settled = document.createElement("span");
