@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.fax_hours import FAX_HOURS, FaxHours
 from dispatcher.models import Channel, DeliveryStatus, format_time
-from dispatcher.store.pacing_sql import Leased
+from dispatcher.store.pacing_sql import Leased, put_back_unused
 from dispatcher.store.schema import UTCDateTime, deliveries
 
 # Each fax line's hours: (campaign id, fax number in E.164) → window.
@@ -85,15 +85,7 @@ async def _requeue(conn: AsyncConnection, held: list[dict[str, Any]]) -> None:
     }
     # The claimed fax itself: back to the queue, its attempt not used.
     await conn.execute(
-        update(d)
-        .where(d.c.id == bindparam("b_id"))
-        .values(
-            status=DeliveryStatus.QUEUED.value,
-            attempts=d.c.attempts - 1,
-            lease_until=None,
-            lease_owner=None,
-            **waiting,
-        ),
+        update(d).where(d.c.id == bindparam("b_id")).values(**put_back_unused(), **waiting),
         held,
     )
     # The rest of the line's queue in that campaign, due before the opening.

@@ -109,10 +109,7 @@ async def pace(
             update(d)
             .where(d.c.id == bindparam("b_id"))
             .values(
-                status=DeliveryStatus.QUEUED.value,
-                attempts=d.c.attempts - 1,
-                lease_until=None,
-                lease_owner=None,
+                **put_back_unused(),
                 next_attempt_at=bindparam("b_when", type_=UTCDateTime),
             ),
             deferred,
@@ -153,3 +150,15 @@ async def pause_channels(
             )
             .values(next_attempt_at=until)
         )
+
+
+def put_back_unused() -> dict[str, Any]:
+    """The columns of a claimed delivery put back in the queue, its attempt not used (a
+    rate or a closed fax line does not allow it yet)."""
+    d = deliveries
+    return {
+        "status": DeliveryStatus.QUEUED.value,
+        "attempts": d.c.attempts - 1,
+        "lease_until": None,
+        "lease_owner": None,
+    }
