@@ -212,6 +212,11 @@ class Campaign(BaseModel):
     # for it). Either way the address goes only once its owner followed the signed link
     # sent to it, and only to the officials of the appeal it was confirmed for.
     reply_to_supporter: Literal["never", "ask", "always"] = "ask"
+    # How a supporter's X post goes out: "own_account" (from their own X account, once
+    # they connect it; a prepared post for them to send themselves if they do not or
+    # cannot), "hand_off" (always that prepared post), or "organisation" (from the
+    # organisation's account, within X's automation rules: see the README).
+    x_mode: Literal["own_account", "hand_off", "organisation"] = "own_account"
     # The title and summary in the interface's other languages (the pages fall back to
     # the ones above).
     text: dict[str, CampaignText] = {}

@@ -15,9 +15,11 @@ import secrets
 import shutil
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -32,6 +34,7 @@ from dispatcher.service.intake import submit_appeal
 from dispatcher.service.log import LogFilter, delivery_changes
 from dispatcher.service.reporting import CampaignReport, campaign_report
 from dispatcher.service.validation import AppealRequest
+from dispatcher.service.x_accounts import finish_connection, start_connection
 from dispatcher.settings import RetrySettings, SandboxSettings, Settings
 
 SOURCE_CAMPAIGN = "ua-61-21"
@@ -51,6 +54,9 @@ CHINESE_TWEET = "请立即释放所有在新疆被任意拘押的人，并告知
 class DemoAppeal:
     label: str
     request: AppealRequest
+    # The supporter connects this (sandbox) X account on the page first: their posts go
+    # out from it. Without one, their posts are handed to them (counted as unverified).
+    x_account: str | None = None
 
 
 def demo_appeals() -> list[DemoAppeal]:
@@ -59,12 +65,13 @@ def demo_appeals() -> list[DemoAppeal]:
 
     return [
         DemoAppeal(
-            "sample letter, every target and channel",
+            "sample letter, every target and channel, posts from her own X account",
             req(
                 supporter_name="Ana Lima",
                 supporter_email="ana.lima@example.org",
                 supporter_country="Brazil",
             ),
+            x_account="ana_lima",
         ),
         DemoAppeal(
             "own letter and tweet in Chinese to the ambassador",
@@ -90,7 +97,7 @@ def demo_appeals() -> list[DemoAppeal]:
             ),
         ),
         DemoAppeal(
-            "email and X to both officials",
+            "email and X to both officials, no X account connected (posts handed to her)",
             req(
                 supporter_name="Sofia Rossi",
                 supporter_email="sofia.rossi@example.it",
@@ -252,8 +259,13 @@ async def _submit_appeals(service: Service, console: Console) -> int:
     """The demo supporters act, one step each; returns how many deliveries were created."""
     total = 0
     for item in demo_appeals():
+        request = item.request
+        if item.x_account is not None:
+            connection = await connect_sandbox_account(service, item.x_account)
+            request = replace(request, x_connection=connection)
+            console.print(f"  {request.supporter_name} connects the X account @{item.x_account}")
         try:
-            receipt = await submit_appeal(service, item.request)
+            receipt = await submit_appeal(service, request)
         except ServiceError as exc:
             console.print(f"  [red]refused[/] {item.label}: {exc.message}")
             continue
@@ -270,6 +282,21 @@ async def _submit_appeals(service: Service, console: Console) -> int:
     return total
 
 
+async def connect_sandbox_account(service: Service, username: str) -> str:
+    """What a supporter does on the campaign page: connect their X account, here on the
+    sandbox X (its consent page, answered "Authorize app"). Returns the connection's id."""
+    connection_id, consent_page = await start_connection(service, DEMO_CAMPAIGN)
+    url = urlsplit(consent_page)
+    form = {**dict(parse_qsl(url.query)), "username": username, "decision": "allow"}
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(consent_page.partition("?")[0], data=form)
+    back = dict(parse_qsl(urlsplit(answer.headers.get("location", "")).query))
+    await finish_connection(
+        service, state=back.get("state", ""), code=back.get("code"), error=back.get("error")
+    )
+    return connection_id
+
+
 def _print_outcome(console: Console, report: CampaignReport, received: dict[str, int]) -> bool:
     console.rule("Report")
     print_report(report)
@@ -277,7 +304,12 @@ def _print_outcome(console: Console, report: CampaignReport, received: dict[str,
     rehearsed = {c: counts.delivered for c, counts in report.rehearsal.channels.items()}
     # Every channel has appeals that go through whatever faults the sandbox injects: a
     # channel where nothing arrived is a broken path, never a match.
-    match = rehearsed == received and report.actions == 0 and all(received.values())
+    match = (
+        rehearsed == received
+        and report.actions == 0
+        and all(received.values())
+        and report.unverified.handed_off > 0
+    )
     console.print(
         f"Sandbox received: email {received['email']}, fax {received['fax']}, "
         f"X {received['twitter']}  —  "
@@ -286,6 +318,11 @@ def _print_outcome(console: Console, report: CampaignReport, received: dict[str,
             if match
             else f"[red]DOES NOT match: rehearsal {rehearsed}, actions {report.actions}[/]"
         )
+    )
+    console.print(
+        f"X posts handed to their supporters to send themselves: "
+        f"{report.unverified.handed_off} (unverified, never in actions; "
+        f"{report.unverified.opened} opened)"
     )
     console.print(
         f"Open what arrived: {SANDBOX_DIR}/email/*.eml, {SANDBOX_DIR}/fax/*.pdf, "

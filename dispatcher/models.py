@@ -22,6 +22,9 @@ SENT_CHANNELS: tuple[Channel, ...] = tuple(Channel)
 # The provider name of what goes to the built-in sandbox servers: a rehearsal, recorded
 # with each attempt and never counted as an action.
 SANDBOX = "sandbox"
+# The "provider" of an X post the supporter sends themselves from a prepared link: nothing
+# we can confirm, so it is counted apart, as unverified, never as an action.
+HAND_OFF = "hand_off"
 
 
 def utcnow() -> dt.datetime:
@@ -56,6 +59,10 @@ class DeliveryStatus(enum.StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    # An X post the API could not send (no account connected, X refused the app or the
+    # account): the supporter was given the prepared post to send themselves. Settled, and
+    # counted as unverified, never as an action.
+    HANDED_OFF = "handed_off"
 
     @property
     def settled(self) -> bool:
@@ -68,6 +75,7 @@ SETTLED_STATUSES = frozenset(
         DeliveryStatus.FAILED,
         DeliveryStatus.EXPIRED,
         DeliveryStatus.CANCELLED,
+        DeliveryStatus.HANDED_OFF,
     }
 )
 # Why an email that waited for its supporter to confirm their address expired (the store
@@ -81,6 +89,15 @@ PENDING_STATUSES = frozenset(
 # Not settled yet: on their way, held for review, or waiting for the supporter's link. A
 # receipt waits for these, and a supporter's letter is kept while any of them needs it.
 UNSETTLED_STATUSES = PENDING_STATUSES | {DeliveryStatus.HELD, DeliveryStatus.AWAITING_SUPPORTER}
+
+
+class XRoute(enum.StrEnum):
+    """How an appeal's X deliveries start (see ``service.intake``): queued for the API
+    (from the organisation's account, or the supporter's, connected on the campaign page),
+    or handed off at once for the supporter to send themselves."""
+
+    QUEUE = "queue"
+    HAND_OFF = "hand_off"
 
 
 class AttemptOutcome(enum.StrEnum):
@@ -182,6 +199,13 @@ class NewAppeal:
     # their data is still counted once, and an address whose owner said "this wasn't me"
     # is known without keeping it.
     email_alias: str = ""
+    # How its X deliveries start.
+    x_route: XRoute = XRoute.QUEUE
+    # Why its X deliveries are handed off at once (the log shows it), for HAND_OFF.
+    x_note: str = ""
+    # The hash of the X account connection (see service.x_accounts) its posts go out
+    # from: bound to this appeal as it is stored.
+    x_connection: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from typing import Any
 from dispatcher.channels.base import (
     DeliveryError,
     DuplicateContent,
+    HandOff,
     PermanentError,
     RateLimited,
     SendResult,
@@ -96,15 +97,23 @@ def send_update(
     if isinstance(error, RateLimited):
         return rate_limited_update(delivery, error, summary, now=now)
     if isinstance(error, PermanentError):
-        return _update(
-            delivery,
-            DeliveryStatus.FAILED,
-            error=error_info(error),
-            attempt_outcome=AttemptOutcome.PERMANENT,
-            response_summary=summary,
-        )
+        return refused_update(delivery, error, summary)
     outcome = AttemptOutcome.UNKNOWN if error.outcome_unknown else AttemptOutcome.TRANSIENT
     return retry_or_end(policy, delivery, error, outcome, summary, now=now)
+
+
+def refused_update(
+    delivery: ClaimedDelivery, error: PermanentError, summary: str | None
+) -> DeliveryUpdate:
+    """Retrying cannot help: failed, or for a post the API may not send, handed off (the
+    supporter is given it to send themselves)."""
+    return _update(
+        delivery,
+        DeliveryStatus.HANDED_OFF if isinstance(error, HandOff) else DeliveryStatus.FAILED,
+        error=error_info(error),
+        attempt_outcome=AttemptOutcome.PERMANENT,
+        response_summary=summary,
+    )
 
 
 def _answered(
@@ -141,8 +150,9 @@ def _answered(
 def rate_limited_update(
     delivery: ClaimedDelivery, error: RateLimited, summary: str | None, *, now: dt.datetime
 ) -> DeliveryUpdate:
-    """The provider asked to wait: its channel pauses until then (for every worker), and
-    this delivery goes back to the queue for that time without using up an attempt."""
+    """The provider asked to wait: its channel pauses until then (for every worker; only
+    this delivery, for one account's limit), and this delivery goes back to the queue for
+    that time without using up an attempt."""
     until = now + dt.timedelta(seconds=max(1.0, error.retry_after))
     if until >= delivery.expires_at:
         return _update(
@@ -163,7 +173,7 @@ def rate_limited_update(
         error=error_info(error),
         attempt_outcome=AttemptOutcome.RATE_LIMITED,
         response_summary=summary,
-        pause_until=until,
+        pause_until=until if error.whole_channel else None,
     )
 
 

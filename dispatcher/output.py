@@ -67,6 +67,11 @@ def print_report(report: CampaignReport) -> None:
             f"supporters {rehearsal.supporters}   delivered to the sandbox {rehearsal.delivered}"
         )
         out.print(_counts_table(rehearsal.targets, rehearsal.channels))
+    unverified = report.unverified
+    out.print(
+        f"[bold]unverified[/] (X posts handed to their supporters to send themselves; never "
+        f"counted as actions): {unverified.handed_off}, of which {unverified.opened} opened"
+    )
     reported = report.self_reported
     if reported.total:
         out.print(f"self-reported by supporters (counted apart): {reported.total}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import errno
 import hashlib
 import hmac
@@ -29,12 +30,14 @@ from dispatcher.channels.registry import (
     pacing_rules,
     poll_seconds,
     sandboxed_channels,
+    x_oauth_client,
 )
 from dispatcher.fax_hours import FaxHours
-from dispatcher.models import SANDBOX, Channel
+from dispatcher.models import HAND_OFF, SANDBOX, Channel
 from dispatcher.retry import RetryPolicy
 from dispatcher.service import Service
 from dispatcher.service.receipts import send_receipts
+from dispatcher.service.x_accounts import StoredTokens
 from dispatcher.settings import SandboxSettings, Settings
 from dispatcher.store import Store
 from dispatcher.supervisor import Supervisor
@@ -61,6 +64,8 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
     """
     catalog = load_catalog(settings)
     store = await Store.open(settings.database_url)
+    store.x_connect_wait = dt.timedelta(minutes=settings.twitter.connect_wait_minutes)
+    x_rehearsing = channel_providers(settings)[Channel.TWITTER] == SANDBOX
     try:
         secret = settings.secret_key.get_secret_value() if settings.secret_key else None
         yield Service(
@@ -75,6 +80,8 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
             ),
             public_url=settings.public_url.rstrip("/"),
             providers=channel_providers(settings),
+            x_organisation=x_rehearsing or settings.twitter.consumer_key is not None,
+            x_oauth=x_oauth_client(settings, x_rehearsing),
         )
     finally:
         await store.close()
@@ -86,6 +93,11 @@ def channel_modes(settings: Settings) -> list[str]:
     for channel, provider in channel_providers(settings).items():
         if provider is None:
             lines.append(f"{channel.value}: off (no provider configured)")
+        elif provider == HAND_OFF:
+            lines.append(
+                f"{channel.value}: hand-off only (no X app or account configured): supporters "
+                "get the prepared post to send themselves, counted as unverified"
+            )
         elif provider == SANDBOX:
             lines.append(
                 f"{channel.value}: rehearsal on the sandbox, nothing reaches the officials"
@@ -193,9 +205,17 @@ def build_worker(
     on_attempt: Callable[[Channel, float], None] | None = None,
 ) -> Worker:
     """A worker on the service's store. Raises ConfigError for half-given provider settings."""
+    from dispatcher.channels.twitter import TwitterAdapter  # only where something is sent
+
+    adapters = build_adapters(settings)
+    x = adapters.get(Channel.TWITTER)
+    if isinstance(x, TwitterAdapter):  # posts from supporters' own accounts read their tokens
+        x.accounts = StoredTokens(service)
+        x.limits = service.store  # X's limits, kept in the store's pacing for every worker
+        x.modes = {campaign.id: campaign.x_mode for campaign in service.catalog}
     return Worker(
         service.store,
-        build_adapters(settings),
+        adapters,
         policy=service.policy,
         settings=settings.worker,
         concurrency=concurrency_limits(settings.worker),

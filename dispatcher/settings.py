@@ -121,20 +121,33 @@ class FaxSettings(BaseModel):
 
 
 class TwitterSettings(BaseModel):
-    """X API v2, OAuth 1.0a user context. With no ``consumer_key``, the sandbox X API is used."""
+    """X API v2. Supporters' own accounts: an OAuth 2.0 app (``client_id``, and
+    ``client_secret`` for a confidential client). The organisation's account: OAuth 1.0a
+    keys. With neither, X rehearses on the sandbox (or, in live mode, every X post is
+    handed to the supporter to send themselves)."""
 
     api_base_url: str | None = None
+    # Where supporters are sent to authorise the app (X's consent page).
+    authorize_url: str = "https://x.com/i/oauth2/authorize"
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
     consumer_key: SecretStr | None = None
     consumer_secret: SecretStr | None = None
     access_token: SecretStr | None = None
     access_token_secret: SecretStr | None = None
     timeout_seconds: float = 30.0
-    # Posts per minute from the account, over all workers (0: no limit).
+    # Posts per minute from the organisation's account, over all workers (0: no limit).
+    # X's automation rules: see the README; campaigns posting from it should stay low.
     per_minute: int = Field(default=0, ge=0)
+    # How long an appeal's post waits for its supporter to connect their X account before
+    # it is handed to them to send themselves.
+    connect_wait_minutes: float = Field(default=60.0, gt=0)
 
     @property
     def configured(self) -> bool:
-        return self.consumer_key is not None or self.api_base_url is not None
+        return any(
+            value is not None for value in (self.consumer_key, self.api_base_url, self.client_id)
+        )
 
 
 class RetrySettings(BaseModel):

@@ -40,8 +40,12 @@ FAST_RETRY = RetrySettings(
 )
 
 
-def write_open_campaign(directory: Path, *, deadline: dt.date | None = None) -> Path:
-    """The shipped UA 61.21 under the id ``ua-open`` with a deadline in the future."""
+def write_open_campaign(
+    directory: Path, *, deadline: dt.date | None = None, x_mode: str = "organisation"
+) -> Path:
+    """The shipped UA 61.21 under the id ``ua-open`` with a deadline in the future. Its
+    posts go out from the organisation's (sandbox) account unless ``x_mode`` says else:
+    the tests of the pipeline count them; tests/…/test_x_accounts.py take the others."""
     text = (SHIPPED_CAMPAIGNS / "ua-61-21.toml").read_text(encoding="utf-8")
     deadline = deadline or dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)
     text = re.sub(r'^id = ".*"$', f'id = "{OPEN_CAMPAIGN}"', text, count=1, flags=re.M)
@@ -50,6 +54,7 @@ def write_open_campaign(directory: Path, *, deadline: dt.date | None = None) -> 
     )
     # Faxes go at once whatever the hour (tests/integration/test_fax_hours.py sets its own).
     text = re.sub(r"^fax_hours = .*\n", "", text, flags=re.M)
+    text = re.sub(r'^x_mode = ".*"$', f'x_mode = "{x_mode}"', text, count=1, flags=re.M)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{OPEN_CAMPAIGN}.toml"
     path.write_text(text, encoding="utf-8")

@@ -29,11 +29,20 @@ class TransientError(DeliveryError):
 
 
 class RateLimited(TransientError):
-    """The provider asked us to wait ``retry_after`` seconds."""
+    """The provider asked us to wait ``retry_after`` seconds: the whole channel waits,
+    unless ``whole_channel`` is False (the limit is one account's: a supporter's own)."""
 
-    def __init__(self, message: str, *, retry_after: float, code: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        code: str | None = None,
+        whole_channel: bool = True,
+    ):
         super().__init__(message, code=code)
         self.retry_after = max(0.0, retry_after)
+        self.whole_channel = whole_channel
 
 
 class PermanentError(DeliveryError):
@@ -46,6 +55,12 @@ class DuplicateContent(PermanentError):
     Whether that means "delivered" depends on history the adapter does not see: the worker
     decides (delivered if an earlier try's outcome was unknown, permanent otherwise).
     """
+
+
+class HandOff(PermanentError):
+    """Posting through the API is not possible for this delivery (no account connected,
+    X refused the app or the account, a refused token): the supporter is given the
+    prepared post to send themselves. The delivery ends ``handed_off``, never failed."""
 
 
 class LeaseLost(Exception):

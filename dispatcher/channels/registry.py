@@ -16,11 +16,12 @@ from pydantic import SecretStr
 from dispatcher.campaigns import CampaignCatalog
 from dispatcher.channels.base import ChannelAdapter
 from dispatcher.i18n import N_
-from dispatcher.models import SANDBOX, CampaignPacing, Channel, PacingRules
+from dispatcher.models import HAND_OFF, SANDBOX, CampaignPacing, Channel, PacingRules
 from dispatcher.settings import ConfigurationError, SandboxSettings, Settings, WorkerSettings
 
 if TYPE_CHECKING:
     from dispatcher.channels.fax import FaxProvider
+    from dispatcher.channels.x_oauth import XOAuthClient
 
 DEFAULT_X_API = "https://api.twitter.com"
 # The sandbox checks that credentials are present, not what they are.
@@ -106,27 +107,72 @@ def _fax_adapter(settings: Settings, sandboxed: bool | None = None) -> ChannelAd
     return fax_provider(settings.fax.provider).build(settings, sandboxed)
 
 
-def _x_adapter(settings: Settings, sandboxed: bool) -> ChannelAdapter:
-    from dispatcher.channels.twitter import TwitterAdapter
+# The sandbox X API's OAuth 2.0 app: it checks that a client id is given, not which.
+SANDBOX_X_CLIENT_ID = "sandbox-app"
 
-    x, sandbox = settings.twitter, settings.sandbox
-    if x.configured and not sandboxed:
-        what = "X (DISPATCHER_TWITTER__*)"
-        base_url = x.api_base_url or DEFAULT_X_API
-        keys = [
-            _secret(getattr(x, name), f"DISPATCHER_TWITTER__{name.upper()}", what)
-            for name in ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
-        ]
+
+def _x_adapter(settings: Settings, sandboxed: bool) -> ChannelAdapter:
+    from dispatcher.channels.twitter import OrganisationKeys, TwitterAdapter
+
+    x = settings.twitter
+    oauth = x_oauth_client(settings, sandboxed)
+    if sandboxed:
+        base_url = x_sandbox_url(settings.sandbox)
+        organisation: OrganisationKeys | None = OrganisationKeys(*[_SANDBOX_SECRET] * 4)
     else:
-        base_url = f"http://{sandbox.host}:{sandbox.x_port}"
-        keys = [_SANDBOX_SECRET] * 4
+        base_url = x.api_base_url or DEFAULT_X_API
+        organisation = None
+        if x.consumer_key is not None:
+            what = "X's organisation account (DISPATCHER_TWITTER__CONSUMER_KEY)"
+            organisation = OrganisationKeys(
+                *[
+                    _secret(getattr(x, name), f"DISPATCHER_TWITTER__{name.upper()}", what)
+                    for name in (
+                        "consumer_key",
+                        "consumer_secret",
+                        "access_token",
+                        "access_token_secret",
+                    )
+                ]
+            )
     return TwitterAdapter(
         provider=SANDBOX if sandboxed else "x",
         api_base_url=base_url,
-        consumer_key=keys[0],
-        consumer_secret=keys[1],
-        access_token=keys[2],
-        access_token_secret=keys[3],
+        organisation=organisation,
+        oauth=oauth,
+        timeout=x.timeout_seconds,
+    )
+
+
+def x_sandbox_url(sandbox: SandboxSettings) -> str:
+    return f"http://{sandbox.host}:{sandbox.x_port}"
+
+
+def x_oauth_client(settings: Settings, sandboxed: bool) -> XOAuthClient | None:
+    """The X app supporters connect their own accounts to: the sandbox's when X rehearses
+    there, the configured one (DISPATCHER_TWITTER__CLIENT_ID), or None (hand-off)."""
+    from dispatcher.channels.x_oauth import XOAuthClient
+
+    x = settings.twitter
+    redirect_uri = f"{settings.public_url.rstrip('/')}/x/connected"
+    if sandboxed:
+        base_url = x_sandbox_url(settings.sandbox)
+        return XOAuthClient(
+            api_base_url=base_url,
+            authorize_url=f"{base_url}/i/oauth2/authorize",
+            client_id=SANDBOX_X_CLIENT_ID,
+            client_secret=None,
+            redirect_uri=redirect_uri,
+            timeout=x.timeout_seconds,
+        )
+    if x.client_id is None:
+        return None
+    return XOAuthClient(
+        api_base_url=x.api_base_url or DEFAULT_X_API,
+        authorize_url=x.authorize_url,
+        client_id=x.client_id,
+        client_secret=x.client_secret.get_secret_value() if x.client_secret else None,
+        redirect_uri=redirect_uri,
         timeout=x.timeout_seconds,
     )
 
@@ -174,7 +220,8 @@ def live(settings: Settings) -> bool:
 
 def channel_providers(settings: Settings) -> dict[Channel, str | None]:
     """Where each channel sends: its provider's name, ``sandbox`` (a rehearsal), or None
-    (off). With no provider configured at all, every channel rehearses on the sandbox."""
+    (off), or for X ``hand_off`` (every post is handed to its supporter). With no provider
+    configured at all, every channel rehearses on the sandbox."""
     is_live = live(settings)
     routed = settings.sandbox.channel_names
     providers: dict[Channel, str | None] = {}
@@ -183,6 +230,9 @@ def channel_providers(settings: Settings) -> dict[Channel, str | None]:
             providers[channel] = spec.provider(settings)
         elif not is_live or channel.value in routed:
             providers[channel] = SANDBOX
+        elif channel is Channel.TWITTER:
+            # A post needs no provider to be handed to its supporter to send themselves.
+            providers[channel] = HAND_OFF
         else:
             providers[channel] = None
     return providers
@@ -196,7 +246,7 @@ def sandboxed_channels(settings: Settings) -> list[Channel]:
     return [
         channel
         for channel, spec in CHANNELS.items()
-        if providers[channel] is not None
+        if providers[channel] not in (None, HAND_OFF)
         and (not spec.configured(settings) or channel.value in settings.sandbox.channel_names)
     ]
 
@@ -209,7 +259,7 @@ def build_adapters(settings: Settings) -> dict[Channel, ChannelAdapter]:
     return {
         channel: spec.build(settings, channel in builtin)
         for channel, spec in CHANNELS.items()
-        if providers[channel] is not None
+        if providers[channel] not in (None, HAND_OFF)
     }
 
 

@@ -30,6 +30,12 @@ def compose_tweet(
     return f"{handles} {text.strip()} — {supporter_name} (ref {reference})"
 
 
+def compose_own_post(handles: str, text: str) -> str:
+    """``@a @b <text>``: a post from the supporter's own account (or the one handed to
+    them to send themselves) names them nowhere else; their account says who they are."""
+    return f"{handles} {text.strip()}"
+
+
 def weighted_length(text: str) -> int:
     """Length as X counts it (twitter-text rules: CJK and emoji weigh 2, URLs 23)."""
     from twitter_text import parse_tweet  # its emoji tables take a while to load

@@ -98,6 +98,11 @@ class Sandbox:
         self._started: set[str] = set()
 
     @property
+    def x_api(self) -> XApi | None:
+        """The X API stand-in (its OAuth state and the exchanges it saw), if it runs."""
+        return self._x if "twitter" in self.channels else None
+
+    @property
     def smtp_port(self) -> int:
         """The SMTP sink's bound port."""
         self._require("email")

@@ -21,6 +21,7 @@ FaultKind = Literal[
     "stall",
     "drip",
     "early_callback",
+    "not_enrolled",
 ]
 """The counted fault kinds; each names a ``<kind>_first`` field of :class:`Faults`."""
 
@@ -53,6 +54,8 @@ class Faults:
     - ``early_callback_first``: fax only; the first N faxes sent with a callback URL are
       transmitted at once and their callback is delivered *before* the submit request
       is answered (the usual callback follows too, as a duplicate).
+    - ``not_enrolled_first``: X only; 403 ``client-not-enrolled`` (the app lacks the access
+      level posting needs).
     - ``refuse``: addresses refused permanently: e-mail addresses and X handles are
       compared lower-cased (handles without ``@``), fax numbers in E.164 form
       (``+12024952138``).
@@ -60,6 +63,11 @@ class Faults:
       seconds); the fax gateway sends it as ``Retry-After``. None: a 429 without either.
     - ``delay_seconds``: email only; every message waits this long at the end of DATA
       before the answer (a slow relay).
+    - ``x_token_seconds``: X only; how long a supporter's access token lives (X's own:
+      two hours). Under a minute, the adapter finds it about to expire and refreshes it
+      before the first post.
+    - ``x_app_limit``: X only; posts the app may make in 24 hours (X's app cap), sent as
+      ``x-app-limit-24hour-*``; past it, 429.
     """
 
     fail_first: int = 0
@@ -73,9 +81,12 @@ class Faults:
     drip_first: int = 0
     drip_seconds: float = 1.0
     early_callback_first: int = 0
+    not_enrolled_first: int = 0
     refuse: frozenset[str] = frozenset()
     rate_limit_reset_seconds: int | None = 1
     delay_seconds: float = 0.0
+    x_token_seconds: float = 7200.0
+    x_app_limit: int = 10_000
 
     def refuses_email(self, address: str) -> bool:
         """True if ``address`` is refused (case-insensitive)."""
@@ -127,6 +138,7 @@ class FaultCounter:
             "stall": self.faults.stall_first,
             "drip": self.faults.drip_first,
             "early_callback": self.faults.early_callback_first,
+            "not_enrolled": self.faults.not_enrolled_first,
         }[kind]
         used = self.used.get(kind, 0)
         if used >= budget:

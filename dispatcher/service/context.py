@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dispatcher.campaigns import CampaignCatalog
+from dispatcher.channels.x_oauth import XOAuthClient
 from dispatcher.models import SANDBOX, SENT_CHANNELS, Channel
 from dispatcher.retry import RetryPolicy
 from dispatcher.store import Store
@@ -35,6 +36,13 @@ class Service:
     providers: Mapping[Channel, str | None] = field(
         default_factory=lambda: dict.fromkeys(SENT_CHANNELS, SANDBOX)
     )
+
+    # Whether posting from the organisation's X account is possible here (its keys, or
+    # the sandbox). Otherwise such posts are handed off.
+    x_organisation: bool = True
+    # The X app supporters connect their own accounts to (None: not set up; their posts
+    # are handed to them instead).
+    x_oauth: XOAuthClient | None = None
 
     def rehearsing(self, channel: Channel) -> bool:
         return self.providers.get(channel) == SANDBOX

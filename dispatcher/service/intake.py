@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from dispatcher.campaigns import Campaign
-from dispatcher.models import AppealReceipt, Channel
+from dispatcher.models import AppealReceipt, Channel, XRoute
 from dispatcher.render.tweet import compose_tweet, weighted_length
 from dispatcher.service.context import Service
 from dispatcher.service.errors import ServiceError, invalid
@@ -17,6 +17,12 @@ from dispatcher.service.validation import (
     AppealRequest,
     ValidAppeal,
     validate_appeal,
+)
+from dispatcher.service.x_accounts import (
+    checked_connection,
+    hand_off_link,
+    hand_off_text,
+    x_app_capped,
 )
 
 
@@ -32,6 +38,9 @@ class Accepted:
     # The supporter asked that officials may reply to them: they must follow the link
     # we sent to the address first (their emails wait until then).
     confirm_by_email: bool
+    # X posts handed to the supporter to send themselves: (target id, our link to the
+    # prepared post). The same whether the appeal was stored or was a repeat.
+    hand_offs: tuple[tuple[str, str], ...] = ()
 
 
 async def submit_appeal(
@@ -44,7 +53,9 @@ async def submit_appeal(
     the API says no more than :func:`accept_appeal` does. Raises ServiceError, with
     nothing stored, for anything that is not accepted.
     """
-    return await _store(service, _validated(service, request, now), now)
+    valid = _validated(service, request, now)
+    connection = await checked_connection(service, request.x_connection)
+    return await _store(service, valid, now, connection)
 
 
 async def accept_appeal(
@@ -52,12 +63,26 @@ async def accept_appeal(
 ) -> Accepted:
     """:func:`submit_appeal`, answered as the public may see it (see :class:`Accepted`)."""
     valid = _validated(service, request, now)
-    receipt = await _store(service, valid, now)
+    connection = await checked_connection(service, request.x_connection)
+    receipt = await _store(service, valid, now, connection)
+    route, _note = await _x_route_of(service, valid, connection)
+    posts = [d for d in valid.deliveries if d.channel is Channel.TWITTER]
+    tweet = valid.appeal.tweet or ""
     return Accepted(
         appeal_id=receipt.appeal_id,
         requested=tuple((d.target_id, d.channel) for d in valid.deliveries),
         confirm_by_email=valid.appeal.reply_to
         and any(d.channel is Channel.EMAIL for d in valid.deliveries),
+        hand_offs=tuple(
+            (
+                d.target_id,
+                hand_off_link(
+                    service, receipt.appeal_id, d.target_id, hand_off_text(d.address, tweet)
+                ),
+            )
+            for d in posts
+            if route is XRoute.HAND_OFF
+        ),
     )
 
 
@@ -97,8 +122,57 @@ def _validated(service: Service, request: AppealRequest, now: dt.datetime | None
     return replace(valid, deliveries=on)
 
 
-async def _store(service: Service, valid: ValidAppeal, now: dt.datetime | None) -> AppealReceipt:
-    appeal = replace(valid.appeal, email_alias=address_alias(service, valid.appeal.supporter_email))
+# Why an appeal's X posts are handed off at once (the delivery log shows it).
+HAND_OFF_NOTES = {
+    "campaign": "the campaign asks supporters to post on X themselves",
+    "not_connected": "the supporter did not connect an X account",
+    "no_keys": "no X organisation account is configured (DISPATCHER_TWITTER__CONSUMER_KEY "
+    "and the other X keys)",
+    "app_cap": "X's 24-hour cap for the app is reached",
+}
+
+
+def x_route(
+    service: Service, campaign: Campaign, connected: bool, capped: bool = False
+) -> tuple[XRoute, str]:
+    """How this campaign's X deliveries start here (``connected``: the supporter connected
+    their X account on the page; ``capped``: X's app cap is reached), and why a hand-off
+    is one."""
+    if campaign.x_mode == "hand_off":
+        return XRoute.HAND_OFF, HAND_OFF_NOTES["campaign"]
+    if capped:
+        return XRoute.HAND_OFF, HAND_OFF_NOTES["app_cap"]
+    if campaign.x_mode == "organisation":
+        if service.x_organisation:
+            return XRoute.QUEUE, ""
+        return XRoute.HAND_OFF, HAND_OFF_NOTES["no_keys"]
+    if connected:
+        return XRoute.QUEUE, ""
+    return XRoute.HAND_OFF, HAND_OFF_NOTES["not_connected"]
+
+
+async def _x_route_of(
+    service: Service, valid: ValidAppeal, connection: str | None
+) -> tuple[XRoute, str]:
+    campaign = service.catalog.get(valid.appeal.campaign_id)
+    assert campaign is not None  # validation found it
+    if not any(d.channel is Channel.TWITTER for d in valid.deliveries):
+        return XRoute.QUEUE, ""
+    capped = await x_app_capped(service) is not None
+    return x_route(service, campaign, connected=connection is not None, capped=capped)
+
+
+async def _store(
+    service: Service, valid: ValidAppeal, now: dt.datetime | None, connection: str | None = None
+) -> AppealReceipt:
+    route, note = await _x_route_of(service, valid, connection)
+    appeal = replace(
+        valid.appeal,
+        email_alias=address_alias(service, valid.appeal.supporter_email),
+        x_route=route,
+        x_note=note,
+        x_connection=connection if route is XRoute.QUEUE else None,
+    )
     appeal_id = new_appeal_id(service, appeal.campaign_id, appeal.idempotency_key)
     return await service.store.create_appeal(
         appeal, valid.deliveries, appeal_id=appeal_id, providers=service.providers, now=now

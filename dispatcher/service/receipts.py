@@ -30,6 +30,7 @@ from dispatcher.service.forget import forget_link
 from dispatcher.service.links import link
 from dispatcher.service.review import REJECTED
 from dispatcher.service.status import reason
+from dispatcher.service.x_accounts import hand_off_link, hand_off_text
 from dispatcher.store import lasting_problem
 from dispatcher.store.receipts import CONFIRM, FAILURE, REPEAT, ReceiptAppeal, ReceiptJob
 
@@ -46,11 +47,26 @@ class Sender(Protocol):
     async def send_message(self, recipient: str, message: EmailMessage) -> str: ...
 
 
-def _line(entry: LogEntry, names: dict[str, str]) -> str:
+def _line(entry: LogEntry, names: dict[str, str], post: str | None = None) -> str:
+    """One delivery's line; ``post``: the link to a handed-off post (only to an address
+    its owner confirmed: the link carries the post's words)."""
     values = {
         "who": names.get(entry.target_id, entry.target_id),
         "how": _(CHANNEL_LABELS.get(entry.channel, entry.channel.value)),
     }
+    if entry.status is DeliveryStatus.HANDED_OFF:
+        if post is None:
+            return (
+                _(
+                    "- %(who)s, by %(how)s: ready for you to post from your own account "
+                    "(the link to it is on the appeal's page)."
+                )
+                % values
+            )
+        return _(
+            "- %(who)s, by %(how)s: we cannot post it for you; post it from your own "
+            "account here: %(url)s"
+        ) % {**values, "url": post}
     if entry.status is DeliveryStatus.DELIVERED and entry.provider == SANDBOX:
         return (
             _(
@@ -182,6 +198,18 @@ def _repeat_words(appeal: ReceiptAppeal, about: _About) -> tuple[str, list[str]]
     return subject, [about.hello, "", told, "", about.status, "", about.not_me]
 
 
+def _posts(service: Service, appeal: ReceiptAppeal, entries: Sequence[LogEntry]) -> dict[int, str]:
+    """Each handed-off post's link, whole (delivery id → link)."""
+    return {
+        e.id: service.public_url
+        + hand_off_link(
+            service, appeal.appeal_id, e.target_id, hand_off_text(e.address, appeal.tweet)
+        )
+        for e in entries
+        if e.status is DeliveryStatus.HANDED_OFF and appeal.tweet
+    }
+
+
 def _receipt_words(
     service: Service,
     job: ReceiptJob,
@@ -208,8 +236,9 @@ def _receipt_words(
                 )
                 % values
             )
-    lines = [about.hello, "", opening, "", *(_line(e, about.names) for e in shown), "",
-             about.status]  # fmt: skip
+    posts = _posts(service, appeal, shown) if appeal.confirmed else {}
+    lines = [about.hello, "", opening, "", *(_line(e, about.names, posts.get(e.id)) for e in shown),
+             "", about.status]  # fmt: skip
     if appeal.confirmed:
         subject_line = _("Subject: %(subject)s") % {"subject": appeal.subject}
         lines += ["", _("Your letter, as it was sent:"), "", subject_line, "", appeal.body]

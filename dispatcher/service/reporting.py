@@ -17,7 +17,7 @@ from dispatcher.models import SENT_CHANNELS, DeliveryStatus, Settlement, utcnow
 from dispatcher.service.catalog import find_campaign
 from dispatcher.service.context import Service
 
-BUCKETS = ("delivered", "failed", "pending", "cancelled")
+BUCKETS = ("delivered", "failed", "pending", "cancelled", "handed_off")
 # Report buckets: "failed" is every delivery that ended without arriving except cancelled.
 _BUCKET = {
     DeliveryStatus.DELIVERED: "delivered",
@@ -29,11 +29,13 @@ _BUCKET = {
     DeliveryStatus.QUEUED: "pending",
     DeliveryStatus.SENDING: "pending",
     DeliveryStatus.AWAITING_CONFIRMATION: "pending",
+    DeliveryStatus.HANDED_OFF: "handed_off",
 }
 
 
 class Counts(BaseModel):
-    """Deliveries by how they ended; ``failed`` includes those that expired at the deadline."""
+    """Deliveries by how they ended; ``failed`` includes those that expired at the deadline;
+    ``handed_off``: X posts given to the supporter to send themselves (unverified)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -41,10 +43,11 @@ class Counts(BaseModel):
     failed: int = 0
     pending: int = 0
     cancelled: int = 0
+    handed_off: int = 0
 
     def in_order(self) -> tuple[int, ...]:
         """The counts in :data:`BUCKETS` order, for tables."""
-        return (self.delivered, self.failed, self.pending, self.cancelled)
+        return (self.delivered, self.failed, self.pending, self.cancelled, self.handed_off)
 
 
 class SelfReported(BaseModel):
@@ -74,6 +77,17 @@ class Rehearsal(BaseModel):
     targets: dict[str, dict[str, Counts]] = Field(description="target id → channel → counts")
 
 
+class Unverified(BaseModel):
+    """X posts handed to supporters to send themselves from a prepared link: we cannot see
+    whether they did, so they are counted here, never in ``actions``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    handed_off: int = Field(description="posts handed to their supporters")
+    opened: int = Field(description="of those, how many supporters opened the prepared post")
+    targets: dict[str, int] = Field(description="target id → posts handed off")
+
+
 class CampaignReport(BaseModel):
     """One campaign's totals. ``actions`` counts deliveries delivered through a real
     provider: the shared number. What went to the sandbox is in ``rehearsal``, apart."""
@@ -100,6 +114,7 @@ class CampaignReport(BaseModel):
         "counted once in actions"
     )
     rehearsal: Rehearsal
+    unverified: Unverified
 
 
 def _zero() -> dict[str, int]:
@@ -116,6 +131,7 @@ async def campaign_report(service: Service, campaign_id: str) -> CampaignReport:
         (rehearsal if rehearsing else live).add(target_id, channel, status, count)
     rehearsed = await store.appeal_counts(campaign.id, rehearsal=True)
     settled = await store.settlement_counts(campaign.id)
+    handed_off, opened = await store.hand_off_counts(campaign.id)
     reported: dict[str, dict[str, int]] = {}
     for target_id, kind, count in await store.reported_action_counts(campaign.id):
         reported.setdefault(target_id, {})[kind] = count
@@ -141,6 +157,9 @@ async def campaign_report(service: Service, campaign_id: str) -> CampaignReport:
             delivered=rehearsal.delivered(),
             channels=rehearsal.channels_counts(),
             targets=rehearsal.targets_counts(),
+        ),
+        unverified=Unverified(
+            handed_off=sum(handed_off.values()), opened=opened, targets=handed_off
         ),
     )
 

@@ -24,6 +24,7 @@ from dispatcher.outcomes import UNCONFIRMED
 from dispatcher.service.context import Service
 from dispatcher.service.links import check_link, not_valid
 from dispatcher.service.review import REJECTED
+from dispatcher.service.x_accounts import hand_off_link, hand_off_text
 
 _NOT_ARRIVED = {DeliveryStatus.FAILED, DeliveryStatus.EXPIRED, DeliveryStatus.CANCELLED}
 
@@ -38,6 +39,8 @@ class AppealDelivery(BaseModel):
     status: DeliveryStatus
     reason: str | None
     rehearsal: bool = False  # it went (or goes) to the built-in sandbox, not the official
+    # A handed-off X post: our link to it, prepared, for the supporter to send themselves.
+    hand_off: str | None = None
 
 
 class AppealStatus(BaseModel):
@@ -78,6 +81,11 @@ def reason(
         return _("The campaign's staff stopped it. It will not be sent.")
     if entry.status is DeliveryStatus.HELD:
         return _("The campaign's staff read letters supporters wrote before they are sent.")
+    if entry.status is DeliveryStatus.HANDED_OFF:
+        return _(
+            "We cannot post this on X for you, so it is ready for you to post from your own "
+            "account. We count it apart, because we cannot see whether you did."
+        )
     if entry.status is DeliveryStatus.AWAITING_SUPPORTER:
         return _(
             "It carries your email address, so it waits until you follow the link we "
@@ -172,6 +180,7 @@ async def appeal_status(service: Service, appeal_id: str, token: str) -> AppealS
     names = {t.id: t.name_in(language) for t in campaign.targets} if campaign else {}
     windows = {t.id: t.fax_window for t in campaign.targets} if campaign else {}
     entries = await service.store.list_deliveries(appeal_id=appeal_id)
+    links = await _hand_off_links(service, appeal_id, entries)
     return AppealStatus(
         appeal_id=appeal_id,
         campaign=campaign_id,
@@ -184,7 +193,22 @@ async def appeal_status(service: Service, appeal_id: str, token: str) -> AppealS
                 status=e.status,
                 reason=reason(e, windows.get(e.target_id) if e.channel is Channel.FAX else None),
                 rehearsal=e.provider == SANDBOX,
+                hand_off=links.get(e.id),
             )
             for e in sorted(entries, key=lambda e: e.id)
         ],
     )
+
+
+async def _hand_off_links(
+    service: Service, appeal_id: str, entries: list[LogEntry]
+) -> dict[int, str]:
+    """Each handed-off post's link to send it (delivery id → link)."""
+    handed = [e for e in entries if e.status is DeliveryStatus.HANDED_OFF]
+    appeal = await service.store.receipt_appeal(appeal_id) if handed else None
+    if appeal is None or not appeal.tweet:
+        return {}
+    return {
+        e.id: hand_off_link(service, appeal_id, e.target_id, hand_off_text(e.address, appeal.tweet))
+        for e in handed
+    }

@@ -82,6 +82,9 @@ class AppealRequest:
     contact_ok: bool = False
     # "Let the officials reply to me at this address" (campaign reply_to_supporter "ask").
     reply_to: bool = False
+    # The id of the X account connection made on the campaign page (service.x_accounts):
+    # the posts go out from that account.
+    x_connection: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

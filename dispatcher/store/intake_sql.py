@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.models import (
+    HAND_OFF,
     AppealReceipt,
     Channel,
     DeliveryStatus,
     DeliverySummary,
     NewAppeal,
     NewDelivery,
+    XRoute,
 )
 from dispatcher.store.engine import upsert
 from dispatcher.store.receipts import CONFIRM, REPEAT
@@ -26,6 +29,7 @@ from dispatcher.store.schema import (
     supporters,
     suppressed_addresses,
 )
+from dispatcher.store.x_accounts_sql import bind_x_connection
 
 
 async def insert_appeal(
@@ -61,6 +65,10 @@ async def insert_appeal(
         return AppealReceipt(appeal_id=appeal_id, created=(), already_counted=repeats)
     supporter_id = await upsert_supporter(conn, appeal, email_lc, now)
     await conn.execute(insert(appeals).values(_appeal_row(appeal, appeal_id, supporter_id, now)))
+    if appeal.x_connection is not None and not await bind_x_connection(
+        conn, appeal.x_connection, appeal_id
+    ):  # the connection ran out between the page and now: hand the posts off
+        appeal = replace(appeal, x_route=XRoute.HAND_OFF, x_note=CONNECTION_GONE)
     await conn.execute(
         insert(deliveries),
         [_delivery_row(appeal, appeal_id, email_lc, w, now, providers) for w in new],
@@ -160,6 +168,11 @@ def _appeal_row(
     }
 
 
+# The error class a handed-off delivery's reason is filed under (the log shows both).
+HAND_OFF_CLASS = "HandOff"
+CONNECTION_GONE = "the supporter's X account connection had expired when the appeal arrived"
+
+
 def _first_status(appeal: NewAppeal, channel: str) -> DeliveryStatus:
     """Held for review; an email that would carry the supporter's address waits for them to
     confirm it; everything else is queued."""
@@ -167,6 +180,8 @@ def _first_status(appeal: NewAppeal, channel: str) -> DeliveryStatus:
         return DeliveryStatus.HELD
     if appeal.reply_to and channel == Channel.EMAIL.value:
         return DeliveryStatus.AWAITING_SUPPORTER
+    if channel == Channel.TWITTER.value and appeal.x_route is XRoute.HAND_OFF:
+        return DeliveryStatus.HANDED_OFF
     return DeliveryStatus.QUEUED
 
 
@@ -178,7 +193,10 @@ def _delivery_row(
     now: dt.datetime,
     providers: Mapping[Channel, str | None],
 ) -> dict[str, Any]:
+    handed_off = wanted.channel is Channel.TWITTER and appeal.x_route is XRoute.HAND_OFF
     return {
+        "last_error_class": HAND_OFF_CLASS if handed_off else None,
+        "last_error_message": appeal.x_note if handed_off else None,
         "appeal_id": appeal_id,
         "campaign_id": appeal.campaign_id,
         "supporter_email_lc": email_lc,
@@ -187,7 +205,7 @@ def _delivery_row(
         "salutation": wanted.salutation,
         "channel": wanted.channel.value,
         "address": wanted.address,
-        "provider": providers.get(wanted.channel),
+        "provider": HAND_OFF if handed_off else providers.get(wanted.channel),
         "status": _first_status(appeal, wanted.channel.value).value,
         "attempts": 0,
         "next_attempt_at": now,

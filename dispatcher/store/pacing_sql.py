@@ -117,29 +117,33 @@ async def pace(
     return kept
 
 
+async def pause_key(conn: AsyncConnection, key: str, until: dt.datetime, reason: str) -> None:
+    """``key`` (an account: "<channel>:account", "twitter:user:<id>", "twitter:app") is
+    paused until then, or later if it already was."""
+    statement = upsert(pacing, conn.dialect.name).values(key=key, paused_until=until, reason=reason)
+    later = case(
+        (pacing.c.paused_until.is_(None), statement.excluded.paused_until),
+        (
+            pacing.c.paused_until < statement.excluded.paused_until,
+            statement.excluded.paused_until,
+        ),
+        else_=pacing.c.paused_until,
+    )
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[pacing.c.key],
+            set_={"paused_until": later, "reason": statement.excluded.reason},
+        )
+    )
+
+
 async def pause_channels(
     conn: AsyncConnection, pauses: dict[Channel, tuple[dt.datetime, str]]
 ) -> None:
     """A provider asked us to wait: its channel pauses until then for every worker, and
     what is queued for it is due no earlier."""
     for channel, (until, reason) in pauses.items():
-        statement = upsert(pacing, conn.dialect.name).values(
-            key=account_key(channel), paused_until=until, reason=reason
-        )
-        later = case(
-            (pacing.c.paused_until.is_(None), statement.excluded.paused_until),
-            (
-                pacing.c.paused_until < statement.excluded.paused_until,
-                statement.excluded.paused_until,
-            ),
-            else_=pacing.c.paused_until,
-        )
-        await conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=[pacing.c.key],
-                set_={"paused_until": later, "reason": statement.excluded.reason},
-            )
-        )
+        await pause_key(conn, account_key(channel), until, reason)
         d = deliveries
         await conn.execute(
             update(d)

@@ -14,11 +14,17 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.models import UNSETTLED_STATUSES
-from dispatcher.store.schema import appeals, deliveries, reported_actions, supporters
+from dispatcher.store.schema import (
+    appeals,
+    deliveries,
+    reported_actions,
+    supporters,
+    x_accounts,
+)
 
 PURGED = "purged:"
 
@@ -80,6 +86,8 @@ async def forget_appeals(conn: AsyncConnection, ids: list[str], key: bytes) -> i
                 .where(d.c.appeal_id.in_(ids), d.c.supporter_email_lc == email_lc)
                 .values(supporter_email_lc=pseudonym(key, email_lc))
             )
+        # A connected X account's tokens go with the rest.
+        await conn.execute(delete(x_accounts).where(x_accounts.c.appeal_id.in_(ids)))
         await conn.execute(
             update(a)
             .where(a.c.id.in_(ids))

@@ -29,6 +29,7 @@ from dispatcher.store.queue_sql import (
 )
 from dispatcher.store.record_sql import apply_update, record_many
 from dispatcher.store.schema import deliveries
+from dispatcher.store.x_accounts_sql import sweep_x_accounts
 
 _CLAIM_LOCK_KEY = 7_261_022
 
@@ -38,6 +39,9 @@ class QueueStore(StoreBase):
 
     # When claims last expired overdue deliveries: once a second is enough (it is a scan).
     _expired_at: dt.datetime | None = None
+    # How long an X post waits for its supporter to connect an account before it is
+    # handed off (the composition root sets DISPATCHER_TWITTER__CONNECT_WAIT_MINUTES).
+    x_connect_wait: dt.timedelta = dt.timedelta(hours=1)
 
     async def claim_due_deliveries(
         self,
@@ -124,6 +128,7 @@ class QueueStore(StoreBase):
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK_KEY})
         if self._expired_at is None or not 0 <= (now - self._expired_at).total_seconds() < 1:
             await expire_overdue(conn, now)
+            await sweep_x_accounts(conn, now, self.x_connect_wait)
             self._expired_at = now
 
     async def renew_leases(

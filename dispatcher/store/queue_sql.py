@@ -248,7 +248,12 @@ async def _close_cut_off(conn: AsyncConnection, ids: list[int], now: dt.datetime
 # Past the deadline: waiting ones (queued, held for review, or waiting for the supporter's
 # link), and ones whose sender died.
 _WAITING = [
-    s.value for s in (DeliveryStatus.QUEUED, DeliveryStatus.HELD, DeliveryStatus.AWAITING_SUPPORTER)
+    s.value
+    for s in (
+        DeliveryStatus.QUEUED,
+        DeliveryStatus.HELD,
+        DeliveryStatus.AWAITING_SUPPORTER,
+    )
 ]
 _EXPIRABLE = [*_WAITING, DeliveryStatus.SENDING.value]
 

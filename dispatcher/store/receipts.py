@@ -34,7 +34,12 @@ CONFIRM, REPEAT = "confirm", "repeat"
 _PENDING = [s.value for s in UNSETTLED_STATUSES]
 # What "this wasn't me" can still stop: nothing of it has gone to a provider.
 _NOT_GONE = [
-    s.value for s in (DeliveryStatus.QUEUED, DeliveryStatus.HELD, DeliveryStatus.AWAITING_SUPPORTER)
+    s.value
+    for s in (
+        DeliveryStatus.QUEUED,
+        DeliveryStatus.HELD,
+        DeliveryStatus.AWAITING_SUPPORTER,
+    )
 ]
 DISOWNED = "Disowned"
 

@@ -121,7 +121,8 @@ async def record_many(
                 "b_settlement": u.settlement.value if u.settlement else None,
                 # Neither a rate limit nor a send the worker held back counts to the cap.
                 "b_paused": int(
-                    u.pause_until is not None or u.attempt_outcome is AttemptOutcome.NOT_SENT
+                    u.pause_until is not None
+                    or u.attempt_outcome in (AttemptOutcome.NOT_SENT, AttemptOutcome.RATE_LIMITED)
                 ),
                 # An error replaces the last one; delivery clears it; anything else keeps it.
                 "b_keep_error": error is None and u.status is not DeliveryStatus.DELIVERED,

@@ -146,6 +146,8 @@ deliveries = Table(
     Column("settlement", String(32)),
     # Attempts that ended in a provider's rate limit (not counted towards the cap).
     Column("paused_attempts", Integer, nullable=False, default=0, server_default="0"),
+    # A handed-off X post: when the supporter first opened it through our link. See 0012.
+    Column("handoff_opened_at", UTCDateTime),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -178,6 +180,22 @@ attempts = Table(
     # Who it went to: "sandbox" (a rehearsal, never an action) or the provider. See 0011.
     Column("provider", String(16)),
     UniqueConstraint("delivery_id", "number", name="uq_attempt_number"),
+)
+
+# Supporters' X accounts, connected on the campaign page (OAuth 2.0 with PKCE): the hash of
+# the connection's id (the page holds the id), the hash of the authorisation's state, and
+# the PKCE verifier, then the tokens, sealed (encrypted) under a key derived from
+# DISPATCHER_SECRET_KEY. Bound to the appeal it was sent with; deleted once that appeal's
+# posts settle, or unused after DISPATCHER_TWITTER__CONNECT_WAIT_MINUTES. See 0012.
+x_accounts = Table(
+    "x_accounts",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("appeal_id", String(32), ForeignKey("appeals.id"), unique=True),
+    Column("state_hash", String(64), unique=True),
+    Column("sealed", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 # Actions a supporter took outside the dispatcher (a call, a posted letter): counted apart.
@@ -216,6 +234,10 @@ pacing = Table(
     Column("tat", UTCDateTime),
     Column("paused_until", UTCDateTime),
     Column("reason", Text),
+    # What a provider last said is left of this key's limit, and when it resets (X's
+    # x-*-limit-* headers): each send takes one first. See 0012.
+    Column("remaining", Integer),
+    Column("resets_at", UTCDateTime),
 )
 
 

@@ -53,6 +53,7 @@ from dispatcher.store.schema import (
     rate_counts,
     reported_actions,
 )
+from dispatcher.store.x_accounts_sql import XAccountStore
 
 
 def _error(row: Any, prefix: str) -> ErrorInfo | None:
@@ -62,7 +63,7 @@ def _error(row: Any, prefix: str) -> ErrorInfo | None:
     return ErrorInfo(cls, getattr(row, f"{prefix}code"), getattr(row, f"{prefix}message") or "")
 
 
-class Store(QueueStore, ReceiptStore, OperatorStore):
+class Store(QueueStore, ReceiptStore, OperatorStore, XAccountStore):
     """Async access to supporters, appeals, deliveries and attempts.
 
     Open with ``await Store.open(url)``, which also brings the schema up to date.

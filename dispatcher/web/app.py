@@ -30,6 +30,7 @@ from dispatcher.web.routes import (
     pages,
     review,
     webhooks,
+    x_accounts,
 )
 from dispatcher.web.routes.webhooks import MAX_CALLBACK_BYTES
 from dispatcher.web.schemas import use_our_error_shape
@@ -96,7 +97,7 @@ def create_app(
     app.add_middleware(NoStore)
     use_our_error_shape(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for area in (appeals, operator, review, health, webhooks, docs, pages, dashboard):
+    for area in (appeals, operator, review, health, webhooks, docs, pages, dashboard, x_accounts):
         app.include_router(area.router)
     return app
 

@@ -47,6 +47,7 @@ STATUS_WORDS = {
     "failed": N_("not delivered"),
     "expired": N_("not delivered before the deadline"),
     "cancelled": N_("cancelled"),
+    "handed_off": N_("ready for you to post on X yourself"),
 }
 
 

@@ -87,6 +87,11 @@ class DeliveryAsked(BaseModel):
     channel: Channel
 
 
+class HandOffPost(BaseModel):
+    target: str
+    link: str = Field(description="our link to the prepared post on X (it records the opening)")
+
+
 class AppealAccepted(BaseModel):
     """202, the same for every accepted submission: a new appeal, an appeal this address
     had sent already (counted once; its supporter is told by email), or one from an
@@ -102,6 +107,11 @@ class AppealAccepted(BaseModel):
         description="the officials may reply to the supporter only once they follow the "
         "link emailed to them; their emails wait until then"
     )
+    hand_offs: list[HandOffPost] = Field(
+        default=[],
+        description="X posts handed to the supporter to send from their own account: "
+        "give them these links (counted as unverified, never as actions)",
+    )
 
     @classmethod
     def of(cls, accepted: Accepted) -> AppealAccepted:
@@ -109,6 +119,7 @@ class AppealAccepted(BaseModel):
             appeal_id=accepted.appeal_id,
             deliveries=[DeliveryAsked(target=t, channel=c) for t, c in accepted.requested],
             confirm_by_email=accepted.confirm_by_email,
+            hand_offs=[HandOffPost(target=t, link=link) for t, link in accepted.hand_offs],
         )
 
 

@@ -24,7 +24,7 @@ from dispatcher.channels.base import (
 )
 from dispatcher.channels.email import EmailAdapter
 from dispatcher.channels.phaxio import PhaxioAdapter as FaxAdapter
-from dispatcher.channels.twitter import TwitterAdapter
+from dispatcher.channels.twitter import OrganisationKeys, TwitterAdapter
 from dispatcher.models import (
     AttemptOutcome,
     Channel,
@@ -125,10 +125,8 @@ def fax_adapter(base_url: str, timeout: float = 10, **options: str) -> FaxAdapte
 def x_adapter(base_url: str, timeout: float = 10) -> TwitterAdapter:
     return TwitterAdapter(
         api_base_url=base_url,
-        consumer_key="ck",
-        consumer_secret="cs",
-        access_token="at",
-        access_token_secret="ats",
+        organisation=OrganisationKeys("ck", "cs", "at", "ats"),
+        default_mode="organisation",
         timeout=timeout,
     )
 

@@ -39,13 +39,14 @@ def test_once_a_provider_is_given_the_channels_without_one_are_off() -> None:
     assert channel_providers(mixed) == {
         Channel.EMAIL: "smtp",
         Channel.FAX: None,
-        Channel.TWITTER: None,
+        Channel.TWITTER: "hand_off",  # a post needs no provider to be handed to its author
     }
     assert sandboxed_channels(mixed) == []
     assert channel_modes(mixed) == [
         "email: live through smtp",
         "fax: off (no provider configured)",
-        "twitter: off (no provider configured)",
+        "twitter: hand-off only (no X app or account configured): supporters get the "
+        "prepared post to send themselves, counted as unverified",
     ]
 
 
@@ -54,7 +55,7 @@ def test_a_channel_routed_to_the_sandbox_is_a_rehearsal_beside_live_ones() -> No
     assert channel_providers(routed) == {
         Channel.EMAIL: "smtp",
         Channel.FAX: "sandbox",
-        Channel.TWITTER: None,
+        Channel.TWITTER: "hand_off",
     }
     assert sandboxed_channels(routed) == [Channel.FAX]
 

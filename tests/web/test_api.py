@@ -184,6 +184,7 @@ async def test_appeal_status_for_the_supporter(client: httpx.AsyncClient) -> Non
             "status": "queued",
             "reason": None,
             "rehearsal": True,  # the tests' channels go to the sandbox
+            "hand_off": None,
         }
         for d in created["deliveries"]
     ]
@@ -355,9 +356,9 @@ async def test_report_csv_for_operators(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     lines = response.text.splitlines()
-    assert lines[0] == "campaign,mode,target,channel,delivered,failed,pending,cancelled"
-    assert f"{OPEN_CAMPAIGN},rehearsal,cui-tiankai,twitter,0,0,1,0" in lines
-    assert f"{OPEN_CAMPAIGN},live,cui-tiankai,twitter,0,0,0,0" in lines
+    assert lines[0] == "campaign,mode,target,channel,delivered,failed,pending,cancelled,handed_off"
+    assert f"{OPEN_CAMPAIGN},rehearsal,cui-tiankai,twitter,0,0,1,0,0" in lines
+    assert f"{OPEN_CAMPAIGN},live,cui-tiankai,twitter,0,0,0,0,0" in lines
 
 
 async def test_health_metrics_docs_and_security_headers(client: httpx.AsyncClient) -> None:

@@ -1,8 +1,8 @@
 """Live and rehearsal side by side, as an organisation going live would run it: email
 through a configured SMTP relay (live), fax routed to the built-in sandbox
-(DISPATCHER_SANDBOX__CHANNELS=fax: a rehearsal), X given no provider (off). The count
-shared with officials takes only the live deliveries; the public counter never moves for
-a sandbox delivery; X is neither offered nor accepted."""
+(DISPATCHER_SANDBOX__CHANNELS=fax: a rehearsal), X given no provider (hand-off only). The
+count shared with officials takes only the live deliveries; the public counter never moves
+for a sandbox delivery; an X post is handed to its supporter and counted as unverified."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ async def test_live_email_rehearsed_fax_and_x_off_are_counted_and_shown_apart(
         running_app(mixed(tmp_path, campaigns_dir, box)) as (app, client),
     ):
         page = await client.get(f"/c/{OPEN_CAMPAIGN}")
-        refused = await client.post(
+        handed = await client.post(
             APPEALS,
             json={
                 "supporter": {"name": "Ana", "email": "ana@example.org"},
@@ -56,7 +56,11 @@ async def test_live_email_rehearsed_fax_and_x_off_are_counted_and_shown_apart(
             },
         )
         sent = await client.post(
-            APPEALS, json={"supporter": {"name": "Ana", "email": "ana@example.org"}}
+            APPEALS,
+            json={
+                "supporter": {"name": "Ana", "email": "ana@example.org"},
+                "channels": ["email", "fax"],
+            },
         )
         context = context_of(app)
         worker = build_worker(mixed(tmp_path, campaigns_dir, box), context.service)
@@ -68,19 +72,21 @@ async def test_live_email_rehearsed_fax_and_x_off_are_counted_and_shown_apart(
         after = await client.get(f"/c/{OPEN_CAMPAIGN}")
         log = (await client.get("/api/deliveries", headers=OPERATOR)).json()["deliveries"]
         csv = await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report.csv", headers=OPERATOR)
-    # X is off: not offered, refused with what would switch it on.
-    assert 'value="cui-tiankai:twitter"' not in page.text
+    # X has no provider: offered, and each post handed to its supporter to send.
+    assert 'value="cui-tiankai:twitter"' in page.text
+    assert "nothing is posted for you" in page.text
     assert 'value="xi-jinping:fax"' in page.text and "rehearsal: nothing reaches the" in page.text
     assert "messages by Fax go to a built-in test server" in page.text
-    assert refused.status_code == 422
-    message = refused.json()["error"]["message"]
-    assert message.startswith("twitter is off here") and "DISPATCHER_SANDBOX__CHANNELS" in message
-    # Without a choice, the appeal goes by every channel that is on: email and fax.
+    assert handed.status_code == 202
+    posts = handed.json()["hand_offs"]
+    assert posts and all(p["link"].startswith("/x/post?") for p in posts)
     assert sorted({d["channel"] for d in sent.json()["deliveries"]}) == ["email", "fax"]
     assert {(d["channel"], d["provider"], d["status"]) for d in log} == {
         ("email", "smtp", "delivered"),
         ("fax", "sandbox", "delivered"),
+        ("twitter", "hand_off", "handed_off"),
     }
+    assert report["unverified"]["handed_off"] == len(posts)
     # Only the emails reached officials: they are the actions; the faxes are rehearsal.
     emails = len([m for m in box.emails if "@example." not in str(m["To"])])
     assert report["actions"] == emails == 2
@@ -89,4 +95,4 @@ async def test_live_email_rehearsed_fax_and_x_off_are_counted_and_shown_apart(
     assert report["rehearsal"]["channels"]["fax"]["delivered"] == 2
     assert report["rehearsal"]["channels_now"] == ["fax"]
     assert '<span id="total-actions">2</span>' in after.text  # never the faxes
-    assert "live,(all),fax,0,0,0,0" in csv.text and "rehearsal,(all),fax,2,0,0,0" in csv.text
+    assert "live,(all),fax,0,0,0,0,0" in csv.text and "rehearsal,(all),fax,2,0,0,0,0" in csv.text

@@ -35,6 +35,7 @@ from dispatcher.service.sessions import (
     start_session,
     token_holder,
 )
+from dispatcher.service.x_accounts import x_app_capped
 from dispatcher.settings import SHARED_OPERATOR
 from dispatcher.web.chart import delivery_chart
 from dispatcher.web.deps import ContextDep, DeliveryId, WebContext, client_ip
@@ -54,6 +55,8 @@ DONE_WORDS = {
 }
 # The report's columns, as the totals table heads them (translated there).
 BUCKET_WORDS = (N_("delivered"), N_("failed"), N_("pending"), N_("cancelled"))
+# A bucket whose name is not a word: how the totals table heads it.
+BUCKET_LABELS = {"handed_off": N_("handed off (unverified)")}
 
 
 def _done(done: str) -> str:
@@ -87,11 +90,13 @@ async def _summary(context: WebContext, log_filter: LogFilter) -> dict[str, Any]
     return {
         "reports": [await campaign_report(context.service, c) for c in shown],
         "buckets": BUCKETS,
+        "bucket_labels": BUCKET_LABELS,
         "chart": delivery_chart(delivered),
         "status_filtered": log_filter.status is not None,
         "actionable": await selection_actionable(context.service, log_filter),
         "filtered": bool(log_filter.as_query()),
         "filters_posted": log_filter.as_query(),
+        "x_capped": await x_app_capped(context.service),
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
@@ -31,6 +32,7 @@ from dispatcher.service.reported import REPORTED_KINDS, ReportedActionRequest, r
 from dispatcher.service.reporting import campaign_report
 from dispatcher.service.status import appeal_status
 from dispatcher.service.validation import AppealRequest, appeal_problems
+from dispatcher.service.x_accounts import CONNECTION_COOKIE, connected_account, x_way
 from dispatcher.web.deps import CampaignDep, ContextDep, WebContext, client_ip
 from dispatcher.web.errors import STATUS_OF, ApiError
 from dispatcher.web.html import PostedForm, render_page
@@ -54,6 +56,7 @@ async def campaign_page(
     context: ContextDep,
     letter: str | None = None,
     reported: str | None = None,
+    x: str | None = None,
 ) -> HTMLResponse:
     """The sample letter is in ``?letter=`` if the campaign has it, else in the page's
     language if it has that, else in the campaign's own."""
@@ -68,7 +71,13 @@ async def campaign_page(
         # the same submission, not a repeat (see service.links.new_appeal_id).
         "form_id": secrets.token_urlsafe(16),
     }
-    return await _render_campaign(request, context, campaign, form)
+    notice = None
+    if x == "declined":
+        notice = _(
+            "Your X account is not connected. You can still send your appeal: we will give "
+            "you your post, ready to send from X yourself."
+        )
+    return await _render_campaign(request, context, campaign, form, notice=notice)
 
 
 async def _render_campaign(
@@ -82,6 +91,7 @@ async def _render_campaign(
     status_code: int | None = None,
 ) -> HTMLResponse:
     report = await campaign_report(context.service, campaign.id)
+    x_account = await connected_account(context.service, request.cookies.get(CONNECTION_COOKIE))
     language = form.get("language") or campaign.default_language
     letter = campaign.letter.get(language) or campaign.letter[campaign.default_language]
     plain = plain_problems(problems)
@@ -99,6 +109,8 @@ async def _render_campaign(
         "counter_words": counter_words(),
         "language_names": i18n.NAMES,
         "language_words": LANGUAGE_WORDS,
+        "x_way": x_way(context.service, campaign.id),
+        "x_account": x_account,
     }
     if status_code is None:
         status_code = STATUS_OF[problems[0].kind] if problems else 200
@@ -163,7 +175,11 @@ async def campaign_submit(request: Request, campaign: CampaignDep, context: Cont
         return await _render_campaign(
             request, context, campaign, form, notice=notice, status_code=403
         )
-    appeal = _appeal_from_form(campaign, form)
+    # The X account connected on this page, if it is ready (a connection left half-way
+    # is ignored: its post is handed off, as the page said).
+    cookie = request.cookies.get(CONNECTION_COOKIE)
+    ready = await connected_account(context.service, cookie) is not None
+    appeal = replace(_appeal_from_form(campaign, form), x_connection=cookie if ready else None)
     problems = appeal_problems(context.service.catalog, appeal)
     if not form["picked"] and campaign.is_open():
         problems = [*problems, invalid("channels", "nothing chosen", "no_choice")]
@@ -189,9 +205,12 @@ async def campaign_submit(request: Request, campaign: CampaignDep, context: Cont
             *(("to", f"{target}:{channel.value}") for target, channel in accepted.requested),
             ("confirm", int(accepted.confirm_by_email)),
             ("receipt", int(form["receipt"])),
+            *(("post", f"{target} {link}") for target, link in accepted.hand_offs),
         ]
     )
-    return RedirectResponse(f"/c/{campaign.id}/sent?{query}", status_code=303)
+    response = RedirectResponse(f"/c/{campaign.id}/sent?{query}", status_code=303)
+    response.delete_cookie(CONNECTION_COOKIE, path="/")  # used: one appeal per connection
+    return response
 
 
 @router.get("/c/{campaign_id}/sent", response_class=HTMLResponse)
@@ -202,6 +221,7 @@ async def appeal_sent(
     to: Annotated[list[str] | None, Query()] = None,
     confirm: int = 0,
     receipt: int = 0,
+    post: Annotated[list[str] | None, Query()] = None,
 ) -> HTMLResponse:
     """After Send: thanks, what was asked for, and what comes by email. It says the same
     whether the address had taken part before or not; only the address is told that."""
@@ -211,9 +231,16 @@ async def appeal_sent(
         target, _sep, channel = pair.partition(":")
         if target in names and channel in set(Channel):
             asked.setdefault(names[target], []).append(_(CHANNEL_LABELS[Channel(channel)]))
+    # Posts handed to the supporter: our links to them (only links we make: /x/post).
+    hand_offs = []
+    for pair in post or []:
+        target, _sep, link = pair.partition(" ")
+        if target in names and link.startswith("/x/post?"):
+            hand_offs.append((names[target], link))
     values = {
         "campaign": campaign,
         "asked": asked,
+        "hand_offs": hand_offs,
         "confirm": bool(confirm),
         "receipt": bool(receipt),
         "report": await campaign_report(context.service, campaign.id),

@@ -23,7 +23,7 @@
     return table.dataset.of.replace("%(done)s", numbers.format(done))
       .replace("%(goal)s", numbers.format(goal));
   }
-  var settled = { delivered: 1, failed: 1, expired: 1, cancelled: 1 };
+  var settled = { delivered: 1, failed: 1, expired: 1, cancelled: 1, handed_off: 1 };
   var appeal = table.dataset.appeal;
   var campaign = table.dataset.campaign;
   function refresh() {
@@ -51,6 +51,14 @@
           why.className = "reason";
           why.textContent = d.reason;
           cell.appendChild(why);
+        }
+        if (d.hand_off) {
+          var post = document.createElement("a");
+          post.className = "button hand-off";
+          post.href = d.hand_off;
+          post.rel = "noopener";
+          post.textContent = table.dataset.postWord;
+          cell.appendChild(post);
         }
         if (!settled[d.status]) { done = false; }
       });
