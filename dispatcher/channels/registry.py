@@ -275,17 +275,27 @@ def poll_seconds(settings: Settings) -> float:
     return min(settings.fax.poll_seconds, max(settings.sandbox.fax_transmit_seconds, 0.05))
 
 
+# Posts a minute from the organisation's X account when neither the campaign nor the
+# settings say: well inside X's automation rules (see the README, "How a post goes out on
+# X"). Only when posting to X itself: a rehearsal on the sandbox is not paced.
+ORGANISATION_POSTS_PER_MINUTE = 1
+
+
 def pacing_rules(settings: Settings, catalog: CampaignCatalog) -> PacingRules:
     """The send rates of the settings, with each campaign's own where it sets them."""
     campaigns = {}
+    posting_to_x = channel_providers(settings)[Channel.TWITTER] == "x"
     for campaign in catalog:
         own = campaign.pacing
+        posts = own.twitter_per_minute
+        if posts is None and posting_to_x and campaign.x_mode == "organisation":
+            posts = settings.twitter.per_minute or ORGANISATION_POSTS_PER_MINUTE
         per_account = {
             channel: rate
             for channel, rate in (
                 (Channel.EMAIL, own.email_per_minute),
                 (Channel.FAX, own.fax_per_minute),
-                (Channel.TWITTER, own.twitter_per_minute),
+                (Channel.TWITTER, posts),
             )
             if rate is not None
         }
