@@ -25,14 +25,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dispatcher.campaigns import CampaignCatalog, CampaignError, load_campaign
-from dispatcher.models import DeliveryStatus
-from dispatcher.output import print_report
+from dispatcher.models import Channel, DeliveryStatus
+from dispatcher.output import print_log, print_report
 from dispatcher.runtime import build_worker, close_adapters, install_stop_handlers, open_service
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import Service, ServiceError
 from dispatcher.service.intake import submit_appeal
-from dispatcher.service.log import LogFilter, delivery_changes
+from dispatcher.service.links import link_token
+from dispatcher.service.log import LogFilter, delivery_changes, delivery_page
 from dispatcher.service.reporting import CampaignReport, campaign_report
+from dispatcher.service.status import appeal_status
 from dispatcher.service.validation import AppealRequest
 from dispatcher.service.x_accounts import finish_connection, start_connection
 from dispatcher.settings import RetrySettings, SandboxSettings, Settings
@@ -247,6 +249,7 @@ async def run_demo(base: Settings, console: Console, serve: ServeOptions | None 
             console.rule("Worker sends (live)")
             await _run_worker_with_progress(settings, service, total, console)
             report = await campaign_report(service, DEMO_CAMPAIGN)
+            await _print_x_posts(service, console)
         received = sandbox.delivered_counts()
         match = _print_outcome(console, report, received)
         console.print(f"Demo finished in {time.monotonic() - started:.1f} s.")
@@ -280,6 +283,28 @@ async def _submit_appeals(service: Service, console: Console) -> int:
             chans = ", ".join(f"{d.target_id}/{d.channel}" for d in receipt.created)
             console.print(f"  {who}: {item.label} → appeal {receipt.appeal_id}: {chans}")
     return total
+
+
+async def _print_x_posts(service: Service, console: Console) -> None:
+    """The X posts as the operator's log shows them: from a supporter's own account, and
+    handed off (with the link the supporter was given)."""
+    console.rule("X posts (the operator's log)")
+    page = await delivery_page(service, LogFilter(campaign=DEMO_CAMPAIGN, channel=Channel.TWITTER))
+    print_log(page.entries, "text")
+    for entry in page.entries:
+        if entry.status is DeliveryStatus.HANDED_OFF:
+            status = await appeal_status(
+                service, entry.appeal_id, link_token(service, "status", entry.appeal_id)
+            )
+            for shown in status.deliveries:
+                if shown.id == entry.id and shown.hand_off:
+                    console.print(
+                        f"  #{entry.id} handed to its supporter: {service.public_url}"
+                        f"{shown.hand_off}",
+                        soft_wrap=True,
+                        markup=False,
+                        highlight=False,
+                    )
 
 
 async def connect_sandbox_account(service: Service, username: str) -> str:

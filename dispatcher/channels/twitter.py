@@ -8,7 +8,7 @@ import datetime as dt
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import aiohttp
@@ -200,22 +200,23 @@ class TwitterAdapter:
 
     async def _post_as_supporter(self, delivery: ClaimedDelivery) -> SendResult:
         """From the supporter's own account: refreshed first when its token is stale, and
-        once more if X says the token is no longer good."""
+        once more if X says the token is no longer good. The log says which account."""
         text = compose_own_post(delivery.address, delivery.tweet or "")
         token = await self._token(delivery.appeal_id, refresh=False)
         key = user_key(token.user_id)
         try:
-            return await self._post(self._as(token), text, key, user_auth=False)
+            posted = await self._post(self._as(token), text, key, user_auth=False)
         except PermanentError as exc:
             if exc.code != "401":
                 raise
-        token = await self._token(delivery.appeal_id, refresh=True)
-        try:
-            return await self._post(self._as(token), text, key, user_auth=False)
-        except PermanentError as exc:
-            if exc.code == "401":
-                raise HandOff(f"X refused the supporter's token: {exc.message}") from exc
-            raise
+            token = await self._token(delivery.appeal_id, refresh=True)
+            try:
+                posted = await self._post(self._as(token), text, key, user_auth=False)
+            except PermanentError as again:
+                if again.code == "401":
+                    raise HandOff(f"X refused the supporter's token: {again.message}") from again
+                raise
+        return replace(posted, summary=f"{posted.summary} from @{token.username}")
 
     def _as(self, token: XToken) -> tweepy.asynchronous.AsyncClient:
         client = tweepy.asynchronous.AsyncClient(bearer_token=token.access_token)

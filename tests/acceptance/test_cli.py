@@ -187,6 +187,7 @@ async def test_send_then_drain_then_report_matches_what_the_sandbox_received(
         "failed": 1,
         "pending": 0,
         "cancelled": 0,
+        "handed_off": 0,
     }
 
     ana_mail = next(m for m in sandbox.emails if "Ana Lima via" in str(m["From"]))
