@@ -22,6 +22,7 @@ FaultKind = Literal[
     "drip",
     "early_callback",
     "not_enrolled",
+    "suspended",
 ]
 """The counted fault kinds; each names a ``<kind>_first`` field of :class:`Faults`."""
 
@@ -56,6 +57,7 @@ class Faults:
       is answered (the usual callback follows too, as a duplicate).
     - ``not_enrolled_first``: X only; 403 ``client-not-enrolled`` (the app lacks the access
       level posting needs).
+    - ``suspended_first``: X only; 403, the posting account is suspended.
     - ``refuse``: addresses refused permanently: e-mail addresses and X handles are
       compared lower-cased (handles without ``@``), fax numbers in E.164 form
       (``+12024952138``).
@@ -82,6 +84,7 @@ class Faults:
     drip_seconds: float = 1.0
     early_callback_first: int = 0
     not_enrolled_first: int = 0
+    suspended_first: int = 0
     refuse: frozenset[str] = frozenset()
     rate_limit_reset_seconds: int | None = 1
     delay_seconds: float = 0.0
@@ -139,6 +142,7 @@ class FaultCounter:
             "drip": self.faults.drip_first,
             "early_callback": self.faults.early_callback_first,
             "not_enrolled": self.faults.not_enrolled_first,
+            "suspended": self.faults.suspended_first,
         }[kind]
         used = self.used.get(kind, 0)
         if used >= budget:

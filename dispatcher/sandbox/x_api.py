@@ -72,6 +72,9 @@ class Exchange:
     response_body: bytes
 
 
+SUSPENDED = "Your account is suspended and is not permitted to access this feature."
+
+
 def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:
     """An X API v2 problem response (``application/problem+json``, as X sends them)."""
     body = {"title": _TITLES[status], "type": "about:blank", "status": status, "detail": detail}
@@ -171,6 +174,10 @@ class XApi(HttpServer):
             return problem(429, "Too Many Requests", self._limits())
         if self._counter.take("not_enrolled"):
             return _not_enrolled()
+        if self._counter.take("suspended"):
+            return problem(
+                403, "Your account is suspended and is not permitted to access this feature."
+            )
         if self._counter.take("rate_limit"):
             headers = {"x-rate-limit-limit": "200", "x-rate-limit-remaining": "0"}
             if self.faults.rate_limit_reset_seconds is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -20,6 +21,7 @@ from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import Service
 from dispatcher.service.intake import accept_appeal, submit_appeal
+from dispatcher.service.receipts import compose
 from dispatcher.service.reporting import campaign_report
 from dispatcher.service.x_accounts import (
     finish_connection,
@@ -27,6 +29,7 @@ from dispatcher.service.x_accounts import (
     start_connection,
     x_app_capped,
 )
+from dispatcher.store.receipts import RECEIPT, ReceiptJob
 from tests.conftest import OPEN_CAMPAIGN, settings_for, write_open_campaign
 from tests.contract.x_openapi import validate_x_request, validate_x_response
 from tests.integration.conftest import MakeWorker, appeal
@@ -194,15 +197,20 @@ async def test_a_refused_refresh_hands_the_post_off(
         assert all(e.last_error and "renew" in e.last_error.message for e in entries)
 
 
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [("not_enrolled_first", "client-not-enrolled"), ("suspended_first", "403")],
+)
 async def test_an_app_x_does_not_let_post_hands_off(
-    tmp_path: Path, service: Service, make_worker: MakeWorker
+    tmp_path: Path, service: Service, make_worker: MakeWorker, fault: str, code: str
 ) -> None:
-    async with await x_box(tmp_path, not_enrolled_first=10) as box:
+    async with await x_box(tmp_path, **{fault: 10}) as box:
         receipt = await submit_appeal(service, appeal(channels=["twitter"]))
         await drained(make_worker, box)
         entries = await service.store.list_deliveries(appeal_id=receipt.appeal_id)
         assert {e.status for e in entries} == {DeliveryStatus.HANDED_OFF}
-        assert all(e.last_error and e.last_error.code == "client-not-enrolled" for e in entries)
+        assert all(e.last_error and e.last_error.code == code for e in entries)
+        assert all(e.last_error and e.last_error.error_class == "HandOff" for e in entries)
         report = await campaign_report(service, OPEN_CAMPAIGN)
         assert report.unverified.handed_off == len(entries) and report.actions == 0
         check_exchanges(box)
@@ -265,3 +273,22 @@ async def test_the_sandbox_x_answers_as_xs_description_says_refusals_included(
         assert statuses == [429, 503, 403], statuses
         # Every request, and every answer (X's problem+json refusals too), as X describes.
         assert check_exchanges(box) == 3
+
+
+async def test_the_receipt_gives_a_handed_off_post_only_to_a_confirmed_address(
+    own_accounts: Path, box: Sandbox, service: Service
+) -> None:
+    service = with_x(service, box, own_accounts)
+    accepted = await accept_appeal(service, appeal(channels=["twitter"]))
+    appeal_row = await service.store.receipt_appeal(accepted.appeal_id)
+    assert appeal_row is not None and not appeal_row.confirmed
+    entries = await service.store.list_deliveries(appeal_id=accepted.appeal_id)
+    job = ReceiptJob(1, accepted.appeal_id, RECEIPT, 0, 0)
+    sent = compose(service, job, appeal_row, entries, "appeals@example.org", "Appeals")
+    text = sent.get_content()
+    # Perhaps not its owner's doing: no words of theirs (the link carries the post).
+    assert "ready for you to post from your own account" in text and "/x/post?" not in text
+    confirmed = dataclasses.replace(appeal_row, confirmed=True)
+    text = compose(service, job, confirmed, entries, "appeals@example.org", "Appeals").get_content()
+    [link] = re.findall(r"https?://\S+/x/post\?\S+", text)
+    assert link.endswith(accepted.hand_offs[0][1].split("?", 1)[1])
