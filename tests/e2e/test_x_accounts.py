@@ -19,7 +19,8 @@ from dispatcher.web.app import create_app
 from tests.conftest import OPEN_CAMPAIGN, free_port, write_open_campaign
 from tests.contract.x_openapi import validate_x_request, validate_x_response
 from tests.e2e.test_browser import CHROMIUM, SCREENSHOTS, service_settings
-from tests.web.conftest import context_of, live_server
+from tests.e2e.test_reply_to import links_in, mail_to
+from tests.web.conftest import OPERATOR_TOKEN, context_of, live_server
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")
 
@@ -139,6 +140,25 @@ async def test_declined_consent_hands_the_post_to_the_supporter(
             assert counts == ({"cui-tiankai": 1}, 1)
             log = await service.store.list_deliveries(campaign_id=OPEN_CAMPAIGN)
             assert [(e.status.value, e.provider) for e in log] == [("handed_off", "hand_off")]
+
+            # The status page (its link came by email) gives the post again.
+            receipt = await mail_to(sandbox, "ana@example.org", "Your appeal")
+            assert "ready for you to post from your own account" in receipt.get_content()
+            await page.goto(base + links_in(receipt)["status"])
+            row = page.locator("#appeal-status .state-handed_off")
+            await row.get_by_role("link", name="Post it on X").wait_for()
+            assert "We cannot post this on X for you" in await row.inner_text()
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width
+            await page.screenshot(path=SCREENSHOTS / f"x-status-{width}.png", full_page=True)
+
+            # The operator's dashboard counts it apart, as unverified.
+            await page.goto(f"{base}/operator")
+            await page.get_by_label("Operator token").fill(OPERATOR_TOKEN)
+            await page.get_by_role("button", name="Sign in").click()
+            totals = page.locator(f'.campaign-totals[data-campaign="{OPEN_CAMPAIGN}"]')
+            await totals.wait_for()
+            assert "1 X post handed to its supporter" in await totals.inner_text()
+            await page.screenshot(path=SCREENSHOTS / f"x-operator-{width}.png", full_page=True)
         assert sandbox.tweets == []
 
 

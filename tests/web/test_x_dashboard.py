@@ -36,7 +36,7 @@ async def test_the_dashboard_shows_hand_offs_apart_and_the_app_cap(
         assert forged.status_code == 404
         await sign_in(client)
         page = await client.get("/operator")
-        assert "1 X posts handed to supporters (unverified, never counted; 1 opened)" in page.text
+        assert "1 X post handed to its supporter (unverified, never counted; 1 opened)" in page.text
         assert "handed off (unverified)" in page.text
         assert 'id="x-capped"' not in page.text
         report = (await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")).json()
