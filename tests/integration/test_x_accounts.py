@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from dispatcher.channels.registry import x_oauth_client
-from dispatcher.models import DeliveryStatus, utcnow
+from dispatcher.models import AppealReceipt, DeliveryStatus, utcnow
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import Service
@@ -71,6 +71,16 @@ async def connect(service: Service, username: str, *, allow: bool = True) -> tup
     )
     assert (answered.connection_id is not None) is allow
     return connection_id, back
+
+
+async def sent_from_own_account(
+    service: Service, box: Sandbox, campaigns_dir: Path, username: str
+) -> tuple[Service, AppealReceipt]:
+    """An appeal to the ambassador on X, sent after connecting ``username``'s account."""
+    service = with_x(service, box, campaigns_dir)
+    connection_id, _back = await connect(service, username)
+    receipt = await submit_appeal(service, appeal(channels=["twitter"], x_connection=connection_id))
+    return service, receipt
 
 
 def check_exchanges(box: Sandbox) -> int:
@@ -165,11 +175,7 @@ async def test_an_expired_token_is_refreshed_before_the_post(
     own_accounts: Path, tmp_path: Path, service: Service, make_worker: MakeWorker
 ) -> None:
     async with await x_box(tmp_path, x_token_seconds=30) as box:
-        service = with_x(service, box, own_accounts)
-        connection_id, _back = await connect(service, "li_hua")
-        receipt = await submit_appeal(
-            service, appeal(channels=["twitter"], x_connection=connection_id)
-        )
+        service, receipt = await sent_from_own_account(service, box, own_accounts, "li_hua")
         await drained(make_worker, box)
         assert {p["author"] for p in box.tweets} == {"li_hua"}
         assert len(box.tweets) == len(receipt.created)
@@ -183,11 +189,7 @@ async def test_a_refused_refresh_hands_the_post_off(
     own_accounts: Path, tmp_path: Path, service: Service, make_worker: MakeWorker
 ) -> None:
     async with await x_box(tmp_path, x_token_seconds=30) as box:
-        service = with_x(service, box, own_accounts)
-        connection_id, _back = await connect(service, "li_hua")
-        receipt = await submit_appeal(
-            service, appeal(channels=["twitter"], x_connection=connection_id)
-        )
+        service, receipt = await sent_from_own_account(service, box, own_accounts, "li_hua")
         assert box.x_api is not None
         box.x_api.oauth.refresh.clear()  # the supporter withdrew the app's access on X
         await drained(make_worker, box)
