@@ -25,6 +25,7 @@ mkdir "$work/campaigns"
 sed -e 's/^id = "ua-61-21"/id = "ua-interop"/' \
     -e "s/^deadline = .*/deadline = $(date -u -d '+30 days' +%F)/" \
     -e '/^fax_hours = /d' \
+    -e 's/^x_mode = .*/x_mode = "organisation"/' \
     config/campaigns/ua-61-21.toml > "$work/campaigns/ua-interop.toml"
 printf '请立即释放所有被任意拘押的人。\n' > "$work/letter.txt"
 
@@ -58,6 +59,8 @@ check_dialect() {
         export DISPATCHER_TWITTER__API_BASE_URL=$prism_url
         export DISPATCHER_TWITTER__CONSUMER_KEY=ck DISPATCHER_TWITTER__CONSUMER_SECRET=cs
         export DISPATCHER_TWITTER__ACCESS_TOKEN=at DISPATCHER_TWITTER__ACCESS_TOKEN_SECRET=ats
+        # The organisation's account posts (Prism stands in for X); unpaced for the check.
+        export DISPATCHER_TWITTER__PER_MINUTE=600
         export DISPATCHER_RETRY__MAX_ATTEMPTS=1
         "$DISPATCHER" send --campaign ua-interop --name "Ana Lima" --email ana@example.org --country Brazil
         "$DISPATCHER" send --campaign ua-interop --name "李华" --email li@example.net \
