@@ -35,6 +35,7 @@ SECRETS = {
     "DISPATCHER_TWITTER__CONSUMER_SECRET": "x-consumer-secret-8e21",
     "DISPATCHER_TWITTER__ACCESS_TOKEN": "x-access-token-6b90",
     "DISPATCHER_TWITTER__ACCESS_TOKEN_SECRET": "x-access-secret-d4f2",
+    "DISPATCHER_TWITTER__CLIENT_SECRET": "x-client-secret-71b3",
 }
 DATABASE_PASSWORD = "db-pass-2e6a9c"
 
@@ -148,6 +149,8 @@ async def test_no_secret_appears_in_logs_pages_answers_or_metrics(
                 "DISPATCHER_FAX__BASE_URL": box.fax_base_url,
                 "DISPATCHER_FAX__CALLBACK_URL": f"http://127.0.0.1:{port}/webhooks/fax",
                 "DISPATCHER_TWITTER__API_BASE_URL": box.x_base_url,
+                # The organisation's account, unpaced here (one a minute is its default).
+                "DISPATCHER_TWITTER__PER_MINUTE": "600",
                 "DISPATCHER_RETRY__BASE_SECONDS": "0.05",
                 "DISPATCHER_RETRY__MAX_SECONDS": "0.2",
                 "DISPATCHER_RETRY__MAX_ATTEMPTS": "3",

@@ -63,6 +63,8 @@ organisation = "Test"
 deadline = {deadline.isoformat()}
 default_language = "en"
 tweet = "Release them now."
+# Posts from the organisation's (sandbox) account: the crash test kills their senders too.
+x_mode = "organisation"
 
 [letter.en]
 subject = "Release them"

@@ -304,7 +304,7 @@ async def test_x_api_accepts_and_rejects(tmp_path: Path) -> None:
         assert refused.json()["detail"] == "You are not permitted to perform this action."
         empty = await tweet("")
         assert empty.status_code == 400
-        assert empty.headers["Content-Type"].startswith("application/json")
+        assert empty.headers["Content-Type"].startswith("application/problem+json")
 
     assert box.delivered_counts()["twitter"] == 1
     lines = (tmp_path / "twitter" / "tweets.jsonl").read_text().splitlines()
