@@ -165,7 +165,10 @@ async def test_sinch_callbacks_are_triggers_forged_replayed_and_late_change_noth
     async with Sandbox(
         # Two seconds on the line: long enough that "still on its way" holds on a busy
         # machine (0.3 s did not, once); the test waits for the end anyway.
-        tmp_path / "box", channels=["fax"], fax_dialect="sinch", fax_transmit_seconds=2.0
+        tmp_path / "box",
+        channels=["fax"],
+        fax_dialect="sinch",
+        fax_transmit_seconds=2.0,
     ) as box:
         # The sandbox's own callback goes to a closed port: this test sends them itself.
         overrides = dialect_settings("sinch", "http://127.0.0.1:9", box)
