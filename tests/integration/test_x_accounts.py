@@ -294,3 +294,19 @@ async def test_the_receipt_gives_a_handed_off_post_only_to_a_confirmed_address(
     text = compose(service, job, confirmed, entries, "appeals@example.org", "Appeals").get_content()
     [link] = re.findall(r"https?://\S+/x/post\?\S+", text)
     assert link.endswith(accepted.hand_offs[0][1].split("?", 1)[1])
+
+
+async def test_an_own_account_post_whose_answer_was_lost_counts_once(
+    own_accounts: Path, tmp_path: Path, service: Service, make_worker: MakeWorker
+) -> None:
+    # X took the post and the connection dropped before the answer: the retry is refused
+    # as a duplicate from that account, which settles it as delivered, once.
+    async with await x_box(tmp_path, drop_first=1) as box:
+        service, receipt = await sent_from_own_account(service, box, own_accounts, "ana_lima")
+        await drained(make_worker, box)
+        assert len(box.tweets) == 1
+        [entry] = await service.store.list_deliveries(appeal_id=receipt.appeal_id)
+        assert entry.status is DeliveryStatus.DELIVERED
+        assert entry.settlement is not None and entry.settlement.value == "reconciled"
+        report = await campaign_report(service, OPEN_CAMPAIGN)
+        assert report.rehearsal.channels["twitter"].delivered == 1
