@@ -94,6 +94,10 @@ async def test_connect_then_post_from_the_supporters_own_account(
         page = await browser.new_page(viewport={"width": width, "height": 900})
         await page.goto(f"{base}/c/{OPEN_CAMPAIGN}")
         await page.locator("#x-account").screenshot(path=SCREENSHOTS / f"x-connect-{width}.png")
+        await page.goto(f"{base}/c/{OPEN_CAMPAIGN}?lang=zh")
+        assert "连接我的X账号" in await page.locator("#x-account").inner_text()
+        await page.locator("#x-account").screenshot(path=SCREENSHOTS / f"x-connect-zh-{width}.png")
+        await page.goto(f"{base}/c/{OPEN_CAMPAIGN}?lang=en")
         await consent(page, base, "ana_lima", "Authorize app")
         box = page.locator("#x-account")
         assert "Your X account @ana_lima is connected" in await box.inner_text()
@@ -140,6 +144,12 @@ async def test_declined_consent_hands_the_post_to_the_supporter(
         assert "We cannot post on X for you" in await handed.inner_text()
         assert await page.evaluate("document.documentElement.scrollWidth") <= width
         await page.screenshot(path=SCREENSHOTS / f"x-hand-off-{width}.png", full_page=True)
+        sent = page.url
+        await page.goto(sent + "&lang=zh")  # the same page in Chinese
+        assert "现在请在X上发布" in await page.locator("#hand-offs").inner_text()
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width
+        await page.screenshot(path=SCREENSHOTS / f"x-hand-off-zh-{width}.png", full_page=True)
+        await page.goto(sent + "&lang=en")
         await handed.get_by_role("link").first.click()
         await page.wait_for_url(re.compile(r"^https://x\.com/intent/post\?text="))
         assert "%40ChineseEmbinUS" in intents[0] or "@ChineseEmbinUS" in intents[0]
