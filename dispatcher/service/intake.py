@@ -64,8 +64,8 @@ async def accept_appeal(
     """:func:`submit_appeal`, answered as the public may see it (see :class:`Accepted`)."""
     valid = _validated(service, request, now)
     connection = await checked_connection(service, request.x_connection)
-    receipt = await _store(service, valid, now, connection)
-    route, _note = await _x_route_of(service, valid, connection)
+    route = await _x_route_of(service, valid, connection)
+    receipt = await _store(service, valid, now, connection, route)
     posts = [d for d in valid.deliveries if d.channel is Channel.TWITTER]
     tweet = valid.appeal.tweet or ""
     return Accepted(
@@ -81,7 +81,7 @@ async def accept_appeal(
                 ),
             )
             for d in posts
-            if route is XRoute.HAND_OFF
+            if route[0] is XRoute.HAND_OFF
         ),
     )
 
@@ -126,6 +126,7 @@ def _validated(service: Service, request: AppealRequest, now: dt.datetime | None
 HAND_OFF_NOTES = {
     "campaign": "the campaign asks supporters to post on X themselves",
     "not_connected": "the supporter did not connect an X account",
+    "no_app": "no X app for supporters' own accounts is configured (DISPATCHER_TWITTER__CLIENT_ID)",
     "no_keys": "no X organisation account is configured (DISPATCHER_TWITTER__CONSUMER_KEY "
     "and the other X keys)",
     "app_cap": "X's 24-hour cap for the app is reached",
@@ -146,6 +147,8 @@ def x_route(
         if service.x_organisation:
             return XRoute.QUEUE, ""
         return XRoute.HAND_OFF, HAND_OFF_NOTES["no_keys"]
+    if service.x_oauth is None:
+        return XRoute.HAND_OFF, HAND_OFF_NOTES["no_app"]
     if connected:
         return XRoute.QUEUE, ""
     return XRoute.HAND_OFF, HAND_OFF_NOTES["not_connected"]
@@ -163,9 +166,14 @@ async def _x_route_of(
 
 
 async def _store(
-    service: Service, valid: ValidAppeal, now: dt.datetime | None, connection: str | None = None
+    service: Service,
+    valid: ValidAppeal,
+    now: dt.datetime | None,
+    connection: str | None = None,
+    x: tuple[XRoute, str] | None = None,
 ) -> AppealReceipt:
-    route, note = await _x_route_of(service, valid, connection)
+    """Store the appeal; ``x``: how its X posts start, when the caller decided already."""
+    route, note = x if x is not None else await _x_route_of(service, valid, connection)
     appeal = replace(
         valid.appeal,
         email_alias=address_alias(service, valid.appeal.supporter_email),
