@@ -24,6 +24,7 @@ from dispatcher.channels.base import (
     RateLimited,
     SendResult,
     TransientError,
+    ensure_lease_held,
 )
 from dispatcher.channels.x_limits import (
     APP_KEY,
@@ -269,6 +270,7 @@ class TwitterAdapter:
     ) -> SendResult:
         """One post to X as ``client``'s account (``key``: its limits), within them."""
         await self._within_limits(key)
+        ensure_lease_held()  # a token refresh or the limits' look-up may have been slow
         seen: dict[str, str] = {}
         _seen_headers.set(seen)
         try:
