@@ -206,6 +206,11 @@ class NewAppeal:
     # The hash of the X account connection (see service.x_accounts) its posts go out
     # from: bound to this appeal as it is stored.
     x_connection: str | None = None
+    # Who that account is, as its posts are told apart: ("x:<X's user id>", the same
+    # under the address-alias key). Its posts are counted once per account, target and
+    # campaign, whatever the address did before (a repeat address posts too: whoever
+    # connected the account cannot learn from it whether the address had taken part).
+    x_account: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from dispatcher.service.validation import (
     validate_appeal,
 )
 from dispatcher.service.x_accounts import (
+    Connection,
     checked_connection,
     hand_off_link,
     hand_off_text,
@@ -155,7 +156,7 @@ def x_route(
 
 
 async def _x_route_of(
-    service: Service, valid: ValidAppeal, connection: str | None
+    service: Service, valid: ValidAppeal, connection: Connection | None
 ) -> tuple[XRoute, str]:
     campaign = service.catalog.get(valid.appeal.campaign_id)
     assert campaign is not None  # validation found it
@@ -169,17 +170,22 @@ async def _store(
     service: Service,
     valid: ValidAppeal,
     now: dt.datetime | None,
-    connection: str | None = None,
+    connection: Connection | None = None,
     x: tuple[XRoute, str] | None = None,
 ) -> AppealReceipt:
     """Store the appeal; ``x``: how its X posts start, when the caller decided already."""
     route, note = x if x is not None else await _x_route_of(service, valid, connection)
+    # Posts from the supporter's own account are that account's: told apart by it.
+    campaign = service.catalog.get(valid.appeal.campaign_id)
+    own_account = campaign is not None and campaign.x_mode == "own_account"
+    own = connection if route is XRoute.QUEUE and own_account else None
     appeal = replace(
         valid.appeal,
         email_alias=address_alias(service, valid.appeal.supporter_email),
         x_route=route,
         x_note=note,
-        x_connection=connection if route is XRoute.QUEUE else None,
+        x_connection=own.hash if own is not None else None,
+        x_account=own.identity if own is not None else (),
     )
     appeal_id = new_appeal_id(service, appeal.campaign_id, appeal.idempotency_key)
     return await service.store.create_appeal(

@@ -33,6 +33,7 @@ from dispatcher.models import HAND_OFF, Channel
 from dispatcher.render.tweet import compose_own_post
 from dispatcher.service.context import Service
 from dispatcher.service.errors import ErrorKind, ServiceError, invalid
+from dispatcher.service.links import address_alias
 from dispatcher.store import Store
 
 INTENT_URL = "https://x.com/intent/post"
@@ -156,30 +157,46 @@ async def finish_connection(
     return Connected(campaign_id, str(kept["connection"]), token.username)
 
 
-async def connected_account(service: Service, connection_id: str | None) -> str | None:
-    """The @handle of an unused connection with tokens (None: none, or not finished)."""
+async def _ready(service: Service, connection_id: str | None) -> XToken | None:
+    """An unused connection's tokens, once X gave them (None: none, or not finished)."""
     if not connection_id:
         return None
     sealed = await service.store.x_connection(connection_hash(service, connection_id))
     kept = Sealer(service).open(sealed) if sealed is not None else None
-    if kept is None or "access_token" not in kept:
-        return None
-    return str(kept.get("username") or "")
+    return XToken.from_json(kept) if kept is not None and "access_token" in kept else None
 
 
-async def checked_connection(service: Service, connection_id: str | None) -> str | None:
-    """The hash an appeal binds, for a connection that is ready; None without one.
+async def connected_account(service: Service, connection_id: str | None) -> str | None:
+    """The @handle of an unused connection with tokens (None: none, or not finished)."""
+    token = await _ready(service, connection_id)
+    return token.username if token is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A connection an appeal binds: its hash, and who the account is, as the posts from
+    it are told apart (``x:<X's user id>``, and that under the address-alias key, which is
+    what is kept once the supporter's data is deleted)."""
+
+    hash: str
+    identity: tuple[str, str]
+
+
+async def checked_connection(service: Service, connection_id: str | None) -> Connection | None:
+    """The connection an appeal binds, when one is given and ready; None without one.
     ServiceError (invalid) for one that is not ready or gone."""
+    token = await _ready(service, connection_id)
     if not connection_id:
         return None
-    if await connected_account(service, connection_id) is None:
+    if token is None:
         raise invalid(
             "x_connection",
             "this X account connection has expired or was not finished: connect again, or "
             "send without it and post on X yourself",
             "x_connection",
         )
-    return connection_hash(service, connection_id)
+    who = f"x:{token.user_id}"
+    return Connection(connection_hash(service, connection_id), (who, address_alias(service, who)))
 
 
 class StoredTokens:

@@ -58,10 +58,19 @@ async def insert_appeal(
     if appeal.email_alias and await _suppressed(conn, appeal.email_alias):
         return AppealReceipt(appeal_id=appeal_id, created=(), already_counted=(), suppressed=True)
     have = await _existing_pairs(conn, appeal.campaign_id, email_lc, appeal.email_alias)
+    # The address's own earlier appeals: their supporter is told of a repeat, at the address.
+    by_address = dict(have)
+    if appeal.x_account:  # posts from an account connected on the page are told apart by it
+        have = {pair: had for pair, had in have.items() if pair[1] is not Channel.TWITTER}
+        by_address = dict(have)
+        have.update(await _existing_pairs(conn, appeal.campaign_id, *appeal.x_account))
     repeats = tuple(have[key][1] for w in wanted if (key := (w.target_id, w.channel)) in have)
     new = [w for w in wanted if (w.target_id, w.channel) not in have]
     if not new:
-        await _notice_repeat(conn, [have[(w.target_id, w.channel)][0] for w in wanted], now)
+        earlier = [
+            by_address[key][0] for w in wanted if (key := (w.target_id, w.channel)) in by_address
+        ]
+        await _notice_repeat(conn, earlier, now)
         return AppealReceipt(appeal_id=appeal_id, created=(), already_counted=repeats)
     supporter_id = await upsert_supporter(conn, appeal, email_lc, now)
     await conn.execute(insert(appeals).values(_appeal_row(appeal, appeal_id, supporter_id, now)))
@@ -71,7 +80,10 @@ async def insert_appeal(
         appeal = replace(appeal, x_route=XRoute.HAND_OFF, x_note=CONNECTION_GONE)
     await conn.execute(
         insert(deliveries),
-        [_delivery_row(appeal, appeal_id, email_lc, w, now, providers) for w in new],
+        [
+            _delivery_row(appeal, appeal_id, _identity(appeal, w, email_lc), w, now, providers)
+            for w in new
+        ],
     )
     created = (
         await conn.execute(
@@ -87,6 +99,14 @@ async def insert_appeal(
     if appeal.reply_to and any(d.channel is Channel.EMAIL for d in summaries):
         await _queue_message(conn, appeal_id, CONFIRM, now)
     return AppealReceipt(appeal_id=appeal_id, created=summaries, already_counted=repeats)
+
+
+def _identity(appeal: NewAppeal, wanted: NewDelivery, email_lc: str) -> str:
+    """Who a delivery is counted once for: the address, or for a post from an account
+    connected on the page, that account."""
+    if appeal.x_account and wanted.channel is Channel.TWITTER:
+        return appeal.x_account[0]
+    return email_lc
 
 
 async def _suppressed(conn: AsyncConnection, alias: str) -> bool:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from dispatcher.channels.registry import x_oauth_client
 from dispatcher.models import AppealReceipt, DeliveryStatus, utcnow
@@ -29,7 +30,8 @@ from dispatcher.service.x_accounts import (
     start_connection,
     x_app_capped,
 )
-from dispatcher.store.receipts import RECEIPT, ReceiptJob
+from dispatcher.store.receipts import RECEIPT, REPEAT, ReceiptJob
+from dispatcher.store.schema import receipts
 from tests.conftest import OPEN_CAMPAIGN, settings_for, write_open_campaign
 from tests.contract.x_openapi import validate_x_request, validate_x_response
 from tests.integration.conftest import MakeWorker, appeal
@@ -310,3 +312,32 @@ async def test_an_own_account_post_whose_answer_was_lost_counts_once(
         assert entry.settlement is not None and entry.settlement.value == "reconciled"
         report = await campaign_report(service, OPEN_CAMPAIGN)
         assert report.rehearsal.channels["twitter"].delivered == 1
+
+
+async def test_own_account_posts_are_told_apart_by_the_account_not_the_address(
+    own_accounts: Path, box: Sandbox, service: Service, make_worker: MakeWorker
+) -> None:
+    service = with_x(service, box, own_accounts)
+    # The address had taken part, its X post included (handed off: no account then).
+    earlier = await submit_appeal(service, appeal(channels=["twitter", "email"]))
+    assert earlier.created
+    # Someone connects their own account and sends with that address again: the post goes
+    # out from that account, so whoever connected it learns nothing of the address's past.
+    connection_id, _back = await connect(service, "someone_else")
+    again = await submit_appeal(service, appeal(channels=["twitter"], x_connection=connection_id))
+    assert [d.channel.value for d in again.created] == ["twitter"]
+    await drained(make_worker, box)
+    assert [t["author"] for t in box.tweets] == ["someone_else"]
+    # That account posting to the same official again is the repeat, whatever the address.
+    connection_id, _back = await connect(service, "someone_else")
+    third = await submit_appeal(
+        service,
+        appeal(channels=["twitter"], supporter_email="new@example.org", x_connection=connection_id),
+    )
+    assert third.is_repeat and [d.channel.value for d in third.already_counted] == ["twitter"]
+    await drained(make_worker, box)
+    assert len(box.tweets) == 1
+    # And ana@example.org is not told "you had already taken part" for another address.
+    async with service.store.engine.connect() as conn:
+        notices = await conn.scalar(select(func.count()).where(receipts.c.kind == REPEAT))
+    assert notices == 0
