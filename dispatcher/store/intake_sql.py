@@ -57,13 +57,7 @@ async def insert_appeal(
             return keyed
     if appeal.email_alias and await _suppressed(conn, appeal.email_alias):
         return AppealReceipt(appeal_id=appeal_id, created=(), already_counted=(), suppressed=True)
-    have = await _existing_pairs(conn, appeal.campaign_id, email_lc, appeal.email_alias)
-    # The address's own earlier appeals: their supporter is told of a repeat, at the address.
-    by_address = dict(have)
-    if appeal.x_account:  # posts from an account connected on the page are told apart by it
-        have = {pair: had for pair, had in have.items() if pair[1] is not Channel.TWITTER}
-        by_address = dict(have)
-        have.update(await _existing_pairs(conn, appeal.campaign_id, *appeal.x_account))
+    have, by_address = await _already_have(conn, appeal, email_lc)
     repeats = tuple(have[key][1] for w in wanted if (key := (w.target_id, w.channel)) in have)
     new = [w for w in wanted if (w.target_id, w.channel) not in have]
     if not new:
@@ -74,10 +68,7 @@ async def insert_appeal(
         return AppealReceipt(appeal_id=appeal_id, created=(), already_counted=repeats)
     supporter_id = await upsert_supporter(conn, appeal, email_lc, now)
     await conn.execute(insert(appeals).values(_appeal_row(appeal, appeal_id, supporter_id, now)))
-    if appeal.x_connection is not None and not await bind_x_connection(
-        conn, appeal.x_connection, appeal_id
-    ):  # the connection ran out between the page and now: hand the posts off
-        appeal = replace(appeal, x_route=XRoute.HAND_OFF, x_note=CONNECTION_GONE)
+    appeal = await _bound(conn, appeal, appeal_id)
     await conn.execute(
         insert(deliveries),
         [
@@ -99,6 +90,29 @@ async def insert_appeal(
     if appeal.reply_to and any(d.channel is Channel.EMAIL for d in summaries):
         await _queue_message(conn, appeal_id, CONFIRM, now)
     return AppealReceipt(appeal_id=appeal_id, created=summaries, already_counted=repeats)
+
+
+async def _bound(conn: AsyncConnection, appeal: NewAppeal, appeal_id: str) -> NewAppeal:
+    """The appeal with its X account connection bound to it; its posts handed off if the
+    connection ran out between the page and now."""
+    if appeal.x_connection is None or await bind_x_connection(conn, appeal.x_connection, appeal_id):
+        return appeal
+    return replace(appeal, x_route=XRoute.HAND_OFF, x_note=CONNECTION_GONE)
+
+
+Had = dict[tuple[str, Channel], tuple[str, DeliverySummary]]
+
+
+async def _already_have(conn: AsyncConnection, appeal: NewAppeal, email_lc: str) -> tuple[Had, Had]:
+    """What this supporter has already, (target, channel) → (appeal id, delivery): all of
+    it, and the part under the address (whose supporter is told of a repeat). Posts from
+    an account connected on the page are told apart by that account."""
+    have = await _existing_pairs(conn, appeal.campaign_id, email_lc, appeal.email_alias)
+    if not appeal.x_account:
+        return have, have
+    by_address = {pair: had for pair, had in have.items() if pair[1] is not Channel.TWITTER}
+    by_account = await _existing_pairs(conn, appeal.campaign_id, *appeal.x_account)
+    return {**by_address, **by_account}, by_address
 
 
 def _identity(appeal: NewAppeal, wanted: NewDelivery, email_lc: str) -> str:
