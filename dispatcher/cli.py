@@ -29,6 +29,7 @@ from dispatcher.runtime import (
     require_secret_when_live,
     run_with_receipts,
     sandbox_from_settings,
+    served_at,
 )
 from dispatcher.service import Service, ServiceError
 from dispatcher.service.intake import submit_appeal
@@ -261,6 +262,8 @@ async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from dispatcher.demo import ServeOptions, run_demo
 
     serve = ServeOptions(args.host, args.port) if args.serve else None
+    if serve is not None:  # the receipts the demo sends link to the pages it then serves
+        settings = served_at(settings, args.host, args.port)
     return await run_demo(settings, out, serve)
 
 
@@ -270,6 +273,7 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from dispatcher.web.app import create_app, server_config
 
     require_secret_when_live(settings)
+    settings = served_at(settings, args.host, args.port)
     for line in channel_modes(settings):
         err.print(line, markup=False)
     app = create_app(settings, run_worker=not args.no_worker, announce=err.print)

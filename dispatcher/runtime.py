@@ -107,6 +107,16 @@ def channel_modes(settings: Settings) -> list[str]:
     return lines
 
 
+def served_at(settings: Settings, host: str, port: int) -> Settings:
+    """The settings for a web service on ``host:port``: the links in supporters' emails
+    point there, unless DISPATCHER_PUBLIC_URL says where supporters reach it."""
+    if "public_url" in settings.model_fields_set:
+        return settings
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  # nosec B104
+    shown = f"[{shown}]" if ":" in shown else shown
+    return settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
+
+
 def require_secret_when_live(settings: Settings) -> None:
     """In live mode every link in a supporter's email must outlive this process: refuse
     to start without DISPATCHER_SECRET_KEY (ConfigError)."""

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from dispatcher.channels.registry import ConfigError, channel_providers, live, sandboxed_channels
 from dispatcher.models import Channel
-from dispatcher.runtime import channel_modes, require_secret_when_live
+from dispatcher.runtime import channel_modes, require_secret_when_live, served_at
 from dispatcher.settings import Settings
 
 SMTP = {"email": {"host": "smtp.example.org", "username": "u", "password": "p"}}
@@ -75,3 +75,11 @@ def test_live_mode_needs_the_secret_key() -> None:
 def test_an_unknown_channel_to_rehearse_is_refused_by_name() -> None:
     with pytest.raises(ValidationError, match="'post' is not a channel; DISPATCHER_SANDBOX__"):
         settings(sandbox={"channels": "fax,post"})
+
+
+def test_a_service_on_another_port_links_there_unless_the_public_url_is_given() -> None:
+    # Issue 18, item 7: `demo --serve --port 19010` emailed links to :8000 (dead).
+    assert served_at(settings(), "127.0.0.1", 19010).public_url == "http://127.0.0.1:19010"
+    assert served_at(settings(), "0.0.0.0", 8080).public_url == "http://127.0.0.1:8080"  # noqa: S104
+    given = settings(public_url="https://appeals.example.org")
+    assert served_at(given, "0.0.0.0", 8080).public_url == "https://appeals.example.org"  # noqa: S104
