@@ -369,20 +369,25 @@ def check_letter(campaign: Campaign, request: AppealRequest) -> _Letter:
 
 
 def check_fax_font(supporter: _Supporter, letter: _Letter, pairs: list[Pair]) -> None:
-    """A fax is refused at intake, not sent as empty boxes, when the font lacks a script."""
+    """A fax is refused at intake, not sent as empty boxes, when the font lacks a script;
+    the error names the field the characters are in (the name, the country, the letter)."""
     salutations = " ".join(t.salutation_in(letter.language) for t, c in pairs if c is Channel.FAX)
-    text = " ".join([supporter.name, supporter.country or "", letter.subject, letter.body])
-    missing = uncovered_characters(f"{text} {salutations}")
-    if missing:
-        shown = "".join(missing[:10])
-        raise invalid(
-            "message",
-            f"the fax font cannot draw these characters: {shown!r}; the fax channel accepts "
-            "Latin, Greek, Cyrillic and Chinese (CJK) script — leave out fax or write in one "
-            "of those scripts",
-            "fax_font",
-            characters=shown,
-        )
+    for field, text, words in (
+        ("supporter.name", supporter.name, "your name"),
+        ("supporter.country", supporter.country or "", "your country"),
+        ("message", f"{letter.subject} {letter.body} {salutations}", "the letter"),
+    ):
+        missing = uncovered_characters(text)
+        if missing:
+            shown = "".join(missing[:10])
+            raise invalid(
+                field,
+                f"the fax font cannot draw these characters in {words}: {shown!r}; the fax "
+                "channel accepts Latin, Greek, Cyrillic and Chinese (CJK) script — leave out "
+                "fax or write in one of those scripts",
+                "fax_font",
+                characters=shown,
+            )
 
 
 def check_fax_pages(

@@ -100,6 +100,23 @@ def _whole_form(error: ServiceError) -> str:
     return error.message[:1].upper() + error.message[1:]
 
 
+# What a fax cannot print, by the control the characters were typed in.
+_FAX_FONT = {
+    "name": N_(
+        "A fax cannot print some characters in your name (%(characters)s); remove them, or "
+        "untick fax"
+    ),
+    "country": N_(
+        "A fax cannot print some characters in your country (%(characters)s); remove them, "
+        "or untick fax"
+    ),
+    "message": N_(
+        "A fax cannot print some characters in your letter (%(characters)s); remove them, "
+        "or untick fax"
+    ),
+}
+
+
 def _plain_text(anchor: str, error: ServiceError) -> str:
     reason, params = error.reason or "", error.params
     what = _(_WHAT.get(anchor, N_("This")))
@@ -149,11 +166,5 @@ def _plain_text(anchor: str, error: ServiceError) -> str:
             % params
         )
     if reason == "fax_font":
-        return (
-            _(
-                "A fax cannot print some characters in your letter (%(characters)s); remove them, "
-                "or untick fax"
-            )
-            % params
-        )
+        return _(_FAX_FONT.get(anchor, _FAX_FONT["message"])) % params
     return error.message[:1].upper() + error.message[1:]

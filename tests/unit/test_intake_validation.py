@@ -10,6 +10,7 @@ from dispatcher.campaigns import CampaignCatalog
 from dispatcher.models import Channel
 from dispatcher.service import ErrorKind, ServiceError
 from dispatcher.service.validation import AppealRequest, check_post_content, validate_appeal
+from dispatcher.web.plain import plain_problem
 from tests.conftest import OPEN_CAMPAIGN
 
 
@@ -125,6 +126,21 @@ def test_script_the_fax_font_cannot_draw(catalog: CampaignCatalog) -> None:
     assert error.field == "message" and "fax font" in error.message
     valid = validate_appeal(catalog, request(message=uyghur, language="ug", channels=["email"]))
     assert valid.appeal.body == uyghur
+
+
+def test_a_character_the_fax_cannot_print_is_blamed_on_the_field_it_is_in(
+    catalog: CampaignCatalog,
+) -> None:
+    # Issue 18, item 3: an emoji in the name, the sample letter untouched, was refused as
+    # "A fax cannot print some characters in your letter (🌻)", field message.
+    error = refused(catalog, supporter_name="Zoë 🌻 Tester", channels=["fax"])
+    assert (error.field, error.params["characters"]) == ("supporter.name", "🌻")
+    assert "in your name" in error.message
+    assert plain_problem(error).text.startswith("A fax cannot print some characters in your name")
+    assert plain_problem(error).anchor == "name"
+    error = refused(catalog, supporter_country="Bhutan 🏔", channels=["fax"])
+    assert error.field == "supporter.country" and "in your country" in error.message
+    validate_appeal(catalog, request(supporter_name="Zoë 🌻 Tester", channels=["email"]))
 
 
 def test_chinese_letter_is_accepted_for_fax(catalog: CampaignCatalog) -> None:
