@@ -53,14 +53,29 @@ _PAGES = {
 }
 
 
+# The operator pages while no operator is configured: `serve` prints their address, so
+# whoever runs it comes here first.
+_OPERATORS_OFF = (
+    N_("The operator dashboard is switched off"),
+    N_(
+        "It switches on once operators are configured: set DISPATCHER_OPERATORS (named "
+        "operators and their tokens) or DISPATCHER_OPERATOR_TOKEN, then restart the service. "
+        "See config/example.env."
+    ),
+)
+
+
 async def error_page(request: Request, status: int, headers: dict[str, str] | None) -> Response:
     heading, line = _PAGES.get(status, _PAGES[500] if status >= 500 else _PAGES[404])
+    context = request.app.state.context
+    operator_page = request.url.path == "/operator" or request.url.path.startswith("/operator/")
+    if status == 404 and operator_page and not context.operator_tokens:
+        heading, line = _OPERATORS_OFF
     lines = [_(line)]
     retry = (headers or {}).get("Retry-After", "")
     if retry.isdigit():
         lines.append(_("You can try again in %(wait)s.") % {"wait": how_long(int(retry))})
     values = {"heading": _(heading), "lines": lines, "campaign": _campaign_of(request)}
-    context = request.app.state.context
     return render_page(request, "error.html", context, values, status_code=status, headers=headers)
 
 

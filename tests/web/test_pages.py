@@ -209,7 +209,15 @@ async def test_operator_login_sets_a_strict_httponly_cookie(client: httpx.AsyncC
 
 async def test_operator_dashboard_is_disabled_without_a_token(make_client: MakeClient) -> None:
     async with make_client(operator_token=None) as client:
-        assert (await client.get("/operator")).status_code == 404
+        page = await client.get("/operator", headers={"Accept": "text/html"})
+        # Issue 18, item 8: `serve` prints this address; the page said only "Page not found".
+        assert page.status_code == 404
+        assert "The operator dashboard is switched off" in page.text
+        assert "DISPATCHER_OPERATORS" in page.text and "DISPATCHER_OPERATOR_TOKEN" in page.text
+        review = await client.get("/operator/review", headers={"Accept": "text/html"})
+        assert "The operator dashboard is switched off" in review.text
+        other = await client.get("/nowhere", headers={"Accept": "text/html"})
+        assert "Page not found" in other.text
 
 
 async def test_a_bad_log_filter_gets_the_same_sentence_on_the_page_and_in_the_api(
