@@ -65,6 +65,8 @@ async def test_supporter_page_shows_targets_channels_letter_and_one_send_button(
     assert html.count('type="submit" class="send"') == 1
     assert '<label for="name">' in html and '<label for="email">' in html
     assert "2021" not in html.split("Please act by")[1][:80]
+    # The ambassador's number can be called with a tap (issue 18, item 10: it was bare text).
+    assert 'You can also call: <a href="tel:+12024952266">+12024952266</a>' in html
     assert "set-cookie" in page.headers and "samesite=strict" in page.headers["set-cookie"].lower()
 
 
