@@ -19,8 +19,8 @@ from dispatcher.logs import configure_logging
 from dispatcher.models import SENT_CHANNELS, DeliveryStatus, utcnow
 from dispatcher.output import err, out, print_log, print_receipt, print_report
 from dispatcher.runtime import (
+    announce_channel_modes,
     build_worker,
-    channel_modes,
     close_adapters,
     embedded_sandbox,
     install_stop_handlers,
@@ -101,8 +101,7 @@ async def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     async with open_service(settings) as service:
         # Build first: half-given provider settings fail before anything starts.
         worker = build_worker(settings, service)
-        for line in channel_modes(settings):
-            err.print(line, markup=False)
+        announce_channel_modes(settings, lambda line: err.print(line, markup=False))
         async with embedded_sandbox(settings, err.print):
             await _run_worker(worker, settings, service, drain=args.drain)
     return 0
@@ -262,8 +261,6 @@ async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from dispatcher.demo import ServeOptions, run_demo
 
     serve = ServeOptions(args.host, args.port) if args.serve else None
-    if serve is not None:  # the receipts the demo sends link to the pages it then serves
-        settings = served_at(settings, args.host, args.port)
     return await run_demo(settings, out, serve)
 
 
@@ -274,11 +271,10 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     require_secret_when_live(settings)
     settings = served_at(settings, args.host, args.port)
-    for line in channel_modes(settings):
-        err.print(line, markup=False)
+    announce_channel_modes(settings, lambda line: err.print(line, markup=False))
     app = create_app(settings, run_worker=not args.no_worker, announce=err.print)
     config = server_config(app, settings, host=args.host, port=args.port, log_level=args.log_level)
-    base = f"http://{args.host}:{args.port}"
+    base = settings.public_url  # where supporters reach it (DISPATCHER_PUBLIC_URL, or here)
     err.print(f"serving {base}/c/<campaign>, {base}/operator and {base}/docs")
     await uvicorn.Server(config).serve()
     return 0

@@ -27,7 +27,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from dispatcher.campaigns import CampaignCatalog, CampaignError, load_campaign
 from dispatcher.models import Channel, DeliveryStatus
 from dispatcher.output import print_log, print_report
-from dispatcher.runtime import build_worker, close_adapters, install_stop_handlers, open_service
+from dispatcher.runtime import (
+    build_worker,
+    close_adapters,
+    install_stop_handlers,
+    open_service,
+    served_at,
+)
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import Service, ServiceError
 from dispatcher.service.intake import submit_appeal
@@ -214,8 +220,11 @@ class ServeOptions:
 
 
 async def run_demo(base: Settings, console: Console, serve: ServeOptions | None = None) -> int:
-    """Run the demo; with ``serve``, keep the sandbox and the web service up afterwards."""
+    """Run the demo; with ``serve``, keep the sandbox and the web service up afterwards
+    (the receipts the demo sends then link to the pages it serves)."""
     started = time.monotonic()
+    if serve is not None:
+        base = served_at(base, serve.host, serve.port)
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
     write_demo_campaign(base.campaigns_dir, DEMO_DIR / "campaigns", dt.datetime.now(dt.UTC).date())

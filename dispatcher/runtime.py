@@ -107,6 +107,12 @@ def channel_modes(settings: Settings) -> list[str]:
     return lines
 
 
+def announce_channel_modes(settings: Settings, announce: Callable[[str], None]) -> None:
+    """Say each channel's mode (``serve`` and ``worker`` print them as they start)."""
+    for line in channel_modes(settings):
+        announce(line)
+
+
 def served_at(settings: Settings, host: str, port: int) -> Settings:
     """The settings for a web service on ``host:port``: the links in supporters' emails
     point there, unless DISPATCHER_PUBLIC_URL says where supporters reach it."""
