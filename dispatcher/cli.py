@@ -149,7 +149,7 @@ async def _operate(
             try:
                 entry = await perform(service, delivery_id, by=by)
             except ServiceError as exc:
-                err.print(f"error: delivery {delivery_id}: {exc.message}", markup=False)
+                err.print(f"error: {exc.message}", markup=False, soft_wrap=True)
                 refused += 1
                 continue
             out.print(

@@ -24,7 +24,7 @@ from typing import Protocol
 from dispatcher.channels.base import DeliveryError, PermanentError
 from dispatcher.channels.registry import CHANNEL_LABELS
 from dispatcher.i18n import _, current, format_date, speaking
-from dispatcher.models import SANDBOX, DeliveryStatus, LogEntry, utcnow
+from dispatcher.models import SANDBOX, Channel, DeliveryStatus, LogEntry, utcnow
 from dispatcher.service.context import Service
 from dispatcher.service.forget import forget_link
 from dispatcher.service.links import link
@@ -198,6 +198,18 @@ def _repeat_words(appeal: ReceiptAppeal, about: _About) -> tuple[str, list[str]]
     return subject, [about.hello, "", told, "", about.status, "", about.not_me]
 
 
+def _letter_heading(entries: Sequence[LogEntry]) -> str:
+    """"As it was sent" only if an official received it: a letter cancelled, rejected,
+    failed or only rehearsed is not called sent."""
+    letters = (Channel.EMAIL, Channel.FAX)
+    if any(
+        e.channel in letters and e.status is DeliveryStatus.DELIVERED and e.provider != SANDBOX
+        for e in entries
+    ):
+        return _("Your letter, as it was sent:")
+    return _("Your letter (it reached none of the officials):")
+
+
 def _posts(service: Service, appeal: ReceiptAppeal, entries: Sequence[LogEntry]) -> dict[int, str]:
     """Each handed-off post's link, whole (delivery id → link)."""
     return {
@@ -241,7 +253,7 @@ def _receipt_words(
              "", about.status]  # fmt: skip
     if appeal.confirmed:
         subject_line = _("Subject: %(subject)s") % {"subject": appeal.subject}
-        lines += ["", _("Your letter, as it was sent:"), "", subject_line, "", appeal.body]
+        lines += ["", _letter_heading(entries), "", subject_line, "", appeal.body]
         if appeal.tweet:
             lines += ["", _("Your post on X:"), appeal.tweet]
     why = (

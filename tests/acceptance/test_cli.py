@@ -538,7 +538,13 @@ def test_cancel_retry_and_the_log_at_80_columns(
     cancelled = in_process("cancel", number, "999999")
     assert cancelled.code == 1
     assert cancelled.stdout == f"delivery {number} (cui-tiankai, fax): cancelled\n"
-    assert cancelled.stderr.startswith("error: delivery 999999: no delivery 999999")
+    # Each refusal names its delivery once ("delivery 59: delivery 59 is held" said it twice).
+    assert cancelled.stderr == "error: no delivery 999999\n"
+    again = in_process("cancel", number)
+    assert again.stderr == (
+        f"error: delivery {number} is cancelled; only awaiting_supporter, expired, failed, "
+        "queued deliveries can be cancelled\n"
+    )
     log = in_process("log", "--campaign", OPEN_CAMPAIGN)
     lines = log.stdout.splitlines()
     assert re.fullmatch(

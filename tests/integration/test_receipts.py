@@ -17,6 +17,7 @@ from dispatcher.service import Service
 from dispatcher.service.consent import confirm_reply_to
 from dispatcher.service.intake import submit_appeal
 from dispatcher.service.links import link_token
+from dispatcher.service.operator import cancel_delivery
 from dispatcher.service.review import decide_letter
 from dispatcher.store import Store
 from tests.conftest import FAST_RETRY, settings_for
@@ -176,3 +177,46 @@ async def test_a_letter_staff_rejected_gets_only_a_plain_notice(
     text = notice.get_content()
     assert "did not approve the letter" in text
     assert "watches" not in text and "spam.example" not in text and "Ana Lima" not in text
+
+
+async def test_a_delivery_staff_stopped_is_told_as_such_and_its_letter_not_called_sent(
+    store: Store, service: Service, make_worker: MakeWorker, campaigns_dir: Path, tmp_path: Path
+) -> None:
+    async with Sandbox(tmp_path / "box", channels=["email", "fax"]) as sandbox:
+        kept = await submit_appeal(
+            service, appeal(targets=["xi-jinping"], channels=["email", "fax"], reply_to=True)
+        )
+        await drain(service, make_worker, sandbox, campaigns_dir)  # the fax goes; email waits
+        await confirm_reply_to(
+            service, kept.appeal_id, link_token(service, "confirm", kept.appeal_id)
+        )
+        [email] = [e for e in await store.list_deliveries(appeal_id=kept.appeal_id)
+                   if e.channel.value == "email"]  # fmt: skip
+        await cancel_delivery(service, email.id, by="ana")
+        await drain(service, make_worker, sandbox, campaigns_dir)
+        [receipt] = [m for m in sandbox.emails if str(m["Subject"]).startswith("Your appeal:")]
+    text = receipt.get_content()
+    assert "- Xi Jinping, by Email: not delivered. The campaign's staff stopped it." in text
+    assert "could not reach" not in text and "mail server" not in text
+    assert "as it was sent" not in text  # the fax went, to the sandbox: a rehearsal
+    assert "Your letter (it reached none of the officials):" in text
+
+
+async def test_a_cancelled_appeal_says_its_letter_was_not_sent(
+    store: Store, service: Service, make_worker: MakeWorker, campaigns_dir: Path, tmp_path: Path
+) -> None:
+    async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
+        kept = await submit_appeal(
+            service, appeal(targets=["xi-jinping"], channels=["email"], reply_to=True)
+        )
+        await drain(service, make_worker, sandbox, campaigns_dir)
+        await confirm_reply_to(
+            service, kept.appeal_id, link_token(service, "confirm", kept.appeal_id)
+        )
+        [email] = await store.list_deliveries(appeal_id=kept.appeal_id)
+        await cancel_delivery(service, email.id, by="ana")
+        await drain(service, make_worker, sandbox, campaigns_dir)
+        [receipt] = [m for m in sandbox.emails if str(m["Subject"]).startswith("Your appeal")]
+    text = receipt.get_content()
+    assert "The campaign's staff stopped it." in text
+    assert "as it was sent" not in text
