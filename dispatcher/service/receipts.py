@@ -199,7 +199,7 @@ def _repeat_words(appeal: ReceiptAppeal, about: _About) -> tuple[str, list[str]]
 
 
 def _letter_heading(entries: Sequence[LogEntry]) -> str:
-    """"As it was sent" only if an official received it: a letter cancelled, rejected,
+    """Called "as it was sent" only if an official received it: a letter cancelled, rejected,
     failed or only rehearsed is not called sent."""
     letters = (Channel.EMAIL, Channel.FAX)
     if any(
