@@ -169,7 +169,10 @@ def _words(
             "The campaign's staff did not approve the letter sent with this email address, "
             "so nothing was sent to the officials."
         )
-        return subject, [about.hello, "", sentence, "", about.status]
+        again = _("You can still take part by sending the campaign's own letter: %(url)s") % {
+            "url": f"{service.public_url}/c/{appeal.campaign_id}"
+        }
+        return subject, [about.hello, "", sentence, again, "", about.status]
     return _receipt_words(service, job, appeal, entries, about)
 
 

@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, String, case, cast, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.models import Channel, DeliveryStatus, ErrorInfo, QueueEvent
@@ -20,6 +20,8 @@ from dispatcher.store.schema import (
     operator_sessions,
     supporters,
 )
+
+REJECTED_PREFIX = "rejected:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +304,8 @@ class OperatorStore(StoreBase):
         d = deliveries
         to = DeliveryStatus.QUEUED if approve else DeliveryStatus.CANCELLED
         values = status_values(to, now, None if approve else error)
+        if not approve:  # the supporter may take part again, with the campaign's letter
+            values["supporter_email_lc"] = retired_identity(d.c.id, d.c.supporter_email_lc)
         statement = (
             update(d)
             .where(d.c.appeal_id == appeal_id, d.c.status == DeliveryStatus.HELD.value)
@@ -316,6 +320,20 @@ class OperatorStore(StoreBase):
         if changed:
             self.notifier.publish(*events)
         return changed
+
+
+def retired_identity(delivery_id: Any, identity: Any) -> Any:
+    """What a rejected delivery is counted under instead of its supporter's identity
+    (``rejected:<id>:<identity>``): it no longer stands for that supporter's message to
+    that official, so they may send one again. ``address_of`` reads the identity back."""
+    return literal(REJECTED_PREFIX) + cast(delivery_id, String) + literal(":") + identity
+
+
+def address_of(identity: str) -> str:
+    """The identity a delivery stands for, whether or not it was rejected."""
+    if identity.startswith(REJECTED_PREFIX):
+        return identity.split(":", 2)[2]
+    return identity
 
 
 async def _await_supporter(conn: AsyncConnection, appeal_id: str, now: dt.datetime) -> int:

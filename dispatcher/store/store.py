@@ -40,7 +40,7 @@ from dispatcher.models import (
 )
 from dispatcher.store.engine import upsert
 from dispatcher.store.intake_sql import insert_appeal
-from dispatcher.store.operators import OperatorStore, status_values
+from dispatcher.store.operators import OperatorStore, address_of, status_values
 from dispatcher.store.purge_sql import Purged, purge_campaign
 from dispatcher.store.queue import QueueStore
 from dispatcher.store.queue_sql import load_claimed
@@ -226,7 +226,7 @@ class Store(QueueStore, ReceiptStore, OperatorStore, XAccountStore):
                 .where(deliveries.c.appeal_id == appeal_id)
                 .limit(1)
             )
-        return None if found is None else str(found)
+        return None if found is None else address_of(str(found))
 
     async def change_status(
         self,

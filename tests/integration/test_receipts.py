@@ -176,6 +176,7 @@ async def test_a_letter_staff_rejected_gets_only_a_plain_notice(
     assert str(notice["Subject"]).strip().startswith("Your appeal was not sent")
     text = notice.get_content()
     assert "did not approve the letter" in text
+    assert f"sending the campaign's own letter: {service.public_url}/c/ua-open" in text
     assert "watches" not in text and "spam.example" not in text and "Ana Lima" not in text
 
 

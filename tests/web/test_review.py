@@ -128,3 +128,31 @@ async def test_without_the_setting_nothing_is_held(
     [appeal_id] = await stored_appeal_ids(client)
     status = words_of(await client.get(status_path(client, appeal_id)))
     assert "waiting to be sent" in status and "read your letter" not in status
+
+
+async def test_a_supporter_whose_letter_was_rejected_can_send_the_campaigns_letter(
+    tmp_path: Path, reviewing: Path
+) -> None:
+    async with (
+        running_app(web_settings(tmp_path, reviewing)) as (app, client),
+        Sandbox(tmp_path / "box", channels=["email"]) as box,
+    ):
+        context = context_of(app)
+        own = await send(context, "Bo Chen", "Buy cheap watches.")
+        rejected = await client.post(
+            f"/api/appeals/{own}/reject", headers=BEARER, json={"note": "spam"}
+        )
+        assert rejected.status_code == 200, rejected.text
+        request = AppealRequest(
+            campaign_id=OPEN_CAMPAIGN, supporter_name="Bo Chen",
+            supporter_email="bo@example.org", channels=["email"],
+        )  # fmt: skip
+        again = await submit_appeal(context.service, request)
+        await send_all(context, box, reviewing)
+        assert await statuses(context, again.appeal_id) == {DeliveryStatus.DELIVERED}
+        assert await statuses(context, own) == {DeliveryStatus.CANCELLED}
+        repeat = await submit_appeal(context.service, request)  # counted once, as ever
+    assert not again.already_counted and len(again.created) == 2
+    assert repeat.already_counted
+    letters = [m for m in box.emails if "@example.org" not in str(m["To"])]
+    assert len(letters) == 2 and not any("watches" in m.get_content() for m in letters)
