@@ -5,6 +5,9 @@ Untouched sample letters are never held."""
 
 from __future__ import annotations
 
+import difflib
+import re
+
 from dispatcher.models import ErrorInfo, utcnow
 from dispatcher.service import audit
 from dispatcher.service.context import Service
@@ -18,11 +21,36 @@ __all__ = [
     "decide_letter",
     "held_count",
     "held_letters",
+    "letter_changes",
     "reject_letter",
 ]
 
 # The error a rejected delivery carries (the supporter's page says it in plain words).
 REJECTED = "Rejected"
+
+
+# A word, a run of spaces, or one CJK character (Chinese has no spaces between words).
+_TOKEN = re.compile(
+    r"\s+|[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]|[^\s\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]+"
+)
+Change = tuple[str, str]  # ("same" | "added" | "removed", text)
+
+
+def letter_changes(sample: str, letter: str) -> list[Change]:
+    """What the supporter changed in the sample letter, word by word: the letter as a run
+    of unchanged, added and removed pieces, in reading order."""
+    old, new = _TOKEN.findall(sample), _TOKEN.findall(letter)
+    pieces: list[Change] = []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            pieces.append(("same", "".join(new[j1:j2])))
+            continue
+        if i2 > i1:
+            pieces.append(("removed", "".join(old[i1:i2])))
+        if j2 > j1:
+            pieces.append(("added", "".join(new[j1:j2])))
+    return pieces
 
 
 async def held_letters(service: Service, *, limit: int = 100) -> list[HeldAppeal]:
@@ -67,14 +95,24 @@ async def approve_letter(service: Service, appeal_id: str, *, by: str) -> int:
 
 
 async def reject_letter(service: Service, appeal_id: str, *, by: str, note: str = "") -> int:
-    """Cancel the appeal's held deliveries, with ``note`` (the operator's reason) kept on
-    them and in the audit log; returns how many. ServiceError as for approve."""
+    """Cancel the appeal's held deliveries, with ``note`` (the operator's reason, required)
+    kept on them and in the audit log; returns how many. ServiceError as for approve, and
+    invalid for an empty note."""
     note = note.strip()
     bad = sorted({f"U+{ord(ch):04X}" for ch in note if ord(ch) < 0x20 and ch not in "\n\t"})
     if bad:
         raise ServiceError(
             ErrorKind.INVALID,
             f"note contains control characters ({', '.join(bad)}); accepted: text without them",
+            "note",
+        )
+    if not note:
+        if await service.store.appeal_campaign(appeal_id) is None:
+            raise ServiceError(ErrorKind.NOT_FOUND, f"no appeal {appeal_id!r}", "appeal_id")
+        raise ServiceError(
+            ErrorKind.INVALID,
+            "note is empty; a letter is rejected only with the reason why, kept in the audit "
+            "log (accepted: up to 500 characters)",
             "note",
         )
     return await _release(service, appeal_id, approve=False, by=by, note=note)

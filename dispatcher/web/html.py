@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from dispatcher import i18n
 from dispatcher.channels.registry import CHANNEL_LABELS
-from dispatcher.i18n import N_
+from dispatcher.i18n import N_, _
 from dispatcher.models import SENT_CHANNELS, Settlement, format_time
 from dispatcher.web.deps import WebContext
 from dispatcher.web.errors import ApiError
@@ -150,3 +150,23 @@ class PostedForm:
 
     def all(self, key: str) -> list[str]:
         return list(self._values.get(key, []))
+
+
+def operator_js_words() -> dict[str, str]:
+    """What operator.js says and labels, in the page's language."""
+    return {
+        "retry": _("Retry"),
+        "cancel": _("Cancel"),
+        "ask_cancel": _("Cancel delivery %(id)s? It will not be sent."),
+        "ask_bulk_cancel": _("Cancel %(n)s deliveries? They will not be sent."),
+        "ask_bulk_retry": _("Retry %(n)s deliveries? They will be sent again now."),
+        "ask_reject": _(
+            "Reject this letter? None of its messages will be sent, and its supporter will be told."
+        ),
+        "delivery": _("Delivery"),
+        "updated": _("updated"),
+        "campaign": _("campaign"),
+        "to": _("to"),
+        "by": _("by"),
+        "tries": _("tries"),
+    }

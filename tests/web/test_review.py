@@ -84,8 +84,10 @@ async def test_own_letters_wait_for_an_operator_who_approves_or_rejects_them(
         dashboard = await client.get("/operator")
         assert "2 letters are waiting for your review." in dashboard.text
         page = await client.get("/operator/review")
-        assert "Please free Ilham Tohti and everyone held." in page.text
-        assert "Free them all &lt;now&gt;." in page.text  # shown as text, never as markup
+        # The letter is shown as a word diff against the sample: read without what it took out.
+        shown = re.sub(r"</?ins>", "", re.sub(r"<del>[^<]*</del>", "", page.text))
+        assert "Please free Ilham Tohti and everyone held." in shown
+        assert "Free them all &lt;now&gt;." in shown  # shown as text, never as markup
         approved = await client.post(
             f"/operator/review/{own}/approve", data={"csrf": csrf_of(page)}
         )
@@ -156,3 +158,28 @@ async def test_a_supporter_whose_letter_was_rejected_can_send_the_campaigns_lett
     assert repeat.already_counted
     letters = [m for m in box.emails if "@example.org" not in str(m["To"])]
     assert len(letters) == 2 and not any("watches" in m.get_content() for m in letters)
+
+
+async def test_reject_needs_a_reason_and_the_queue_shows_what_changed(
+    tmp_path: Path, reviewing: Path
+) -> None:
+    async with running_app(web_settings(tmp_path, reviewing)) as (app, client):
+        context = context_of(app)
+        sample = context.service.catalog.get(OPEN_CAMPAIGN).letter["en"].body  # type: ignore[union-attr]
+        own = await send(context, "Ana Lima", sample.replace("I am", "Today I am", 1) + " Thanks.")
+        bare = await client.post(f"/api/appeals/{own}/reject", headers=BEARER, json={"note": " "})
+        await sign_in(client, OPERATOR_TOKEN)
+        page = await client.get("/operator/review")
+        empty = await client.post(
+            f"/operator/review/{own}/reject", data={"csrf": csrf_of(page), "note": ""}
+        )
+        told = await client.get(empty.headers["location"])
+        still = await statuses(context, own)
+    assert bare.status_code == 422
+    assert bare.json()["error"]["field"] == "note"
+    assert "a letter is rejected only with the reason why" in bare.json()["error"]["message"]
+    assert still == {DeliveryStatus.HELD}  # nothing rejected without a reason
+    assert "Say why the letter is rejected" in told.text.replace("&#39;", "'")
+    assert 'aria-invalid="true"' in told.text
+    assert "<ins>Today </ins>I am" in page.text and "<ins> Thanks.</ins>" in page.text
+    assert "required" in page.text.split(f'id="note-{own}"')[1].split(">")[0]

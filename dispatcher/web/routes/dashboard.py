@@ -40,7 +40,7 @@ from dispatcher.settings import SHARED_OPERATOR
 from dispatcher.web.chart import delivery_chart
 from dispatcher.web.deps import ContextDep, DeliveryId, WebContext, client_ip
 from dispatcher.web.errors import STATUS_OF, ApiError
-from dispatcher.web.html import PostedForm, render_page, sign_in_page
+from dispatcher.web.html import PostedForm, operator_js_words, render_page, sign_in_page
 
 router = APIRouter(include_in_schema=False)
 LOG_ROWS = 200
@@ -64,23 +64,6 @@ def _done(done: str) -> str:
     if what not in DONE_WORDS or not subject.isdigit():
         return ""
     return _(DONE_WORDS[what]) % {"n": subject}
-
-
-def operator_js_words() -> dict[str, str]:
-    """What operator.js says and labels, in the page's language."""
-    return {
-        "retry": _("Retry"),
-        "cancel": _("Cancel"),
-        "ask_cancel": _("Cancel delivery %(id)s? It will not be sent."),
-        "ask_bulk_cancel": _("Cancel %(n)s deliveries? They will not be sent."),
-        "ask_bulk_retry": _("Retry %(n)s deliveries? They will be sent again now."),
-        "delivery": _("Delivery"),
-        "updated": _("updated"),
-        "campaign": _("campaign"),
-        "to": _("to"),
-        "by": _("by"),
-        "tries": _("tries"),
-    }
 
 
 async def _summary(context: WebContext, log_filter: LogFilter) -> dict[str, Any]:

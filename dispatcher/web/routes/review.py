@@ -3,15 +3,23 @@ operator's page to read and approve or reject them, and the same in the JSON API
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from dispatcher.i18n import N_, _
+from dispatcher.i18n import N_, _, current
 from dispatcher.models import format_time
 from dispatcher.service import audit
-from dispatcher.service.review import HeldAppeal, decide_letter, held_letters
-from dispatcher.web.deps import ContextDep, OperatorName
-from dispatcher.web.html import PostedForm, render_page, sign_in_page
+from dispatcher.service.review import (
+    Change,
+    HeldAppeal,
+    decide_letter,
+    held_letters,
+    letter_changes,
+)
+from dispatcher.web.deps import ContextDep, OperatorName, WebContext
+from dispatcher.web.html import PostedForm, operator_js_words, render_page, sign_in_page
 from dispatcher.web.schemas import (
     HeldLetterOut,
     ReviewDecisionIn,
@@ -29,7 +37,7 @@ DONE_WORDS = {
 
 @router.get("/operator/review", response_class=HTMLResponse, include_in_schema=False)
 async def review_page(
-    request: Request, context: ContextDep, done: str = "", n: int = 0
+    request: Request, context: ContextDep, done: str = "", n: int = 0, why: str = ""
 ) -> HTMLResponse:
     operator = await context.operator(request)
     if operator is None:
@@ -39,7 +47,12 @@ async def review_page(
     values = {
         "letters": letters,
         "done": _(DONE_WORDS[done]) % {"n": n} if done in DONE_WORDS else "",
-        "names": {c.id: {t.id: t.name for t in c.targets} for c in context.service.catalog},
+        "names": {
+            c.id: {t.id: t.name_in(current()) for t in c.targets} for c in context.service.catalog
+        },
+        "changes": {held.appeal_id: _changes(context, held) for held in letters},
+        "why": why,  # the letter whose Reject came without a reason
+        "operator_js_words": operator_js_words(),
     }
     return render_page(request, "operator_review.html", context, values)
 
@@ -51,8 +64,20 @@ async def review_decision(
     operator = await context.signed_in(request)
     posted = await PostedForm.read(request, context)
     note = posted.one("note")[:500]
+    if decision == "reject" and not note.strip():  # the page's field says why, beside it
+        return RedirectResponse(
+            f"/operator/review?why={quote(appeal_id)}#note-{quote(appeal_id)}", status_code=303
+        )
     changed = await decide_letter(context.service, appeal_id, decision, by=operator, note=note)
     return RedirectResponse(f"/operator/review?done={decision}&n={changed}", status_code=303)
+
+
+def _changes(context: WebContext, letter: HeldAppeal) -> list[Change]:
+    """The letter against its campaign's sample in its language (all of it "added" if
+    the campaign has no sample in that language)."""
+    campaign = context.service.catalog.get(letter.campaign_id)
+    sample = campaign.letter.get(letter.language) if campaign else None
+    return letter_changes(sample.body if sample else "", letter.body)
 
 
 def _viewed(letters: list[HeldAppeal]) -> str:

@@ -8,7 +8,7 @@
     Object.keys(values).forEach(function (key) { text = text.replace("%(" + key + ")s", values[key]); });
     return text;
   }
-  // Cancelling cannot be undone by the supporter: ask first. Retry of one delivery needs
+  // Cancelling or rejecting cannot be undone by the supporter: ask first. Retry of one delivery needs
   // no question; acting on a whole selection asks how many it will change.
   document.addEventListener("submit", function (event) {
     var form = event.target;
@@ -19,6 +19,8 @@
     if (bulk) {
       var count = event.submitter.dataset.count;
       question = fill(bulk[1] === "retry" ? words.ask_bulk_retry : words.ask_bulk_cancel, { n: count });
+    } else if (/\/review\/[^/]+\/reject$/.test(action)) {
+      question = words.ask_reject;
     } else if (/\/cancel$/.test(action)) {
       var id = action.split("/").slice(-2)[0];
       question = fill(words.ask_cancel, { id: id });
