@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from email_validator import EmailNotValidError, validate_email
-from twitter_text import extract_urls
 
 from dispatcher.campaigns import Campaign, CampaignCatalog, Target
 from dispatcher.models import (
@@ -34,29 +32,22 @@ from dispatcher.render.fax import (
     fewest_fax_pages,
     uncovered_characters,
 )
-from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH, compose_tweet, weighted_length
 from dispatcher.service.catalog import open_campaign
 from dispatcher.service.errors import ServiceError, invalid
-from dispatcher.service.text_rules import SCHEME_URL, plain_words
+from dispatcher.service.post_rules import check_post_content as check_post_content
+from dispatcher.service.post_rules import check_tweet
 
 # Re-exported: the reported-actions form checks a supporter by the same rules.
 from dispatcher.service.text_rules import check_name as check_name
 from dispatcher.service.text_rules import clean_line as clean_line
 from dispatcher.service.text_rules import clean_text as clean_text
+from dispatcher.service.text_rules import plain_words
 
 MAX_COUNTRY_CHARS = 64
 MAX_KEY_CHARS = 128
 # The name a post is weighed with before the supporter has typed one.
 PLACEHOLDER = "A supporter"
 _REPORTED_NOT_SENT = {"phone", "post", "postal", "letter"}
-# A mention on X as twitter-text finds one: @ or its full-width form, not inside a word or
-# an address, or straight after "RT" or "RT:" (a retweet's mark: "RT@someone" mentions
-# someone), then up to 15 letters, digits or underscores.
-_MENTION = re.compile(
-    r"(?:(?<![A-Za-z0-9_!#$%&*@＠])|(?<=(?<![A-Za-z0-9_+~.-])[Rr][Tt])"
-    r"|(?<=(?<![A-Za-z0-9_+~.-])[Rr][Tt]:))[@＠]([A-Za-z0-9_]{1,15})"
-)
-
 Pair = tuple[Target, Channel]
 T = TypeVar("T")
 
@@ -125,7 +116,7 @@ def validate_appeal(
         check_fax_pages(campaign, supporter, letter, pairs)
     tweet = None
     if Channel.TWITTER in used:
-        tweet = check_tweet(campaign, request, supporter.name, pairs)
+        tweet = check_tweet(campaign, request.language, request.tweet, supporter.name, pairs)
     appeal = NewAppeal(
         campaign_id=campaign.id,
         supporter_name=supporter.name,
@@ -183,7 +174,7 @@ def appeal_problems(
         used = {channel for _, channel in pairs}
         if Channel.TWITTER in used:  # weighed as the live counter does while no name is valid
             name = supporter.name if supporter else request.supporter_name.strip() or PLACEHOLDER
-            attempt(lambda: check_tweet(campaign, request, name, pairs))
+            attempt(lambda: check_tweet(campaign, request.language, request.tweet, name, pairs))
         if Channel.FAX in used and letter is not None and supporter is not None:
             attempt(lambda: check_fax_font(supporter, letter, pairs))
             attempt(lambda: check_fax_pages(campaign, supporter, letter, pairs))
@@ -438,59 +429,3 @@ def _fax_of(supporter: _Supporter, letter: _Letter, target: Target) -> ClaimedDe
         tweet=None,
         earlier_outcome_unknown=False,
     )
-
-
-# ---------------------------------------------------------------- the post on X
-
-
-def check_tweet(campaign: Campaign, request: AppealRequest, name: str, pairs: list[Pair]) -> str:
-    """The post's text; each X target's composed post must fit X's weighted limit."""
-    tweet = campaign.tweet_in((request.language or campaign.default_language).strip().lower())
-    if request.tweet is not None and request.tweet.strip():
-        tweet = clean_text("tweet", request.tweet, limit=MAX_WEIGHTED_LENGTH)
-        check_post_content(campaign, tweet)
-    for target, channel in pairs:
-        if channel is not Channel.TWITTER:
-            continue
-        handles = target.address(channel) or ""
-        length = weighted_length(compose_tweet(handles, tweet, name))
-        if length > MAX_WEIGHTED_LENGTH:
-            whose = "your tweet" if request.tweet else "the campaign tweet"
-            raise invalid(
-                "tweet",
-                f"{whose} is {length} weighted characters once {handles} and your name are "
-                f"added; X accepts at most {MAX_WEIGHTED_LENGTH} (CJK characters count 2)",
-                "post_too_long",
-                length=length,
-                limit=MAX_WEIGHTED_LENGTH,
-            )
-    return tweet
-
-
-def check_post_content(campaign: Campaign, text: str) -> None:
-    """A supporter's own post goes out from the organisation's account: it may mention
-    only the campaign's targets and link only to the campaign's domains."""
-    ours = {h.lstrip("@").lower() for t in campaign.targets for h in t.twitter}
-    others = sorted({m for m in _MENTION.findall(text) if m.lower() not in ours})
-    if others:
-        allowed = ", ".join(sorted(f"@{h}" for h in ours)) or "none"
-        raise invalid(
-            "tweet",
-            f"your post mentions {', '.join('@' + m for m in others)}; posts from the "
-            f"campaign's account may mention only its officials ({allowed})",
-            "post_mention",
-            handles=", ".join("@" + m for m in others),
-        )
-    # What X would link (its own rules, known top-level domains), and anything with a scheme.
-    for url in dict.fromkeys([*extract_urls(text), *SCHEME_URL.findall(text)]):
-        host = re.sub(r"^[a-z]+://", "", url.lower()).split("/")[0].split(":")[0]
-        if not any(host == d or host.endswith("." + d) for d in campaign.link_domains):
-            domains = ", ".join(campaign.link_domains) or "none"
-            raise invalid(
-                "tweet",
-                f"your post links to {url!r}; posts from the campaign's account may link "
-                f"only to: {domains}",
-                "post_link",
-                url=url,
-                domains=domains,
-            )

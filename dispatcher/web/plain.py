@@ -51,7 +51,7 @@ _SAID = {
         "like jose@example.org"
     ),
     ("message", "empty"): N_("Write your letter, or keep the sample letter"),
-    ("tweet", "empty"): N_("Write your post, or keep the sample post"),
+    ("tweet", "empty"): N_("Write your post, or untick X to post nothing"),
     ("who", "no_choice"): N_("Choose at least one official and one way to reach them"),
     ("who", "channel_unavailable"): N_("Choose only the ways of reaching each official shown here"),
     ("who", "unknown_target"): N_("Choose officials from the list on this page"),

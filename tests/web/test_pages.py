@@ -40,7 +40,7 @@ def supporter_form(csrf: str, **overrides: str | list[str]) -> dict[str, str | l
         "country": "Brazil",
         "language": "en",
         "message": "Please release everyone detained arbitrarily.",
-        "tweet": "",
+        "tweet": "Release everyone detained arbitrarily in Xinjiang.",
         "pick": ["xi-jinping:email", "cui-tiankai:twitter"],
     }
     form.update(overrides)
@@ -134,6 +134,32 @@ async def test_form_errors_rerender_escaped_with_the_values_kept(client: httpx.A
     assert sneaky not in bad.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in bad.text
     report = (await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")).json()
     assert report["rehearsal"]["appeals"] == 0
+
+
+async def test_an_emptied_post_is_no_post_never_the_campaigns_words(
+    client: httpx.AsyncClient,
+) -> None:
+    """With X ticked, an emptied post box is an error beside it (the box stays empty);
+    without X, nothing is posted. The campaign's post is never put in its place."""
+    page = await client.get(PAGE)
+    with_x = await client.post(PAGE, data=supporter_form(csrf_of(page), tweet="  "))
+    assert with_x.status_code == 422
+    assert "Write your post, or untick X to post nothing" in with_x.text
+    assert re.search(r'<textarea id="tweet"[^>]*>\s*</textarea>', with_x.text)
+    api = await client.post(
+        f"/api/campaigns/{OPEN_CAMPAIGN}/appeals",
+        json={"supporter": {"name": "Bo Li", "email": "bo@example.org"}, "tweet": "",
+              "targets": ["cui-tiankai"], "channels": ["twitter"]},
+    )  # fmt: skip
+    assert api.status_code == 422 and api.json()["error"]["field"] == "tweet", api.text
+    without_x = await client.post(
+        PAGE, data=supporter_form(csrf_of(page), tweet="", pick=["xi-jinping:email"])
+    )
+    assert without_x.status_code == 303, without_x.text[:500]
+    [appeal_id] = await stored_appeal_ids(client)
+    operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    deliveries = (await client.get("/api/deliveries", headers=operator)).json()["deliveries"]
+    assert {d["channel"] for d in deliveries} == {"email"} and appeal_id
 
 
 async def test_forms_without_a_valid_csrf_token_are_refused(client: httpx.AsyncClient) -> None:

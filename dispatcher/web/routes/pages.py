@@ -162,6 +162,7 @@ async def campaign_submit(request: Request, campaign: CampaignDep, context: Cont
     posted, trusted = await PostedForm.read_any(request, context)
     form: dict[str, Any] = {key: posted.one(key) for key in APPEAL_FIELDS}
     form["picked"] = posted.all("pick")
+    form["tweet_sent"] = bool(posted.all("tweet"))
     form["receipt"] = posted.one("receipt") == "yes"
     form["contact_ok"] = posted.one("contact_ok") == "yes"
     form["reply_to"] = posted.one("reply_to") == "yes"
@@ -274,7 +275,7 @@ def _appeal_from_form(campaign: Campaign, form: dict[str, Any]) -> AppealRequest
         supporter_email=form["email"],
         supporter_country=form["country"] or None,
         message=message or None,
-        tweet=form["tweet"] or None,
+        tweet=form["tweet"] if form["tweet_sent"] else None,  # emptied: no post, or an error
         language=form["language"] or None,
         receipt=form["receipt"],
         contact_ok=form["contact_ok"],

@@ -1,0 +1,86 @@
+"""The post on X: its text (the campaign's, or the supporter's own), its weighted length
+once the officials' handles and the name are added, and what it may mention or link to."""
+
+from __future__ import annotations
+
+import re
+
+from twitter_text import extract_urls
+
+from dispatcher.campaigns import Campaign, Target
+from dispatcher.models import Channel
+from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH, compose_tweet, weighted_length
+from dispatcher.service.errors import invalid
+from dispatcher.service.text_rules import SCHEME_URL, clean_text
+
+Pair = tuple[Target, Channel]
+# A mention on X as twitter-text finds one: @ or its full-width form, not inside a word or
+# an address, or straight after "RT" or "RT:" (a retweet's mark: "RT@someone" mentions
+# someone), then up to 15 letters, digits or underscores.
+_MENTION = re.compile(
+    r"(?:(?<![A-Za-z0-9_!#$%&*@＠])|(?<=(?<![A-Za-z0-9_+~.-])[Rr][Tt])"
+    r"|(?<=(?<![A-Za-z0-9_+~.-])[Rr][Tt]:))[@＠]([A-Za-z0-9_]{1,15})"
+)
+
+
+def check_tweet(
+    campaign: Campaign, language: str | None, typed: str | None, name: str, pairs: list[Pair]
+) -> str:
+    """The post's text (omitted: the campaign's post; emptied: refused, never replaced by
+    the campaign's words); each X target's composed post must fit X's weighted limit."""
+    tweet = campaign.tweet_in((language or campaign.default_language).strip().lower())
+    if typed is not None and not typed.strip():
+        raise invalid(
+            "tweet",
+            "tweet is empty; with X chosen a post is needed: write one, leave X out, or omit "
+            "tweet for the campaign's post",
+            "empty",
+        )
+    if typed is not None:
+        tweet = clean_text("tweet", typed, limit=MAX_WEIGHTED_LENGTH)
+        check_post_content(campaign, tweet)
+    for target, channel in pairs:
+        if channel is not Channel.TWITTER:
+            continue
+        handles = target.address(channel) or ""
+        length = weighted_length(compose_tweet(handles, tweet, name))
+        if length > MAX_WEIGHTED_LENGTH:
+            whose = "your tweet" if typed else "the campaign tweet"
+            raise invalid(
+                "tweet",
+                f"{whose} is {length} weighted characters once {handles} and your name are "
+                f"added; X accepts at most {MAX_WEIGHTED_LENGTH} (CJK characters count 2)",
+                "post_too_long",
+                length=length,
+                limit=MAX_WEIGHTED_LENGTH,
+            )
+    return tweet
+
+
+def check_post_content(campaign: Campaign, text: str) -> None:
+    """A supporter's own post goes out from the organisation's account: it may mention
+    only the campaign's targets and link only to the campaign's domains."""
+    ours = {h.lstrip("@").lower() for t in campaign.targets for h in t.twitter}
+    others = sorted({m for m in _MENTION.findall(text) if m.lower() not in ours})
+    if others:
+        allowed = ", ".join(sorted(f"@{h}" for h in ours)) or "none"
+        raise invalid(
+            "tweet",
+            f"your post mentions {', '.join('@' + m for m in others)}; posts from the "
+            f"campaign's account may mention only its officials ({allowed})",
+            "post_mention",
+            handles=", ".join("@" + m for m in others),
+        )
+    # What X would link (its own rules, known top-level domains), and anything with a scheme.
+    for url in dict.fromkeys([*extract_urls(text), *SCHEME_URL.findall(text)]):
+        host = re.sub(r"^[a-z]+://", "", url.lower()).split("/")[0].split(":")[0]
+        if not any(host == d or host.endswith("." + d) for d in campaign.link_domains):
+            domains = ", ".join(campaign.link_domains) or "none"
+            raise invalid(
+                "tweet",
+                f"your post links to {url!r}; posts from the campaign's account may link "
+                f"only to: {domains}",
+                "post_link",
+                url=url,
+                domains=domains,
+            )
