@@ -211,6 +211,27 @@ class NewAppeal:
     # campaign, whatever the address did before (a repeat address posts too: whoever
     # connected the account cannot learn from it whether the address had taken part).
     x_account: tuple[str, ...] = ()
+    # The interface language the supporter used: their receipt is written in it (None:
+    # the letter's language).
+    page_language: str | None = None
+    # Where the supporter came from: ?source= and utm_source / utm_medium / utm_campaign.
+    sources: Sources = field(default_factory=lambda: Sources())
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Where an appeal came from: a campaign's own ``source`` tag and the UTM parameters
+    of the link the supporter followed; each a short slug or None."""
+
+    source: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+
+    FIELDS = ("source", "utm_source", "utm_medium", "utm_campaign")
+
+    def values(self) -> dict[str, str | None]:
+        return {name: getattr(self, name) for name in self.FIELDS}
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,8 +95,9 @@ def compose(
     from_address: str,
     from_name: str,
 ) -> EmailMessage:
-    """The message, in the language of the supporter's letter (English or Chinese)."""
-    with speaking(appeal.language):
+    """The message, in the language of the pages the supporter used (English or Chinese),
+    whatever the letter's language."""
+    with speaking(appeal.page_language):
         subject, lines = _words(service, job, appeal, entries)
     message = EmailMessage()
     message["From"] = f"{from_name} <{from_address}>"

@@ -7,10 +7,11 @@ length on X. Each raises a :class:`ServiceError` naming the field and what is ac
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -36,6 +37,7 @@ from dispatcher.service.catalog import open_campaign
 from dispatcher.service.errors import ServiceError, invalid
 from dispatcher.service.post_rules import check_post_content as check_post_content
 from dispatcher.service.post_rules import check_tweet
+from dispatcher.service.sources import check_page_language, check_sources
 
 # Re-exported: the reported-actions form checks a supporter by the same rules.
 from dispatcher.service.text_rules import check_name as check_name
@@ -76,6 +78,12 @@ class AppealRequest:
     # The id of the X account connection made on the campaign page (service.x_accounts):
     # the posts go out from that account.
     x_connection: str | None = None
+    # The interface language the supporter used (their receipt is written in it).
+    page_language: str | None = None
+    # Where they came from: source, utm_source, utm_medium, utm_campaign. ``strict``: a
+    # bad tag is an error (the API); else dropped (a link the supporter followed).
+    sources: Mapping[str, str | None] = dataclasses.field(default_factory=dict)
+    strict_sources: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +142,8 @@ def validate_appeal(
         held=campaign.review_own_letters and needs_review(campaign, supporter, letter, tweet),
         reply_to=campaign.reply_to_supporter == "always"
         or (campaign.reply_to_supporter == "ask" and request.reply_to),
+        page_language=check_page_language(request.page_language),
+        sources=check_sources(request.sources, strict=request.strict_sources),
     )
     deliveries = tuple(_new_delivery(target, channel, letter.language) for target, channel in pairs)
     return ValidAppeal(appeal, deliveries)
@@ -347,6 +357,10 @@ def check_letter(campaign: Campaign, request: AppealRequest) -> _Letter:
             raise invalid(
                 "language", f"language {language!r} is not a code such as 'en' or 'zh'", "language"
             )
+        language = written_in(body, language, campaign)
+        subject = (
+            campaign.letter.get(language) or campaign.letter[campaign.default_language]
+        ).subject
         return _Letter(language, subject, body, own=True)
     if template is None:
         have = ", ".join(sorted(campaign.letter))
@@ -357,6 +371,28 @@ def check_letter(campaign: Campaign, request: AppealRequest) -> _Letter:
             "language",
         )
     return _Letter(language, subject, template.body.strip(), own=False)
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+
+
+def written_in(body: str, chosen: str, campaign: Campaign) -> str:
+    """The language a supporter's own letter is written in, so that its frame (greeting,
+    subject, closing) matches it: Chinese if most of its letters are Chinese characters,
+    not Chinese if almost none are; else (or if the campaign has no letter in the language
+    found) the one chosen on the page."""
+    letters = [ch for ch in body if ch.isalpha()]
+    if not letters:
+        return chosen
+    share = sum(map(_is_cjk, letters)) / len(letters)
+    if share >= 0.3 and chosen != "zh" and "zh" in campaign.letter:
+        return "zh"
+    if share < 0.02 and chosen == "zh":
+        others = [lang for lang in campaign.letter if lang != "zh"]
+        fallback = campaign.default_language if campaign.default_language != "zh" else None
+        return fallback or (others[0] if others else chosen)
+    return chosen
 
 
 def check_fax_font(supporter: _Supporter, letter: _Letter, pairs: list[Pair]) -> None:

@@ -199,6 +199,8 @@ def _appeal_row(
         "receipt": appeal.receipt,
         "contact_ok": appeal.contact_ok,
         "reply_to": appeal.reply_to,
+        "page_language": appeal.page_language,
+        **appeal.sources.values(),
     }
 
 

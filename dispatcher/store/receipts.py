@@ -61,7 +61,8 @@ class ReceiptAppeal:
     campaign_id: str
     supporter_name: str
     supporter_email: str
-    language: str
+    language: str  # the letter's
+    page_language: str  # the pages' the supporter used (the letter's if not known)
     subject: str
     body: str
     tweet: str | None
@@ -154,6 +155,7 @@ class ReceiptStore(StoreBase):
                         a.c.supporter_name,
                         s.c.email,
                         a.c.language,
+                        a.c.page_language,
                         a.c.subject,
                         a.c.body,
                         a.c.tweet,
@@ -172,6 +174,7 @@ class ReceiptStore(StoreBase):
             supporter_name=row.supporter_name,
             supporter_email=row.email,
             language=row.language,
+            page_language=row.page_language or row.language,
             subject=row.subject,
             body=row.body,
             tweet=row.tweet,

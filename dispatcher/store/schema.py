@@ -85,6 +85,13 @@ appeals = Table(
     # address (confirmed_at). See 0010.
     Column("reply_to", Boolean, nullable=False, server_default=false()),
     Column("confirmed_at", UTCDateTime),
+    # The interface language the supporter used (receipts are written in it), and where
+    # they came from (?source= and the UTM parameters). See 0013.
+    Column("page_language", String(8)),
+    Column("source", String(64)),
+    Column("utm_source", String(64)),
+    Column("utm_medium", String(64)),
+    Column("utm_campaign", String(64)),
     UniqueConstraint("campaign_id", "idempotency_key", name="uq_appeal_idempotency_key"),
 )
 

@@ -60,6 +60,15 @@ class SupporterIn(BaseModel):
     country: str | None = None
 
 
+class UtmIn(BaseModel):
+    """The UTM parameters of the link the supporter followed."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str | None = None
+    medium: str | None = None
+    campaign: str | None = None
+
+
 class AppealIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     supporter: SupporterIn
@@ -79,6 +88,17 @@ class AppealIn(BaseModel):
         default=False,
         description="let the officials reply to the supporter's address (campaigns that ask); "
         "the address is emailed a link to confirm it first, and their emails wait for it",
+    )
+    source: str | None = Field(
+        default=None,
+        description="where the action came from, for the report's sources (up to 64 letters, "
+        "digits and . _ ~ + -)",
+    )
+    utm: UtmIn | None = Field(default=None, description="the UTM parameters, same rule")
+    page_language: str | None = Field(
+        default=None,
+        description="the language of the pages the supporter used (en, zh): their receipt is "
+        "written in it (default: the letter's language)",
     )
 
 

@@ -149,6 +149,52 @@ async def test_the_receipt_is_written_in_the_language_of_the_letter(
     assert "李华" not in text  # unconfirmed: nothing the supporter wrote
 
 
+async def test_the_receipt_follows_the_pages_not_the_letter(
+    store: Store, service: Service, make_worker: MakeWorker, campaigns_dir: Path, tmp_path: Path
+) -> None:
+    """English pages, the Chinese sample letter: the receipt (deletion link and all) is in
+    English; the letter to the official stays Chinese."""
+    async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
+        ana = appeal(targets=["xi-jinping"], channels=["email"], language="zh", page_language="en")
+        await submit_appeal(service, ana)
+        await drain(service, make_worker, sandbox, campaigns_dir)
+        [receipt] = [m for m in sandbox.emails if "@example." in str(m["To"])]
+        [letter] = [m for m in sandbox.emails if "@example." not in str(m["To"])]
+    assert str(receipt["Subject"]) == "Your appeal: Missing and arbitrarily detained in Xinjiang"
+    assert "- Xi Jinping, by Email: received by our test server" in receipt.get_content()
+    assert "习近平" in letter.get_content()
+
+
+async def test_an_own_letter_gets_the_frame_of_the_language_it_is_written_in(
+    store: Store, service: Service, make_worker: MakeWorker, campaigns_dir: Path, tmp_path: Path
+) -> None:
+    """A Chinese letter typed on the English pages (English chosen) goes with the Chinese
+    subject and greeting; an English one with Chinese chosen, with the English ones."""
+    chinese = await submit_appeal(
+        service,
+        appeal(channels=["email"], language="en", page_language="en",
+               message="我们强烈呼吁立即释放所有被任意拘押的人。"),
+    )  # fmt: skip
+    english = await submit_appeal(
+        service,
+        appeal(supporter_email="bo@example.org", channels=["email"], language="zh",
+               page_language="zh", message="Please release everyone detained arbitrarily."),
+    )  # fmt: skip
+    zh = await store.receipt_appeal(chinese.appeal_id)
+    en = await store.receipt_appeal(english.appeal_id)
+    assert zh is not None and en is not None
+    assert (zh.language, zh.page_language) == ("zh", "en")
+    assert zh.subject == "释放在新疆被任意拘押的人"
+    assert (en.language, en.page_language) == ("en", "zh")
+    assert en.subject == "Release those arbitrarily detained in Xinjiang"
+    async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
+        await drain(service, make_worker, sandbox, campaigns_dir)
+    letters = {str(m["Subject"]): m.get_content() for m in sandbox.emails
+               if "@example." not in str(m["To"])}  # fmt: skip
+    assert letters["释放在新疆被任意拘押的人"].startswith("尊敬的")
+    assert letters["Release those arbitrarily detained in Xinjiang"].startswith("Dear ")
+
+
 async def test_a_letter_staff_rejected_gets_only_a_plain_notice(
     store: Store, campaigns_dir: Path, make_worker: MakeWorker, tmp_path: Path
 ) -> None:

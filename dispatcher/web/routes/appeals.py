@@ -78,9 +78,21 @@ async def post_appeal(
             receipt=payload.receipt,
             contact_ok=payload.contact_ok,
             reply_to=payload.reply_to,
+            page_language=payload.page_language,
+            sources=_sources(payload),
         )
     )
     return AppealAccepted.of(accepted)
+
+
+def _sources(payload: AppealIn) -> dict[str, str | None]:
+    utm = payload.utm
+    return {
+        "source": payload.source,
+        "utm_source": utm.source if utm else None,
+        "utm_medium": utm.medium if utm else None,
+        "utm_campaign": utm.campaign if utm else None,
+    }
 
 
 @router.get("/appeals/{appeal_id}", response_model=AppealStatus, responses=errors(404))

@@ -19,7 +19,7 @@ from dispatcher import i18n
 from dispatcher.campaigns import Campaign
 from dispatcher.channels.registry import CHANNEL_LABELS
 from dispatcher.i18n import N_, _, ngettext
-from dispatcher.models import Channel
+from dispatcher.models import Channel, Sources
 from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH
 from dispatcher.service import ErrorKind, ServiceError
 from dispatcher.service.catalog import find_campaign
@@ -30,6 +30,7 @@ from dispatcher.service.intake import channel_off_problem
 from dispatcher.service.links import check_link
 from dispatcher.service.reported import REPORTED_KINDS, ReportedActionRequest, report_action
 from dispatcher.service.reporting import campaign_report
+from dispatcher.service.sources import MAX_SOURCE_CHARS
 from dispatcher.service.status import appeal_status
 from dispatcher.service.validation import AppealRequest, appeal_problems
 from dispatcher.service.x_accounts import CONNECTION_COOKIE, connected_account, x_way
@@ -40,7 +41,9 @@ from dispatcher.web.plain import plain_problems
 
 router = APIRouter(include_in_schema=False)
 LinkAction = Literal["confirm", "not-me"]
-APPEAL_FIELDS = ("name", "email", "country", "language", "message", "tweet", "form_id")
+APPEAL_FIELDS = (
+    "name", "email", "country", "language", "message", "tweet", "form_id", *Sources.FIELDS,
+)  # fmt: skip
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -70,6 +73,8 @@ async def campaign_page(
         # Sent back with the form: a second press of Send (or a reload of the post) is
         # the same submission, not a repeat (see service.links.new_appeal_id).
         "form_id": secrets.token_urlsafe(16),
+        # Where the supporter came from, sent back with the form (a bad tag is dropped).
+        **{name: request.query_params.get(name, "")[:MAX_SOURCE_CHARS] for name in Sources.FIELDS},
     }
     notice = None
     if x == "declined":
@@ -281,6 +286,9 @@ def _appeal_from_form(campaign: Campaign, form: dict[str, Any]) -> AppealRequest
         contact_ok=form["contact_ok"],
         reply_to=form["reply_to"],
         idempotency_key=f"form:{form['form_id']}",
+        page_language=i18n.current(),
+        sources={name: form[name][:MAX_SOURCE_CHARS] for name in Sources.FIELDS},
+        strict_sources=False,  # from a link the supporter followed, not from their typing
         # Empty would mean every official on every channel: the submit refuses that
         # first ("choose at least one"), so an unticked form never sends anything.
         pairs=[(target, channel) for target, channel in pairs],
