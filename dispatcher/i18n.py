@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import io
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
-from babel import Locale, UnknownLocaleError
+from babel import Locale, UnknownLocaleError, support
 from babel.dates import format_date as babel_format_date
+from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
@@ -32,25 +34,18 @@ _current: ContextVar[str] = ContextVar("dispatcher_language", default=DEFAULT)
 
 
 @functools.cache
-def _catalogue(language: str) -> dict[str | tuple[str, str], str | tuple[str, ...]]:
-    """msgid (or (singular, plural)) → translation, fuzzy and empty entries left out."""
+def _translations(language: str) -> support.NullTranslations:
+    """The catalogue, compiled in memory (fuzzy entries left out), with its plural rule
+    from its Plural-Forms header."""
     path = LOCALES_DIR / language / "LC_MESSAGES" / "messages.po"
     if not path.exists():
-        return {}
+        return support.NullTranslations()
     with path.open("rb") as handle:
         catalog = read_po(handle, locale=language)
-    found: dict[str | tuple[str, str], str | tuple[str, ...]] = {}
-    for message in catalog:
-        key, text = message.id, message.string
-        if not key or message.fuzzy:
-            continue
-        if isinstance(key, (tuple, list)) and isinstance(text, (tuple, list)):
-            forms = tuple(str(form) for form in text)
-            if all(forms):
-                found[(str(key[0]), str(key[1]))] = forms
-        elif isinstance(key, str) and isinstance(text, str) and text:
-            found[key] = text
-    return found
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog, use_fuzzy=False)
+    compiled.seek(0)
+    return support.Translations(compiled)
 
 
 def current() -> str:
@@ -70,20 +65,30 @@ def speaking(language: str) -> Iterator[None]:
 
 def gettext(message: str) -> str:
     """``message`` in the current language (itself when there is no translation)."""
-    found = _catalogue(current()).get(message) if current() != DEFAULT else None
-    return found if isinstance(found, str) else message
+    if current() == DEFAULT:
+        return message
+    return _translations(current()).gettext(message)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    if current() != DEFAULT:
-        forms = _catalogue(current()).get((singular, plural))
-        if isinstance(forms, tuple):
-            # Chinese has one form; other languages would need their plural rule here.
-            return forms[0] if len(forms) == 1 else forms[0 if n == 1 else 1]
-    return singular if n == 1 else plural
+    """The form for ``n`` by the catalogue's plural rule (English: one, other)."""
+    if current() == DEFAULT:
+        return singular if n == 1 else plural
+    return _translations(current()).ngettext(singular, plural, n)
 
 
 _ = gettext
+
+
+def sentence_gap() -> str:
+    """What goes between two sentences: a space, but nothing in Chinese (its full stop
+    ends a sentence without one)."""
+    return "" if current() == "zh" else " "
+
+
+def sentences(*parts: str) -> str:
+    """Sentences one after the other, as the current language joins them."""
+    return sentence_gap().join(part for part in parts if part)
 
 
 def N_(message: str) -> str:
@@ -95,8 +100,9 @@ def how_long(seconds: int) -> str:
     """A wait as people say it, in the current language: '37 seconds', or whole minutes
     (rounded up) from 90 seconds on: '2 minutes'."""
     if seconds >= 90:
-        return gettext("%(n)s minutes") % {"n": -(-seconds // 60)}
-    return gettext("%(n)s seconds") % {"n": seconds}
+        minutes = -(-seconds // 60)
+        return ngettext("%(num)s minute", "%(num)s minutes", minutes) % {"num": minutes}
+    return ngettext("%(num)s second", "%(num)s seconds", seconds) % {"num": seconds}
 
 
 def negotiate(accept_language: str | None) -> str | None:

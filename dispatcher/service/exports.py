@@ -29,6 +29,7 @@ DELIVERY_COLUMNS = [
 ]  # fmt: skip
 SUPPORTER_COLUMNS = [
     "campaign", "name", "email", "country", "appeals", "last_appeal_at", "contact_ok",
+    "source", "utm_source", "utm_medium", "utm_campaign",
 ]  # fmt: skip
 
 
@@ -114,7 +115,7 @@ async def supporters_export(
     await audit.record(service, by, "export", f"{len(rows)} supporters as {fmt} ({what})")
     values = [
         [r.campaign_id, r.name, r.email, r.country, r.appeals, format_time(r.last_appeal_at),
-         r.contact_ok]
+         r.contact_ok, *r.sources]
         for r in rows
     ]  # fmt: skip
     if fmt == "json":

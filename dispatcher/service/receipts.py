@@ -23,7 +23,7 @@ from typing import Protocol
 
 from dispatcher.channels.base import DeliveryError, PermanentError
 from dispatcher.channels.registry import CHANNEL_LABELS
-from dispatcher.i18n import _, current, format_date, speaking
+from dispatcher.i18n import _, current, format_date, sentences, speaking
 from dispatcher.models import SANDBOX, Channel, DeliveryStatus, LogEntry, utcnow
 from dispatcher.service.context import Service
 from dispatcher.service.forget import forget_link
@@ -81,7 +81,7 @@ def _line(entry: LogEntry, names: dict[str, str], post: str | None = None) -> st
         # Why, as the status page says it: a provider's failure in plain words, and a
         # cancellation or an expiry as what it was, never as a provider's failure.
         why = reason(entry) or ""
-        return (_("- %(who)s, by %(how)s: not delivered.") % values + " " + why).rstrip()
+        return sentences(_("- %(who)s, by %(how)s: not delivered.") % values, why)
     if entry.status is DeliveryStatus.AWAITING_SUPPORTER:
         return _("- %(who)s, by %(how)s: waiting for you to confirm your address.") % values
     return _("- %(who)s, by %(how)s: still on its way.") % values

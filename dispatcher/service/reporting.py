@@ -16,6 +16,7 @@ from dispatcher.campaigns import Campaign
 from dispatcher.models import SENT_CHANNELS, DeliveryStatus, Settlement, utcnow
 from dispatcher.service.catalog import find_campaign
 from dispatcher.service.context import Service
+from dispatcher.store.sources_sql import SourceRow
 
 BUCKETS = ("delivered", "failed", "pending", "cancelled", "handed_off")
 # Report buckets: "failed" is every delivery that ended without arriving except cancelled.
@@ -88,6 +89,21 @@ class Unverified(BaseModel):
     targets: dict[str, int] = Field(description="target id → posts handed off")
 
 
+class SourceCount(BaseModel):
+    """Appeals from one combination of ``source`` and UTM tags (null: not given; all null:
+    the campaign page reached without them, or the API without them)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str | None
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+    appeals: int
+    actions: int = Field(description="their deliveries delivered through a real provider")
+    rehearsal: int = Field(description="their deliveries the sandbox received")
+
+
 class CampaignReport(BaseModel):
     """One campaign's totals. ``actions`` counts deliveries delivered through a real
     provider: the shared number. What went to the sandbox is in ``rehearsal``, apart."""
@@ -115,6 +131,9 @@ class CampaignReport(BaseModel):
     )
     rehearsal: Rehearsal
     unverified: Unverified
+    sources: list[SourceCount] = Field(
+        description="where the appeals came from (?source= and UTM tags), the most first"
+    )
 
 
 def _zero() -> dict[str, int]:
@@ -161,6 +180,19 @@ async def campaign_report(service: Service, campaign_id: str) -> CampaignReport:
         unverified=Unverified(
             handed_off=sum(handed_off.values()), opened=opened, targets=handed_off
         ),
+        sources=[_source(row) for row in await store.source_counts(campaign.id)],
+    )
+
+
+def _source(row: SourceRow) -> SourceCount:
+    return SourceCount(
+        source=row.source,
+        utm_source=row.utm_source,
+        utm_medium=row.utm_medium,
+        utm_campaign=row.utm_campaign,
+        appeals=row.appeals,
+        actions=row.actions,
+        rehearsal=row.rehearsed,
     )
 
 

@@ -53,6 +53,9 @@ class SupporterRow:
     appeals: int
     last_appeal_at: dt.datetime
     contact_ok: bool  # agreed, on at least one appeal, to hear from the organisation
+    # Where their appeals came from: each tag (source, utm_source, utm_medium, utm_campaign)
+    # as their appeals carried it (the greatest, if they differ), or None.
+    sources: tuple[str | None, ...] = (None, None, None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +188,19 @@ class OperatorStore(StoreBase):
         agreed = func.sum(case((a.c.contact_ok, 1), else_=0))
         last = func.max(a.c.created_at)
         query = (
-            select(a.c.campaign_id, s.c.name, s.c.email, s.c.country, func.count(), last, agreed)
+            select(
+                a.c.campaign_id,
+                s.c.name,
+                s.c.email,
+                s.c.country,
+                func.count(),
+                last,
+                agreed,
+                *(
+                    func.max(a.c[tag])
+                    for tag in ("source", "utm_source", "utm_medium", "utm_campaign")
+                ),
+            )
             .join(s, s.c.id == a.c.supporter_id)
             .where(a.c.supporter_name != "")
             .group_by(a.c.campaign_id, s.c.id, s.c.name, s.c.email, s.c.country)
@@ -206,7 +221,8 @@ class OperatorStore(StoreBase):
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [
-            SupporterRow(r[0], r[1], r[2], r[3], int(r[4]), _aware(r[5]), bool(r[6])) for r in rows
+            SupporterRow(r[0], r[1], r[2], r[3], int(r[4]), _aware(r[5]), bool(r[6]), tuple(r[7:]))
+            for r in rows
         ]
 
     async def change_selection(

@@ -53,6 +53,7 @@ from dispatcher.store.schema import (
     rate_counts,
     reported_actions,
 )
+from dispatcher.store.sources_sql import SourcesStore
 from dispatcher.store.x_accounts_sql import XAccountStore
 
 
@@ -63,7 +64,7 @@ def _error(row: Any, prefix: str) -> ErrorInfo | None:
     return ErrorInfo(cls, getattr(row, f"{prefix}code"), getattr(row, f"{prefix}message") or "")
 
 
-class Store(QueueStore, ReceiptStore, OperatorStore, XAccountStore):
+class Store(QueueStore, ReceiptStore, OperatorStore, XAccountStore, SourcesStore):
     """Async access to supporters, appeals, deliveries and attempts.
 
     Open with ``await Store.open(url)``, which also brings the schema up to date.

@@ -50,6 +50,30 @@ STATUS_WORDS = {
     "handed_off": N_("ready for you to post on X yourself"),
 }
 
+# A delivery's status and channel as the operator pages name them (the log's own words,
+# translated: "queued" is 排队中 on the Chinese pages).
+OPERATOR_STATUS_WORDS = {
+    "held": N_("held"),
+    "awaiting_supporter": N_("awaiting_supporter"),
+    "queued": N_("queued"),
+    "sending": N_("sending"),
+    "awaiting_confirmation": N_("awaiting_confirmation"),
+    "delivered": N_("delivered"),
+    "failed": N_("failed"),
+    "expired": N_("expired"),
+    "cancelled": N_("cancelled"),
+    "handed_off": N_("handed_off"),
+}
+OPERATOR_CHANNEL_WORDS = {"email": N_("email"), "fax": N_("fax"), "twitter": N_("twitter")}
+
+
+def operator_word(value: str) -> str:
+    """A status or channel, as the operator pages show it in their language."""
+    found = OPERATOR_STATUS_WORDS.get(value) or OPERATOR_CHANNEL_WORDS.get(value)
+    return i18n.gettext(found) if found else value
+
+
+templates.env.filters["op"] = operator_word
 
 # How a delivery was settled after a try whose outcome was unknown (operator pages).
 SETTLEMENT_WORDS = {
@@ -108,6 +132,7 @@ def _language_values(request: Request) -> dict[str, Any]:
     return {
         "lang": language,
         "html_lang": i18n.TAGS[language],
+        "gap": i18n.sentence_gap(),  # between two sentences: none in Chinese
         "switch": [
             (code, i18n.NAMES[code], i18n.TAGS[code], f"?lang={code}")
             for code in i18n.LANGUAGES
@@ -152,7 +177,7 @@ class PostedForm:
         return list(self._values.get(key, []))
 
 
-def operator_js_words() -> dict[str, str]:
+def operator_js_words() -> dict[str, Any]:
     """What operator.js says and labels, in the page's language."""
     return {
         "retry": _("Retry"),
@@ -169,4 +194,5 @@ def operator_js_words() -> dict[str, str]:
         "to": _("to"),
         "by": _("by"),
         "tries": _("tries"),
+        "values": {k: operator_word(k) for k in (*OPERATOR_STATUS_WORDS, *OPERATOR_CHANNEL_WORDS)},
     }

@@ -68,10 +68,25 @@ def test_gettext_speaks_the_current_language_and_falls_back_to_english() -> None
 
 def test_a_wait_is_said_in_seconds_then_in_whole_minutes_rounded_up() -> None:
     assert [i18n.how_long(n) for n in (1, 89, 90, 121, 3600)] == [
-        "1 seconds", "89 seconds", "2 minutes", "3 minutes", "60 minutes",
-    ]  # fmt: skip
+        "1 second",
+        "89 seconds",
+        "2 minutes",
+        "3 minutes",
+        "60 minutes",
+    ]  # fmt: skip ("1 seconds" before plurals went through the catalogue's rule)
     with i18n.speaking("zh"):
         assert i18n.how_long(37) == "37 秒" and i18n.how_long(600) == "10 分钟"
+
+
+def test_plurals_follow_the_catalogues_rule_and_chinese_sentences_join_without_spaces() -> None:
+    one = ("%(num)s appeal", "%(num)s appeals")
+    assert [i18n.ngettext(*one, n) % {"num": n} for n in (0, 1, 2)] == [
+        "0 appeals", "1 appeal", "2 appeals",
+    ]  # fmt: skip
+    assert i18n.sentences("One.", "", "Two.") == "One. Two."
+    with i18n.speaking("zh"):  # Plural-Forms: nplurals=1 (one form for every number)
+        assert {i18n.ngettext(*one, n) for n in (0, 1, 2, 21)} == {"%(num)s 份呼吁"}
+        assert i18n.sentences("第一句。", "第二句。") == "第一句。第二句。"
 
 
 def test_the_language_comes_from_the_query_then_the_cookie_then_the_browser() -> None:

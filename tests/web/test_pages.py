@@ -311,7 +311,7 @@ async def test_after_sending_thanks_progress_towards_the_goal_and_share_links(
     assert '<progress id="goal" max="1000" value="0">0 of 1,000</progress>' in text
     # A rehearsal (every channel goes to the sandbox): the public counter does not move,
     # and the page says why.
-    assert "</span> messages delivered, from 0 supporters.</p>" in text
+    assert "</span> messages delivered · 0 supporters</p>" in text
     assert "Rehearsal:</strong> this is a test installation." in text
     campaign_url = f"http://testserver/c/{OPEN_CAMPAIGN}"
     links = dict(

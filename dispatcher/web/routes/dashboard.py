@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from dispatcher.i18n import N_, _, how_long
+from dispatcher.i18n import N_, _, format_number, how_long, ngettext
 from dispatcher.models import SENT_CHANNELS, DeliveryStatus, utcnow
 from dispatcher.service import ServiceError, audit
 from dispatcher.service.exports import supporters
@@ -46,13 +46,6 @@ router = APIRouter(include_in_schema=False)
 LOG_ROWS = 200
 FILTERS = ("campaign", "channel", "status", "target")
 
-# What an action did, said on the page it goes back to (?done=retry:17, ?done=bulk-retry:5).
-DONE_WORDS = {
-    "retry": N_("Delivery %(n)s is queued again and will be sent now."),
-    "cancel": N_("Delivery %(n)s is cancelled: it will not be sent."),
-    "bulk-retry": N_("%(n)s deliveries in this selection are queued again and will be sent now."),
-    "bulk-cancel": N_("%(n)s deliveries in this selection are cancelled: they will not be sent."),
-}
 # The report's columns, as the totals table heads them (translated there).
 BUCKET_WORDS = (N_("delivered"), N_("failed"), N_("pending"), N_("cancelled"))
 # A bucket whose name is not a word: how the totals table heads it.
@@ -60,10 +53,29 @@ BUCKET_LABELS = {"handed_off": N_("handed off (unverified)")}
 
 
 def _done(done: str) -> str:
+    """What an action did, said on the page it goes back to (?done=retry:17,
+    ?done=bulk-retry:5)."""
     what, _sep, subject = done.partition(":")
-    if what not in DONE_WORDS or not subject.isdigit():
+    if not subject.isdigit():
         return ""
-    return _(DONE_WORDS[what]) % {"n": subject}
+    n = int(subject)
+    if what == "retry":
+        return _("Delivery %(n)s is queued again and will be sent now.") % {"n": n}
+    if what == "cancel":
+        return _("Delivery %(n)s is cancelled: it will not be sent.") % {"n": n}
+    if what == "bulk-retry":
+        return ngettext(
+            "%(num)s delivery in this selection is queued again and will be sent now.",
+            "%(num)s deliveries in this selection are queued again and will be sent now.",
+            n,
+        ) % {"num": format_number(n)}
+    if what == "bulk-cancel":
+        return ngettext(
+            "%(num)s delivery in this selection is cancelled: it will not be sent.",
+            "%(num)s deliveries in this selection are cancelled: they will not be sent.",
+            n,
+        ) % {"num": format_number(n)}
+    return ""
 
 
 async def _summary(context: WebContext, log_filter: LogFilter) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from dispatcher.i18n import N_, _, current
+from dispatcher.i18n import current, format_number, ngettext
 from dispatcher.models import format_time
 from dispatcher.service import audit
 from dispatcher.service.review import (
@@ -29,10 +29,6 @@ from dispatcher.web.schemas import (
 )
 
 router = APIRouter()
-DONE_WORDS = {
-    "approve": N_("The letter is approved: its %(n)s messages are being sent."),
-    "reject": N_("The letter is rejected: its %(n)s messages will not be sent."),
-}
 
 
 @router.get("/operator/review", response_class=HTMLResponse, include_in_schema=False)
@@ -46,7 +42,7 @@ async def review_page(
     await audit.record(context.service, operator, "view", _viewed(letters))
     values = {
         "letters": letters,
-        "done": _(DONE_WORDS[done]) % {"n": n} if done in DONE_WORDS else "",
+        "done": _done(done, n),
         "names": {
             c.id: {t.id: t.name_in(current()) for t in c.targets} for c in context.service.catalog
         },
@@ -70,6 +66,23 @@ async def review_decision(
         )
     changed = await decide_letter(context.service, appeal_id, decision, by=operator, note=note)
     return RedirectResponse(f"/operator/review?done={decision}&n={changed}", status_code=303)
+
+
+def _done(done: str, n: int) -> str:
+    """What the decision did, said on the page it goes back to."""
+    if done == "approve":
+        return ngettext(
+            "The letter is approved: its %(num)s message is being sent.",
+            "The letter is approved: its %(num)s messages are being sent.",
+            n,
+        ) % {"num": format_number(n)}
+    if done == "reject":
+        return ngettext(
+            "The letter is rejected: its %(num)s message will not be sent.",
+            "The letter is rejected: its %(num)s messages will not be sent.",
+            n,
+        ) % {"num": format_number(n)}
+    return ""
 
 
 def _changes(context: WebContext, letter: HeldAppeal) -> list[Change]:

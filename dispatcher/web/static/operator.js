@@ -4,6 +4,8 @@
   // What the script says, in the page's language (written by the server).
   var holder = document.querySelector("[data-words]");
   var words = holder ? JSON.parse(holder.dataset.words) : {};
+  // A status or channel in the page's language (the server's words for each).
+  function word(value) { return (words.values && words.values[value]) || value; }
   function fill(text, values) {
     Object.keys(values).forEach(function (key) { text = text.replace("%(" + key + ")s", values[key]); });
     return text;
@@ -108,8 +110,9 @@
     row.appendChild(updated);
     row.appendChild(cell(d.campaign, null, words.campaign));
     row.appendChild(cell(d.target, null, words.to));
-    row.appendChild(cell(d.provider ? d.channel + " · " + d.provider : d.channel, null, words.by));
-    var statusCell = cell(d.status, "status state-" + d.status);
+    var channel = word(d.channel);
+    row.appendChild(cell(d.provider ? channel + " · " + d.provider : channel, null, words.by));
+    var statusCell = cell(word(d.status), "status state-" + d.status);
     if (d.settlement) {
       var settled = document.createElement("span");
       settled.className = "settlement";
