@@ -72,6 +72,15 @@ def print_report(report: CampaignReport) -> None:
         f"[bold]unverified[/] (X posts handed to their supporters to send themselves; never "
         f"counted as actions): {unverified.handed_off}, of which {unverified.opened} opened"
     )
+    if any(s.source or s.utm_source or s.utm_medium or s.utm_campaign for s in report.sources):
+        sources = Table("source", "utm_source", "utm_medium", "utm_campaign", "appeals",
+                        "actions", "rehearsal", title="where the appeals came from")  # fmt: skip
+        for s in report.sources:
+            tags = (s.source, s.utm_source, s.utm_medium, s.utm_campaign)
+            sources.add_row(
+                *(t or "—" for t in tags), *map(str, (s.appeals, s.actions, s.rehearsal))
+            )
+        out.print(sources)
     reported = report.self_reported
     if reported.total:
         out.print(f"self-reported by supporters (counted apart): {reported.total}")

@@ -30,7 +30,7 @@ from dispatcher.service.intake import channel_off_problem
 from dispatcher.service.links import check_link
 from dispatcher.service.reported import REPORTED_KINDS, ReportedActionRequest, report_action
 from dispatcher.service.reporting import campaign_report
-from dispatcher.service.sources import MAX_SOURCE_CHARS
+from dispatcher.service.sources import MAX_SOURCE_CHARS, check_sources
 from dispatcher.service.status import appeal_status
 from dispatcher.service.validation import AppealRequest, appeal_problems
 from dispatcher.service.x_accounts import CONNECTION_COOKIE, connected_account, x_way
@@ -74,7 +74,10 @@ async def campaign_page(
         # the same submission, not a repeat (see service.links.new_appeal_id).
         "form_id": secrets.token_urlsafe(16),
         # Where the supporter came from, sent back with the form (a bad tag is dropped).
-        **{name: request.query_params.get(name, "")[:MAX_SOURCE_CHARS] for name in Sources.FIELDS},
+        **{
+            name: value or ""
+            for name, value in check_sources(request.query_params, strict=False).values().items()
+        },
     }
     notice = None
     if x == "declined":
