@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from pydantic import (
 )
 
 from dispatcher.fax_hours import FaxHours, parse_window, time_zone
+from dispatcher.merge_fields import FIELDS, unknown_fields
 from dispatcher.models import Channel, is_language_code
 from dispatcher.settings import ConfigurationError
 
@@ -61,10 +63,26 @@ Handle = Annotated[str, AfterValidator(_handle)]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 
 
+MAX_SUBJECT_CHARS = 200
+
+
+def _fields_known(where: str, text: str) -> None:
+    unknown = unknown_fields(text)
+    if unknown:
+        accepted = ", ".join("{" + f + "}" for f in FIELDS)
+        raise ValueError(
+            f"{where} uses {', '.join('{' + f + '}' for f in unknown)}, which is not a merge "
+            f"field; accepted: {accepted}"
+        )
+
+
 class Letter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    subject: str = Field(min_length=1, max_length=200)
+    # One subject line, or several (``subjects``): each appeal gets one of them, spread
+    # evenly (officials' filters drop identical mail first). Either or both.
+    subject: str | None = Field(default=None, min_length=1, max_length=MAX_SUBJECT_CHARS)
+    subjects: tuple[Annotated[str, Field(min_length=1, max_length=MAX_SUBJECT_CHARS)], ...] = ()
     body: str = Field(min_length=1)
     # The post on X in this language (unset: the campaign's ``tweet``).
     tweet: str | None = Field(default=None, min_length=1)
@@ -72,6 +90,32 @@ class Letter(BaseModel):
     # translated it. The page says so beside the letter.
     translation_of: str | None = None
     translated_by: str | None = None
+    # What a supporter may say on the phone to the campaign's officials, in this language.
+    call_script: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _subject_and_fields(self) -> Letter:
+        if self.subject is None and not self.subjects:
+            raise ValueError("a letter needs a subject line: subject = '…' or subjects = […]")
+        texts = [("subject", self.subject), ("body", self.body), ("tweet", self.tweet),
+                 ("call_script", self.call_script),
+                 *((f"subjects[{i}]", s) for i, s in enumerate(self.subjects))]  # fmt: skip
+        for where, text in texts:
+            if text is not None:
+                _fields_known(where, text)
+        return self
+
+    @property
+    def subject_lines(self) -> tuple[str, ...]:
+        """Every subject line this letter may go with."""
+        return (*((self.subject,) if self.subject else ()), *self.subjects)
+
+    def subject_for(self, key: str) -> str:
+        """One of the subject lines, the same for the same ``key`` (the supporter), spread
+        evenly over many keys."""
+        lines = self.subject_lines
+        digest = hashlib.sha256(key.encode()).digest()
+        return lines[int.from_bytes(digest[:4], "big") % len(lines)]
 
 
 class CampaignText(BaseModel):
@@ -212,6 +256,9 @@ class Campaign(BaseModel):
     # for it). Either way the address goes only once its owner followed the signed link
     # sent to it, and only to the officials of the appeal it was confirmed for.
     reply_to_supporter: Literal["never", "ask", "always"] = "ask"
+    # The supporter may write their own subject line (up to max_subject_chars).
+    editable_subject: bool = False
+    max_subject_chars: int = Field(default=150, gt=0, le=MAX_SUBJECT_CHARS)
     # How a supporter's X post goes out: "own_account" (from their own X account, once
     # they connect it; a prepared post for them to send themselves if they do not or
     # cannot), "hand_off" (always that prepared post), or "organisation" (from the
@@ -240,6 +287,12 @@ class Campaign(BaseModel):
     def organisation_in(self, language: str) -> str:
         found = self.text.get(language)
         return found.organisation if found is not None and found.organisation else self.organisation
+
+    @field_validator("tweet")
+    @classmethod
+    def _tweet_fields(cls, value: str) -> str:
+        _fields_known("tweet", value)
+        return value
 
     def tweet_in(self, language: str) -> str:
         """The sample post for a letter in ``language``."""

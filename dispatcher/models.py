@@ -241,6 +241,8 @@ class NewDelivery:
     salutation: str
     channel: Channel
     address: str
+    # {target.name}, {target.title} in the letter's language (dispatcher.merge_fields).
+    target_fields: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import re
 from twitter_text import extract_urls
 
 from dispatcher.campaigns import Campaign, Target
+from dispatcher.merge_fields import merge, supporter_values, target_values
 from dispatcher.models import Channel
 from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH, compose_tweet, weighted_length
 from dispatcher.service.errors import invalid
@@ -24,10 +25,15 @@ _MENTION = re.compile(
 
 
 def check_tweet(
-    campaign: Campaign, language: str | None, typed: str | None, name: str, pairs: list[Pair]
+    campaign: Campaign,
+    language: str | None,
+    typed: str | None,
+    supporter: tuple[str, str | None],
+    pairs: list[Pair],
 ) -> str:
-    """The post's text (omitted: the campaign's post; emptied: refused, never replaced by
-    the campaign's words); each X target's composed post must fit X's weighted limit."""
+    """The post's text before its merge fields are filled in (omitted: the campaign's
+    post; emptied: refused, never replaced by the campaign's words); each X target's post,
+    as composed with ``supporter`` (name, country) and the target, must fit X's limit."""
     tweet = campaign.tweet_in((language or campaign.default_language).strip().lower())
     if typed is not None and not typed.strip():
         raise invalid(
@@ -43,7 +49,9 @@ def check_tweet(
         if channel is not Channel.TWITTER:
             continue
         handles = target.address(channel) or ""
-        length = weighted_length(compose_tweet(handles, tweet, name))
+        name, country = supporter
+        values = {**supporter_values(name, country), **target_values(target.name, target.title)}
+        length = weighted_length(compose_tweet(handles, merge(tweet, values), name))
         if length > MAX_WEIGHTED_LENGTH:
             whose = "your tweet" if typed else "the campaign tweet"
             raise invalid(

@@ -18,23 +18,18 @@ from typing import TypeVar
 from email_validator import EmailNotValidError, validate_email
 
 from dispatcher.campaigns import Campaign, CampaignCatalog, Target
+from dispatcher.merge_fields import merge, supporter_values, target_values
 from dispatcher.models import (
     SENT_CHANNELS,
     Channel,
-    ClaimedDelivery,
-    DeliveryStatus,
     NewAppeal,
     NewDelivery,
     is_language_code,
 )
-from dispatcher.render.fax import (
-    DEFAULT_HEADER_TEXT,
-    fax_page_count,
-    fewest_fax_pages,
-    uncovered_characters,
-)
+from dispatcher.service.appeal_parts import Letter, Supporter
 from dispatcher.service.catalog import open_campaign
 from dispatcher.service.errors import ServiceError, invalid
+from dispatcher.service.fax_rules import check_fax_font, check_fax_pages
 from dispatcher.service.post_rules import check_post_content as check_post_content
 from dispatcher.service.post_rules import check_tweet
 from dispatcher.service.sources import check_page_language, check_sources
@@ -65,6 +60,9 @@ class AppealRequest:
     targets: Sequence[str] = ()
     channels: Sequence[str] = ()
     message: str | None = None
+    # The supporter's own subject line (campaigns with editable_subject); None: one of the
+    # campaign's.
+    subject: str | None = None
     tweet: str | None = None
     language: str | None = None
     idempotency_key: str | None = None
@@ -92,21 +90,6 @@ class ValidAppeal:
     deliveries: tuple[NewDelivery, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class _Supporter:
-    name: str
-    email: str
-    country: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Letter:
-    language: str
-    subject: str
-    body: str
-    own: bool
-
-
 def validate_appeal(
     catalog: CampaignCatalog, request: AppealRequest, *, now: dt.datetime | None = None
 ) -> ValidAppeal:
@@ -117,14 +100,17 @@ def validate_appeal(
     campaign = open_campaign(catalog, request.campaign_id, now=now)
     supporter = check_supporter(request)
     pairs = check_choices(campaign, request)
-    letter = check_letter(campaign, request)
+    written = check_letter(campaign, request)
+    letter = merged(written, supporter)
     used = {channel for _, channel in pairs}
     if Channel.FAX in used:
         check_fax_font(supporter, letter, pairs)
         check_fax_pages(campaign, supporter, letter, pairs)
     tweet = None
     if Channel.TWITTER in used:
-        tweet = check_tweet(campaign, request.language, request.tweet, supporter.name, pairs)
+        tweet = check_tweet(
+            campaign, request.language, request.tweet, (supporter.name, supporter.country), pairs
+        )
     appeal = NewAppeal(
         campaign_id=campaign.id,
         supporter_name=supporter.name,
@@ -134,12 +120,14 @@ def validate_appeal(
         subject=letter.subject,
         body=letter.body,
         own_message=letter.own,
-        tweet=tweet,
+        tweet=None
+        if tweet is None
+        else merge(tweet, supporter_values(supporter.name, supporter.country)),
         expires_at=campaign.closes_at,
         idempotency_key=_scoped_key(supporter.email, request.idempotency_key),
         receipt=request.receipt,
         contact_ok=request.contact_ok,
-        held=campaign.review_own_letters and needs_review(campaign, supporter, letter, tweet),
+        held=campaign.review_own_letters and needs_review(campaign, supporter, written, tweet),
         reply_to=campaign.reply_to_supporter == "always"
         or (campaign.reply_to_supporter == "ask" and request.reply_to),
         page_language=check_page_language(request.page_language),
@@ -184,10 +172,12 @@ def appeal_problems(
         used = {channel for _, channel in pairs}
         if Channel.TWITTER in used:  # weighed as the live counter does while no name is valid
             name = supporter.name if supporter else request.supporter_name.strip() or PLACEHOLDER
-            attempt(lambda: check_tweet(campaign, request.language, request.tweet, name, pairs))
+            who = (name, supporter.country if supporter else None)
+            attempt(lambda: check_tweet(campaign, request.language, request.tweet, who, pairs))
         if Channel.FAX in used and letter is not None and supporter is not None:
-            attempt(lambda: check_fax_font(supporter, letter, pairs))
-            attempt(lambda: check_fax_pages(campaign, supporter, letter, pairs))
+            full = merged(letter, supporter)
+            attempt(lambda: check_fax_font(supporter, full, pairs))
+            attempt(lambda: check_fax_pages(campaign, supporter, full, pairs))
     return list(problems.values())
 
 
@@ -201,7 +191,7 @@ def _scoped_key(email: str, key: str | None) -> str | None:
 
 
 def needs_review(
-    campaign: Campaign, supporter: _Supporter, letter: _Letter, tweet: str | None
+    campaign: Campaign, supporter: Supporter, letter: Letter, tweet: str | None
 ) -> bool:
     """Whether anything the supporter wrote goes out in words of their own, for a
     campaign that reviews them: a letter or post they wrote or changed, or a name or
@@ -209,6 +199,7 @@ def needs_review(
     plainly a name or a country: digits, symbols, or more than a few words."""
     return (
         letter.own
+        or letter.own_subject
         or (tweet is not None and tweet != campaign.tweet_in(letter.language))
         or not plain_words(supporter.name)
         or (supporter.country is not None and not plain_words(supporter.country))
@@ -223,13 +214,14 @@ def _new_delivery(target: Target, channel: Channel, language: str) -> NewDeliver
         salutation=target.salutation_in(language),
         channel=channel,
         address=target.address(channel) or "",
+        target_fields=target_values(target.name_in(language), target.title_in(language)),
     )
 
 
 # ---------------------------------------------------------------- the supporter
 
 
-def check_supporter(request: AppealRequest) -> _Supporter:
+def check_supporter(request: AppealRequest) -> Supporter:
     name = check_name("supporter.name", request.supporter_name, required=True)
     assert name is not None
     email = check_email("supporter.email", request.supporter_email)
@@ -239,7 +231,7 @@ def check_supporter(request: AppealRequest) -> _Supporter:
         limit=MAX_COUNTRY_CHARS,
         required=False,
     )
-    return _Supporter(name, email, country)
+    return Supporter(name, email, country)
 
 
 def check_email(field: str, value: str) -> str:
@@ -346,11 +338,12 @@ def _pairs(targets: list[Target], channels: list[Channel] | None, *, explicit: b
 # ---------------------------------------------------------------- the letter
 
 
-def check_letter(campaign: Campaign, request: AppealRequest) -> _Letter:
-    """The supporter's own words, or the campaign's sample in the chosen language."""
+def check_letter(campaign: Campaign, request: AppealRequest) -> Letter:
+    """The supporter's own words, or the campaign's sample in the chosen language, and
+    the subject line: the supporter's own (campaigns with ``editable_subject``) or one of
+    the letter's, the same for the same supporter."""
     language = (request.language or campaign.default_language).strip().lower()
     template = campaign.letter.get(language)
-    subject = (template or campaign.letter[campaign.default_language]).subject
     if request.message is not None and request.message.strip():
         body = clean_text("message", request.message, limit=campaign.max_message_chars)
         if not is_language_code(language):
@@ -358,10 +351,8 @@ def check_letter(campaign: Campaign, request: AppealRequest) -> _Letter:
                 "language", f"language {language!r} is not a code such as 'en' or 'zh'", "language"
             )
         language = written_in(body, language, campaign)
-        subject = (
-            campaign.letter.get(language) or campaign.letter[campaign.default_language]
-        ).subject
-        return _Letter(language, subject, body, own=True)
+        subject, own_subject = check_subject(campaign, request, language)
+        return Letter(language, subject, body, own=True, own_subject=own_subject)
     if template is None:
         have = ", ".join(sorted(campaign.letter))
         raise invalid(
@@ -370,7 +361,37 @@ def check_letter(campaign: Campaign, request: AppealRequest) -> _Letter:
             "write your own message or choose one of those",
             "language",
         )
-    return _Letter(language, subject, template.body.strip(), own=False)
+    subject, own_subject = check_subject(campaign, request, language)
+    return Letter(language, subject, template.body.strip(), own=False, own_subject=own_subject)
+
+
+def check_subject(campaign: Campaign, request: AppealRequest, language: str) -> tuple[str, bool]:
+    """(subject line, whether the supporter wrote it)."""
+    letter = campaign.letter.get(language) or campaign.letter[campaign.default_language]
+    typed = (request.subject or "").strip()
+    if typed and typed not in letter.subject_lines:
+        if not campaign.editable_subject:
+            raise invalid(
+                "subject",
+                f"campaign {campaign.id} sets its subject lines; accepted: no subject (one of "
+                "the campaign's is used)",
+                "subject_fixed",
+            )
+        own = clean_line("subject", typed, limit=campaign.max_subject_chars, required=True)
+        return own or typed, True
+    if typed:
+        return typed, False
+    key = f"{campaign.id}\n{request.supporter_email.strip().lower()}"
+    return letter.subject_for(key), False
+
+
+def merged(letter: Letter, supporter: Supporter) -> Letter:
+    """The letter with the supporter's merge fields filled in (the official's are filled
+    in as each delivery is rendered)."""
+    values = supporter_values(supporter.name, supporter.country)
+    return dataclasses.replace(
+        letter, subject=merge(letter.subject, values), body=merge(letter.body, values)
+    )
 
 
 def _is_cjk(ch: str) -> bool:
@@ -393,75 +414,3 @@ def written_in(body: str, chosen: str, campaign: Campaign) -> str:
         fallback = campaign.default_language if campaign.default_language != "zh" else None
         return fallback or (others[0] if others else chosen)
     return chosen
-
-
-def check_fax_font(supporter: _Supporter, letter: _Letter, pairs: list[Pair]) -> None:
-    """A fax is refused at intake, not sent as empty boxes, when the font lacks a script;
-    the error names the field the characters are in (the name, the country, the letter)."""
-    salutations = " ".join(t.salutation_in(letter.language) for t, c in pairs if c is Channel.FAX)
-    for field, text, words in (
-        ("supporter.name", supporter.name, "your name"),
-        ("supporter.country", supporter.country or "", "your country"),
-        ("message", f"{letter.subject} {letter.body} {salutations}", "the letter"),
-    ):
-        missing = uncovered_characters(text)
-        if missing:
-            shown = "".join(missing[:10])
-            raise invalid(
-                field,
-                f"the fax font cannot draw these characters in {words}: {shown!r}; the fax "
-                "channel accepts Latin, Greek, Cyrillic and Chinese (CJK) script — leave out "
-                "fax or write in one of those scripts",
-                "fax_font",
-                characters=shown,
-            )
-
-
-def check_fax_pages(
-    campaign: Campaign, supporter: _Supporter, letter: _Letter, pairs: list[Pair]
-) -> None:
-    """Each official's fax, laid out as the fax renderer lays it out (cover, subject,
-    salutation, letter, signature), fits the campaign's ``max_fax_pages``."""
-    limit = campaign.max_fax_pages
-    pages = fewest_fax_pages(letter.body)  # padding with line breaks is refused at once
-    if pages <= limit:
-        pages = max(
-            fax_page_count(_fax_of(supporter, letter, target), header_text=DEFAULT_HEADER_TEXT)
-            for target, channel in pairs
-            if channel is Channel.FAX
-        )
-    if pages > limit:
-        raise invalid(
-            "message",
-            f"your letter would be a fax of {pages} pages; this campaign sends at most "
-            f"{limit} pages by fax — shorten the letter or leave out fax",
-            "fax_pages",
-            pages=pages,
-            limit=limit,
-        )
-
-
-def _fax_of(supporter: _Supporter, letter: _Letter, target: Target) -> ClaimedDelivery:
-    """The delivery as the worker will render it (the largest id the store can give)."""
-    return ClaimedDelivery(
-        id=2**31 - 1,
-        appeal_id="",
-        campaign_id="",
-        target_id=target.id,
-        target_name=target.name,
-        salutation=target.salutation_in(letter.language),
-        channel=Channel.FAX,
-        address=target.address(Channel.FAX) or "",
-        status=DeliveryStatus.SENDING,
-        attempts=0,
-        provider_ref=None,
-        expires_at=dt.datetime.max.replace(tzinfo=dt.UTC),
-        supporter_name=supporter.name,
-        supporter_email=supporter.email,
-        supporter_country=supporter.country,
-        language=letter.language,
-        subject=letter.subject,
-        body=letter.body,
-        tweet=None,
-        earlier_outcome_unknown=False,
-    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -238,6 +239,7 @@ def _delivery_row(
         "supporter_email_lc": email_lc,
         "target_id": wanted.target_id,
         "target_name": wanted.target_name,
+        "target_fields": json.dumps(dict(wanted.target_fields), ensure_ascii=False),
         "salutation": wanted.salutation,
         "channel": wanted.channel.value,
         "address": wanted.address,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatcher.merge_fields import merge
 from dispatcher.models import (
     PENDING_STATUSES,
     UNCONFIRMED_AT_DEADLINE,
@@ -346,6 +348,7 @@ def _claimed_statement() -> Any:
             d.c.campaign_id,
             d.c.target_id,
             d.c.target_name,
+            d.c.target_fields,
             d.c.salutation,
             d.c.channel,
             d.c.address,
@@ -353,7 +356,6 @@ def _claimed_statement() -> Any:
             d.c.attempts,
             d.c.provider_ref,
             d.c.expires_at,
-            d.c.supporter_email_lc,
             d.c.paused_attempts,
             a.c.supporter_name,
             a.c.supporter_country,
@@ -378,32 +380,36 @@ _CLAIMED = _claimed_statement()
 
 async def load_claimed(conn: AsyncConnection, ids: list[int]) -> list[ClaimedDelivery]:
     rows = (await conn.execute(_CLAIMED, {"ids": ids})).all()
-    return [
-        ClaimedDelivery(
-            id=r.id,
-            appeal_id=r.appeal_id,
-            campaign_id=r.campaign_id,
-            target_id=r.target_id,
-            target_name=r.target_name,
-            salutation=r.salutation,
-            channel=Channel(r.channel),
-            address=r.address,
-            status=DeliveryStatus(r.status),
-            attempts=r.attempts,
-            provider_ref=r.provider_ref,
-            expires_at=r.expires_at,
-            supporter_name=r.supporter_name,
-            supporter_email=r.supporter_email,
-            supporter_country=r.supporter_country,
-            language=r.language,
-            subject=r.subject,
-            body=r.body,
-            tweet=r.tweet,
-            earlier_outcome_unknown=bool(r.earlier_outcome_unknown),
-            paused_attempts=r.paused_attempts,
-            duplicates_before=int(r.duplicates_before or 0),
-            reply_to=bool(r.reply_to),
-            accepted_at=r.accepted_at,
-        )
-        for r in rows
-    ]
+    return [_claimed(r) for r in rows]
+
+
+def _claimed(r: Any) -> ClaimedDelivery:
+    """A claimed row, its letter, subject and post with the official's merge fields filled
+    in (dispatcher.merge_fields)."""
+    fields = json.loads(r.target_fields) if r.target_fields else {}
+    return ClaimedDelivery(
+        id=r.id,
+        appeal_id=r.appeal_id,
+        campaign_id=r.campaign_id,
+        target_id=r.target_id,
+        target_name=r.target_name,
+        salutation=r.salutation,
+        channel=Channel(r.channel),
+        address=r.address,
+        status=DeliveryStatus(r.status),
+        attempts=r.attempts,
+        provider_ref=r.provider_ref,
+        expires_at=r.expires_at,
+        supporter_name=r.supporter_name,
+        supporter_email=r.supporter_email,
+        supporter_country=r.supporter_country,
+        language=r.language,
+        subject=merge(r.subject, fields),
+        body=merge(r.body, fields),
+        tweet=None if r.tweet is None else merge(r.tweet, fields),
+        earlier_outcome_unknown=bool(r.earlier_outcome_unknown),
+        paused_attempts=r.paused_attempts,
+        duplicates_before=int(r.duplicates_before or 0),
+        reply_to=bool(r.reply_to),
+        accepted_at=r.accepted_at,
+    )

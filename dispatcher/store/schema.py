@@ -133,6 +133,8 @@ deliveries = Table(
     Column("supporter_email_lc", String(320), nullable=False),
     Column("target_id", String(64), nullable=False),
     Column("target_name", String(200), nullable=False),
+    # The official's merge fields in the letter's language, JSON (see 0013).
+    Column("target_fields", Text),
     Column("salutation", String(200), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("address", String(320), nullable=False),

@@ -200,8 +200,10 @@ class TargetOut(BaseModel):
 
 
 class LetterOut(BaseModel):
-    subject: str
+    subject: str = Field(description="the first subject line")
+    subjects: list[str] = Field(description="every subject line; each appeal gets one")
     body: str
+    call_script: str | None = None
 
 
 class CampaignOut(BaseModel):
@@ -226,7 +228,12 @@ class CampaignOut(BaseModel):
         letters = None
         if with_letters:
             letters = {
-                lang: LetterOut(subject=letter.subject, body=letter.body)
+                lang: LetterOut(
+                    subject=letter.subject_lines[0],
+                    subjects=list(letter.subject_lines),
+                    body=letter.body,
+                    call_script=letter.call_script,
+                )
                 for lang, letter in campaign.letter.items()
             }
         return cls(

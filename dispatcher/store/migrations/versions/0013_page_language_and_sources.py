@@ -8,6 +8,10 @@ this revision and for API appeals that did not say: the letter's language is use
 came from (``?source=`` and the UTM parameters on the campaign page, or the API's body),
 for the report's ``sources`` breakdown. Each is a short slug or null.
 
+``deliveries.target_fields``: the official's merge fields ({target.name}, {target.title})
+in the letter's language, as JSON, filled in when the delivery is rendered. Null for
+deliveries stored before this revision (their letters have no such fields).
+
 Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-07
@@ -31,9 +35,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("page_language", sa.String(8)))
         for name in SOURCES:
             batch.add_column(sa.Column(name, sa.String(64)))
+    with op.batch_alter_table("deliveries") as batch:
+        batch.add_column(sa.Column("target_fields", sa.Text))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("deliveries") as batch:
+        batch.drop_column("target_fields")
     with op.batch_alter_table("appeals") as batch:
         for name in reversed(SOURCES):
             batch.drop_column(name)

@@ -1,0 +1,93 @@
+"""What a fax can carry: the characters its font can draw, and how many pages the letter
+takes as the worker will render it (both refused at intake, never sent broken)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dispatcher.campaigns import Campaign, Target
+from dispatcher.merge_fields import merge, target_values
+from dispatcher.models import Channel, ClaimedDelivery, DeliveryStatus
+from dispatcher.render.fax import (
+    DEFAULT_HEADER_TEXT,
+    fax_page_count,
+    fewest_fax_pages,
+    uncovered_characters,
+)
+from dispatcher.service.appeal_parts import Letter, Supporter
+from dispatcher.service.errors import invalid
+
+Pair = tuple[Target, Channel]
+
+
+def check_fax_font(supporter: Supporter, letter: Letter, pairs: list[Pair]) -> None:
+    """A fax is refused at intake, not sent as empty boxes, when the font lacks a script;
+    the error names the field the characters are in (the name, the country, the letter)."""
+    salutations = " ".join(t.salutation_in(letter.language) for t, c in pairs if c is Channel.FAX)
+    for field, text, words in (
+        ("supporter.name", supporter.name, "your name"),
+        ("supporter.country", supporter.country or "", "your country"),
+        ("message", f"{letter.subject} {letter.body} {salutations}", "the letter"),
+    ):
+        missing = uncovered_characters(text)
+        if missing:
+            shown = "".join(missing[:10])
+            raise invalid(
+                field,
+                f"the fax font cannot draw these characters in {words}: {shown!r}; the fax "
+                "channel accepts Latin, Greek, Cyrillic and Chinese (CJK) script — leave out "
+                "fax or write in one of those scripts",
+                "fax_font",
+                characters=shown,
+            )
+
+
+def check_fax_pages(
+    campaign: Campaign, supporter: Supporter, letter: Letter, pairs: list[Pair]
+) -> None:
+    """Each official's fax, laid out as the fax renderer lays it out (cover, subject,
+    salutation, letter, signature), fits the campaign's ``max_fax_pages``."""
+    limit = campaign.max_fax_pages
+    pages = fewest_fax_pages(letter.body)  # padding with line breaks is refused at once
+    if pages <= limit:
+        pages = max(
+            fax_page_count(_fax_of(supporter, letter, target), header_text=DEFAULT_HEADER_TEXT)
+            for target, channel in pairs
+            if channel is Channel.FAX
+        )
+    if pages > limit:
+        raise invalid(
+            "message",
+            f"your letter would be a fax of {pages} pages; this campaign sends at most "
+            f"{limit} pages by fax — shorten the letter or leave out fax",
+            "fax_pages",
+            pages=pages,
+            limit=limit,
+        )
+
+
+def _fax_of(supporter: Supporter, letter: Letter, target: Target) -> ClaimedDelivery:
+    """The delivery as the worker will render it (the largest id the store can give)."""
+    fields = target_values(target.name_in(letter.language), target.title_in(letter.language))
+    return ClaimedDelivery(
+        id=2**31 - 1,
+        appeal_id="",
+        campaign_id="",
+        target_id=target.id,
+        target_name=target.name,
+        salutation=target.salutation_in(letter.language),
+        channel=Channel.FAX,
+        address=target.address(Channel.FAX) or "",
+        status=DeliveryStatus.SENDING,
+        attempts=0,
+        provider_ref=None,
+        expires_at=dt.datetime.max.replace(tzinfo=dt.UTC),
+        supporter_name=supporter.name,
+        supporter_email=supporter.email,
+        supporter_country=supporter.country,
+        language=letter.language,
+        subject=merge(letter.subject, fields),
+        body=merge(letter.body, fields),
+        tweet=None,
+        earlier_outcome_unknown=False,
+    )
