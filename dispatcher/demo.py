@@ -32,6 +32,7 @@ from dispatcher.runtime import (
     close_adapters,
     install_stop_handlers,
     open_service,
+    refuse_if_in_use,
     served_at,
 )
 from dispatcher.sandbox import Faults, Sandbox
@@ -141,6 +142,10 @@ def write_demo_campaign(source_dir: Path, target_dir: Path, today: dt.date) -> P
     text = re.sub(
         r'^title = "(.*)"$', r'title = "[DEMO COPY, deadline moved] \1"', text, count=1, flags=re.M
     )
+    # The Chinese pages' title too: a demo copy is labelled in every language.
+    text = re.sub(
+        r'^(\[text\.zh\]\ntitle = ")', r"\1[演示副本，截止日期已推迟] ", text, count=1, flags=re.M
+    )
     # The rehearsal finishes now, whatever the hour in Beijing or Washington.
     text = re.sub(r"^fax_hours = .*\n", "", text, flags=re.M)
     target_dir.mkdir(parents=True, exist_ok=True)
@@ -226,6 +231,7 @@ async def run_demo(base: Settings, console: Console, serve: ServeOptions | None 
     if serve is not None:
         base = served_at(base, serve.host, serve.port)
     if DEMO_DIR.exists():
+        refuse_if_in_use(DEMO_DIR / "dispatcher.db")  # never delete it under a running serve
         shutil.rmtree(DEMO_DIR)
     write_demo_campaign(base.campaigns_dir, DEMO_DIR / "campaigns", dt.datetime.now(dt.UTC).date())
     campaign = CampaignCatalog.load(DEMO_DIR / "campaigns").get(DEMO_CAMPAIGN)

@@ -2,9 +2,10 @@
 ``{supporter.country}``, ``{target.name}``, ``{target.title}``.
 
 The supporter's fields are filled in when an appeal is accepted (its stored letter reads
-as sent); the official's when each delivery is rendered. Values are text that passed the
-intake's checks or the campaign file's (no line breaks, no markup), and they are put in
-as text: a value is never read for fields again, and a header refuses a line break.
+as sent); the official's when each delivery is claimed. Values are text that passed the
+intake's checks or the campaign file's (no line breaks, no markup; a name or country
+refuses anything shaped like a web address, so none can hold a field), put in as text in
+one pass; a header refuses a line break.
 """
 
 from __future__ import annotations

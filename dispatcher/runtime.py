@@ -16,6 +16,7 @@ import logging
 import secrets
 import signal
 from collections.abc import AsyncIterator, Callable, Collection
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dispatcher.campaigns import CampaignCatalog
@@ -38,8 +39,9 @@ from dispatcher.retry import RetryPolicy
 from dispatcher.service import Service
 from dispatcher.service.receipts import send_receipts
 from dispatcher.service.x_accounts import StoredTokens
-from dispatcher.settings import SandboxSettings, Settings
+from dispatcher.settings import ConfigurationError, SandboxSettings, Settings
 from dispatcher.store import Store
+from dispatcher.store.engine import in_use_elsewhere
 from dispatcher.supervisor import Supervisor
 from dispatcher.worker import Worker, WorkerStats, WorkerStopped
 
@@ -131,6 +133,16 @@ def require_secret_when_live(settings: Settings) -> None:
             "DISPATCHER_SECRET_KEY is required once a provider is configured: the links in "
             "supporters' emails and the forms must work after a restart and on every process "
             "(set it to a long random value, the same for every process)"
+        )
+
+
+def refuse_if_in_use(database: Path) -> None:
+    """ConfigurationError if another process (``serve``, ``worker``) has the SQLite
+    database open: deleting it under them would lose what they accept."""
+    if in_use_elsewhere(database):
+        raise ConfigurationError(
+            f"{database} is in use by another process (a running `dispatcher serve` or "
+            "`worker`?); stop it first, then run the demo again"
         )
 
 

@@ -155,13 +155,23 @@ def render_fax_pdf(delivery: ClaimedDelivery, *, header_text: str) -> bytes:
     millisecond or two; anything else (Chinese) by fpdf2 with the full face, subset per
     document.
     """
-    cover = cover_text(delivery, header_text)
+    return _render(delivery, cover_text(delivery, header_text))
+
+
+def render_letter_pdf(delivery: ClaimedDelivery, address_block: str, date: dt.date) -> bytes:
+    """The letter for the post, laid out as a fax is: the official's postal address and
+    the date on top, then the subject and the letter. ``delivery.address``: a number of
+    the official's, for the paper of their country (A4 when there is none)."""
+    return _render(delivery, f"{address_block.strip()}\n\n{date.isoformat()}")
+
+
+def _render(delivery: ClaimedDelivery, top: str) -> bytes:
     letter = letter_text(delivery)
-    if _font_for(cover + delivery.subject + letter) != font_path():
-        blocks = _blocks(cover, delivery.subject, letter)
+    if _font_for(top + delivery.subject + letter) != font_path():
+        blocks = _blocks(top, delivery.subject, letter)
         paper = paper_for(delivery.address)
         return write_pdf(alphabetic_face(), blocks, title=delivery.subject, paper=paper)
-    return bytes(_fpdf_document(delivery, cover, letter).output())
+    return bytes(_fpdf_document(delivery, top, letter).output())
 
 
 def fax_page_count(delivery: ClaimedDelivery, *, header_text: str) -> int:

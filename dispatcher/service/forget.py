@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dispatcher.service.context import Service
 from dispatcher.service.errors import ErrorKind, ServiceError
-from dispatcher.service.links import alias_key, check_link, link, not_valid
+from dispatcher.service.links import alias_key, check_link, is_alias, link, not_valid
 
 
 def forget_link(service: Service, appeal_id: str) -> str:
@@ -17,6 +17,12 @@ def check_forget_token(service: Service, appeal_id: str, token: str) -> None:
     """ServiceError (not found) unless ``token`` is this appeal's: a wrong token says no
     more than an unknown appeal does."""
     check_link(service, "forget", appeal_id, token)
+
+
+async def already_forgotten(service: Service, appeal_id: str) -> bool:
+    """Whether the appeal's data was deleted already (its deliveries keep only an alias)."""
+    address = await service.store.appeal_address(appeal_id)
+    return address is not None and is_alias(address)
 
 
 async def forget_appeal(service: Service, appeal_id: str, token: str) -> None:

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 
 from babel.dates import get_timezone_name
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from dispatcher.fax_hours import FAX_HOURS, FaxHours
 from dispatcher.i18n import N_, _, current
@@ -22,7 +22,7 @@ from dispatcher.models import (
 )
 from dispatcher.outcomes import UNCONFIRMED
 from dispatcher.service.context import Service
-from dispatcher.service.links import check_link, not_valid
+from dispatcher.service.links import check_link, is_alias, not_valid
 from dispatcher.service.review import REJECTED
 from dispatcher.service.x_accounts import hand_off_link, hand_off_text
 
@@ -51,6 +51,10 @@ class AppealStatus(BaseModel):
     appeal_id: str
     campaign: str
     deliveries: list[AppealDelivery]
+    deleted: bool = Field(
+        default=False,
+        description="the supporter deleted their name, address and letter (the count stays)",
+    )
 
     @property
     def settled(self) -> bool:
@@ -181,9 +185,11 @@ async def appeal_status(service: Service, appeal_id: str, token: str) -> AppealS
     windows = {t.id: t.fax_window for t in campaign.targets} if campaign else {}
     entries = await service.store.list_deliveries(appeal_id=appeal_id)
     links = await _hand_off_links(service, appeal_id, entries)
+    address = await service.store.appeal_address(appeal_id)
     return AppealStatus(
         appeal_id=appeal_id,
         campaign=campaign_id,
+        deleted=address is not None and is_alias(address),
         deliveries=[
             AppealDelivery(
                 id=e.id,

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from typing import Self
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dispatcher.store.engine import WRITE_OPTION, create_engine, migrate, unreachable
+from dispatcher.store.engine import (
+    WRITE_OPTION,
+    create_engine,
+    mark_in_use,
+    migrate,
+    unreachable,
+)
 from dispatcher.store.notify import Notifier, Subscriber
 
 
@@ -20,6 +27,7 @@ class StoreBase:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._in_use: int | None = None  # see engine.mark_in_use
         # SQLite has one writer at a time. Queueing this process's writers here, instead of
         # letting each spin in SQLite's busy handler, keeps tail latency low under load.
         self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
@@ -45,6 +53,7 @@ class StoreBase:
     @classmethod
     async def open(cls, url: str, *, migrate_schema: bool = True) -> Self:
         store = cls(create_engine(url))
+        store._in_use = mark_in_use(url)
         try:
             if migrate_schema:
                 await migrate(store.engine)
@@ -58,6 +67,9 @@ class StoreBase:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._in_use is not None:
+            os.close(self._in_use)
+            self._in_use = None
 
     @property
     def dialect(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,44 @@ def create_engine(url: str) -> AsyncEngine:
         f"database URL driver {parsed.drivername!r} is not supported; "
         "use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"
     )
+
+
+IN_USE_SUFFIX = ".in-use"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None: PostgreSQL, or SQLite in memory)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def mark_in_use(url: str) -> int | None:
+    """While the returned descriptor is open, this process holds a shared lock on a file
+    beside a SQLite database (``<db>.in-use``): a tool that would delete the database
+    (``dispatcher demo``) can see it is in use. None for PostgreSQL or in memory."""
+    path = sqlite_file(url)
+    if path is None:
+        return None
+    fd = os.open(f"{path}{IN_USE_SUFFIX}", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def in_use_elsewhere(path: Path) -> bool:
+    """Whether another process has the SQLite database ``path`` open as a store."""
+    try:
+        fd = os.open(f"{path}{IN_USE_SUFFIX}", os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def upsert(table: Table, dialect: str) -> Any:

@@ -60,6 +60,7 @@ class ReceiptAppeal:
     appeal_id: str
     campaign_id: str
     supporter_name: str
+    supporter_country: str | None
     supporter_email: str
     language: str  # the letter's
     page_language: str  # the pages' the supporter used (the letter's if not known)
@@ -153,6 +154,7 @@ class ReceiptStore(StoreBase):
                         a.c.id,
                         a.c.campaign_id,
                         a.c.supporter_name,
+                        a.c.supporter_country,
                         s.c.email,
                         a.c.language,
                         a.c.page_language,
@@ -172,6 +174,7 @@ class ReceiptStore(StoreBase):
             appeal_id=row.id,
             campaign_id=row.campaign_id,
             supporter_name=row.supporter_name,
+            supporter_country=row.supporter_country,
             supporter_email=row.email,
             language=row.language,
             page_language=row.page_language or row.language,

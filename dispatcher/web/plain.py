@@ -18,6 +18,7 @@ FIELD_IDS = {
     "supporter.name": "name",
     "supporter.email": "email",
     "supporter.country": "country",
+    "subject": "subject",
     "message": "message",
     "language": "message",
     "tweet": "tweet",
@@ -26,12 +27,13 @@ FIELD_IDS = {
 }
 
 # The order the controls come in on the campaign page: a summary lists problems so.
-PAGE_ORDER = ("who", "message", "tweet", "name", "email", "country")
+PAGE_ORDER = ("who", "subject", "message", "tweet", "name", "email", "country")
 
 _WHAT = {
     "name": N_("Your name"),
     "email": N_("Your email address"),
     "country": N_("Country"),
+    "subject": N_("The subject line"),
     "message": N_("Your letter"),
     "tweet": N_("Your post"),
 }

@@ -23,6 +23,7 @@ import pytest
 
 from dispatcher.cli import main
 from dispatcher.sandbox import Faults, Sandbox
+from dispatcher.store import Store
 from tests.conftest import OPEN_CAMPAIGN, free_port
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
@@ -564,3 +565,27 @@ def test_cancel_retry_and_the_log_at_80_columns(
     with pytest.raises(SystemExit):
         main(["report", "--help"])
     assert "(default: table)" in capsys.readouterr().out
+
+
+async def test_the_demo_refuses_to_delete_a_database_another_process_has_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make demo` while `serve` runs on the demo's database used to delete it under the
+    server (which went on writing to the unlinked file). Now: one sentence, exit 2, and
+    the database is left as it was; once the server stops, the demo may start afresh."""
+    for name in [n for n in os.environ if n.startswith("DISPATCHER_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    database = tmp_path / "var" / "demo" / "dispatcher.db"
+    held = await Store.open(f"sqlite+aiosqlite:///{database}")  # as serve holds it
+    try:
+        code = await asyncio.to_thread(main, ["demo"])
+    finally:
+        await held.close()
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == (
+        "error: var/demo/dispatcher.db is in use by another process (a running `dispatcher "
+        "serve` or `worker`?); stop it first, then run the demo again\n"
+    )
+    assert database.exists()

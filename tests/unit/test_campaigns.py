@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from dispatcher.campaigns import CampaignCatalog, CampaignError, load_campaign
+from dispatcher.demo import write_demo_campaign
 from dispatcher.models import Channel
 from tests.conftest import SHIPPED_CAMPAIGNS
 
@@ -84,3 +85,38 @@ def test_invalid_toml_and_id_mismatch_are_reported(tmp_path: Path) -> None:
 def test_missing_directory_says_which_setting(tmp_path: Path) -> None:
     with pytest.raises(CampaignError, match="DISPATCHER_CAMPAIGNS_DIR"):
         CampaignCatalog.load(tmp_path / "nope")
+
+
+def test_subject_lines_spread_evenly_and_merge_fields_are_checked_when_loading(
+    tmp_path: Path,
+) -> None:
+    shipped = load_campaign(SHIPPED_CAMPAIGNS / "ua-61-21.toml")
+    for lang in ("en", "zh"):  # UA 61.21: three subject lines and a call script each
+        letter = shipped.letter[lang]
+        assert len(letter.subject_lines) == 3 and letter.call_script
+        picked = [letter.subject_for(f"ua-61-21\nsupporter{i}@example.org") for i in range(900)]
+        assert {line: picked.count(line) for line in letter.subject_lines} == pytest.approx(
+            dict.fromkeys(letter.subject_lines, 300), abs=60
+        )
+        assert letter.subject_for("ua-61-21\nana@example.org") == letter.subject_for(
+            "ua-61-21\nana@example.org"
+        )  # the same supporter, the same line
+    bad = VALID.format(fax="+442079460018").replace(
+        'body = "B"', 'body = "Dear {target.name}, from {supporter.firstname}"'
+    )
+    with pytest.raises(CampaignError) as info:
+        load_campaign(_write(tmp_path, "c1", bad))
+    message = str(info.value)
+    assert str(tmp_path / "c1.toml") in message and "letter.en" in message
+    assert "{supporter.firstname}, which is not a merge field" in message
+    assert "accepted: {supporter.first_name}, {supporter.country}, {target.name}" in message
+    none = VALID.format(fax="+442079460018").replace('subject = "S"\n', "")
+    with pytest.raises(CampaignError, match="a letter needs a subject line"):
+        load_campaign(_write(tmp_path, "c1", none))
+
+
+def test_the_demo_copy_is_labelled_in_every_language(tmp_path: Path) -> None:
+    path = write_demo_campaign(SHIPPED_CAMPAIGNS, tmp_path, dt.date(2026, 12, 7))
+    demo = load_campaign(path)
+    assert demo.title.startswith("[DEMO COPY, deadline moved] ")
+    assert demo.title_in("zh").startswith("[演示副本，截止日期已推迟] ")

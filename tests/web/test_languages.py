@@ -103,8 +103,10 @@ async def test_a_chinese_letter_opens_and_closes_in_chinese_and_failures_are_tol
     body = letter.get_content().replace("\r\n", "\n")
     assert body.startswith("尊敬的习近平主席：\n\n我得知")
     assert "此致\n敬礼！\n\n李华" in body
-    assert str(letter["Subject"]) == "释放在新疆被任意拘押的人"
-    assert "官员的邮件服务器拒收了这封邮件。 我们不会再尝试。" in status
+    assert str(letter["Subject"]) in {"释放在新疆被任意拘押的人", "关闭新疆的拘禁营",
+                                      "告知家属他们的亲人在新疆被关押在哪里"}  # fmt: skip
+    # Chinese sentences follow each other without a space between them.
+    assert "官员的邮件服务器拒收了这封邮件。我们不会再尝试。" in status
     assert "崔天凯" in status and "已送达" in status
     assert "The official's mail server refused the email. We will not try again." in english
 

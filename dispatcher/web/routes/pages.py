@@ -25,8 +25,9 @@ from dispatcher.service import ErrorKind, ServiceError
 from dispatcher.service.catalog import find_campaign
 from dispatcher.service.consent import confirm_reply_to, disown_appeal
 from dispatcher.service.errors import invalid
-from dispatcher.service.forget import check_forget_token, forget_appeal
+from dispatcher.service.forget import already_forgotten, check_forget_token, forget_appeal
 from dispatcher.service.intake import channel_off_problem
+from dispatcher.service.letters import call_scripts, postal_targets, printable_letter
 from dispatcher.service.links import check_link
 from dispatcher.service.reported import REPORTED_KINDS, ReportedActionRequest, report_action
 from dispatcher.service.reporting import campaign_report
@@ -42,7 +43,8 @@ from dispatcher.web.plain import plain_problems
 router = APIRouter(include_in_schema=False)
 LinkAction = Literal["confirm", "not-me"]
 APPEAL_FIELDS = (
-    "name", "email", "country", "language", "message", "tweet", "form_id", *Sources.FIELDS,
+    "name", "email", "country", "language", "subject", "message", "tweet", "form_id",
+    *Sources.FIELDS,
 )  # fmt: skip
 
 
@@ -118,6 +120,7 @@ async def _render_campaign(
         "language_names": i18n.NAMES,
         "language_words": LANGUAGE_WORDS,
         "x_way": x_way(context.service, campaign.id),
+        "call_scripts": call_scripts(campaign, language, None),
         "x_account": x_account,
     }
     if status_code is None:
@@ -283,6 +286,7 @@ def _appeal_from_form(campaign: Campaign, form: dict[str, Any]) -> AppealRequest
         supporter_email=form["email"],
         supporter_country=form["country"] or None,
         message=message or None,
+        subject=form["subject"] or None if campaign.editable_subject else None,
         tweet=form["tweet"] if form["tweet_sent"] else None,  # emptied: no post, or an error
         language=form["language"] or None,
         receipt=form["receipt"],
@@ -345,6 +349,7 @@ async def appeal_page(
         "campaign": campaign,
         "appeal": status,
         "token": token,
+        "postal": [(t.id, t.name_in(i18n.current())) for t in postal_targets(campaign)],
         "report": report,
         "share": share_links(
             campaign, str(request.url_for("campaign_page", campaign_id=campaign.id))
@@ -371,12 +376,33 @@ def share_links(campaign: Campaign, url: str) -> list[tuple[str, str]]:
     ]
 
 
+@router.get("/a/{appeal_id}/letters/{target_file}", include_in_schema=False)
+async def printable_letter_pdf(
+    appeal_id: str, target_file: str, context: ContextDep, token: str = ""
+) -> Response:
+    """The supporter's letter to one official as a PDF for the post (the status link's
+    token; 404 without it). Private: never cached."""
+    target_id = target_file.removesuffix(".pdf")
+    name, pdf = await printable_letter(context.service, appeal_id, token, target_id)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @router.get("/a/{appeal_id}/forget", response_class=HTMLResponse)
 async def forget_page(
     request: Request, appeal_id: str, context: ContextDep, token: str = ""
 ) -> HTMLResponse:
     """The signed link from a receipt: what deleting removes and keeps, and the button."""
     check_forget_token(context.service, appeal_id, token)
+    if await already_forgotten(context.service, appeal_id):  # nothing left to delete
+        values = {"appeal_id": appeal_id, "done": True, "earlier": True}
+        return render_page(request, "forget.html", context, values)
     values = {"appeal_id": appeal_id, "token": token, "done": False}
     return render_page(request, "forget.html", context, values)
 

@@ -1,0 +1,93 @@
+"""For the post and the phone: the call script beside each official's number, and the
+supporter's letter as a printable page for the post."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from dispatcher.campaigns import Campaign, Target
+from dispatcher.i18n import _
+from dispatcher.merge_fields import merge, supporter_values, target_values
+from dispatcher.models import Channel, ClaimedDelivery, DeliveryStatus, utcnow
+from dispatcher.render.fax import render_letter_pdf
+from dispatcher.service.context import Service
+from dispatcher.service.errors import ErrorKind, ServiceError
+from dispatcher.service.links import check_link
+from dispatcher.store.receipts import ReceiptAppeal
+
+
+def call_scripts(
+    campaign: Campaign, language: str, supporter: tuple[str, str | None] | None
+) -> dict[str, str]:
+    """Target id → what a supporter could say on the phone, for each official with a
+    number, in ``language`` (the campaign's own language if it has no script in it); the
+    supporter's name where the script asks for it (``[your name]`` until it is known)."""
+    letter = campaign.letter.get(language) or campaign.letter[campaign.default_language]
+    script = letter.call_script
+    if script is None:
+        return {}
+    if supporter is None:
+        values = {
+            "supporter.first_name": _("[your name]"),
+            "supporter.country": _("[your country]"),
+        }
+    else:
+        values = supporter_values(*supporter)
+    return {
+        t.id: merge(script, {**values, **target_values(t.name_in(language), t.title_in(language))})
+        for t in campaign.targets
+        if t.phone
+    }
+
+
+def postal_targets(campaign: Campaign) -> list[Target]:
+    """The officials a letter can be posted to."""
+    return [t for t in campaign.targets if t.postal]
+
+
+async def printable_letter(
+    service: Service, appeal_id: str, token: str, target_id: str
+) -> tuple[str, bytes]:
+    """(file name, PDF) of the supporter's letter to one official, for the post: needs the
+    appeal's status link (ServiceError, not found, otherwise, and for an official with no
+    postal address or an appeal whose data was deleted)."""
+    check_link(service, "status", appeal_id, token)
+    appeal = await service.store.receipt_appeal(appeal_id)
+    campaign = service.catalog.get(appeal.campaign_id) if appeal else None
+    target = campaign.target(target_id) if campaign else None
+    if appeal is None or target is None or not target.postal:
+        raise ServiceError(
+            ErrorKind.NOT_FOUND, f"no letter to {target_id!r} for this appeal", "target"
+        )
+    delivery = _as_letter(appeal, target)
+    pdf = await asyncio.to_thread(render_letter_pdf, delivery, target.postal, utcnow().date())
+    return f"letter-to-{target.id}.pdf", pdf
+
+
+def _as_letter(appeal: ReceiptAppeal, target: Target) -> ClaimedDelivery:
+    """The appeal as a letter to ``target``, with the official's fields filled in."""
+    language = appeal.language
+    fields = target_values(target.name_in(language), target.title_in(language))
+    return ClaimedDelivery(
+        id=0,
+        appeal_id=appeal.appeal_id,
+        campaign_id=appeal.campaign_id,
+        target_id=target.id,
+        target_name=target.name,
+        salutation=target.salutation_in(language),
+        channel=Channel.EMAIL,  # none of ours: the supporter posts it
+        address=target.fax or target.phone or "",  # for the paper of their country
+        status=DeliveryStatus.SENDING,
+        attempts=0,
+        provider_ref=None,
+        expires_at=dt.datetime.max.replace(tzinfo=dt.UTC),
+        supporter_name=appeal.supporter_name,
+        supporter_email="",
+        supporter_country=appeal.supporter_country,
+        language=language,
+        subject=merge(appeal.subject, fields),
+        body=merge(appeal.body, fields),
+        tweet=None,
+        earlier_outcome_unknown=False,
+    )
