@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -256,6 +257,9 @@ class Campaign(BaseModel):
     # for it). Either way the address goes only once its owner followed the signed link
     # sent to it, and only to the officials of the appeal it was confirmed for.
     reply_to_supporter: Literal["never", "ask", "always"] = "ask"
+    # The sites whose pages may show this campaign's form in an iframe (/c/<id>/embed), as
+    # origins: "https://www.example.org". None: no other site may frame it.
+    embed_origins: tuple[str, ...] = ()
     # The supporter may write their own subject line (up to max_subject_chars).
     editable_subject: bool = False
     max_subject_chars: int = Field(default=150, gt=0, le=MAX_SUBJECT_CHARS)
@@ -287,6 +291,17 @@ class Campaign(BaseModel):
     def organisation_in(self, language: str) -> str:
         found = self.text.get(language)
         return found.organisation if found is not None and found.organisation else self.organisation
+
+    @field_validator("embed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if not re.fullmatch(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?", origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin; write it as https://www.example.org (a "
+                    "scheme and a host, and a port if not the usual one; no path)"
+                )
+        return value
 
     @field_validator("tweet")
     @classmethod

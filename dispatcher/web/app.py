@@ -25,6 +25,7 @@ from dispatcher.web.routes import (
     appeals,
     dashboard,
     docs,
+    embed,
     health,
     operator,
     pages,
@@ -33,10 +34,12 @@ from dispatcher.web.routes import (
     x_accounts,
 )
 from dispatcher.web.routes.webhooks import MAX_CALLBACK_BYTES
+
 from dispatcher.web.schemas import use_our_error_shape
 from dispatcher.web.security import BodyLimit, Csrf, RateLimiter, SecurityHeaders
 
 log = logging.getLogger(__name__)
+ROUTERS = (appeals, operator, review, health, webhooks, docs, pages, embed, dashboard, x_accounts)
 STATIC = Path(__file__).parent / "static"
 
 
@@ -97,7 +100,7 @@ def create_app(
     app.add_middleware(NoStore)
     use_our_error_shape(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for area in (appeals, operator, review, health, webhooks, docs, pages, dashboard, x_accounts):
+    for area in ROUTERS:
         app.include_router(area.router)
     return app
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -46,6 +48,8 @@ class SecurityHeaders(BaseHTTPMiddleware):
     ) -> Response:
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
+            if name == "X-Frame-Options" and EMBED_PATH.match(request.url.path):
+                continue  # its Content-Security-Policy names who may frame it
             response.headers.setdefault(name, value)
         if request.url.path in {"/docs", "/docs/oauth2-redirect"}:
             response.headers["Content-Security-Policy"] = DOCS_CSP
@@ -166,6 +170,24 @@ class Cookies:
         response.delete_cookie(name, path="/", secure=self.secure, httponly=True, samesite="strict")
 
 
+EMBED = "embed\0"  # what an embedded form's token is signed for, before the campaign id
+EMBED_SECONDS = 6 * 3600  # a page left open longer asks for Send again
+# The embedded form and the page after it: framed by the campaign's own sites.
+EMBED_PATH = re.compile(r"^/c/[^/]+/embed(/sent)?$")
+
+
+def frame_headers(origins: tuple[str, ...]) -> dict[str, str]:
+    """The headers that let ``origins`` (and no one else) frame a page."""
+    ancestors = " ".join(origins) or "'none'"
+    policy = SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "frame-ancestors 'none'", f"frame-ancestors {ancestors}"
+    )
+    # "same-origin", not "no-referrer": with no-referrer a browser sends "Origin: null"
+    # on a form post, and the embedded form is taken only from our own origin. Nothing
+    # leaves for other sites either way.
+    return {"Content-Security-Policy": policy, "Referrer-Policy": "same-origin"}
+
+
 class Csrf:
     """Double-submit CSRF tokens for HTML forms, bound to the operator's session: the
     token's MAC covers the session id in the request's cookie, so a token minted for
@@ -185,6 +207,23 @@ class Csrf:
         in the request's cookie; '' without one)."""
         nonce = secrets.token_urlsafe(16)
         return f"{nonce}.{self._mac(nonce, session)}"
+
+    def embed_token(self, campaign_id: str, now: float | None = None) -> str:
+        """A form token for the campaign's form inside another site's iframe, where no
+        cookie of ours is sent: signed for the campaign and the time it was issued."""
+        issued = int(now if now is not None else time.time())
+        nonce = f"{issued}-{secrets.token_urlsafe(8)}"
+        return f"{nonce}.{self._mac(nonce, EMBED + campaign_id)}"
+
+    def embed_valid(self, token: str, campaign_id: str, now: float | None = None) -> bool:
+        """Our token for this campaign's embedded form, issued in the last EMBED_SECONDS."""
+        nonce, _, mac = token.partition(".")
+        issued = nonce.partition("-")[0]
+        if not issued.isdigit():
+            return False
+        age = (now if now is not None else time.time()) - int(issued)
+        fresh = 0 <= age <= EMBED_SECONDS
+        return fresh and hmac.compare_digest(mac, self._mac(nonce, EMBED + campaign_id))
 
     def valid(self, cookie: str | None, form_value: str | None, session: str = "") -> bool:
         """The cookie and the form carry the same token, minted for ``session``."""

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import math
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -92,7 +93,22 @@ async def _summary(context: WebContext, log_filter: LogFilter) -> dict[str, Any]
         "filtered": bool(log_filter.as_query()),
         "filters_posted": log_filter.as_query(),
         "x_capped": await x_app_capped(context.service),
+        "embeds": {c: embed_snippet(context, c) for c in shown},
     }
+
+
+def embed_snippet(context: WebContext, campaign_id: str) -> tuple[str, tuple[str, ...]]:
+    """The HTML an organisation pastes into its own page to show a campaign's form, and
+    the sites the campaign lets frame it."""
+    campaign = context.service.catalog.get(campaign_id)
+    origins = campaign.embed_origins if campaign else ()
+    url = f"{context.service.public_url}/c/{quote(campaign_id)}/embed"
+    title = campaign.title if campaign else campaign_id
+    snippet = (
+        f'<iframe src="{url}" title="{html.escape(title)}" width="100%" height="1800" '
+        'style="border:0;max-width:48rem" loading="lazy"></iframe>'
+    )
+    return snippet, origins
 
 
 def page_filters(

@@ -6,46 +6,38 @@ live updates.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Sequence
-from dataclasses import replace
-from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlencode
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dispatcher import i18n
-from dispatcher.campaigns import Campaign
-from dispatcher.channels.registry import CHANNEL_LABELS
-from dispatcher.i18n import N_, _, ngettext
-from dispatcher.models import Channel, Sources
-from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH
-from dispatcher.service import ErrorKind, ServiceError
+from dispatcher.i18n import N_, _
+from dispatcher.service import ServiceError
 from dispatcher.service.catalog import find_campaign
 from dispatcher.service.consent import confirm_reply_to, disown_appeal
-from dispatcher.service.errors import invalid
 from dispatcher.service.forget import already_forgotten, check_forget_token, forget_appeal
-from dispatcher.service.intake import channel_off_problem
-from dispatcher.service.letters import call_scripts, postal_targets, printable_letter
+from dispatcher.service.letters import postal_targets, printable_letter
 from dispatcher.service.links import check_link
-from dispatcher.service.reported import REPORTED_KINDS, ReportedActionRequest, report_action
+from dispatcher.service.reported import ReportedActionRequest, report_action
 from dispatcher.service.reporting import campaign_report
-from dispatcher.service.sources import MAX_SOURCE_CHARS, check_sources
 from dispatcher.service.status import appeal_status
-from dispatcher.service.validation import AppealRequest, appeal_problems
-from dispatcher.service.x_accounts import CONNECTION_COOKIE, connected_account, x_way
-from dispatcher.web.deps import CampaignDep, ContextDep, WebContext, client_ip
-from dispatcher.web.errors import STATUS_OF, ApiError
+from dispatcher.web.appeal_form import (
+    new_form,
+    read_appeal_form,
+    refusal,
+    render_campaign,
+    sent_values,
+    share_links,
+    submit_appeal_form,
+)
+from dispatcher.web.deps import CampaignDep, ContextDep, client_ip
+from dispatcher.web.errors import ApiError
 from dispatcher.web.html import PostedForm, render_page
 from dispatcher.web.plain import plain_problems
 
 router = APIRouter(include_in_schema=False)
 LinkAction = Literal["confirm", "not-me"]
-APPEAL_FIELDS = (
-    "name", "email", "country", "language", "subject", "message", "tweet", "form_id",
-    *Sources.FIELDS,
-)  # fmt: skip
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -65,164 +57,23 @@ async def campaign_page(
 ) -> HTMLResponse:
     """The sample letter is in ``?letter=`` if the campaign has it, else in the page's
     language if it has that, else in the campaign's own."""
-    language = next(
-        (code for code in (letter, i18n.current()) if code in campaign.letter),
-        campaign.default_language,
-    )
-    form = {
-        "language": language,
-        "reported_thanks": REPORTED_THANKS.get(reported or ""),
-        # Sent back with the form: a second press of Send (or a reload of the post) is
-        # the same submission, not a repeat (see service.links.new_appeal_id).
-        "form_id": secrets.token_urlsafe(16),
-        # Where the supporter came from, sent back with the form (a bad tag is dropped).
-        **{
-            name: value or ""
-            for name, value in check_sources(request.query_params, strict=False).values().items()
-        },
-    }
+    form = new_form(request, campaign, letter)
+    form["reported_thanks"] = REPORTED_THANKS.get(reported or "")
     notice = None
     if x == "declined":
         notice = _(
             "Your X account is not connected. You can still send your appeal: we will give "
             "you your post, ready to send from X yourself."
         )
-    return await _render_campaign(request, context, campaign, form, notice=notice)
-
-
-async def _render_campaign(
-    request: Request,
-    context: WebContext,
-    campaign: Campaign,
-    form: dict[str, Any],
-    *,
-    problems: Sequence[ServiceError] = (),
-    notice: str | None = None,
-    status_code: int | None = None,
-) -> HTMLResponse:
-    report = await campaign_report(context.service, campaign.id)
-    x_account = await connected_account(context.service, request.cookies.get(CONNECTION_COOKIE))
-    language = form.get("language") or campaign.default_language
-    letter = campaign.letter.get(language) or campaign.letter[campaign.default_language]
-    plain = plain_problems(problems)
-    values = {
-        "campaign": campaign,
-        "report": report,
-        "form": form,
-        "letter": letter,
-        "language": language,
-        "problems": plain,
-        "field_errors": {p.anchor: p.text for p in reversed(plain) if p.anchor},
-        "notice": notice,
-        "kinds": REPORTED_KINDS,
-        "max_post": MAX_WEIGHTED_LENGTH,
-        "counter_words": counter_words(),
-        "language_names": i18n.NAMES,
-        "language_words": LANGUAGE_WORDS,
-        "x_way": x_way(context.service, campaign.id),
-        "call_scripts": call_scripts(campaign, language, None),
-        "x_account": x_account,
-    }
-    if status_code is None:
-        status_code = STATUS_OF[problems[0].kind] if problems else 200
-    return render_page(request, "campaign.html", context, values, status_code=status_code)
-
-
-# A letter's language named in a sentence ("a translation of the English letter").
-LANGUAGE_WORDS = {"en": N_("English"), "zh": N_("Chinese")}
-
-
-def plural_forms(singular: str, plural: str) -> dict[str, str]:
-    """Both forms of a sentence with a number, for a script to choose from (the catalogue
-    extraction knows this name: see ``make translations``)."""
-    return {"one": ngettext(singular, plural, 1), "other": ngettext(singular, plural, 2)}
-
-
-def counter_words() -> dict[str, dict[str, str]]:
-    """The live counters' sentences in the page's language, for campaign.js to fill in
-    (%(n)s, %(count)s, %(limit)s); "one" and "other" forms where the number matters."""
-
-    return {
-        "letter_left": plural_forms(
-            "You have %(n)s character remaining (%(count)s of %(limit)s)",
-            "You have %(n)s characters remaining (%(count)s of %(limit)s)",
-        ),
-        "letter_over": plural_forms(
-            "You have %(n)s character too many (%(count)s of %(limit)s)",
-            "You have %(n)s characters too many (%(count)s of %(limit)s)",
-        ),
-        "post_over": plural_forms(
-            "Your post is %(n)s character too long for X (%(count)s of %(limit)s, with the "
-            "officials' handles and your name)",
-            "Your post is %(n)s characters too long for X (%(count)s of %(limit)s, with the "
-            "officials' handles and your name)",
-        ),
-        "post_fits": {
-            "other": _(
-                "%(count)s of %(limit)s characters, with the officials' handles and your name"
-            )
-        },
-        "post_none": {"other": _("No official is ticked for X: nothing will be posted.")},
-    }
+    return await render_campaign(request, context, campaign, form, notice=notice)
 
 
 @router.post("/c/{campaign_id}", response_class=HTMLResponse)
 async def campaign_submit(request: Request, campaign: CampaignDep, context: ContextDep) -> Response:
-    """The one Send button: a plain form post, then the status page. Anything wrong, and
-    the page comes back with what was typed and chosen, each problem beside its field."""
+    """The one Send button: a plain form post, then the sent page."""
     posted, trusted = await PostedForm.read_any(request, context)
-    form: dict[str, Any] = {key: posted.one(key) for key in APPEAL_FIELDS}
-    form["picked"] = posted.all("pick")
-    form["tweet_sent"] = bool(posted.all("tweet"))
-    form["receipt"] = posted.one("receipt") == "yes"
-    form["contact_ok"] = posted.one("contact_ok") == "yes"
-    form["reply_to"] = posted.one("reply_to") == "yes"
-    form["submitted"] = True
-    form["form_id"] = form["form_id"][:64] or secrets.token_urlsafe(16)
-    if not trusted:
-        notice = _(
-            "For your safety this page had expired, so nothing was sent yet. Everything you "
-            "typed is still here: please press Send again."
-        )
-        return await _render_campaign(
-            request, context, campaign, form, notice=notice, status_code=403
-        )
-    # The X account connected on this page, if it is ready (a connection left half-way
-    # is ignored: its post is handed off, as the page said).
-    cookie = request.cookies.get(CONNECTION_COOKIE)
-    ready = await connected_account(context.service, cookie) is not None
-    appeal = replace(_appeal_from_form(campaign, form), x_connection=cookie if ready else None)
-    problems = appeal_problems(context.service.catalog, appeal)
-    if not form["picked"] and campaign.is_open():
-        problems = [*problems, invalid("channels", "nothing chosen", "no_choice")]
-    off = channel_off_problem(context.service, appeal)
-    if off is not None:  # a way of reaching officials the page no longer offers
-        problems = [*problems, off]
-    if problems:
-        return await _render_campaign(request, context, campaign, form, problems=problems)
-    try:
-        await context.per_ip.check(client_ip(request), "address")
-        accepted = await context.accept_appeal(appeal)
-    except ServiceError as exc:
-        return await _render_campaign(request, context, campaign, form, problems=[exc])
-    except ApiError as exc:  # a limit reached: said in the page, with the form kept
-        problem, status = refusal(exc)
-        return await _render_campaign(
-            request, context, campaign, form, problems=[problem], status_code=status
-        )
-    # The same page for every accepted appeal, new or a repeat (who signed is private):
-    # what was asked for, and what the emails to the address will say.
-    query = urlencode(
-        [
-            *(("to", f"{target}:{channel.value}") for target, channel in accepted.requested),
-            ("confirm", int(accepted.confirm_by_email)),
-            ("receipt", int(form["receipt"])),
-            *(("post", f"{target} {link}") for target, link in accepted.hand_offs),
-        ]
-    )
-    response = RedirectResponse(f"/c/{campaign.id}/sent?{query}", status_code=303)
-    response.delete_cookie(CONNECTION_COOKIE, path="/")  # used: one appeal per connection
-    return response
+    form = read_appeal_form(posted)
+    return await submit_appeal_form(request, context, campaign, form, trusted=trusted)
 
 
 @router.get("/c/{campaign_id}/sent", response_class=HTMLResponse)
@@ -237,69 +88,9 @@ async def appeal_sent(
 ) -> HTMLResponse:
     """After Send: thanks, what was asked for, and what comes by email. It says the same
     whether the address had taken part before or not; only the address is told that."""
-    names = {t.id: t.name_in(i18n.current()) for t in campaign.targets}
-    asked: dict[str, list[str]] = {}
-    for pair in to or []:
-        target, _sep, channel = pair.partition(":")
-        if target in names and channel in set(Channel):
-            asked.setdefault(names[target], []).append(_(CHANNEL_LABELS[Channel(channel)]))
-    # Posts handed to the supporter: our links to them (only links we make: /x/post).
-    hand_offs = []
-    for pair in post or []:
-        target, _sep, link = pair.partition(" ")
-        if target in names and link.startswith("/x/post?"):
-            hand_offs.append((names[target], link))
-    values = {
-        "campaign": campaign,
-        "asked": asked,
-        "hand_offs": hand_offs,
-        "confirm": bool(confirm),
-        "receipt": bool(receipt),
-        "report": await campaign_report(context.service, campaign.id),
-        "share": share_links(
-            campaign, str(request.url_for("campaign_page", campaign_id=campaign.id))
-        ),
-    }
+    values = await sent_values(request, context, campaign, to or [], post or [])
+    values.update(confirm=bool(confirm), receipt=bool(receipt))
     return render_page(request, "sent.html", context, values)
-
-
-def refusal(exc: ServiceError | ApiError) -> tuple[ServiceError, int]:
-    """A refusal from the service or the web layer (a limit), as a problem to show on the
-    page and the status to answer with."""
-    if isinstance(exc, ApiError):
-        wait = (exc.headers or {}).get("Retry-After", "")
-        reason = {429: "rate_limited", 503: "unavailable"}.get(exc.status)
-        params = {"seconds": int(wait)} if wait.isdigit() else {}
-        return ServiceError(ErrorKind.INVALID, exc.message, None, reason, params), exc.status
-    return exc, STATUS_OF[exc.kind]
-
-
-def _appeal_from_form(campaign: Campaign, form: dict[str, Any]) -> AppealRequest:
-    pairs = [tuple(p.split(":", 1)) for p in form["picked"] if ":" in p]
-    sample = campaign.letter.get(form["language"])
-    message = form["message"]
-    if sample is not None and message.replace("\r\n", "\n").strip() == sample.body.strip():
-        message = ""  # unchanged sample letter: store it as "the sample", not as own words
-    return AppealRequest(
-        campaign_id=campaign.id,
-        supporter_name=form["name"],
-        supporter_email=form["email"],
-        supporter_country=form["country"] or None,
-        message=message or None,
-        subject=form["subject"] or None if campaign.editable_subject else None,
-        tweet=form["tweet"] if form["tweet_sent"] else None,  # emptied: no post, or an error
-        language=form["language"] or None,
-        receipt=form["receipt"],
-        contact_ok=form["contact_ok"],
-        reply_to=form["reply_to"],
-        idempotency_key=f"form:{form['form_id']}",
-        page_language=i18n.current(),
-        sources={name: form[name][:MAX_SOURCE_CHARS] for name in Sources.FIELDS},
-        strict_sources=False,  # from a link the supporter followed, not from their typing
-        # Empty would mean every official on every channel: the submit refuses that
-        # first ("choose at least one"), so an unticked form never sends anything.
-        pairs=[(target, channel) for target, channel in pairs],
-    )
 
 
 REPORTED_FIELDS = ("target", "kind", "name", "email")
@@ -330,7 +121,7 @@ async def reported_submit(request: Request, campaign: CampaignDep, context: Cont
     except (ServiceError, ApiError) as exc:
         problem, status = refusal(exc)
         values = {"reported": reported, "reported_problem": plain_problems([problem])[0]}
-        return await _render_campaign(
+        return await render_campaign(
             request, context, campaign, {"language": None, **values}, status_code=status
         )
     # The same words whether this supporter had reported it before: each counts once.
@@ -356,24 +147,6 @@ async def appeal_page(
         ),
     }
     return render_page(request, "appeal.html", context, values)
-
-
-def share_links(campaign: Campaign, url: str) -> list[tuple[str, str]]:
-    """(label, address) to pass the campaign on: plain links, no third-party scripts."""
-    title = campaign.title_in(i18n.current())
-    text = _("%(title)s: I wrote to the officials. Will you? %(url)s") % {
-        "title": title,
-        "url": url,
-    }
-    return [
-        ("X", f"https://x.com/intent/post?{urlencode({'text': text})}"),
-        ("Facebook", f"https://www.facebook.com/sharer/sharer.php?{urlencode({'u': url})}"),
-        ("WhatsApp", f"https://wa.me/?{urlencode({'text': text})}"),
-        (
-            N_("Email"),
-            "mailto:?" + urlencode({"subject": title, "body": text}, quote_via=quote),
-        ),
-    ]
 
 
 @router.get("/a/{appeal_id}/letters/{target_file}", include_in_schema=False)
