@@ -34,7 +34,6 @@ from dispatcher.web.routes import (
     x_accounts,
 )
 from dispatcher.web.routes.webhooks import MAX_CALLBACK_BYTES
-
 from dispatcher.web.schemas import use_our_error_shape
 from dispatcher.web.security import BodyLimit, Csrf, RateLimiter, SecurityHeaders
 
