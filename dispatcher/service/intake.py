@@ -8,10 +8,11 @@ from dataclasses import dataclass, replace
 
 from dispatcher.campaigns import Campaign
 from dispatcher.models import AppealReceipt, Channel, XRoute
-from dispatcher.render.tweet import compose_tweet, weighted_length
 from dispatcher.service.context import Service
 from dispatcher.service.errors import ServiceError, invalid
 from dispatcher.service.links import address_alias, new_appeal_id
+from dispatcher.service.post_rules import MAX_POST_CHARS, post_weights
+from dispatcher.service.text_rules import clean_text
 from dispatcher.service.validation import (
     PLACEHOLDER,
     AppealRequest,
@@ -205,10 +206,10 @@ def tweet_lengths(
     (no text: the sample post for a letter in ``language``)."""
     tweet = campaign.tweet_in(language or campaign.default_language)
     if text is not None and text.strip():
-        tweet = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+        try:
+            tweet = clean_text("tweet", text, limit=MAX_POST_CHARS)
+        except ServiceError:  # refused on Send with its own words; weigh it as typed
+            tweet = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     name = supporter_name.strip() or PLACEHOLDER
-    return {
-        target.id: weighted_length(compose_tweet(" ".join(target.twitter), tweet, name))
-        for target in campaign.targets
-        if target.twitter and (targets is None or target.id in targets)
-    }
+    chosen = [t for t in campaign.targets if targets is None or t.id in targets]
+    return post_weights(campaign, tweet, (name, None), chosen)

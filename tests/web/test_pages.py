@@ -328,3 +328,22 @@ async def test_after_sending_thanks_progress_towards_the_goal_and_share_links(
     assert f'data-url="{campaign_url}"' in text  # "Copy the link"
     scripts = re.findall(r'<script src="([^"]+)"', text)
     assert scripts and all(src.startswith("/static/") for src in scripts)  # nothing third-party
+
+
+async def test_a_long_post_is_refused_with_the_live_counters_figure(
+    client: httpx.AsyncClient,
+) -> None:
+    """A 374-character post was refused as "94 too long" (a raw count) while the live
+    counter said 153 (with the handles and the name): now both say the weighted length."""
+    page = await client.get(PAGE)
+    long_post = ("Free everyone detained in Xinjiang now, " * 10)[:374]
+    refused = await client.post(PAGE, data=supporter_form(csrf_of(page), tweet=long_post))
+    counter = await client.post(
+        f"/api/campaigns/{OPEN_CAMPAIGN}/tweet-length",
+        json={"text": long_post, "name": "Ana Lima", "targets": ["cui-tiankai"]},
+    )
+    weighed = counter.json()["weighted_length"]
+    assert weighed > 374
+    said = html.unescape(refused.text)
+    assert f"Your post is {weighed:,} characters once the officials' handles" in said
+    assert f"Shorten it by {weighed - 280:,}" in said
