@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint audit install clean bench browser translations
+.PHONY: demo test lint audit install clean bench browser translations example-env
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ translations: $(STAMP)
 	  --sort-output --omit-header -o var/messages.pot .
 	$(BIN)/pybabel update -i var/messages.pot -d dispatcher/locales -D messages \
 	  --no-fuzzy-matching --ignore-obsolete --width 100
+
+# config/example.env: every setting with its default, written from the settings classes
+# (a test fails when they disagree).
+example-env: $(STAMP)
+	$(BIN)/python -m dispatcher.settings_env > config/example.env
 
 # ruff, mypy (strict, over the package, the tests and the benchmarks) and the import
 # contracts of pyproject.toml: the layers, the store behind the service layer.
