@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy.engine import make_url
 
 from dispatcher.logs import configure_logging
@@ -51,10 +51,10 @@ class UsageError(Exception):
 
 async def cmd_campaigns(settings: Settings, args: argparse.Namespace) -> int:
     catalog = load_catalog(settings)
-    table = Table("campaign", "title", "deadline", "state", "targets")
-    for campaign in catalog:
+    table = Table("campaign", "title", "deadline", "state", Column("targets", overflow="fold"))
+    for campaign in catalog:  # each target whole, one a line (never cut at 80 columns)
         state = "[green]open[/]" if campaign.is_open() else "[red]closed[/]"
-        targets = ", ".join(f"{t.id} ({'/'.join(t.channels)})" for t in campaign.targets)
+        targets = "\n".join(f"{t.id} ({'/'.join(t.channels)})" for t in campaign.targets)
         table.add_row(campaign.id, campaign.title, campaign.deadline.isoformat(), state, targets)
     if not len(catalog):
         out.print(f"No campaigns in {settings.campaigns_dir}/")

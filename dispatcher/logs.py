@@ -110,6 +110,13 @@ class _Redacting(structlog.stdlib.ProcessorFormatter):
         return text
 
 
+def _drop_color_message(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """uvicorn passes its message again with terminal colour codes, as ``color_message``;
+    the line already says it."""
+    event.pop("color_message", None)
+    return event
+
+
 def configure_logging(
     fmt: Literal["console", "json"], level: str, secrets: Iterable[str] = ()
 ) -> None:
@@ -125,7 +132,7 @@ def configure_logging(
     writer.setFormatter(
         _Redacting(
             secrets,
-            foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *_SHARED],
+            foreign_pre_chain=[structlog.stdlib.ExtraAdder(), _drop_color_message, *_SHARED],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 *([structlog.processors.format_exc_info] if fmt == "json" else []),

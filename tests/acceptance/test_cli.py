@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -22,9 +23,10 @@ import httpx
 import pytest
 
 from dispatcher.cli import main
+from dispatcher.demo import write_demo_campaign
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.store import Store
-from tests.conftest import OPEN_CAMPAIGN, free_port
+from tests.conftest import OPEN_CAMPAIGN, SHIPPED_CAMPAIGNS, free_port
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
 
@@ -589,3 +591,16 @@ async def test_the_demo_refuses_to_delete_a_database_another_process_has_open(
         "serve` or `worker`?); stop it first, then run the demo again\n"
     )
     assert database.exists()
+
+
+def test_campaigns_at_80_columns_shows_every_target_whole(
+    in_process: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, campaigns_dir: Path
+) -> None:
+    """The demo's longer title used to squeeze the targets into "(email/fax/twitte…"."""
+    write_demo_campaign(SHIPPED_CAMPAIGNS, campaigns_dir, dt.date(2026, 12, 7))
+    monkeypatch.setenv("COLUMNS", "80")
+    listed = in_process("campaigns")
+    assert listed.code == 0
+    assert "ua-61-21-demo" in listed.stdout
+    assert "…" not in listed.stdout and "twitter" in listed.stdout
+    assert max(len(line) for line in listed.stdout.splitlines()) <= 80

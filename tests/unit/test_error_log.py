@@ -54,3 +54,25 @@ def test_an_unexpected_error_is_one_event_with_a_plain_traceback_and_no_locals(f
         assert event["path"] == "/a/some-appeal" and "Traceback" in event["exception"]
     else:
         assert "Traceback (most recent call last)" in log
+
+
+UVICORN_LINE = """
+import logging, sys
+from dispatcher.logs import configure_logging
+
+configure_logging(sys.argv[1], "info")
+logging.getLogger("uvicorn.error").info(
+    "Uvicorn running on %s", "http://127.0.0.1:8000",
+    extra={"color_message": "Uvicorn running on \\x1b[1m%s\\x1b[0m"},
+)
+"""
+
+
+@pytest.mark.parametrize("fmt", ["console", "json"])
+def test_uvicorns_lines_carry_no_copy_in_terminal_colour_codes(fmt: str) -> None:
+    """`serve` printed each uvicorn line twice, once as color_message='…\\x1b[36m…'."""
+    done = subprocess.run(
+        [sys.executable, "-c", UVICORN_LINE, fmt], capture_output=True, text=True, timeout=60
+    )
+    assert "Uvicorn running on http://127.0.0.1:8000" in done.stderr
+    assert "color_message" not in done.stderr and "\\x1b" not in done.stderr

@@ -46,6 +46,12 @@ async def home(request: Request, context: ContextDep) -> HTMLResponse:
     return render_page(request, "home.html", context, {"campaigns": campaigns})
 
 
+@router.get("/favicon.ico")
+async def favicon() -> RedirectResponse:
+    """Browsers ask for it whatever the page says: the site's icon."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 @router.get("/c/{campaign_id}", response_class=HTMLResponse)
 async def campaign_page(
     request: Request,
