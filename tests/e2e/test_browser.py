@@ -294,8 +294,8 @@ STATUS_WORDS = {
     "zh": {
         "email": "电子邮件",
         "fax": "传真",
-        "email_failed": "官员的邮件服务器拒收了这封邮件。 我们不会再尝试。",
-        "fax_failed": "该传真号码已停用。 我们不会再尝试。",
+        "email_failed": "官员的邮件服务器拒收了这封邮件。我们不会再尝试。",  # no space between
+        "fax_failed": "该传真号码已停用。我们不会再尝试。",
         "goal": "0 / 1,000",
     },
 }
