@@ -3,18 +3,15 @@ takes as the worker will render it (both refused at intake, never sent broken)."
 
 from __future__ import annotations
 
-import datetime as dt
-
 from dispatcher.campaigns import Campaign, Target
-from dispatcher.merge_fields import merge, target_values
-from dispatcher.models import Channel, ClaimedDelivery, DeliveryStatus
+from dispatcher.models import Channel, ClaimedDelivery
 from dispatcher.render.fax import (
     DEFAULT_HEADER_TEXT,
     fax_page_count,
     fewest_fax_pages,
     uncovered_characters,
 )
-from dispatcher.service.appeal_parts import Letter, Supporter
+from dispatcher.service.appeal_parts import Letter, Supporter, letter_to
 from dispatcher.service.errors import invalid
 
 Pair = tuple[Target, Channel]
@@ -67,27 +64,6 @@ def check_fax_pages(
 
 
 def _fax_of(supporter: Supporter, letter: Letter, target: Target) -> ClaimedDelivery:
-    """The delivery as the worker will render it (the largest id the store can give)."""
-    fields = target_values(target.name_in(letter.language), target.title_in(letter.language))
-    return ClaimedDelivery(
-        id=2**31 - 1,
-        appeal_id="",
-        campaign_id="",
-        target_id=target.id,
-        target_name=target.name,
-        salutation=target.salutation_in(letter.language),
-        channel=Channel.FAX,
-        address=target.address(Channel.FAX) or "",
-        status=DeliveryStatus.SENDING,
-        attempts=0,
-        provider_ref=None,
-        expires_at=dt.datetime.max.replace(tzinfo=dt.UTC),
-        supporter_name=supporter.name,
-        supporter_email=supporter.email,
-        supporter_country=supporter.country,
-        language=letter.language,
-        subject=merge(letter.subject, fields),
-        body=merge(letter.body, fields),
-        tweet=None,
-        earlier_outcome_unknown=False,
-    )
+    """The fax as the worker will render it."""
+    address = target.address(Channel.FAX) or ""
+    return letter_to(target, supporter, letter, channel=Channel.FAX, address=address)

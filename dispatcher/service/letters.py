@@ -4,13 +4,13 @@ supporter's letter as a printable page for the post."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
 from dispatcher.campaigns import Campaign, Target
 from dispatcher.i18n import _
 from dispatcher.merge_fields import merge, supporter_values, target_values
-from dispatcher.models import Channel, ClaimedDelivery, DeliveryStatus, utcnow
+from dispatcher.models import Channel, ClaimedDelivery, utcnow
 from dispatcher.render.fax import render_letter_pdf
+from dispatcher.service.appeal_parts import Letter, Supporter, letter_to
 from dispatcher.service.context import Service
 from dispatcher.service.errors import ErrorKind, ServiceError
 from dispatcher.service.links import check_link
@@ -66,28 +66,9 @@ async def printable_letter(
 
 
 def _as_letter(appeal: ReceiptAppeal, target: Target) -> ClaimedDelivery:
-    """The appeal as a letter to ``target``, with the official's fields filled in."""
-    language = appeal.language
-    fields = target_values(target.name_in(language), target.title_in(language))
-    return ClaimedDelivery(
-        id=0,
-        appeal_id=appeal.appeal_id,
-        campaign_id=appeal.campaign_id,
-        target_id=target.id,
-        target_name=target.name,
-        salutation=target.salutation_in(language),
-        channel=Channel.EMAIL,  # none of ours: the supporter posts it
-        address=target.fax or target.phone or "",  # for the paper of their country
-        status=DeliveryStatus.SENDING,
-        attempts=0,
-        provider_ref=None,
-        expires_at=dt.datetime.max.replace(tzinfo=dt.UTC),
-        supporter_name=appeal.supporter_name,
-        supporter_email="",
-        supporter_country=appeal.supporter_country,
-        language=language,
-        subject=merge(appeal.subject, fields),
-        body=merge(appeal.body, fields),
-        tweet=None,
-        earlier_outcome_unknown=False,
-    )
+    """The appeal as a letter to ``target``: on the paper of the official's country (their
+    fax or phone number says which)."""
+    supporter = Supporter(appeal.supporter_name, "", appeal.supporter_country)
+    letter = Letter(appeal.language, appeal.subject, appeal.body, own=False)
+    address = target.fax or target.phone or ""
+    return letter_to(target, supporter, letter, channel=Channel.EMAIL, address=address)
