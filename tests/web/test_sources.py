@@ -59,3 +59,17 @@ async def test_sources_are_kept_reported_exported_and_shown(client: httpx.AsyncC
     assert rows["Bo Li"]["source"] == "partner-site" and rows["Bo Li"]["utm_source"] == ""
     assert "newsletter · mail · email · dec-7" in dashboard.text
     assert "partner-site · dec-7" in dashboard.text
+
+
+async def test_the_chinese_dashboard_names_statuses_and_channels_in_chinese(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get(PAGE)
+    await client.post(PAGE, data=supporter_form(csrf_of(page)))
+    await sign_in(client, OPERATOR_TOKEN)
+    dashboard = await client.get("/operator?lang=zh")
+    icon = await client.get("/favicon.ico")
+    assert '<td class="status state-queued">排队中' in dashboard.text
+    assert "<td>电子邮件</td>" in dashboard.text and ">queued<" not in dashboard.text
+    assert '<option value="queued" >排队中</option>' in dashboard.text
+    assert icon.status_code == 301 and icon.headers["location"] == "/static/favicon.svg"
