@@ -12,6 +12,7 @@ handed to the supporter, or go from the organisation's account, as the campaign 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -36,11 +37,14 @@ def _embed(context: WebContext, campaign: Campaign) -> Embed:
     return Embed(context.csrf.embed_token(campaign.id), frame_headers(campaign.embed_origins))
 
 
-def _from_our_origin(request: Request) -> bool:
+def _from_our_origin(request: Request, context: WebContext) -> bool:
     """The post came from a page of ours (the browser's Origin header, which a page on
-    another site cannot set): the origin the request was addressed to."""
+    another site cannot set): the origin the request was addressed to, or the site's
+    public address (behind a proxy that ends TLS, the two differ in scheme)."""
     origin = request.headers.get("origin", "")
-    return origin == f"{request.url.scheme}://{request.url.netloc}"
+    public = urlsplit(context.service.public_url)
+    ours = {f"{request.url.scheme}://{request.url.netloc}", f"{public.scheme}://{public.netloc}"}
+    return origin in ours
 
 
 @router.get("/c/{campaign_id}/embed", response_class=HTMLResponse)
@@ -58,7 +62,7 @@ async def embed_submit(request: Request, campaign: CampaignDep, context: Context
     iframe). A stale or foreign post gets the form back, nothing sent."""
     raw = await request.form()
     posted = PostedForm({key: [str(v) for v in raw.getlist(key)] for key in raw})
-    trusted = _from_our_origin(request) and context.csrf.embed_valid(
+    trusted = _from_our_origin(request, context) and context.csrf.embed_valid(
         posted.one("csrf"), campaign.id
     )
     form = read_appeal_form(posted)
