@@ -103,7 +103,10 @@ def mark_in_use(url: str) -> int | None:
     path = sqlite_file(url)
     if path is None:
         return None
-    fd = os.open(f"{path}{IN_USE_SUFFIX}", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(f"{path}{IN_USE_SUFFIX}", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:  # a folder we may not write to: the store works, unmarked
+        return None
     fcntl.flock(fd, fcntl.LOCK_SH)
     return fd
 
