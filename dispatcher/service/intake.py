@@ -204,7 +204,8 @@ def tweet_lengths(
     """Weighted length of the post each X target would get (handles + text + signature),
     for the ``targets`` chosen (all of them when None), with the text as intake cleans it
     (no text: the sample post for a letter in ``language``)."""
-    tweet = campaign.tweet_in(language or campaign.default_language)
+    language = language or campaign.default_language
+    tweet = campaign.tweet_in(language)
     if text is not None and text.strip():
         try:
             tweet = clean_text("tweet", text, limit=MAX_POST_CHARS)
@@ -212,4 +213,4 @@ def tweet_lengths(
             tweet = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     name = supporter_name.strip() or PLACEHOLDER
     chosen = [t for t in campaign.targets if targets is None or t.id in targets]
-    return post_weights(campaign, tweet, (name, None), chosen)
+    return post_weights(campaign, tweet, (name, None), chosen, language)

@@ -30,16 +30,22 @@ MAX_POST_CHARS = 4 * MAX_WEIGHTED_LENGTH
 
 
 def post_weights(
-    campaign: Campaign, tweet: str, supporter: tuple[str, str | None], targets: list[Target]
+    campaign: Campaign,
+    tweet: str,
+    supporter: tuple[str, str | None],
+    targets: list[Target],
+    language: str,
 ) -> dict[str, int]:
     """Target id → the weighted length of the post each X target gets: its handles, the
-    text with the merge fields filled in, the signature."""
+    text with the merge fields filled in (the official's in ``language``, as the delivery
+    carries them), the signature."""
     name, country = supporter
     lengths = {}
     for target in targets:
         if not target.twitter:
             continue
-        values = {**supporter_values(name, country), **target_values(target.name, target.title)}
+        official = target_values(target.name_in(language), target.title_in(language))
+        values = {**supporter_values(name, country), **official}
         text = compose_tweet(" ".join(target.twitter), merge(tweet, values), name)
         lengths[target.id] = weighted_length(text)
     return lengths
@@ -55,7 +61,8 @@ def check_tweet(
     """The post's text before its merge fields are filled in (omitted: the campaign's
     post; emptied: refused, never replaced by the campaign's words); each X target's post,
     as composed with ``supporter`` (name, country) and the target, must fit X's limit."""
-    tweet = campaign.tweet_in((language or campaign.default_language).strip().lower())
+    language = (language or campaign.default_language).strip().lower()
+    tweet = campaign.tweet_in(language)
     if typed is not None and not typed.strip():
         raise invalid(
             "tweet",
@@ -67,7 +74,7 @@ def check_tweet(
         tweet = clean_text("tweet", typed, limit=MAX_POST_CHARS)
         check_post_content(campaign, tweet)
     on_x = [t for t, c in pairs if c is Channel.TWITTER]
-    lengths = post_weights(campaign, tweet, supporter, on_x)
+    lengths = post_weights(campaign, tweet, supporter, on_x, language)
     if lengths and max(lengths.values()) > MAX_WEIGHTED_LENGTH:
         # The longest, as the page's live counter says it (the same figure).
         target_id, length = max(lengths.items(), key=lambda item: item[1])
