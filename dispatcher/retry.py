@@ -21,8 +21,8 @@ from dispatcher.channels.base import (
     RateLimited,
     SendResult,
     TransientError,
+    LeaseGuard,
     ensure_lease_held,
-    lease_held,
 )
 from dispatcher.models import ClaimedDelivery
 from dispatcher.settings import RetrySettings
@@ -119,7 +119,10 @@ def _fast_wait(policy: RetryPolicy) -> object:
 
 
 async def send_with_fast_retries(
-    adapter: ChannelAdapter, delivery: ClaimedDelivery, policy: RetryPolicy
+    adapter: ChannelAdapter,
+    delivery: ClaimedDelivery,
+    policy: RetryPolicy,
+    lease: LeaseGuard,
 ) -> SendAttempt:
     """One attempt: send, retrying transient faults a few times within ``fast_max_seconds``.
 
@@ -127,8 +130,9 @@ async def send_with_fast_retries(
     asked first, and what it holds settles the attempt without sending again.
 
     A rate limit ends the attempt at once, so that the durable schedule pauses the
-    channel instead; so does a lease the worker may no longer hold (``lease_held``), as
-    another worker may be about to send it: nothing more goes out. Never raises a
+    channel instead; so does a lease the worker may no longer hold (``lease.held()`` false), as
+    another worker may be about to send it: nothing more goes out. ``lease`` is handed on to
+    the adapter, which checks it again right before the wire. Never raises a
     DeliveryError: it comes back in the result.
     """
     maybe_sent = delivery.earlier_outcome_unknown
@@ -139,7 +143,7 @@ async def send_with_fast_retries(
         # A rate limit ends the attempt: the whole channel pauses (see outcomes).
         if not isinstance(exc, TransientError) or isinstance(exc, RateLimited):
             return False
-        return lease_held.get()()
+        return lease.held()
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.fast_tries) | stop_before_delay(policy.fast_max_seconds),
@@ -151,13 +155,13 @@ async def send_with_fast_retries(
         async for attempt in retrying:
             with attempt:
                 tries += 1
-                ensure_lease_held()
+                ensure_lease_held(lease)
                 if maybe_sent and adapter.finds_earlier:
                     found = await adapter.find_earlier(delivery)
                     if found is not None:
                         return SendAttempt(found, None, tries, maybe_sent, reconciled=True)
                 try:
-                    result = await adapter.send(delivery)
+                    result = await adapter.send(delivery, lease)
                 except DeliveryError as exc:
                     maybe_sent = maybe_sent or exc.outcome_unknown
                     last_error = exc

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -67,14 +65,27 @@ class LeaseLost(Exception):
     """Raised instead of sending: the worker can no longer be sure it holds the delivery."""
 
 
-# Set by the worker for each send it runs: false once the worker cannot be sure that the
-# delivery's lease is still its own (another worker may be about to take it over).
-lease_held: ContextVar[Callable[[], bool]] = ContextVar("lease_held", default=lambda: True)
+class LeaseGuard(Protocol):
+    """A delivery's lease as the worker knows it, handed to ``send``: ``held()`` turns
+    false once the worker cannot be sure the delivery is still its own (another worker
+    may be about to take it over)."""
+
+    def held(self) -> bool: ...
 
 
-def ensure_lease_held() -> None:
+class _Unguarded:
+    """For a send outside any worker (a one-off from the command line, a test)."""
+
+    def held(self) -> bool:
+        return True
+
+
+UNGUARDED: LeaseGuard = _Unguarded()
+
+
+def ensure_lease_held(lease: LeaseGuard) -> None:
     """Called by adapters after any slow preparation, right before the request goes out."""
-    if not lease_held.get()():
+    if not lease.held():
         raise LeaseLost
 
 
@@ -103,8 +114,9 @@ class ChannelAdapter(Protocol):
         unknown: its answer, or None when it has nothing that went through (send again)."""
         ...
 
-    async def send(self, delivery: ClaimedDelivery) -> SendResult:
-        """Hand the delivery to the provider."""
+    async def send(self, delivery: ClaimedDelivery, lease: LeaseGuard = UNGUARDED) -> SendResult:
+        """Hand the delivery to the provider; ``ensure_lease_held(lease)`` right before
+        anything goes on the wire after a slow preparation."""
         ...
 
     async def check(self, delivery: ClaimedDelivery) -> SendResult:

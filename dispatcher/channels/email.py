@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.policy
-import logging
 import ssl
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from dispatcher.channels.base import (
+    UNGUARDED,
     DeliveryError,
+    LeaseGuard,
     PermanentError,
     SendResult,
     TransientError,
@@ -28,8 +30,6 @@ from dispatcher.channels.smtp_relay import (
 )
 from dispatcher.models import Channel, ClaimedDelivery
 from dispatcher.render.email import email_bytes, message_id
-
-log = logging.getLogger(__name__)
 
 _SIGN_IN_SETTINGS = (
     "DISPATCHER_EMAIL__USERNAME with DISPATCHER_EMAIL__PASSWORD or "
@@ -245,10 +245,10 @@ class EmailAdapter:
             timeout=timeout,
         )
 
-    async def send(self, delivery: ClaimedDelivery) -> SendResult:
+    async def send(self, delivery: ClaimedDelivery, lease: LeaseGuard = UNGUARDED) -> SendResult:
         message = Outgoing(delivery, self.from_address, self.from_name)
         message.data(eight_bit=True)  # a message that cannot be written fails before any I/O
-        reply = await self._deliver(delivery.address, message)
+        reply = await self._deliver(delivery.address, message, lease)
         return SendResult(confirmed=True, provider_ref=message.message_id, summary=reply[:200])
 
     async def send_message(self, recipient: str, message: EmailMessage) -> str:
@@ -256,16 +256,22 @@ class EmailAdapter:
         the server's reply. Raises DeliveryError as ``send`` does."""
         return await self._deliver(recipient, _Prepared(message.as_bytes(policy=email.policy.SMTP)))
 
-    async def _deliver(self, recipient: str, message: Outgoing | _Prepared) -> str:
+    async def _deliver(
+        self, recipient: str, message: Outgoing | _Prepared, lease: LeaseGuard = UNGUARDED
+    ) -> str:
         """The transfer, on a new connection if a kept one turns out stale; the server's
         reply, or the failure classified."""
         try:
-            # A kept connection the server has closed meanwhile is replaced; at most every
-            # kept one can be stale, so this ends.
-            for _ in range(self.pool.size):
-                with contextlib.suppress(_Stale):
-                    return await self._transfer(recipient, message)
-            return await self._transfer(recipient, message)
+            # A kept connection the server has closed meanwhile is replaced at once; at most
+            # every kept one can be stale, so this ends.
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(_Stale),
+                stop=stop_after_attempt(self.pool.size + 1),
+                reraise=True,
+            ):
+                with attempt:
+                    return await self._transfer(recipient, message, lease)
+            raise AssertionError("unreachable: the last try returns or raises")
         except aiosmtplib.SMTPException as exc:
             raise classify_smtp_error(exc) from exc
         except OSError as exc:
@@ -273,10 +279,12 @@ class EmailAdapter:
                 f"cannot reach SMTP server {self.host}:{self.port}: {exc}"
             ) from exc
 
-    async def _transfer(self, recipient: str, message: Outgoing | _Prepared) -> str:
+    async def _transfer(
+        self, recipient: str, message: Outgoing | _Prepared, lease: LeaseGuard
+    ) -> str:
         """MAIL, RCPT and DATA on one pooled connection; the server's final reply."""
         async with self.pool.connection() as (smtp, reused):
-            ensure_lease_held()  # waiting for a connection may have taken a while
+            ensure_lease_held(lease)  # waiting for a connection may have taken a while
             eight_bit = smtp.supports_extension("8bitmime")
             try:
                 await smtp.mail(self.from_address, options=["BODY=8BITMIME"] if eight_bit else [])

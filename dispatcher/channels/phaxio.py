@@ -18,8 +18,10 @@ from typing import Any
 import aiohttp
 
 from dispatcher.channels.base import (
+    UNGUARDED,
     ChannelAdapter,
     DeliveryError,
+    LeaseGuard,
     SendResult,
     ensure_lease_held,
 )
@@ -107,7 +109,7 @@ class PhaxioAdapter(FaxHttp):
         self._header_text = header_text
         self._callback_url = callback_url
 
-    async def send(self, delivery: ClaimedDelivery) -> SendResult:
+    async def send(self, delivery: ClaimedDelivery, lease: LeaseGuard = UNGUARDED) -> SendResult:
         pdf = await asyncio.to_thread(render_fax_pdf, delivery, header_text=self._header_text)
         fields = {
             "to": delivery.address,
@@ -122,7 +124,7 @@ class PhaxioAdapter(FaxHttp):
         form.add_field(
             "file", pdf, filename=f"appeal-{delivery.id}.pdf", content_type="application/pdf"
         )
-        ensure_lease_held()  # rendering may have taken a while
+        ensure_lease_held(lease)  # rendering may have taken a while
         reply = await self._request("POST", "/v2/faxes", data=form)
         body = reply.body
         fax_id = (body.get("data") or {}).get("id")

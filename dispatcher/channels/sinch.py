@@ -22,8 +22,10 @@ from typing import Any
 import aiohttp
 
 from dispatcher.channels.base import (
+    UNGUARDED,
     ChannelAdapter,
     DeliveryError,
+    LeaseGuard,
     PermanentError,
     SendResult,
     TransientError,
@@ -152,7 +154,7 @@ class SinchAdapter(FaxHttp):
     def callback_url(self, delivery_id: int) -> str:
         return self._public_url + CALLBACK_PATH + callback_token(self._key, delivery_id)
 
-    async def send(self, delivery: ClaimedDelivery) -> SendResult:
+    async def send(self, delivery: ClaimedDelivery, lease: LeaseGuard = UNGUARDED) -> SendResult:
         pdf = await asyncio.to_thread(render_fax_pdf, delivery, header_text=self._header_text)
         form = aiohttp.FormData()
         form.add_field("to", delivery.address)
@@ -165,7 +167,7 @@ class SinchAdapter(FaxHttp):
         form.add_field(
             "file", pdf, filename=f"appeal-{delivery.id}.pdf", content_type="application/pdf"
         )
-        ensure_lease_held()  # rendering may have taken a while
+        ensure_lease_held(lease)  # rendering may have taken a while
         reply = await self._request("POST", self._faxes, data=form)
         if not reply.is_success:
             raise classify_http_status(reply)

@@ -23,8 +23,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from dispatcher.channels.base import (
+    UNGUARDED,
     ChannelAdapter,
     DeliveryError,
+    LeaseGuard,
     PermanentError,
     SendResult,
     TransientError,
@@ -166,7 +168,7 @@ class TelnyxAdapter(FaxHttp):
         self._webhook_url = webhook_url
         self._lookback = dt.timedelta(seconds=lookback_seconds)
 
-    async def send(self, delivery: ClaimedDelivery) -> SendResult:
+    async def send(self, delivery: ClaimedDelivery, lease: LeaseGuard = UNGUARDED) -> SendResult:
         request = {
             "connection_id": self._connection_id,
             "to": delivery.address,
@@ -176,7 +178,7 @@ class TelnyxAdapter(FaxHttp):
         }
         if self._webhook_url:
             request["webhook_url"] = self._webhook_url
-        ensure_lease_held()
+        ensure_lease_held(lease)
         reply = await self._request("POST", "/v2/faxes", json=request)
         if not reply.is_success:
             raise classify_http_status(reply)

@@ -17,9 +17,11 @@ import tweepy.asynchronous
 from yarl import URL
 
 from dispatcher.channels.base import (
+    UNGUARDED,
     DeliveryError,
     DuplicateContent,
     HandOff,
+    LeaseGuard,
     PermanentError,
     RateLimited,
     SendResult,
@@ -182,7 +184,7 @@ class TwitterAdapter:
             )
         return self._session
 
-    async def send(self, delivery: ClaimedDelivery) -> SendResult:
+    async def send(self, delivery: ClaimedDelivery, lease: LeaseGuard = UNGUARDED) -> SendResult:
         mode = self.modes.get(delivery.campaign_id, self.default_mode)
         if mode == "hand_off":
             raise HandOff("the campaign asks supporters to post on X themselves")
@@ -196,23 +198,25 @@ class TwitterAdapter:
                 post_reference(delivery.appeal_id, delivery.duplicates_before),
             )
             self._organisation.session = self._ensure_session()
-            return await self._post(self._organisation, text, ORGANISATION_KEY, user_auth=True)
-        return await self._post_as_supporter(delivery)
+            return await self._post(
+                self._organisation, text, ORGANISATION_KEY, lease, user_auth=True
+            )
+        return await self._post_as_supporter(delivery, lease)
 
-    async def _post_as_supporter(self, delivery: ClaimedDelivery) -> SendResult:
+    async def _post_as_supporter(self, delivery: ClaimedDelivery, lease: LeaseGuard) -> SendResult:
         """From the supporter's own account: refreshed first when its token is stale, and
         once more if X says the token is no longer good. The log says which account."""
         text = compose_own_post(delivery.address, delivery.tweet or "")
         token = await self._token(delivery.appeal_id, refresh=False)
         key = user_key(token.user_id)
         try:
-            posted = await self._post(self._as(token), text, key, user_auth=False)
+            posted = await self._post(self._as(token), text, key, lease, user_auth=False)
         except PermanentError as exc:
             if exc.code != "401":
                 raise
             token = await self._token(delivery.appeal_id, refresh=True)
             try:
-                posted = await self._post(self._as(token), text, key, user_auth=False)
+                posted = await self._post(self._as(token), text, key, lease, user_auth=False)
             except PermanentError as again:
                 if again.code == "401":
                     raise HandOff(f"X refused the supporter's token: {again.message}") from again
@@ -266,11 +270,17 @@ class TwitterAdapter:
             )
 
     async def _post(
-        self, client: tweepy.asynchronous.AsyncClient, text: str, key: str, *, user_auth: bool
+        self,
+        client: tweepy.asynchronous.AsyncClient,
+        text: str,
+        key: str,
+        lease: LeaseGuard,
+        *,
+        user_auth: bool,
     ) -> SendResult:
         """One post to X as ``client``'s account (``key``: its limits), within them."""
         await self._within_limits(key)
-        ensure_lease_held()  # a token refresh or the limits' look-up may have been slow
+        ensure_lease_held(lease)  # a token refresh or the limits' look-up may have been slow
         seen: dict[str, str] = {}
         _seen_headers.set(seen)
         try:
