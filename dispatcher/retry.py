@@ -8,20 +8,20 @@ from dataclasses import dataclass
 
 from tenacity import (
     AsyncRetrying,
-    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
+    wait_exponential,
 )
 
 from dispatcher.channels.base import (
     ChannelAdapter,
     DeliveryError,
+    LeaseGuard,
     LeaseLost,
     RateLimited,
     SendResult,
     TransientError,
-    LeaseGuard,
     ensure_lease_held,
 )
 from dispatcher.models import ClaimedDelivery
@@ -111,13 +111,6 @@ class SendAttempt:
     lease_lost: bool = False
 
 
-def _fast_wait(policy: RetryPolicy) -> object:
-    def wait(state: RetryCallState) -> float:
-        return float(policy.fast_wait_seconds * (2 ** (state.attempt_number - 1)))
-
-    return wait
-
-
 async def send_with_fast_retries(
     adapter: ChannelAdapter,
     delivery: ClaimedDelivery,
@@ -147,7 +140,7 @@ async def send_with_fast_retries(
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.fast_tries) | stop_before_delay(policy.fast_max_seconds),
-        wait=_fast_wait(policy),  # type: ignore[arg-type]
+        wait=wait_exponential(multiplier=policy.fast_wait_seconds),
         retry=retry_if_exception(fast_retryable),
         reraise=True,
     )

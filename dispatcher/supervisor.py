@@ -13,13 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-log = logging.getLogger(__name__)
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+
+from dispatcher.backoff import sleep_unless
+from dispatcher.logs import get_logger
+
+log = get_logger(__name__)
 
 BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+class _EndedByItself(Exception):
+    """The job returned without being asked to stop."""
 
 
 class State(enum.StrEnum):
@@ -53,6 +61,7 @@ class Supervisor:
         self.restarts = 0  # starts after a failure, over the supervisor's life
         self.problem: str | None = None  # why the last run failed
         self.next_start: float | None = None  # monotonic time of the next start, if waiting
+        self._in_a_row = 0  # failed runs in a row
 
     @property
     def can_send(self) -> bool:
@@ -60,38 +69,69 @@ class Supervisor:
         return self.state not in (State.FAILED, State.STOPPED)
 
     async def run(self, stop: asyncio.Event) -> None:
-        failed_in_a_row = 0
-        while not stop.is_set():
-            self.state, self.next_start = State.RUNNING, None
-            started = time.monotonic()
-            try:
-                await self._job(stop)
-            except Exception as exc:
-                self.problem = str(exc) or type(exc).__name__
-                traceback = None if isinstance(exc, self._expected) else exc
-                log.error("%s stopped: %s", self.name, self.problem, exc_info=traceback)
-            else:
-                if stop.is_set():
-                    break
-                self.problem = f"{self.name} ended by itself"
-                log.error("%s ended without being asked to", self.name)
-            if time.monotonic() - started >= self._healthy_after:
-                failed_in_a_row = 0
-            failed_in_a_row += 1
-            if self._give_up_after and failed_in_a_row >= self._give_up_after:
-                self.state = State.FAILED
-                log.error(
-                    "%s failed %d times in a row: not starting it again", self.name, failed_in_a_row
-                )
-                return
-            wait = self._backoff[min(failed_in_a_row - 1, len(self._backoff) - 1)]
-            self.state, self.next_start = State.RESTARTING, time.monotonic() + wait
-            log.warning("%s starts again in %.0f s", self.name, wait)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=wait)
-            if not stop.is_set():
-                self.restarts += 1
-        self.state, self.next_start = State.STOPPED, None
+        """Run the job, and start it again after each failure (tenacity drives the waits;
+        the count of failures in a row is ours, as a long healthy run resets it)."""
+        retrying = AsyncRetrying(
+            stop=self._gives_up,
+            wait=self._wait,
+            retry=retry_if_exception_type(Exception),
+            sleep=sleep_unless(stop),
+            before_sleep=self._restarting,
+            reraise=True,
+        )
+        with contextlib.suppress(Exception):  # given up: said, and the state says so
+            async for attempt in retrying:
+                with attempt:
+                    if stop.is_set():
+                        break
+                    if attempt.retry_state.attempt_number > 1:
+                        self.restarts += 1
+                    await self._run_once(stop)
+        if self.state is not State.FAILED:
+            self.state, self.next_start = State.STOPPED, None
+
+    async def _run_once(self, stop: asyncio.Event) -> None:
+        """One run of the job; raises when it failed (or ended without being asked)."""
+        self.state, self.next_start = State.RUNNING, None
+        started = time.monotonic()
+        try:
+            await self._job(stop)
+        except Exception as exc:
+            self.problem = str(exc) or type(exc).__name__
+            traceback = None if isinstance(exc, self._expected) else exc
+            log.error("job stopped", job=self.name, problem=self.problem, exc_info=traceback)
+            self._failed(started)
+            raise
+        if stop.is_set():
+            return
+        self.problem = f"{self.name} ended by itself"
+        log.error("job ended without being asked to", job=self.name)
+        self._failed(started)
+        raise _EndedByItself(self.problem)
+
+    def _failed(self, started: float) -> None:
+        if time.monotonic() - started >= self._healthy_after:
+            self._in_a_row = 0  # it ran well for a while: the waits start over
+        self._in_a_row += 1
+
+    def _gives_up(self, _state: RetryCallState) -> bool:
+        if self._give_up_after and self._in_a_row >= self._give_up_after:
+            self.state = State.FAILED
+            log.error(
+                "job failed too often: not starting it again",
+                job=self.name,
+                failed_in_a_row=self._in_a_row,
+            )
+            return True
+        return False
+
+    def _wait(self, _state: RetryCallState) -> float:
+        return self._backoff[min(self._in_a_row - 1, len(self._backoff) - 1)]
+
+    def _restarting(self, state: RetryCallState) -> None:
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        self.state, self.next_start = State.RESTARTING, time.monotonic() + wait
+        log.warning("job starts again", job=self.name, in_seconds=round(wait, 1))
 
     def describe(self) -> str:
         """One line for a health check: the state, and why and until when when it failed."""

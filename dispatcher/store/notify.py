@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
+from dispatcher.backoff import log_retry
 from dispatcher.models import QueueEvent as Event
-
-log = logging.getLogger(__name__)
 
 CHANNEL = "dispatcher_events"
 _RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0)
@@ -40,6 +39,7 @@ class Notifier:
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()  # set while LISTEN is in place (PostgreSQL)
         self._changed_at = -CHANGED_EVERY
+        self._failures = 0  # reconnections in a row that did not hold
 
     async def announce(self, conn: AsyncConnection, *events: Event) -> None:
         """Inside a write transaction: tell other processes when it commits.
@@ -83,36 +83,44 @@ class Notifier:
                     await listener
 
     async def _listen(self) -> None:
-        """Hold a LISTEN connection; after losing it, reconnect with growing waits."""
-        failures = 0
-        while True:
-            lost = asyncio.Event()
+        """Hold a LISTEN connection; after losing it, reconnect with growing waits (they
+        start over once a connection held)."""
+        retrying = AsyncRetrying(
+            wait=self._reconnect_wait,
+            retry=retry_if_exception_type(Exception),
+            before_sleep=log_retry("listening for queue events failed; polling meanwhile"),
+        )
+        async for attempt in retrying:
+            with attempt:
+                await self._hold_listen()
 
-            def on_lost(_conn: Any, lost: asyncio.Event = lost) -> None:
-                lost.set()
+    def _reconnect_wait(self, _state: RetryCallState) -> float:
+        wait = _RECONNECT_SECONDS[min(self._failures, len(_RECONNECT_SECONDS) - 1)]
+        self._failures += 1
+        return wait
 
+    async def _hold_listen(self) -> None:
+        """LISTEN until the connection is lost; raises then (or when it cannot connect)."""
+        lost = asyncio.Event()
+
+        def on_lost(_conn: Any) -> None:
+            lost.set()
+
+        async with self._engine.connect() as conn:
+            raw: Any = (await conn.get_raw_connection()).driver_connection
+            raw.add_termination_listener(on_lost)
+            await raw.add_listener(CHANNEL, self._heard)
+            self.listening.set()
+            self._failures = 0
             try:
-                async with self._engine.connect() as conn:
-                    raw: Any = (await conn.get_raw_connection()).driver_connection
-                    raw.add_termination_listener(on_lost)
-                    await raw.add_listener(CHANNEL, self._heard)
-                    self.listening.set()
-                    failures = 0
-                    try:
-                        await lost.wait()
-                    finally:
-                        self.listening.clear()
-                        if not raw.is_closed():
-                            await raw.remove_listener(CHANNEL, self._heard)
-                    # The connection is gone: SQLAlchemy must not reuse it.
-                    await conn.invalidate()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("listening for queue events failed (%r); polling meanwhile", exc)
-            wait = _RECONNECT_SECONDS[min(failures, len(_RECONNECT_SECONDS) - 1)]
-            failures += 1
-            await asyncio.sleep(wait)
+                await lost.wait()
+            finally:
+                self.listening.clear()
+                if not raw.is_closed():
+                    await raw.remove_listener(CHANNEL, self._heard)
+            # The connection is gone: SQLAlchemy must not reuse it.
+            await conn.invalidate()
+        raise ConnectionError("the LISTEN connection was lost")
 
     def _heard(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
