@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Self
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dispatcher.models import QueueEvent
 from dispatcher.store.engine import (
     WRITE_OPTION,
     create_engine,
@@ -40,15 +41,22 @@ class StoreBase:
         return self.notifier.subscribe(subscriber)
 
     @contextlib.asynccontextmanager
-    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+    async def _writing(self, events: Sequence[QueueEvent] = ()) -> AsyncIterator[AsyncConnection]:
         """A write transaction (SQLite: one at a time per process; others still wait on
-        BEGIN IMMEDIATE with the busy timeout)."""
-        if self._sqlite_writer is None:
-            async with self._write_engine.begin() as conn:
-                yield conn
-            return
-        async with self._sqlite_writer, self._write_engine.begin() as conn:
+        BEGIN IMMEDIATE with the busy timeout).
+
+        ``events`` (a list the body may still add to) are announced to other processes in
+        the transaction and published to this one's subscribers once it has committed;
+        nothing is announced when the body raises."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self._sqlite_writer is not None:
+                await stack.enter_async_context(self._sqlite_writer)
+            conn = await stack.enter_async_context(self._write_engine.begin())
             yield conn
+            if events:
+                await self.notifier.announce(conn, *events)
+        if events:
+            self.notifier.publish(*events)
 
     @classmethod
     async def open(cls, url: str, *, migrate_schema: bool = True) -> Self:

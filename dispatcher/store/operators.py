@@ -243,12 +243,11 @@ class OperatorStore(StoreBase):
         events = [QueueEvent.CHANGED]
         if to is DeliveryStatus.QUEUED:
             events.append(QueueEvent.QUEUED)
-        async with self._writing() as conn:
+        announced: list[QueueEvent] = []
+        async with self._writing(announced) as conn:
             changed = int((await conn.execute(statement.values(values))).rowcount)
             if changed:
-                await self.notifier.announce(conn, *events)
-        if changed:
-            self.notifier.publish(*events)
+                announced += events
         return changed
 
     async def count_selection(self, selection: Selection) -> dict[DeliveryStatus, int]:
@@ -328,13 +327,12 @@ class OperatorStore(StoreBase):
             .values(values)
         )
         events = [QueueEvent.CHANGED, *([QueueEvent.QUEUED] if approve else [])]
-        async with self._writing() as conn:
+        announced: list[QueueEvent] = []
+        async with self._writing(announced) as conn:
             changed = await _await_supporter(conn, appeal_id, now) if approve else 0
             changed += int((await conn.execute(statement)).rowcount)
             if changed:
-                await self.notifier.announce(conn, *events)
-        if changed:
-            self.notifier.publish(*events)
+                announced += events
         return changed
 
 

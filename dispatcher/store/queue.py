@@ -76,7 +76,8 @@ class QueueStore(StoreBase):
         wanted = [(channel, n) for channel, n in per_channel.items() if n > 0]
         if not wanted:
             return []
-        async with self._writing() as conn:
+        events: list[QueueEvent] = []
+        async with self._writing(events) as conn:
             # Stamped once the write lock is held, so stamps follow commit order.
             now = given_now or utcnow()
             lease_until = now + dt.timedelta(seconds=lease_seconds)
@@ -96,9 +97,7 @@ class QueueStore(StoreBase):
             await open_attempts(conn, worker, sends, now, providers)
             loaded = await load_claimed(conn, [c.id for c in claimed])
             if sends:
-                await self.notifier.announce(conn, QueueEvent.CHANGED)
-        if sends:
-            self.notifier.publish(QueueEvent.CHANGED)
+                events.append(QueueEvent.CHANGED)
         return loaded
 
     @staticmethod
@@ -170,10 +169,9 @@ class QueueStore(StoreBase):
             return
         numbered = [u for u in updates if u.attempt is not None]
         given_now = now
-        async with self._writing() as conn:
+        async with self._writing([QueueEvent.CHANGED]) as conn:
             # Stamped once the write lock is held, so stamps follow commit order.
             now = given_now or utcnow()
-            await self.notifier.announce(conn, QueueEvent.CHANGED)
             if numbered:
                 await record_many(conn, worker, numbered, now)
             await self._pause_for(conn, [u for u in updates if u.pause_until is not None])
@@ -186,7 +184,6 @@ class QueueStore(StoreBase):
                         now,
                         close_attempt_regardless=True,
                     )
-        self.notifier.publish(QueueEvent.CHANGED)
 
     @staticmethod
     async def _pause_for(conn: AsyncConnection, paused: list[DeliveryUpdate]) -> None:

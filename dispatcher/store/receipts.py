@@ -232,7 +232,8 @@ class ReceiptStore(StoreBase):
         now = now or utcnow()
         a, d = appeals, deliveries
         asked = and_(a.c.id == appeal_id, a.c.reply_to, a.c.supporter_name != "")
-        async with self._writing() as conn:
+        events: list[QueueEvent] = []
+        async with self._writing(events) as conn:
             if await conn.scalar(select(a.c.id).where(asked)) is None:
                 return False
             await conn.execute(
@@ -246,11 +247,8 @@ class ReceiptStore(StoreBase):
                 )
                 .values(status=DeliveryStatus.QUEUED.value, next_attempt_at=now, updated_at=now)
             )
-            queued = int(waiting.rowcount) > 0
-            if queued:
-                await self.notifier.announce(conn, QueueEvent.QUEUED, QueueEvent.CHANGED)
-        if queued:
-            self.notifier.publish(QueueEvent.QUEUED, QueueEvent.CHANGED)
+            if int(waiting.rowcount) > 0:
+                events += [QueueEvent.QUEUED, QueueEvent.CHANGED]
         return True
 
     async def disown_appeal(
@@ -262,7 +260,8 @@ class ReceiptStore(StoreBase):
         None for an unknown appeal."""
         now = now or utcnow()
         a, d = appeals, deliveries
-        async with self._writing() as conn:
+        events: list[QueueEvent] = []
+        async with self._writing(events) as conn:
             if await conn.scalar(select(a.c.id).where(a.c.id == appeal_id)) is None:
                 return None
             stopped = await conn.execute(
@@ -286,11 +285,10 @@ class ReceiptStore(StoreBase):
                 .where(receipts.c.appeal_id == appeal_id, receipts.c.status == "queued")
                 .values(status="cancelled")
             )
+            events.append(QueueEvent.CHANGED)
             sending = await conn.scalar(
                 select(d.c.id).where(d.c.appeal_id == appeal_id, d.c.status.in_(_PENDING))
             )
             if sending is None:
                 await forget_appeals(conn, [appeal_id], key)
-            await self.notifier.announce(conn, QueueEvent.CHANGED)
-        self.notifier.publish(QueueEvent.CHANGED)
         return int(stopped.rowcount)

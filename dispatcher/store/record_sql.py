@@ -12,7 +12,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    and_,
+    Update,
     bindparam,
     case,
     func,
@@ -27,18 +27,14 @@ from dispatcher.store.queue_sql import LEASE_EXPIRED
 from dispatcher.store.schema import UTCDateTime, attempts, deliveries
 
 
-def _record_delivery_statement() -> Any:
-    """UPDATE for many outcomes at once (executemany): each delivery, guarded by its lease
-    owner and attempt number."""
+def _delivery_statement(*guards: ColumnElement[bool]) -> Update:
+    """UPDATE of one delivery (``b_id``) from :func:`outcome_params`, where ``guards``
+    hold: the column rules every writer of an outcome shares."""
     d = deliveries
     keep_error = bindparam("b_keep_error", type_=Boolean)
     return (
         update(d)
-        .where(
-            d.c.id == bindparam("b_id", type_=Integer),
-            d.c.lease_owner == bindparam("b_worker", type_=String),
-            d.c.attempts == bindparam("b_attempt", type_=Integer),
-        )
+        .where(d.c.id == bindparam("b_id", type_=Integer), *guards)
         .values(
             status=bindparam("b_status", type_=String),
             lease_until=None,
@@ -63,7 +59,39 @@ def _record_delivery_statement() -> Any:
     )
 
 
-def _record_attempt_statement() -> Any:
+def outcome_params(
+    u: DeliveryUpdate, now: dt.datetime, *, worker: str | None = None, count_pause: bool = True
+) -> dict[str, Any]:
+    """The parameters of one outcome's statements (the delivery's and its attempt's)."""
+    error = u.error
+    return {
+        "b_id": u.delivery_id,
+        "b_worker": worker,
+        "b_attempt": u.attempt,
+        "b_status": u.status.value,
+        "b_now": now,
+        "b_next": u.next_attempt_at,
+        "b_ref": u.provider_ref,
+        "b_settlement": u.settlement.value if u.settlement else None,
+        # Neither a rate limit nor a send the worker held back counts to the cap.
+        "b_paused": int(
+            count_pause
+            and (
+                u.pause_until is not None
+                or u.attempt_outcome in (AttemptOutcome.NOT_SENT, AttemptOutcome.RATE_LIMITED)
+            )
+        ),
+        # An error replaces the last one; delivery clears it; anything else keeps it.
+        "b_keep_error": error is None and u.status is not DeliveryStatus.DELIVERED,
+        "b_class": error.error_class if error else None,
+        "b_code": error.code if error else None,
+        "b_message": error.message if error else None,
+        "b_outcome": u.attempt_outcome.value if u.attempt_outcome else None,
+        "b_summary": u.response_summary,
+    }
+
+
+def _record_attempt_statement() -> Update:
     """UPDATE for many outcomes at once (executemany): the attempt row each one closes."""
     cut_off = attempts.c.error_class == LEASE_EXPIRED
     return (
@@ -93,7 +121,10 @@ def _record_attempt_statement() -> Any:
     )
 
 
-_RECORD_DELIVERY = _record_delivery_statement()
+_RECORD_DELIVERY = _delivery_statement(
+    deliveries.c.lease_owner == bindparam("b_worker", type_=String),
+    deliveries.c.attempts == bindparam("b_attempt", type_=Integer),
+)
 _RECORD_ATTEMPT = _record_attempt_statement()
 
 
@@ -105,34 +136,8 @@ async def record_many(
     A delivery ``worker`` no longer holds on that attempt is left alone; the attempt row
     is closed regardless (the worker did finish its attempt, and knows how it ended).
     """
-    rows = []
-    for u in updates:
-        assert u.attempt is not None
-        error = u.error
-        rows.append(
-            {
-                "b_id": u.delivery_id,
-                "b_worker": worker,
-                "b_attempt": u.attempt,
-                "b_status": u.status.value,
-                "b_now": now,
-                "b_next": u.next_attempt_at,
-                "b_ref": u.provider_ref,
-                "b_settlement": u.settlement.value if u.settlement else None,
-                # Neither a rate limit nor a send the worker held back counts to the cap.
-                "b_paused": int(
-                    u.pause_until is not None
-                    or u.attempt_outcome in (AttemptOutcome.NOT_SENT, AttemptOutcome.RATE_LIMITED)
-                ),
-                # An error replaces the last one; delivery clears it; anything else keeps it.
-                "b_keep_error": error is None and u.status is not DeliveryStatus.DELIVERED,
-                "b_class": error.error_class if error else None,
-                "b_code": error.code if error else None,
-                "b_message": error.message if error else None,
-                "b_outcome": u.attempt_outcome.value if u.attempt_outcome else None,
-                "b_summary": u.response_summary,
-            }
-        )
+    assert all(u.attempt is not None for u in updates)
+    rows = [outcome_params(u, now, worker=worker) for u in updates]
     await conn.execute(_RECORD_DELIVERY, rows)
     closing = [row for row, u in zip(rows, updates, strict=True) if u.attempt_outcome]
     if closing:
@@ -154,29 +159,9 @@ async def apply_update(
     Returns 1 if the delivery changed, else 0.
     """
     d = deliveries
-    values: dict[str, Any] = {
-        "status": u.status.value,
-        "lease_until": None,
-        "lease_owner": None,
-        "updated_at": now,
-    }
-    if u.next_attempt_at is not None:
-        values["next_attempt_at"] = u.next_attempt_at
-    if u.provider_ref is not None:
-        values["provider_ref"] = u.provider_ref
-    if u.settlement is not None:
-        values["settlement"] = u.settlement.value
-    if u.error is not None:
-        values |= {
-            "last_error_class": u.error.error_class,
-            "last_error_code": u.error.code,
-            "last_error_message": u.error.message,
-        }
-    elif u.status is DeliveryStatus.DELIVERED:
-        values |= {"last_error_class": None, "last_error_code": None, "last_error_message": None}
-    if u.attempt is not None:
-        condition = and_(condition, d.c.attempts == u.attempt)
-    result = await conn.execute(update(d).where(d.c.id == u.delivery_id, condition).values(values))
+    params = outcome_params(u, now, count_pause=False)
+    guards = [condition] if u.attempt is None else [condition, d.c.attempts == u.attempt]
+    result = await conn.execute(_delivery_statement(*guards), params)
     changed = int(result.rowcount)
     if u.attempt_outcome is not None and (changed or close_attempt_regardless):
         number: Any = u.attempt
@@ -190,12 +175,12 @@ async def apply_update(
             )
             .values(
                 finished_at=now,
-                outcome=u.attempt_outcome.value,
-                error_class=u.error.error_class if u.error else None,
-                error_code=u.error.code if u.error else None,
-                error_message=u.error.message if u.error else None,
-                provider_ref=u.provider_ref,
-                response_summary=u.response_summary,
+                outcome=params["b_outcome"],
+                error_class=params["b_class"],
+                error_code=params["b_code"],
+                error_message=params["b_message"],
+                provider_ref=params["b_ref"],
+                response_summary=params["b_summary"],
             )
         )
     return changed

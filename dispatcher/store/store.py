@@ -92,7 +92,8 @@ class Store(QueueStore, ReceiptStore, OperatorStore, XAccountStore, SourcesStore
         """
         for _ in range(3):
             try:
-                async with self._writing() as conn:
+                events: list[QueueEvent] = []
+                async with self._writing(events) as conn:
                     # Stamped once the write lock is held, so stamps follow commit order.
                     receipt = await insert_appeal(
                         conn,
@@ -103,9 +104,7 @@ class Store(QueueStore, ReceiptStore, OperatorStore, XAccountStore, SourcesStore
                         providers=providers or {},
                     )
                     if receipt.created:
-                        await self.notifier.announce(conn, QueueEvent.QUEUED, QueueEvent.CHANGED)
-                if receipt.created:
-                    self.notifier.publish(QueueEvent.QUEUED, QueueEvent.CHANGED)
+                        events += [QueueEvent.QUEUED, QueueEvent.CHANGED]
                 return receipt
             except IntegrityError:
                 # A concurrent identical submission won the race: look again.
@@ -246,7 +245,8 @@ class Store(QueueStore, ReceiptStore, OperatorStore, XAccountStore, SourcesStore
         now = now or utcnow()
         d = deliveries
         values = status_values(to, now, error)
-        async with self._writing() as conn:
+        events: list[QueueEvent] = []
+        async with self._writing(events) as conn:
             result = await conn.execute(
                 update(d)
                 .where(d.c.id == delivery_id, d.c.status.in_([s.value for s in allowed_from]))
@@ -255,11 +255,9 @@ class Store(QueueStore, ReceiptStore, OperatorStore, XAccountStore, SourcesStore
             if result.rowcount == 0:
                 return None
             row = (await conn.execute(select(d).where(d.c.id == delivery_id))).one()
-            events = [QueueEvent.CHANGED]
+            events.append(QueueEvent.CHANGED)
             if to is DeliveryStatus.QUEUED:
                 events.append(QueueEvent.QUEUED)
-            await self.notifier.announce(conn, *events)
-        self.notifier.publish(*events)
         return _log_entry(row)
 
     async def awaiting_fax(self, provider_ref: str) -> ClaimedDelivery | None:
@@ -290,12 +288,11 @@ class Store(QueueStore, ReceiptStore, OperatorStore, XAccountStore, SourcesStore
             deliveries.c.provider_ref == provider_ref,
             deliveries.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value,
         )
-        async with self._writing() as conn:
+        events: list[QueueEvent] = []
+        async with self._writing(events) as conn:
             changed = await apply_update(conn, update_, condition, now or utcnow()) > 0
             if changed:
-                await self.notifier.announce(conn, QueueEvent.CHANGED)
-        if changed:
-            self.notifier.publish(QueueEvent.CHANGED)
+                events.append(QueueEvent.CHANGED)
         return changed
 
     async def record_reported_action(
