@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 MAX_LINES = 60
 # Declarative tables, where length is a list of things rather than steps.
 DECLARATIVE = {
-    ("dispatcher/cli.py", "build_parser"),  # the argument parser
+    ("dispatcher/cli/parser.py", "build_parser"),  # the argument parser
     ("dispatcher/store/queue_sql.py", "load_claimed"),  # the columns a worker needs
 }
 
