@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
 from dispatcher.cli.usage import UsageError
 from dispatcher.output import err, out
@@ -23,26 +24,41 @@ from dispatcher.service import Service
 from dispatcher.settings import Settings
 from dispatcher.worker import Worker
 
+if TYPE_CHECKING:
+    from dispatcher.web.metrics import WorkerMetrics
+
 
 async def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from dispatcher.web.metrics import WorkerMetrics
+
     require_secret_when_live(settings)
     async with open_service(settings) as service:
+        metrics = WorkerMetrics()
         # Build first: half-given provider settings fail before anything starts.
-        worker = build_worker(settings, service)
+        worker = build_worker(settings, service, on_attempt=metrics.observe_attempt)
+        metrics.watch(worker)
         announce_channel_modes(settings, lambda line: err.print(line, markup=False))
         async with embedded_sandbox(settings, err.print):
-            await _run_worker(worker, settings, service, drain=args.drain)
+            await _run_worker(worker, settings, service, metrics, drain=args.drain)
     return 0
 
 
-async def _run_worker(worker: Worker, settings: Settings, service: Service, *, drain: bool) -> None:
+async def _run_worker(
+    worker: Worker, settings: Settings, service: Service, metrics: WorkerMetrics, *, drain: bool
+) -> None:
+    """The worker until it is stopped (or, with ``drain``, has nothing left), with its
+    /metrics and /healthz served beside it when DISPATCHER_WORKER__METRICS_PORT is set."""
+    from dispatcher.web.worker_probe import WorkerProbe, serving_probe
+
     stop = asyncio.Event()
     install_stop_handlers(stop, asyncio.current_task())
-    err.print(f"worker {worker.name} started" + (" (drain)" if drain else ""))
-    try:
-        stats = await run_with_receipts(worker, settings, service, stop=stop, drain=drain)
-    finally:
-        await close_adapters(worker)
+    probe = WorkerProbe(worker, service, metrics, stop)
+    async with serving_probe(settings, probe, lambda line: err.print(line, markup=False)):
+        err.print(f"worker {worker.name} started" + (" (drain)" if drain else ""))
+        try:
+            stats = await run_with_receipts(worker, settings, service, stop=stop, drain=drain)
+        finally:
+            await close_adapters(worker)
     summary = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "nothing to do"
     err.print(
         f"worker stopped: {stats.handled} handled, recorded in {stats.commits} transactions "
