@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from dispatcher.sandbox import Sandbox
 from tests.conftest import OPEN_CAMPAIGN, free_port
+from tests.unit.test_deployment import worker_healthcheck
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -121,6 +122,14 @@ async def until(
     raise AssertionError(f"{path}: never as wanted; last answer {answer and answer.text}")
 
 
+async def compose_healthcheck(port: int) -> int:
+    """The exit status of docker-compose.yml's health check for the worker on ``port``."""
+    check = await asyncio.create_subprocess_exec(
+        *worker_healthcheck(port), stderr=asyncio.subprocess.DEVNULL
+    )
+    return await asyncio.wait_for(check.wait(), timeout=30)
+
+
 async def stop(worker: asyncio.subprocess.Process) -> str:
     """SIGTERM, as compose stops it; its stderr."""
     worker.send_signal(signal.SIGTERM)
@@ -139,6 +148,7 @@ async def test_the_worker_serves_health_and_counts_what_it_sends(
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             health = await until(client, "/healthz", lambda a: a.status_code == 200)
             assert health.json()["status"] == "ok" and health.json()["database"] == "ok"
+            assert await compose_healthcheck(port) == 0
             before = samples((await client.get("/metrics")).text)
             assert value(before, "dispatcher_worker_handled_total") == 0
             assert value(before, "dispatcher_worker_claims_total") == 0
@@ -244,6 +254,7 @@ async def test_the_worker_is_unhealthy_while_its_database_is_gone(
             await set_connections(database_url, allowed=False)
             try:
                 gone = await until(client, "/healthz", lambda a: a.status_code == 503)
+                unhealthy = await compose_healthcheck(port)
             finally:
                 await set_connections(database_url, allowed=True)
             back = await until(client, "/healthz", lambda a: a.status_code == 200)
@@ -252,6 +263,7 @@ async def test_the_worker_is_unhealthy_while_its_database_is_gone(
     finally:
         await stop(worker)
     assert gone.json()["status"] == "unhealthy"
+    assert unhealthy != 0  # compose marks the container unhealthy
     assert gone.json()["reason"].startswith("the database is ")
     assert back.json()["status"] == "ok"
     assert officials_received(sandbox) == {"email": 2, "fax": 2, "twitter": 1}
