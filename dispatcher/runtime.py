@@ -12,7 +12,6 @@ import datetime as dt
 import errno
 import hashlib
 import hmac
-import logging
 import secrets
 import signal
 from collections.abc import AsyncIterator, Callable, Collection
@@ -47,9 +46,6 @@ from dispatcher.worker import Worker, WorkerStats, WorkerStopped
 
 if TYPE_CHECKING:
     from dispatcher.sandbox import Faults, Sandbox
-
-log = logging.getLogger(__name__)
-
 
 # Without DISPATCHER_SECRET_KEY, links are signed with this process's own key: the same for
 # its pages and its worker (serve's receipts link to its own pages), but not across

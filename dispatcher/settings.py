@@ -176,6 +176,12 @@ class WorkerSettings(BaseModel):
     record_gather_seconds: float = Field(default=0.005, ge=0, le=1)
     # `serve`'s worker: failed starts in a row before its supervisor gives up (0: never).
     restart_limit: int = Field(default=10, ge=0)
+    # `dispatcher worker` serves /metrics (Prometheus) and /healthz on this port; unset,
+    # it serves nothing (the default). Several workers on one host need a port each.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # The address /metrics and /healthz listen on: this host only by default; 0.0.0.0 in a
+    # container, for its health check and Prometheus. Never a public address.
+    metrics_host: str = "127.0.0.1"
 
 
 class IntakeSettings(BaseModel):

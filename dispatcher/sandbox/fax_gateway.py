@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import re
 import time
 from collections.abc import Mapping
@@ -26,11 +25,13 @@ from typing import Any, ClassVar, Literal
 import httpx
 from aiohttp import BasicAuth, BodyPartReader, web
 
+from dispatcher.logs import get_logger
+
 from .faults import FaultCounter, Faults
 from .http_server import HttpServer, drip, reset_connection, stall
 from .recording import NumberedFolder
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 FaxStatus = Literal["queued", "inprogress", "success", "failure"]
 # A planned failure: the dialect's error type, code and message.
@@ -266,7 +267,7 @@ class FaxGateway(HttpServer):
         # Retrieve the exception (e.g. a disk error writing the PDF) so it is logged
         # once, here, instead of as "Task exception was never retrieved".
         if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("sandbox fax: transmission task %s failed", task.get_name(), exc_info=exc)
+            log.error("sandbox fax: a transmission failed", task=task.get_name(), exc_info=exc)
 
     async def _transmit(self, fax: SandboxFax) -> None:
         if not fax.ready:
@@ -322,7 +323,7 @@ class FaxGateway(HttpServer):
         }
         text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
         self._folder.write_bytes(f"{stem}.json", text.encode())
-        log.info("sandbox fax: recorded %s.pdf", stem)
+        log.info("sandbox fax: recorded a fax", file=f"{stem}.pdf")
 
     async def post(
         self, fax: SandboxFax, url: str, content: bytes, headers: Mapping[str, str]
@@ -333,16 +334,16 @@ class FaxGateway(HttpServer):
             response = await self._client.post(url, content=content, headers=dict(headers))
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             # The receiver being down must not take the gateway down with it.
-            log.warning("sandbox fax: callback for fax %s to %s failed: %r", fax.ref, url, exc)
+            log.warning("sandbox fax: a callback failed", fax_id=fax.ref, url=url, error=repr(exc))
             return
         with contextlib.suppress(ValueError):
             self.callback_answers.append((fax.id, response.status_code, response.json()))
         if response.is_error:
             log.warning(
-                "sandbox fax: callback for fax %s to %s answered HTTP %s",
-                fax.ref,
-                url,
-                response.status_code,
+                "sandbox fax: a callback was refused",
+                fax_id=fax.ref,
+                url=url,
+                http_status=response.status_code,
             )
 
     async def fetch(self, url: str) -> bytes | None:
@@ -351,7 +352,7 @@ class FaxGateway(HttpServer):
         try:
             response = await self._client.get(url)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            log.warning("sandbox fax: cannot fetch %s: %r", url, exc)
+            log.warning("sandbox fax: cannot fetch the media", url=url, error=repr(exc))
             return None
         return response.content if response.status_code == 200 else None
 

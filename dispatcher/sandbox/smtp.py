@@ -21,7 +21,6 @@ import base64
 import binascii
 import email.policy
 import json
-import logging
 import ssl
 import warnings
 from dataclasses import dataclass, field
@@ -32,11 +31,13 @@ from typing import Any, Literal, cast
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from dispatcher.logs import get_logger
+
 from .faults import FaultCounter, Faults
 from .http_server import STALL_SECONDS, listening_socket, reset_connection
 from .recording import NumberedFolder
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _PARSER = BytesParser(_class=EmailMessage, policy=email.policy.default)
 
@@ -245,7 +246,7 @@ class SmtpSink:
         stem = self._folder.next_stem(first_rcpt)
         self._folder.write_bytes(f"{stem}.eml", raw)
         self.messages.append(_PARSER.parsebytes(raw))
-        log.info("sandbox smtp: recorded %s.eml", stem)
+        log.info("sandbox smtp: recorded an email", file=f"{stem}.eml")
         return stem
 
     def _make_session(self) -> SMTP:

@@ -19,7 +19,6 @@ Accepted tweets go to ``tweets`` and, one JSON object a line, to
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -30,11 +29,13 @@ from typing import Any
 
 from aiohttp import web
 
+from dispatcher.logs import get_logger
+
 from .faults import FaultCounter, Faults
 from .http_server import HttpServer, drip, reset_connection, stall
 from .x_oauth import OAuthState, authorize_decision, authorize_page, token, users_me
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # An @mention as X parses it: 1-15 word characters not glued to a preceding word
 # character (so "someone@example.org" mentions nobody).
@@ -229,7 +230,7 @@ class XApi(HttpServer):
         self._directory.mkdir(parents=True, exist_ok=True)
         with (self._directory / "tweets.jsonl").open("a", encoding="utf-8") as out:
             out.write(json.dumps(tweet, ensure_ascii=False) + "\n")
-        log.info("sandbox x: recorded tweet %s", tweet["id"])
+        log.info("sandbox x: recorded a post", tweet_id=tweet["id"])
         return tweet
 
     def _next_id(self) -> str:

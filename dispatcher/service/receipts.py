@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -24,6 +23,7 @@ from typing import Protocol
 from dispatcher.channels.base import DeliveryError, PermanentError
 from dispatcher.channels.registry import CHANNEL_LABELS
 from dispatcher.i18n import _, current, format_date, sentences, speaking
+from dispatcher.logs import get_logger
 from dispatcher.models import SANDBOX, Channel, DeliveryStatus, LogEntry, utcnow
 from dispatcher.service.context import Service
 from dispatcher.service.forget import forget_link
@@ -34,7 +34,7 @@ from dispatcher.service.x_accounts import hand_off_link, hand_off_text
 from dispatcher.store import lasting_problem
 from dispatcher.store.receipts import CONFIRM, FAILURE, REPEAT, ReceiptAppeal, ReceiptJob
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MAX_TRIES = 6
 LEASE_SECONDS = 120.0
@@ -295,9 +295,9 @@ async def send_receipts(
             since = await receipts_round(service, sender, since, from_address, from_name)
         except Exception as exc:  # the database: try again on the next round
             if lasting_problem(exc):  # not the database's moment: an error of ours, loudly
-                log.error("receipts failed; trying again: %r", exc, exc_info=exc)
+                log.error("receipts failed; trying again", error=repr(exc), exc_info=exc)
             else:
-                log.warning("could not send receipts; trying again: %r", exc)
+                log.warning("could not send receipts; trying again", error=repr(exc))
         if stopping:
             return
         with contextlib.suppress(TimeoutError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dispatcher.logs import get_logger
 from dispatcher.runtime import embedded_sandbox, open_service, supervised_worker
 from dispatcher.settings import Settings
 from dispatcher.web.deps import WebContext, refuse_control_characters
@@ -37,7 +37,7 @@ from dispatcher.web.routes.webhooks import MAX_CALLBACK_BYTES
 from dispatcher.web.schemas import use_our_error_shape
 from dispatcher.web.security import BodyLimit, Csrf, RateLimiter, SecurityHeaders
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 ROUTERS = (appeals, operator, review, health, webhooks, docs, pages, embed, dashboard, x_accounts)
 STATIC = Path(__file__).parent / "static"
 
@@ -131,7 +131,10 @@ async def _stop_worker(context: WebContext) -> None:
     try:
         await asyncio.wait_for(task, timeout=60)
     except TimeoutError:
-        log.warning("worker did not finish its sends in flight in 60 s; cancelling it")
+        log.warning(
+            "the worker did not finish its sends in flight in time; cancelling it",
+            waited_seconds=60,
+        )
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

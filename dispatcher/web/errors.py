@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,8 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dispatcher.logs import get_logger
 from dispatcher.service import ErrorKind, ServiceError
 
-log = logging.getLogger(__name__)
-failures = get_logger(__name__)
+log = get_logger(__name__)
 DATABASE_RETRY_SECONDS = 30
 
 STATUS_OF = {
@@ -107,7 +105,7 @@ def install_error_handlers(app: FastAPI, page: PageRenderer | None = None) -> No
     async def _database_unavailable(request: Request, exc: Exception) -> Response:
         # Unreachable, locked past the busy timeout, read-only: nothing was stored (the
         # transaction rolled back), and trying again shortly is the right thing to do.
-        log.warning("the database did not answer a request: %r", exc)
+        log.warning("the database did not answer a request", error=repr(exc))
         return await respond(
             request,
             503,
@@ -153,7 +151,7 @@ class UnexpectedErrors:
         try:
             await self.app(scope, receive, watched)
         except Exception as exc:
-            failures.error(
+            log.error(
                 "request_failed",
                 method=scope.get("method"),
                 path=scope.get("path"),

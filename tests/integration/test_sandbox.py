@@ -249,7 +249,11 @@ async def test_failing_callback_is_logged_and_ignored(
             if any("callback" in r.getMessage() for r in caplog.records):
                 break
             await asyncio.sleep(0.01)
-        assert any("callback for fax 1" in r.getMessage() for r in caplog.records)
+        [failed] = [r for r in caplog.records if "callback" in r.getMessage()]
+        assert failed.getMessage() == "sandbox fax: a callback failed"
+        fields = vars(failed)  # the event's fields, as the log line shows them
+        assert (fields["fax_id"], fields["url"]) == ("1", dead_url)
+        assert "ConnectError" in fields["error"]
         # The gateway still answers after the failed callback.
         assert (await poll_final(client, 1))["status"] == "success"
 

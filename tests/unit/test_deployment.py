@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ def test_start_order_waits_for_health_and_the_migration() -> None:
         "mailpit": "service_healthy",
         "sandbox": "service_healthy",
     }
-    for service in ("postgres", "api", "sandbox", "mailpit"):
+    for service in ("postgres", "api", "worker", "sandbox", "mailpit"):
         assert SERVICES[service]["healthcheck"]["test"], service
 
 
@@ -87,6 +88,30 @@ def test_the_worker_can_be_scaled() -> None:
     # --scale worker=N needs no fixed name and no host port.
     assert "container_name" not in worker and "ports" not in worker
     assert worker["stop_grace_period"]
+
+
+def worker_healthcheck(port: int) -> list[str]:
+    """The worker's healthcheck command, run here: this Python, and ``port`` for its own."""
+    kind, program, *args = SERVICES["worker"]["healthcheck"]["test"]
+    assert (kind, program) == ("CMD", "python")
+    return [sys.executable, *(arg.replace(":8001/", f":{port}/") for arg in args)]
+
+
+def test_the_worker_is_checked_on_the_health_port_its_settings_serve(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [n for n in os.environ if n.startswith("DISPATCHER_")]:
+        monkeypatch.delenv(name)
+    for name, value in environment("worker").items():
+        monkeypatch.setenv(name, value)
+    worker = Settings(_env_file=None).worker  # type: ignore[call-arg]
+    # Reached from outside its container (the health check runs inside it, on loopback).
+    assert (worker.metrics_host, worker.metrics_port) == ("0.0.0.0", 8001)  # noqa: S104
+    check = " ".join(SERVICES["worker"]["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{worker.metrics_port}/healthz" in check
+    assert worker_healthcheck(8123)[-1].count("127.0.0.1:8123/healthz") == 1
+    # The api process has no worker of its own: nothing to serve there.
+    assert "DISPATCHER_WORKER__METRICS_PORT" not in environment("api")
 
 
 def test_every_setting_is_a_real_dispatcher_setting(monkeypatch: pytest.MonkeyPatch) -> None:
