@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint audit install clean bench browser translations example-env
+.PHONY: demo test lint audit install clean bench browser fonts translations example-env
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,15 +15,34 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) fonts
 	$(BIN)/dispatcher demo
 
-test: $(STAMP) browser
+test: $(STAMP) fonts browser
 	$(BIN)/pytest
 
+# Faxes are drawn in WenQuanYi Micro Hei, Debian's fonts-wqy-microhei (Latin, Greek,
+# Cyrillic and Chinese in one face); with no such font, and no DISPATCHER_FAX__FONT, the
+# dispatcher refuses faxes. Installed with apt-get when run as root.
+WQY_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+fonts:
+	@test -n "$$DISPATCHER_FAX__FONT" || test -f $(WQY_FONT) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's fonts-wqy-microhei, the font faxes are drawn in"; \
+	    apt-get install -y -q fonts-wqy-microhei >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && \
+	        apt-get install -y -q fonts-wqy-microhei >/dev/null 2>&1; } || \
+	      echo "could not install fonts-wqy-microhei: faxes are refused until it is installed"; \
+	  else \
+	    echo "no font for faxes: run 'apt-get install fonts-wqy-microhei' as root" \
+	      "(or set DISPATCHER_FAX__FONT to a TrueType font with Chinese)"; \
+	  fi; \
+	}
+
 # The browser tests drive Debian's chromium; Playwright cannot download a browser here.
-# A Chinese font too, so the Chinese pages' screenshots show characters, not boxes.
-browser:
+# A Chinese font too (the fonts target's), so the Chinese pages' screenshots show
+# characters, not boxes.
+browser: fonts
 	@command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi wqy || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian's chromium and a Chinese font for the browser tests"; \

@@ -105,6 +105,20 @@ class FaxSettings(BaseModel):
     # From the gateway's acceptance to the last look-up of a fax's status: a fax still
     # unconfirmed then ends failed, with the reason (see outcomes.confirmation_update).
     confirm_timeout_seconds: float = Field(default=7200.0, gt=0)
+    # The TrueType font faxes are drawn in (a .ttf file, or a .ttc's first face). Unset:
+    # WenQuanYi Micro Hei (apt-get install fonts-wqy-microhei), else a face fontconfig
+    # lists for Chinese; with no font at all, faxes are refused at intake.
+    font: Path | None = None
+
+    @field_validator("font")
+    @classmethod
+    def _font_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(
+                f"the fax font {value} is not a file; give the path of a TrueType font file "
+                "(.ttf or .ttc), or leave it unset to use fonts-wqy-microhei"
+            )
+        return value
 
     @property
     def configured(self) -> bool:

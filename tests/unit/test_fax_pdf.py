@@ -11,10 +11,15 @@ import pypdf
 import pytest
 
 from dispatcher.models import Channel, ClaimedDelivery
-from dispatcher.render.fax import alphabetic_face, fax_page_count, render_fax_pdf
+from dispatcher.render.fax import fax_page_count, render_fax_pdf
+from dispatcher.render.fonts import fax_font
+from dispatcher.render.layout import LATIN_QUOTES_FACE, MM, PAGE_WIDTH, line_width, runs, wrap
 from dispatcher.render.letter import letter_text
-from dispatcher.render.pdf import MM, PAGE_WIDTH, wrap
 from tests.conftest import claimed_delivery
+
+# The cover's date: passed in, so the test reads back what it gave, whatever the clock.
+TODAY = dt.date(2026, 3, 11)
+USABLE = PAGE_WIDTH - 40 * MM  # the width of a line within the 20 mm margins
 
 LETTER = claimed_delivery(
     id=42,
@@ -38,14 +43,14 @@ def words(text: str) -> list[str]:
 
 
 def test_an_alphabetic_letter_reads_back_word_for_word_across_pages() -> None:
-    pdf = render_fax_pdf(LETTER, header_text="Urgent Action 61.21")
+    pdf = render_fax_pdf(LETTER, header_text="Urgent Action 61.21", today=TODAY)
     pages = read_back(pdf)
     assert len(pages) > 1 and all(pages)
     text = " ".join(pages)
     assert words(text) == words(
         "Urgent Action 61.21\n"
         f"To: Xi Jinping, fax +861062381025\nFrom: {LETTER.supporter_name}\n"
-        f"Date: {dt.datetime.now(dt.UTC).date().isoformat()}\nReference: delivery 42\n"
+        "Date: 2026-03-11\nReference: delivery 42\n"
         f"{LETTER.subject}\n{letter_text(LETTER)}"
     )
     assert b"/FontFile2" in pdf and b"WenQuanYi" in pdf  # the face is embedded
@@ -54,12 +59,11 @@ def test_an_alphabetic_letter_reads_back_word_for_word_across_pages() -> None:
 
 
 def test_a_word_longer_than_a_line_is_cut_and_nothing_is_lost() -> None:
-    face = alphabetic_face()
-    usable = PAGE_WIDTH - 40 * MM
+    font = fax_font()
     long_word = "Ł" * 400
-    lines = wrap(face, f"before {long_word} after", 11, usable)
+    lines = wrap(font, f"before {long_word} after", 11, USABLE)
     assert "".join(lines).replace(" ", "") == f"before{long_word}after"
-    assert all(face.width(line, 11) <= usable for line in lines)
+    assert all(line_width(font, line, 11) <= USABLE for line in lines)
     assert len(lines) > 3
     pdf = render_fax_pdf(
         dataclasses.replace(LETTER, body=f"before {long_word} after"), header_text="UA"
@@ -68,13 +72,45 @@ def test_a_word_longer_than_a_line_is_cut_and_nothing_is_lost() -> None:
 
 
 def test_line_breaks_in_the_letter_are_kept_and_lines_fit_the_page() -> None:
-    face = alphabetic_face()
-    usable = PAGE_WIDTH - 40 * MM
-    lines = wrap(face, "one\n\ntwo three\nfour", 11, usable)
+    font = fax_font()
+    lines = wrap(font, "one\n\ntwo   three\nfour", 11, USABLE)
     assert lines == ["one", "", "two three", "four"]
-    long = wrap(face, LETTER.body, 11, usable)
-    assert all(face.width(line, 11) <= usable for line in long)
+    long = wrap(font, LETTER.body, 11, USABLE)
+    assert all(line_width(font, line, 11) <= USABLE for line in long)
     assert sum(1 for line in long if line) > 40
+    # Alphabetic text breaks only at spaces: every line is whole words of the letter.
+    assert {word for line in long for word in line.split()} == set(LETTER.body.split())
+
+
+def test_a_line_of_chinese_longer_than_the_page_wraps_between_characters() -> None:
+    font = fax_font()
+    sentence = "我敦促你们释放被任意拘押的人，并告知家属他们的下落。"
+    paragraph = sentence * 6  # no spaces at all: about five lines at 11 pt
+    lines = wrap(font, paragraph, 11, USABLE)
+    assert len(lines) >= 4
+    assert "".join(lines) == paragraph  # broken between characters: nothing added or lost
+    assert all(line_width(font, line, 11) <= USABLE for line in lines)
+    # Each line but the last is full: the next character (with the comma or full stop
+    # that stays with it) would not have fitted.
+    rest = paragraph
+    for line in lines[:-1]:
+        rest = rest.removeprefix(line)
+        after = rest[:2] if rest[1:2] in ("，", "。") else rest[0]
+        assert line_width(font, line + after, 11) > USABLE
+    # A comma or a full stop never starts a line; it stays with the character before it.
+    assert not any(line[0] in "，。" for line in lines)
+
+
+def test_mixed_chinese_and_latin_break_between_characters_but_not_inside_words() -> None:
+    font = fax_font()
+    paragraph = ("国际特赦组织 Amnesty International 要求释放 Ilham Tohti。" * 8).strip()
+    lines = wrap(font, paragraph, 11, USABLE)
+    assert len(lines) > 2
+    assert all(line_width(font, line, 11) <= USABLE for line in lines)
+    words = " ".join(lines).split()
+    assert {"Amnesty", "International", "Ilham"} <= set(words)
+    assert not {"Amnes", "Internat", "Ilh"} & {w for line in lines for w in line.split()}
+    assert "".join(lines).replace(" ", "") == paragraph.replace(" ", "")
 
 
 def test_a_chinese_letter_is_set_in_the_full_face_and_reads_back() -> None:
@@ -83,11 +119,34 @@ def test_a_chinese_letter_is_set_in_the_full_face_and_reads_back() -> None:
         language="zh",
         subject="释放他们",
         salutation="尊敬的习主席",
-        body="我敦促你们释放被任意拘押的人。" * 30,
+        body=("我敦促你们释放被任意拘押的人。" * 4 + "\n") * 20,
     )
-    pdf = render_fax_pdf(chinese, header_text="紧急行动")
-    text = "".join(read_back(pdf)).replace(" ", "")
-    assert "释放他们" in text and "我敦促你们释放被任意拘押的人。" in text
+    pdf = render_fax_pdf(chinese, header_text="紧急行动", today=TODAY)
+    pages = read_back(pdf)
+    assert len(pages) > 1 and all(pages)
+    expected = (
+        f"紧急行动\nTo: Xi Jinping, fax +861062381025\nFrom: {LETTER.supporter_name}\n"
+        f"Date: 2026-03-11\nReference: delivery 42\n释放他们\n{letter_text(chinese)}"
+    )
+    assert "".join(pages).replace(" ", "") == re.sub(r"\s+", "", expected)
+    assert b"/FontFile2" in pdf and b"WenQuanYi" in pdf
+
+
+def test_curly_quotes_are_narrow_in_latin_words_and_full_width_in_chinese() -> None:
+    font = fax_font()
+    assert runs(font, "the People’s Republic") == [
+        ("the People", font.name),
+        ("’", LATIN_QUOTES_FACE),
+        ("s Republic", font.name),
+    ]
+    assert runs(font, "报告《“如同战争中的敌人”》") == [("报告《“如同战争中的敌人”》", font.name)]
+    # The apostrophe takes less than half an em (the CJK face's takes a whole one).
+    assert line_width(font, "People’s", 11) < line_width(font, "Peoples", 11) + 11 / 2
+    letter = dataclasses.replace(LETTER, body="“Like We Were Enemies in a War”, the People’s")
+    chinese = dataclasses.replace(CHINESE, body="报告《“如同战争中的敌人”》中收集的证据")
+    for fax in (letter, chinese):
+        text = "".join(read_back(render_fax_pdf(fax, header_text="UA", today=TODAY)))
+        assert fax.body.replace(" ", "") in text.replace(" ", "")
 
 
 # (width, height) in points, as a PDF's MediaBox gives them.

@@ -4,6 +4,7 @@ an exception, never a header of its own."""
 
 from __future__ import annotations
 
+import datetime as dt
 import email.policy
 import io
 import os
@@ -19,7 +20,8 @@ from hypothesis import strategies as st
 from dispatcher.campaigns import CampaignCatalog
 from dispatcher.models import Channel
 from dispatcher.render.email import email_bytes
-from dispatcher.render.fax import alphabetic_face, cover_text, render_fax_pdf
+from dispatcher.render.fax import cover_text, render_fax_pdf
+from dispatcher.render.fonts import fax_font
 from dispatcher.render.letter import letter_text
 from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH, compose_tweet, weighted_length
 from dispatcher.service import ServiceError
@@ -28,6 +30,7 @@ from tests.conftest import OPEN_CAMPAIGN, claimed_delivery
 
 PARSER = BytesParser(_class=EmailMessage, policy=email.policy.default)
 FROM = "appeals@dispatch.example.org"
+TODAY = dt.date(2026, 3, 11)  # the fax cover's date, given rather than read off the clock
 HEADERS = [
     "From",
     "Reply-To",
@@ -85,11 +88,19 @@ def test_any_name_subject_and_letter_make_an_email_that_parses_back_identical(
         assert message.get_content().replace("\r\n", "\n") == letter_text(claimed)
 
 
+# Latin, Greek and Cyrillic with their punctuation and symbols: what most letters use.
+_ALPHABETIC = (*range(0x20, 0x250), *range(0x370, 0x530), *range(0x1E00, 0x1F00))
+_ALPHABETIC += (*range(0x2000, 0x2070), *range(0x20A0, 0x20D0), *range(0x2100, 0x2160))
+
+
 def _drawable() -> list[str]:
-    """Letters, digits, punctuation and symbols the letter writer's face covers."""
-    return sorted(
-        ch for ch in alphabetic_face().glyphs if re.match(r"[LNPS]", unicodedata.category(ch))
-    )
+    """Letters, digits, punctuation and symbols of alphabetic scripts the fax font covers."""
+    covered = fax_font().codepoints
+    return [
+        chr(cp)
+        for cp in _ALPHABETIC
+        if cp in covered and re.match(r"[LNPS]", unicodedata.category(chr(cp)))
+    ]
 
 
 @RUNS
@@ -101,10 +112,10 @@ def test_a_fax_pdfs_text_layer_holds_the_letter_word_for_word(data: st.DataObjec
     letter = data.draw(st.lists(line, min_size=1, max_size=40).map("\n".join))
     name = data.draw(st.lists(word, min_size=1, max_size=3).map(" ".join))
     claimed = claimed_delivery(channel=Channel.FAX, supporter_name=name, body=letter)
-    pdf = render_fax_pdf(claimed, header_text="UA")
+    pdf = render_fax_pdf(claimed, header_text="UA", today=TODAY)
     reader = pypdf.PdfReader(io.BytesIO(pdf), strict=True)
     text = " ".join(page.extract_text() for page in reader.pages)
-    expected = f"{cover_text(claimed, 'UA')}\n{claimed.subject}\n{letter_text(claimed)}"
+    expected = f"{cover_text(claimed, 'UA', TODAY)}\n{claimed.subject}\n{letter_text(claimed)}"
     assert text.split() == expected.split()
 
 
