@@ -51,7 +51,8 @@ def log_retry(what: str, **fields: object) -> Callable[[RetryCallState], None]:
         error = state.outcome.exception() if state.outcome is not None else None
         wait = state.next_action.sleep if state.next_action is not None else 0.0
         log.warning(
-            f"{what}; trying again",
+            "trying again",
+            failed=what,
             error=repr(error),
             retry_in_seconds=round(wait, 3),
             tries=state.attempt_number,

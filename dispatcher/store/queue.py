@@ -18,13 +18,13 @@ from dispatcher.models import (
     utcnow,
 )
 from dispatcher.store.base import StoreBase
+from dispatcher.store.claimed_sql import load_claimed
 from dispatcher.store.fax_hours_sql import FaxLines, hold_for_fax_hours
 from dispatcher.store.pacing_sql import Leased, pace, pause_channels
 from dispatcher.store.queue_sql import (
     PENDING,
     expire_overdue,
     lease_due,
-    load_claimed,
     open_attempts,
 )
 from dispatcher.store.record_sql import apply_update, record_many

@@ -1,10 +1,10 @@
-"""Statements for the queue: which deliveries are due, expiry, loading claimed deliveries
-(writing their outcomes is in :mod:`dispatcher.store.record_sql`)."""
+"""Statements for the queue: which deliveries are due, leasing them, expiry (loading what
+was claimed is in :mod:`dispatcher.store.claimed_sql`, writing the outcomes in
+:mod:`dispatcher.store.record_sql`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,7 +15,6 @@ from sqlalchemy import (
     bindparam,
     case,
     exists,
-    func,
     insert,
     literal,
     or_,
@@ -26,17 +25,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.merge_fields import merge
 from dispatcher.models import (
     PENDING_STATUSES,
     UNCONFIRMED_AT_DEADLINE,
     AttemptOutcome,
     Channel,
-    ClaimedDelivery,
     DeliveryStatus,
 )
 from dispatcher.store.pacing_sql import Leased, account_key
-from dispatcher.store.schema import UTCDateTime, appeals, attempts, deliveries, pacing, supporters
+from dispatcher.store.schema import UTCDateTime, attempts, deliveries, pacing
 
 # An attempt cut off because its worker's lease ran out (it died, or stalled).
 LEASE_EXPIRED = "LeaseExpired"
@@ -292,124 +289,4 @@ async def expire_overdue(conn: AsyncConnection, now: dt.datetime) -> None:
                 + d.c.last_error_message,
             ),
         )
-    )
-
-
-_its_supporter = supporters.c.id == appeals.c.supporter_id
-
-
-def _accepted_at() -> Any:
-    """When the provider accepted the attempt a delivery is on (a fax awaiting its
-    confirmation; the wait is bounded from then), else NULL."""
-    accepted = attempts.alias("accepted")
-    return (
-        select(accepted.c.finished_at)
-        .where(
-            accepted.c.delivery_id == deliveries.c.id,
-            accepted.c.number == deliveries.c.attempts,
-            accepted.c.outcome == AttemptOutcome.ACCEPTED.value,
-        )
-        .scalar_subquery()
-    )
-
-
-def _claimed_statement() -> Any:
-    """Everything a worker needs to send each delivery; binds ``ids`` (expanding)."""
-    d, a = deliveries, appeals
-    earlier = attempts.alias("earlier")
-    unknown_before = exists().where(
-        earlier.c.delivery_id == d.c.id,
-        earlier.c.number < d.c.attempts,
-        or_(
-            earlier.c.outcome.is_(None),
-            earlier.c.outcome == AttemptOutcome.UNKNOWN.value,
-            # A worker that lost its lease and then reported that its send went out.
-            and_(
-                earlier.c.error_class == LEASE_EXPIRED,
-                earlier.c.outcome.in_(
-                    [AttemptOutcome.DELIVERED.value, AttemptOutcome.ACCEPTED.value]
-                ),
-            ),
-        ),
-    )
-    refused_as_duplicate = (
-        select(func.count())
-        .where(
-            earlier.c.delivery_id == d.c.id,
-            earlier.c.error_class == "DuplicateContent",
-            earlier.c.outcome == AttemptOutcome.PERMANENT.value,
-        )
-        .scalar_subquery()
-    )
-    return (
-        select(
-            d.c.id,
-            d.c.appeal_id,
-            d.c.campaign_id,
-            d.c.target_id,
-            d.c.target_name,
-            d.c.target_fields,
-            d.c.salutation,
-            d.c.channel,
-            d.c.address,
-            d.c.status,
-            d.c.attempts,
-            d.c.provider_ref,
-            d.c.expires_at,
-            d.c.paused_attempts,
-            a.c.supporter_name,
-            a.c.supporter_country,
-            a.c.language,
-            a.c.subject,
-            a.c.body,
-            a.c.tweet,
-            supporters.c.email.label("supporter_email"),
-            a.c.confirmed_at.is_not(None).label("reply_to"),
-            unknown_before.label("earlier_outcome_unknown"),
-            refused_as_duplicate.label("duplicates_before"),
-            _accepted_at().label("accepted_at"),
-        )
-        .select_from(d.join(a, a.c.id == d.c.appeal_id).join(supporters, _its_supporter))
-        .where(d.c.id.in_(bindparam("ids", expanding=True)))
-        .order_by(d.c.id)
-    )
-
-
-_CLAIMED = _claimed_statement()
-
-
-async def load_claimed(conn: AsyncConnection, ids: list[int]) -> list[ClaimedDelivery]:
-    rows = (await conn.execute(_CLAIMED, {"ids": ids})).all()
-    return [_claimed(r) for r in rows]
-
-
-def _claimed(r: Any) -> ClaimedDelivery:
-    """A claimed row, its letter, subject and post with the official's merge fields filled
-    in (dispatcher.merge_fields)."""
-    fields = json.loads(r.target_fields) if r.target_fields else {}
-    return ClaimedDelivery(
-        id=r.id,
-        appeal_id=r.appeal_id,
-        campaign_id=r.campaign_id,
-        target_id=r.target_id,
-        target_name=r.target_name,
-        salutation=r.salutation,
-        channel=Channel(r.channel),
-        address=r.address,
-        status=DeliveryStatus(r.status),
-        attempts=r.attempts,
-        provider_ref=r.provider_ref,
-        expires_at=r.expires_at,
-        supporter_name=r.supporter_name,
-        supporter_email=r.supporter_email,
-        supporter_country=r.supporter_country,
-        language=r.language,
-        subject=merge(r.subject, fields),
-        body=merge(r.body, fields),
-        tweet=None if r.tweet is None else merge(r.tweet, fields),
-        earlier_outcome_unknown=bool(r.earlier_outcome_unknown),
-        paused_attempts=r.paused_attempts,
-        duplicates_before=int(r.duplicates_before or 0),
-        reply_to=bool(r.reply_to),
-        accepted_at=r.accepted_at,
     )

@@ -13,7 +13,7 @@ MAX_LINES = 60
 # Declarative tables, where length is a list of things rather than steps.
 DECLARATIVE = {
     ("dispatcher/cli/parser.py", "build_parser"),  # the argument parser
-    ("dispatcher/store/queue_sql.py", "load_claimed"),  # the columns a worker needs
+    ("dispatcher/store/claimed_sql.py", "_claimed_statement"),  # the columns a worker needs
 }
 
 
@@ -32,12 +32,12 @@ def test_no_function_is_longer_than_sixty_lines() -> None:
     assert long == []
 
 
-def test_the_package_has_no_module_of_more_than_five_hundred_lines() -> None:
+def test_the_package_has_no_module_of_more_than_four_hundred_lines() -> None:
     sizes = {
         path.relative_to(ROOT).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
         for path in (ROOT / "dispatcher").rglob("*.py")
     }
-    assert {where: n for where, n in sizes.items() if n > 500} == {}
+    assert {where: n for where, n in sizes.items() if n > 400} == {}
 
 
 def test_paths_in_this_test_exist() -> None:
@@ -45,16 +45,6 @@ def test_paths_in_this_test_exist() -> None:
         assert Path(ROOT / where).is_file()
 
 
-# Modules other changes are rewriting right now: they move to structlog events as those
-# changes land, and this list is then emptied. Nothing is added to it.
-LOGGING_NOT_YET_CONVERTED = {
-    "dispatcher/worker.py",
-    "dispatcher/supervisor.py",
-    "dispatcher/store/notify.py",
-    "dispatcher/channels/email.py",
-    "dispatcher/service/sessions.py",
-    "dispatcher/retry.py",
-}
 LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical"}
 PERCENT_FORMAT = re.compile(r"%(\([^)]*\))?[-#0 +]*(\*|\d+)?(\.(\*|\d+))?[diouxXeEfFgGcrsa]")
 # A field named like a LogRecord attribute cannot be added to the record: the call raises.
@@ -107,8 +97,7 @@ def test_every_module_logs_events_with_fields_through_structlog() -> None:
     problems: list[str] = []
     for path in sorted((ROOT / "dispatcher").rglob("*.py")):
         where = path.relative_to(ROOT).as_posix()
-        if where not in LOGGING_NOT_YET_CONVERTED:
-            problems += _logging_problems(where, ast.parse(path.read_text(encoding="utf-8")))
+        problems += _logging_problems(where, ast.parse(path.read_text(encoding="utf-8")))
     assert problems == []
 
 
@@ -129,8 +118,3 @@ def test_the_logging_scan_finds_what_it_is_for() -> None:
     ]
     events = "log = get_logger(__name__)\nlog.warning('a callback failed', fax_id=ref)\n"
     assert _logging_problems("dispatcher/x.py", ast.parse(events)) == []
-
-
-def test_the_files_waiting_for_structlog_exist() -> None:
-    for where in LOGGING_NOT_YET_CONVERTED:
-        assert (ROOT / where).is_file(), where
