@@ -32,12 +32,11 @@ from dispatcher.runtime import (
     served_at,
 )
 from dispatcher.service import Service, ServiceError
-from dispatcher.service.intake import submit_appeal
+from dispatcher.service.intake import AppealRequest, Rejected, submit_appeal
 from dispatcher.service.log import LogFilter, delivery_changes, follow_deliveries
 from dispatcher.service.operator import cancel_delivery, retry_delivery
 from dispatcher.service.reporting import campaign_report, report_csv
 from dispatcher.service.retention import backup, purge_campaign
-from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import ConfigurationError, Settings
 from dispatcher.worker import Worker, WorkerStopped
 
@@ -72,12 +71,10 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_send(settings: Settings, args: argparse.Namespace) -> int:
-    message = None
-    if args.message_file is not None:
-        try:
-            message = Path(args.message_file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read --message-file {args.message_file!r}: {exc}") from exc
+    try:
+        message = None if args.message_file is None else Path(args.message_file).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read --message-file {args.message_file!r}: {exc}") from exc
     request = AppealRequest(
         campaign_id=args.campaign,
         supporter_name=args.name,
@@ -91,8 +88,11 @@ async def cmd_send(settings: Settings, args: argparse.Namespace) -> int:
         reply_to=args.reply_to,
     )
     async with open_service(settings) as service:
-        receipt = await submit_appeal(service, request)
-    print_receipt(receipt)
+        result = await submit_appeal(service, request)
+    if isinstance(result, Rejected):
+        raise result.first  # said as every refusal is: one sentence (see main)
+    assert result.receipt is not None  # given to an operator's tool (the request's via)
+    print_receipt(result.receipt)
     return 0
 
 
