@@ -38,9 +38,9 @@ from dispatcher.cli import _run
 from dispatcher.models import Channel, ClaimedDelivery, DeliveryStatus
 from dispatcher.render.fax import render_fax_pdf
 from dispatcher.runtime import open_service
+from dispatcher.service.appeal_request import AppealRequest, Rejected
 from dispatcher.service.intake import submit_appeal
 from dispatcher.service.reporting import campaign_report
-from dispatcher.service.validation import AppealRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGN = "fax-bench"
@@ -174,7 +174,9 @@ async def main(args: argparse.Namespace) -> int:
                         channels=["fax"],
                         receipt=False,  # faxes are measured, not supporters' receipts
                     )
-                    await submit_appeal(service, request)
+                    result = await submit_appeal(service, request)
+                    if isinstance(result, Rejected):
+                        raise result.first
             await blast(base_url, args.faxes, args.slots, pdf, args.confirm)  # warm-up
             await filed.take(args.faxes)
             await blast(base_url, args.faxes, args.slots, pdf, args.confirm)

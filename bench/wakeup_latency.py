@@ -24,8 +24,8 @@ from bench.common import DEFAULT_POSTGRES, clean_env, drop_postgres, fresh_postg
 from bench.worker_drain import CAMPAIGN, write_campaign
 from dispatcher.runtime import open_service
 from dispatcher.sandbox import Sandbox
+from dispatcher.service.appeal_request import AppealRequest, Rejected
 from dispatcher.service.intake import submit_appeal
-from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import Settings
 from dispatcher.store.schema import appeals, attempts, deliveries
 
@@ -47,7 +47,7 @@ async def latencies(settings: Settings, sandbox: Sandbox, count: int) -> list[fl
         async with open_service(settings) as service:
             await asyncio.sleep(3)  # started, found nothing, asleep
             for n in range(count):
-                await submit_appeal(
+                result = await submit_appeal(
                     service,
                     AppealRequest(
                         campaign_id=CAMPAIGN,
@@ -57,6 +57,8 @@ async def latencies(settings: Settings, sandbox: Sandbox, count: int) -> list[fl
                         channels=["email"],
                     ),
                 )
+                if isinstance(result, Rejected):
+                    raise result.first
                 await asyncio.sleep(1.3)  # idle again (past a whole poll interval)
             async with service.store.engine.connect() as conn:
                 rows = (

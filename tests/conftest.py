@@ -18,10 +18,12 @@ import pytest
 from sqlalchemy import text
 
 from dispatcher.campaigns import CampaignCatalog
-from dispatcher.models import Channel, ClaimedDelivery, DeliveryStatus
+from dispatcher.models import AppealReceipt, Channel, ClaimedDelivery, DeliveryStatus
 from dispatcher.retry import RetryPolicy
 from dispatcher.sandbox import Sandbox
 from dispatcher.service import Service
+from dispatcher.service.appeal_request import AppealRequest, Rejected
+from dispatcher.service.intake import Accepted, submit_appeal
 from dispatcher.settings import RetrySettings, SandboxSettings, Settings, WorkerSettings
 from dispatcher.store import Store
 
@@ -175,6 +177,27 @@ def settings_for(sandbox: Sandbox, *, database_url: str, campaigns_dir: Path) ->
             fax_transmit_seconds=0.05,
         ),
     )
+
+
+async def accepted(
+    service: Service, request: AppealRequest, *, now: dt.datetime | None = None
+) -> Accepted:
+    """An appeal a test hands to intake expecting it taken: the answer, or the first
+    problem raised (as the CLI says it), so that a refusal fails the test by name."""
+    result = await submit_appeal(service, request, now=now)
+    if isinstance(result, Rejected):
+        raise result.first
+    return result
+
+
+async def submitted(
+    service: Service, request: AppealRequest, *, now: dt.datetime | None = None
+) -> AppealReceipt:
+    """:func:`accepted`'s receipt from the store: what was stored or already counted
+    (told to an operator's tool only, which ``request`` must come from)."""
+    receipt = (await accepted(service, request, now=now)).receipt
+    assert receipt is not None, f"an appeal via {request.via} is not told the receipt"
+    return receipt
 
 
 def claimed_delivery(**overrides: object) -> ClaimedDelivery:

@@ -8,8 +8,7 @@ from pathlib import Path
 from dispatcher.cli.usage import UsageError
 from dispatcher.output import print_receipt
 from dispatcher.runtime import open_service
-from dispatcher.service.intake import submit_appeal
-from dispatcher.service.validation import AppealRequest
+from dispatcher.service.intake import AppealRequest, Rejected, submit_appeal
 from dispatcher.settings import Settings
 
 
@@ -33,6 +32,9 @@ async def cmd_send(settings: Settings, args: argparse.Namespace) -> int:
         reply_to=args.reply_to,
     )
     async with open_service(settings) as service:
-        receipt = await submit_appeal(service, request)
-    print_receipt(receipt)
+        result = await submit_appeal(service, request)
+    if isinstance(result, Rejected):
+        raise result.first  # said as every refusal is: one sentence (see main)
+    assert result.receipt is not None  # given to an operator's tool (the request's via)
+    print_receipt(result.receipt)
     return 0

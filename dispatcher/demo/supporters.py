@@ -9,9 +9,9 @@ import httpx
 from rich.console import Console
 
 from dispatcher.demo.prepare import DEMO_CAMPAIGN
-from dispatcher.service import Service, ServiceError
+from dispatcher.service import Service
+from dispatcher.service.appeal_request import AppealRequest, Rejected
 from dispatcher.service.intake import submit_appeal
-from dispatcher.service.validation import AppealRequest
 from dispatcher.service.x_accounts import finish_connection, start_connection
 
 CHINESE_LETTER = (
@@ -96,11 +96,12 @@ async def submit_appeals(service: Service, console: Console) -> int:
             connection = await connect_sandbox_account(service, item.x_account)
             request = replace(request, x_connection=connection)
             console.print(f"  {request.supporter_name} connects the X account @{item.x_account}")
-        try:
-            receipt = await submit_appeal(service, request)
-        except ServiceError as exc:
-            console.print(f"  [red]refused[/] {item.label}: {exc.message}")
+        result = await submit_appeal(service, request)
+        if isinstance(result, Rejected):
+            console.print(f"  [red]refused[/] {item.label}: {result.first.message}")
             continue
+        receipt = result.receipt
+        assert receipt is not None  # the demo is an operator's tool (its requests' via)
         who = item.request.supporter_name
         if receipt.is_repeat:
             console.print(

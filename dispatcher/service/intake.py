@@ -1,4 +1,5 @@
-"""Intake: a supporter's appeal stored with all its deliveries in one step."""
+"""Intake: the one way an appeal comes in, whoever hands it in (the campaign page, the
+embedded form, the JSON API, the CLI): :func:`submit_appeal`."""
 
 from __future__ import annotations
 
@@ -7,18 +8,17 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from dispatcher.campaigns import Campaign
-from dispatcher.models import AppealReceipt, Channel, XRoute
+from dispatcher.models import SENT_CHANNELS, AppealReceipt, Channel, XRoute
+from dispatcher.service.appeal_request import AppealRequest as AppealRequest
+from dispatcher.service.appeal_request import Rejected as Rejected
 from dispatcher.service.context import Service
-from dispatcher.service.errors import ServiceError, invalid
+from dispatcher.service.errors import ErrorKind, ServiceError
+from dispatcher.service.limits import IntakeLimits, over_limit
 from dispatcher.service.links import address_alias, new_appeal_id
 from dispatcher.service.post_rules import MAX_POST_CHARS, post_weights
+from dispatcher.service.review import needs_review
 from dispatcher.service.text_rules import clean_text
-from dispatcher.service.validation import (
-    PLACEHOLDER,
-    AppealRequest,
-    ValidAppeal,
-    validate_appeal,
-)
+from dispatcher.service.validation import PLACEHOLDER, ValidAppeal, check_appeal
 from dispatcher.service.x_accounts import (
     Connection,
     checked_connection,
@@ -26,6 +26,9 @@ from dispatcher.service.x_accounts import (
     hand_off_text,
     x_app_capped,
 )
+
+# An operator's command counts no hits.
+NO_LIMITS = IntakeLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,38 +46,50 @@ class Accepted:
     # X posts handed to the supporter to send themselves: (target id, our link to the
     # prepared post). The same whether the appeal was stored or was a repeat.
     hand_offs: tuple[tuple[str, str], ...] = ()
+    # What the store did (stored, or counted already: a repeat), for an operator's tool
+    # (``dispatcher send``) only; None for a page or the API, which never tell.
+    receipt: AppealReceipt | None = None
 
 
 async def submit_appeal(
-    service: Service, request: AppealRequest, *, now: dt.datetime | None = None
-) -> AppealReceipt:
-    """Validate, then store supporter, appeal and deliveries in one transaction.
+    service: Service,
+    request: AppealRequest,
+    *,
+    limits: IntakeLimits = NO_LIMITS,
+    now: dt.datetime | None = None,
+) -> Accepted | Rejected:
+    """Take an appeal, in one order for every caller: the intake ``limits`` (before any
+    other check), every rule (each problem at once), the review decision, then supporter,
+    appeal and deliveries stored in one transaction.
 
-    A repeat (same campaign, supporter email, target and channel) creates nothing and
-    ``already_counted`` says so, for an operator's tool (``dispatcher send``); a page or
-    the API says no more than :func:`accept_appeal` does. Raises ServiceError, with
-    nothing stored, for anything that is not accepted.
+    Rejected, with nothing stored, lists every problem, or the limit reached. A repeat
+    (same campaign, supporter email, target and channel) creates nothing; the answer says
+    so only to an operator's tool (``Accepted.receipt``).
     """
-    valid = _validated(service, request, now)
-    connection = await checked_connection(service, request.x_connection)
-    return await _store(service, valid, now, connection)
-
-
-async def accept_appeal(
-    service: Service, request: AppealRequest, *, now: dt.datetime | None = None
-) -> Accepted:
-    """:func:`submit_appeal`, answered as the public may see it (see :class:`Accepted`)."""
-    valid = _validated(service, request, now)
-    connection = await checked_connection(service, request.x_connection)
+    refused = await _limited(service, limits, request)
+    if refused is not None:
+        return refused
+    on = [channel for channel in SENT_CHANNELS if service.channel_on(channel)]
+    checked = check_appeal(service.catalog, request, channels_on=on, now=now)
+    if isinstance(checked, Rejected):
+        return checked
+    try:
+        connection = await checked_connection(service, request.x_connection)
+    except ServiceError as exc:
+        if not request.via.page:
+            return Rejected((exc,))
+        connection = None  # left half-way on the page: its post is handed off, as it said
+    held = needs_review(checked.campaign, checked.supporter, checked.written, checked.tweet)
+    valid = replace(checked, appeal=replace(checked.appeal, held=held))
     route = await _x_route_of(service, valid, connection)
     receipt = await _store(service, valid, now, connection, route)
-    posts = [d for d in valid.deliveries if d.channel is Channel.TWITTER]
     tweet = valid.appeal.tweet or ""
     return Accepted(
         appeal_id=receipt.appeal_id,
         requested=tuple((d.target_id, d.channel) for d in valid.deliveries),
         confirm_by_email=valid.appeal.reply_to
         and any(d.channel is Channel.EMAIL for d in valid.deliveries),
+        receipt=receipt if request.via.operator else None,
         hand_offs=tuple(
             (
                 d.target_id,
@@ -82,46 +97,34 @@ async def accept_appeal(
                     service, receipt.appeal_id, d.target_id, hand_off_text(d.address, tweet)
                 ),
             )
-            for d in posts
-            if route[0] is XRoute.HAND_OFF
+            for d in valid.deliveries
+            if d.channel is Channel.TWITTER and route[0] is XRoute.HAND_OFF
         ),
     )
 
 
-# What switches each channel on, for the sentence refusing one that is off.
-_SWITCHED_ON_BY = {
-    Channel.EMAIL: "DISPATCHER_EMAIL__HOST",
-    Channel.FAX: "DISPATCHER_FAX__PROVIDER and its settings",
-    Channel.TWITTER: "DISPATCHER_TWITTER__CONSUMER_KEY and the other X keys",
-}
-
-
-def channel_off_problem(service: Service, request: AppealRequest) -> ServiceError | None:
-    """A channel the request names that is off here (live mode, no provider settings)."""
-    named = [*request.channels, *(channel for _, channel in request.pairs)]
-    for name in dict.fromkeys(n.strip().lower() for n in named):
-        if name in Channel._value2member_map_ and not service.channel_on(Channel(name)):
-            return invalid(
-                "channels",
-                f"{name} is off here: no {name} provider is configured; set "
-                f"{_SWITCHED_ON_BY[Channel(name)]} (see config/example.env), or "
-                f"DISPATCHER_SANDBOX__CHANNELS={name} to rehearse it",
-                "channel_off",
+async def _limited(
+    service: Service, limits: IntakeLimits, request: AppealRequest
+) -> Rejected | None:
+    """One hit counted per appeal handed in, for the client's address (none for an
+    operator's command) and for the email address; a refusal once either is over."""
+    counted = (
+        ("ip", request.client, limits.per_address, "address"),
+        ("email", request.supporter_email.strip().lower(), limits.per_email, "email address"),
+    )
+    for scope, key, limit, whose in counted:
+        if key is None:
+            continue
+        wait = await over_limit(
+            service, scope, key, limit=limit.hits, window_seconds=limit.window_seconds
+        )
+        if wait is not None:
+            message = f"too many appeals from this {whose}; try again in {wait} s"
+            problem = ServiceError(
+                ErrorKind.INVALID, message, None, "rate_limited", {"seconds": wait}
             )
+            return Rejected((problem,), retry_after=wait)
     return None
-
-
-def _validated(service: Service, request: AppealRequest, now: dt.datetime | None) -> ValidAppeal:
-    """The appeal as validation takes it, less the channels that are off: one named is
-    refused; when none is named, the targets' other channels are used."""
-    problem = channel_off_problem(service, request)
-    if problem is not None:
-        raise problem
-    valid = validate_appeal(service.catalog, request, now=now)
-    on = tuple(d for d in valid.deliveries if service.channel_on(d.channel))
-    if not on:
-        raise invalid("channels", "none of the chosen channels is on here", "no_choice")
-    return replace(valid, deliveries=on)
 
 
 # Why an appeal's X posts are handed off at once (the delivery log shows it).
@@ -159,8 +162,7 @@ def x_route(
 async def _x_route_of(
     service: Service, valid: ValidAppeal, connection: Connection | None
 ) -> tuple[XRoute, str]:
-    campaign = service.catalog.get(valid.appeal.campaign_id)
-    assert campaign is not None  # validation found it
+    campaign = valid.campaign
     if not any(d.channel is Channel.TWITTER for d in valid.deliveries):
         return XRoute.QUEUE, ""
     capped = await x_app_capped(service) is not None
@@ -171,14 +173,13 @@ async def _store(
     service: Service,
     valid: ValidAppeal,
     now: dt.datetime | None,
-    connection: Connection | None = None,
-    x: tuple[XRoute, str] | None = None,
+    connection: Connection | None,
+    x: tuple[XRoute, str],
 ) -> AppealReceipt:
-    """Store the appeal; ``x``: how its X posts start, when the caller decided already."""
-    route, note = x if x is not None else await _x_route_of(service, valid, connection)
+    """Store the appeal; ``x``: how its X posts start."""
+    route, note = x
     # Posts from the supporter's own account are that account's: told apart by it.
-    campaign = service.catalog.get(valid.appeal.campaign_id)
-    own_account = campaign is not None and campaign.x_mode == "own_account"
+    own_account = valid.campaign.x_mode == "own_account"
     own = connection if route is XRoute.QUEUE and own_account else None
     appeal = replace(
         valid.appeal,

@@ -14,6 +14,7 @@ import math
 import time
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from dispatcher.service.context import Service
 
@@ -74,3 +75,22 @@ _KEYS: dict[str, Callable[[str], str]] = {
     "sign-in": address_key,
     "email": email_key,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """At most ``hits`` in each window of ``window_seconds`` (0: no limit)."""
+
+    hits: int
+    window_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeLimits:
+    """The appeals intake takes from one client address a minute and for one email
+    address an hour (DISPATCHER_INTAKE__PER_IP_PER_MINUTE and __PER_EMAIL_PER_HOUR):
+    counted in the scopes "ip" and "email", which the reported actions share. None by
+    default (an operator's command)."""
+
+    per_address: Limit = Limit(0, 60)
+    per_email: Limit = Limit(0, 3600)

@@ -1,17 +1,20 @@
 """Review of supporter-written letters, for campaigns that ask for it
-(``review_own_letters``): such an appeal's deliveries are held until an operator approves
-them (they are queued) or rejects them (they are cancelled, and the supporter is told).
-Untouched sample letters are never held."""
+(``review_own_letters``): intake decides whether an appeal is held (:func:`needs_review`),
+and its deliveries wait until an operator approves them (they are queued) or rejects them
+(they are cancelled, and the supporter is told). Untouched sample letters are never held."""
 
 from __future__ import annotations
 
 import difflib
 import re
 
+from dispatcher.campaigns import Campaign
 from dispatcher.models import ErrorInfo, utcnow
 from dispatcher.service import audit
+from dispatcher.service.appeal_parts import Letter, Supporter
 from dispatcher.service.context import Service
 from dispatcher.service.errors import ErrorKind, ServiceError
+from dispatcher.service.text_rules import plain_words
 from dispatcher.store.operators import HeldAppeal
 
 __all__ = [
@@ -22,11 +25,30 @@ __all__ = [
     "held_count",
     "held_letters",
     "letter_changes",
+    "needs_review",
     "reject_letter",
 ]
 
 # The error a rejected delivery carries (the supporter's page says it in plain words).
 REJECTED = "Rejected"
+
+
+def needs_review(
+    campaign: Campaign, supporter: Supporter, letter: Letter, tweet: str | None
+) -> bool:
+    """Whether an appeal is held for review: the campaign reviews supporters' words, and
+    something goes out in words of their own: a letter or subject line they wrote or
+    changed (an unchanged sample letter is the campaign's, see ``letter_rules``), a post
+    other than the campaign's, or a name or country (signed under every letter, the name
+    also under the public post) that is not plainly a name or a country: digits, symbols,
+    or more than a few words."""
+    return campaign.review_own_letters and (
+        letter.own
+        or letter.own_subject
+        or (tweet is not None and tweet != campaign.tweet_in(letter.language))
+        or not plain_words(supporter.name)
+        or (supporter.country is not None and not plain_words(supporter.country))
+    )
 
 
 # A word, a run of spaces, or one CJK character (Chinese has no spaces between words).

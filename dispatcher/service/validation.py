@@ -1,116 +1,126 @@
-"""Checking a supporter's appeal before anything is stored, one named step at a time.
+"""Checking a supporter's appeal before anything is stored: :func:`check_appeal` runs every
+rule, in one order whoever hands the appeal in, and answers every problem (the first for
+each field) or the appeal ready to store.
 
-:func:`validate_appeal` runs the steps in order: the campaign (unknown, closed), the
-supporter, the targets × channels, the letter, what the fax font can draw, and the post's
-length on X. Each raises a :class:`ServiceError` naming the field and what is accepted.
+The order: the campaign (unknown, closed: then nothing else is checked), a channel named
+that is off here, a page's empty choice, the supporter, the officials × channels (the
+campaign's choice: :meth:`Campaign.choose_pairs`), the letter, what the fax can carry,
+the post on X, the idempotency key, the page language and the sources, and last whether
+any chosen channel is on. The API and the CLI say the first problem; a page, all.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
-import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TypeVar
 
-from email_validator import EmailNotValidError, validate_email
-
-from dispatcher.campaigns import Campaign, CampaignCatalog, Target
+from dispatcher.campaigns import Campaign, CampaignCatalog, ChoiceError, Pair, Target
 from dispatcher.merge_fields import merge, supporter_values, target_values
-from dispatcher.models import (
-    SENT_CHANNELS,
-    Channel,
-    NewAppeal,
-    NewDelivery,
-    is_language_code,
-)
+from dispatcher.models import SENT_CHANNELS, Channel, NewAppeal, NewDelivery
 from dispatcher.service.appeal_parts import Letter, Supporter
+from dispatcher.service.appeal_request import AppealRequest as AppealRequest
+from dispatcher.service.appeal_request import Rejected
 from dispatcher.service.catalog import open_campaign
 from dispatcher.service.errors import ServiceError, invalid
 from dispatcher.service.fax_rules import check_fax_font, check_fax_pages
+from dispatcher.service.letter_rules import check_letter, merged
 from dispatcher.service.post_rules import check_post_content as check_post_content
 from dispatcher.service.post_rules import check_tweet
 from dispatcher.service.sources import check_page_language, check_sources
 
 # Re-exported: the reported-actions form checks a supporter by the same rules.
+from dispatcher.service.supporter_rules import check_country, check_supporter
+from dispatcher.service.supporter_rules import check_email as check_email
 from dispatcher.service.text_rules import check_name as check_name
 from dispatcher.service.text_rules import clean_line as clean_line
 from dispatcher.service.text_rules import clean_text as clean_text
-from dispatcher.service.text_rules import plain_words
 
-MAX_COUNTRY_CHARS = 64
 MAX_KEY_CHARS = 128
 # The name a post is weighed with before the supporter has typed one.
 PLACEHOLDER = "A supporter"
-_REPORTED_NOT_SENT = {"phone", "post", "postal", "letter"}
-Pair = tuple[Target, Channel]
 T = TypeVar("T")
 
-
-@dataclass(frozen=True, slots=True)
-class AppealRequest:
-    """What a supporter asks for; everything optional is chosen from the campaign."""
-
-    campaign_id: str
-    supporter_name: str
-    supporter_email: str
-    supporter_country: str | None = None
-    targets: Sequence[str] = ()
-    channels: Sequence[str] = ()
-    message: str | None = None
-    # The supporter's own subject line (campaigns with editable_subject); None: one of the
-    # campaign's.
-    subject: str | None = None
-    tweet: str | None = None
-    language: str | None = None
-    idempotency_key: str | None = None
-    # Exact (target id, channel) choices, as the supporter page's checkboxes give them;
-    # when set, ``targets`` and ``channels`` are not used.
-    pairs: Sequence[tuple[str, str]] = ()
-    receipt: bool = True
-    contact_ok: bool = False
-    # "Let the officials reply to me at this address" (campaign reply_to_supporter "ask").
-    reply_to: bool = False
-    # The id of the X account connection made on the campaign page (service.x_accounts):
-    # the posts go out from that account.
-    x_connection: str | None = None
-    # The interface language the supporter used (their receipt is written in it).
-    page_language: str | None = None
-    # Where they came from: source, utm_source, utm_medium, utm_campaign. ``strict``: a
-    # bad tag is an error (the API); else dropped (a link the supporter followed).
-    sources: Mapping[str, str | None] = dataclasses.field(default_factory=dict)
-    strict_sources: bool = True
+# What switches each channel on, for the sentence refusing one that is off.
+_SWITCHED_ON_BY = {
+    Channel.EMAIL: "DISPATCHER_EMAIL__HOST",
+    Channel.FAX: "DISPATCHER_FAX__PROVIDER and its settings",
+    Channel.TWITTER: "DISPATCHER_TWITTER__CONSUMER_KEY and the other X keys",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class ValidAppeal:
+    """An appeal every rule accepted: what is stored, and what the review decision weighs
+    (the supporter, the letter and the post as they wrote or chose them)."""
+
+    campaign: Campaign
     appeal: NewAppeal
     deliveries: tuple[NewDelivery, ...]
+    supporter: Supporter
+    written: Letter
+    tweet: str | None
 
 
-def validate_appeal(
-    catalog: CampaignCatalog, request: AppealRequest, *, now: dt.datetime | None = None
-) -> ValidAppeal:
-    """Check everything before anything is stored; raises ServiceError naming the field.
+class _Problems:
+    """What the checks refused, the first problem for each field."""
 
-    Order of checks: unknown campaign, closed campaign, then each field.
-    """
-    campaign = open_campaign(catalog, request.campaign_id, now=now)
-    supporter = check_supporter(request)
-    pairs = check_choices(campaign, request)
-    written = check_letter(campaign, request)
-    letter = merged(written, supporter)
-    used = {channel for _, channel in pairs}
-    if Channel.FAX in used:
-        check_fax_font(supporter, letter, pairs)
-        check_fax_pages(campaign, supporter, letter, pairs)
-    tweet = None
-    if Channel.TWITTER in used:
-        tweet = check_tweet(
-            campaign, request.language, request.tweet, (supporter.name, supporter.country), pairs
+    def __init__(self) -> None:
+        self.found: dict[str | None, ServiceError] = {}
+
+    def add(self, problem: ServiceError) -> None:
+        self.found.setdefault(problem.field, problem)
+
+    def attempt(self, check: Callable[[], T]) -> T | None:
+        try:
+            return check()
+        except ServiceError as exc:
+            self.add(exc)
+            return None
+
+    def rejected(self) -> Rejected:
+        return Rejected(tuple(self.found.values()))
+
+
+def check_appeal(
+    catalog: CampaignCatalog,
+    request: AppealRequest,
+    *,
+    channels_on: Collection[Channel] = SENT_CHANNELS,
+    now: dt.datetime | None = None,
+) -> ValidAppeal | Rejected:
+    """Every rule, before anything is stored (``channels_on``: the channels this
+    deployment sends on). A check that needs an earlier answer runs once that one passed:
+    the fax needs the supporter and the letter, anything on the choice needs the choice."""
+    problems = _Problems()
+    campaign = problems.attempt(lambda: open_campaign(catalog, request.campaign_id, now=now))
+    if campaign is None:
+        return problems.rejected()
+    problems.attempt(lambda: check_channels_on(request, channels_on))
+    if request.via.page and not request.pairs:  # on a page, nothing ticked is no choice
+        problems.add(
+            invalid(
+                "channels",
+                "nothing is chosen; tick at least one official and a way to reach them",
+                "no_choice",
+            )
         )
+    supporter = _supporter(problems, request)
+    pairs = problems.attempt(lambda: check_choices(campaign, request)) or []
+    written = problems.attempt(lambda: check_letter(campaign, request))
+    tweet = _channel_rules(problems, campaign, request, (supporter, written), pairs)
+    key = problems.attempt(lambda: _idempotency_key(request))
+    page_language = problems.attempt(lambda: check_page_language(request.page_language))
+    sources = problems.attempt(lambda: check_sources(request.sources, strict=not request.via.page))
+    on = [(target, channel) for target, channel in pairs if channel in channels_on]
+    if pairs and not on:
+        problems.add(invalid("channels", "none of the chosen channels is on here", "no_choice"))
+    if problems.found:
+        return problems.rejected()
+    assert supporter is not None and written is not None and sources is not None
+    letter = merged(written, supporter)
     appeal = NewAppeal(
         campaign_id=campaign.id,
         supporter_name=supporter.name,
@@ -120,90 +130,91 @@ def validate_appeal(
         subject=letter.subject,
         body=letter.body,
         own_message=letter.own,
-        tweet=None
-        if tweet is None
-        else merge(tweet, supporter_values(supporter.name, supporter.country)),
+        tweet=None if tweet is None else merge(tweet, supporter_values(*_who(supporter))),
         expires_at=campaign.closes_at,
-        idempotency_key=_scoped_key(supporter.email, request.idempotency_key),
+        idempotency_key=None if key is None else _scoped_key(supporter.email, key),
         receipt=request.receipt,
         contact_ok=request.contact_ok,
-        held=campaign.review_own_letters and needs_review(campaign, supporter, written, tweet),
         reply_to=campaign.reply_to_supporter == "always"
         or (campaign.reply_to_supporter == "ask" and request.reply_to),
-        page_language=check_page_language(request.page_language),
-        sources=check_sources(request.sources, strict=request.strict_sources),
+        page_language=page_language,
+        sources=sources,
     )
-    deliveries = tuple(_new_delivery(target, channel, letter.language) for target, channel in pairs)
-    return ValidAppeal(appeal, deliveries)
+    deliveries = tuple(_new_delivery(target, channel, letter.language) for target, channel in on)
+    return ValidAppeal(campaign, appeal, deliveries, supporter, written, tweet)
 
 
-def appeal_problems(
-    catalog: CampaignCatalog, request: AppealRequest, *, now: dt.datetime | None = None
-) -> list[ServiceError]:
-    """Every problem at once, the first for each field, in the order of the form (a page
-    lists them all, where :func:`validate_appeal` stops at the first). Checks that need
-    an earlier answer (the post needs the name and the choices) run once those passed."""
-    problems: dict[str | None, ServiceError] = {}
-
-    def attempt(check: Callable[[], T]) -> T | None:
-        try:
-            return check()
-        except ServiceError as exc:
-            problems.setdefault(exc.field, exc)
-            return None
-
-    campaign = attempt(lambda: open_campaign(catalog, request.campaign_id, now=now))
-    if campaign is None:
-        return list(problems.values())
-    pairs = attempt(lambda: check_choices(campaign, request))
-    letter = attempt(lambda: check_letter(campaign, request))
-    supporter = attempt(lambda: check_supporter(request))
+def _supporter(problems: _Problems, request: AppealRequest) -> Supporter | None:
+    supporter = problems.attempt(lambda: check_supporter(request))
     if supporter is None:  # each of its fields on its own, to name every one that is wrong
-        attempt(lambda: check_email("supporter.email", request.supporter_email))
-        attempt(
-            lambda: clean_line(
-                "supporter.country",
-                request.supporter_country or "",
-                limit=MAX_COUNTRY_CHARS,
-                required=False,
+        problems.attempt(lambda: check_email("supporter.email", request.supporter_email))
+        problems.attempt(lambda: check_country(request))
+    return supporter
+
+
+def _who(supporter: Supporter) -> tuple[str, str | None]:
+    return supporter.name, supporter.country
+
+
+def _channel_rules(
+    problems: _Problems,
+    campaign: Campaign,
+    request: AppealRequest,
+    parts: tuple[Supporter | None, Letter | None],
+    pairs: list[Pair],
+) -> str | None:
+    """What the chosen channels need of the appeal: a fax its font can draw and within the
+    campaign's pages, a post within X's length (weighed as the page's live counter weighs
+    it while no name is valid). Returns the post's text, None without X."""
+    supporter, written = parts
+    used = {channel for _, channel in pairs}
+    if Channel.FAX in used and supporter is not None and written is not None:
+        letter = merged(written, supporter)
+        problems.attempt(lambda: check_fax_font(supporter, letter, pairs))
+        problems.attempt(lambda: check_fax_pages(campaign, supporter, letter, pairs))
+    if Channel.TWITTER not in used:
+        return None
+    if supporter is not None:
+        who = _who(supporter)
+    else:
+        who = (request.supporter_name.strip() or PLACEHOLDER, None)
+    return problems.attempt(
+        lambda: check_tweet(campaign, request.language, request.tweet, who, pairs)
+    )
+
+
+def check_channels_on(request: AppealRequest, on: Collection[Channel]) -> None:
+    """A channel the request names that is off here (live mode, no provider settings)."""
+    named = [*request.channels, *(channel for _, channel in request.pairs)]
+    for name in dict.fromkeys(n.strip().lower() for n in named):
+        if name in Channel._value2member_map_ and Channel(name) not in on:
+            raise invalid(
+                "channels",
+                f"{name} is off here: no {name} provider is configured; set "
+                f"{_SWITCHED_ON_BY[Channel(name)]} (see config/example.env), or "
+                f"DISPATCHER_SANDBOX__CHANNELS={name} to rehearse it",
+                "channel_off",
             )
-        )
-    if pairs:
-        used = {channel for _, channel in pairs}
-        if Channel.TWITTER in used:  # weighed as the live counter does while no name is valid
-            name = supporter.name if supporter else request.supporter_name.strip() or PLACEHOLDER
-            who = (name, supporter.country if supporter else None)
-            attempt(lambda: check_tweet(campaign, request.language, request.tweet, who, pairs))
-        if Channel.FAX in used and letter is not None and supporter is not None:
-            full = merged(letter, supporter)
-            attempt(lambda: check_fax_font(supporter, full, pairs))
-            attempt(lambda: check_fax_pages(campaign, supporter, full, pairs))
-    return list(problems.values())
 
 
-def _scoped_key(email: str, key: str | None) -> str | None:
+def check_choices(campaign: Campaign, request: AppealRequest) -> list[Pair]:
+    """The (official, channel) pairs to deliver, as the campaign fans the choice out."""
+    try:
+        return campaign.choose_pairs(request.targets, request.channels, request.pairs)
+    except ChoiceError as exc:
+        raise invalid(exc.field, exc.message, exc.reason) from None
+
+
+def _idempotency_key(request: AppealRequest) -> str | None:
+    return clean_line(
+        "idempotency_key", request.idempotency_key or "", limit=MAX_KEY_CHARS, required=False
+    )
+
+
+def _scoped_key(email: str, key: str) -> str:
     """The idempotency key as stored: bound to the supporter's address, so that the same
     key from someone else is a different request (and never finds this one's appeal)."""
-    cleaned = clean_line("idempotency_key", key or "", limit=MAX_KEY_CHARS, required=False)
-    if cleaned is None:
-        return None
-    return hashlib.sha256(f"{email.lower()}\n{cleaned}".encode()).hexdigest()
-
-
-def needs_review(
-    campaign: Campaign, supporter: Supporter, letter: Letter, tweet: str | None
-) -> bool:
-    """Whether anything the supporter wrote goes out in words of their own, for a
-    campaign that reviews them: a letter or post they wrote or changed, or a name or
-    country (signed under every letter, the name also under the public post) that is not
-    plainly a name or a country: digits, symbols, or more than a few words."""
-    return (
-        letter.own
-        or letter.own_subject
-        or (tweet is not None and tweet != campaign.tweet_in(letter.language))
-        or not plain_words(supporter.name)
-        or (supporter.country is not None and not plain_words(supporter.country))
-    )
+    return hashlib.sha256(f"{email.lower()}\n{key}".encode()).hexdigest()
 
 
 def _new_delivery(target: Target, channel: Channel, language: str) -> NewDelivery:
@@ -216,201 +227,3 @@ def _new_delivery(target: Target, channel: Channel, language: str) -> NewDeliver
         address=target.address(channel) or "",
         target_fields=target_values(target.name_in(language), target.title_in(language)),
     )
-
-
-# ---------------------------------------------------------------- the supporter
-
-
-def check_supporter(request: AppealRequest) -> Supporter:
-    name = check_name("supporter.name", request.supporter_name, required=True)
-    assert name is not None
-    email = check_email("supporter.email", request.supporter_email)
-    country = clean_line(
-        "supporter.country",
-        request.supporter_country or "",
-        limit=MAX_COUNTRY_CHARS,
-        required=False,
-    )
-    return Supporter(name, email, country)
-
-
-def check_email(field: str, value: str) -> str:
-    """A supporter's address, normalised (NFKC: ｄｕｐ@example.org is dup@example.org), in
-    plain ASCII before the @ (the relay cannot carry anything else there)."""
-    raw = unicodedata.normalize("NFKC", value).strip()
-    local = raw.rpartition("@")[0]
-    if local and not local.isascii():
-        raise invalid(
-            field,
-            f"{field} {value!r} has characters outside plain ASCII before the @; "
-            "use an address written with a–z, 0–9 and . _ + - there",
-            "email_not_ascii",
-        )
-    try:
-        email = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        raise invalid(
-            field, f"{field} {value!r} is not a valid email address: {exc}", "email_invalid"
-        ) from None
-    return email.normalized
-
-
-# ---------------------------------------------------------------- targets × channels
-
-
-def check_choices(campaign: Campaign, request: AppealRequest) -> list[Pair]:
-    """The (target, channel) pairs to deliver: exact picks, or targets × channels."""
-    if request.pairs:
-        pairs: list[Pair] = []
-        for target_id, channel_name in dict.fromkeys(request.pairs):
-            targets = _choose_targets(campaign, [target_id])
-            pairs.extend(_pairs(targets, _choose_channels([channel_name]), explicit=True))
-        return pairs
-    targets = _choose_targets(campaign, request.targets)
-    channels = _choose_channels(request.channels)
-    return _pairs(targets, channels, explicit=bool(request.targets))
-
-
-def _choose_targets(campaign: Campaign, wanted: Sequence[str]) -> list[Target]:
-    if not wanted:
-        return list(campaign.targets)
-    chosen: list[Target] = []
-    for target_id in dict.fromkeys(wanted):
-        target = campaign.target(target_id)
-        if target is None:
-            known = ", ".join(t.id for t in campaign.targets)
-            raise invalid(
-                "targets",
-                f"unknown target {target_id!r} in campaign {campaign.id}; known targets: {known}",
-                "unknown_target",
-            )
-        chosen.append(target)
-    return chosen
-
-
-def _choose_channels(wanted: Sequence[str]) -> list[Channel] | None:
-    if not wanted:
-        return None
-    chosen: list[Channel] = []
-    accepted = ", ".join(c.value for c in SENT_CHANNELS)
-    for name in dict.fromkeys(wanted):
-        try:
-            chosen.append(Channel(name.strip().lower()))
-        except ValueError:
-            hint = (
-                " (phone calls and posted letters are reported, not sent)"
-                if name in _REPORTED_NOT_SENT
-                else ""
-            )
-            raise invalid(
-                "channels",
-                f"unknown channel {name!r}; accepted: {accepted}{hint}",
-                "unknown_channel",
-            ) from None
-    return chosen
-
-
-def _pairs(targets: list[Target], channels: list[Channel] | None, *, explicit: bool) -> list[Pair]:
-    """Every chosen channel of every chosen target. A channel a target lacks is skipped,
-    unless both were named explicitly: then it is an error."""
-    pairs: list[Pair] = []
-    for target in targets:
-        available = target.channels
-        for channel in channels or available:
-            if channel in available:
-                pairs.append((target, channel))
-            elif explicit and channels is not None:
-                have = ", ".join(c.value for c in available) or "none"
-                raise invalid(
-                    "channels",
-                    f"target {target.id!r} cannot be reached by {channel.value}; "
-                    f"its channels: {have}",
-                    "channel_unavailable",
-                )
-    if not pairs:
-        asked = ", ".join(c.value for c in channels or ())
-        raise invalid(
-            "channels", f"none of the chosen targets can be reached by {asked}", "no_choice"
-        )
-    return pairs
-
-
-# ---------------------------------------------------------------- the letter
-
-
-def check_letter(campaign: Campaign, request: AppealRequest) -> Letter:
-    """The supporter's own words, or the campaign's sample in the chosen language, and
-    the subject line: the supporter's own (campaigns with ``editable_subject``) or one of
-    the letter's, the same for the same supporter."""
-    language = (request.language or campaign.default_language).strip().lower()
-    template = campaign.letter.get(language)
-    if request.message is not None and request.message.strip():
-        body = clean_text("message", request.message, limit=campaign.max_message_chars)
-        if not is_language_code(language):
-            raise invalid(
-                "language", f"language {language!r} is not a code such as 'en' or 'zh'", "language"
-            )
-        language = written_in(body, language, campaign)
-        subject, own_subject = check_subject(campaign, request, language)
-        return Letter(language, subject, body, own=True, own_subject=own_subject)
-    if template is None:
-        have = ", ".join(sorted(campaign.letter))
-        raise invalid(
-            "language",
-            f"campaign {campaign.id} has no sample letter in {language!r} (it has: {have}); "
-            "write your own message or choose one of those",
-            "language",
-        )
-    subject, own_subject = check_subject(campaign, request, language)
-    return Letter(language, subject, template.body.strip(), own=False, own_subject=own_subject)
-
-
-def check_subject(campaign: Campaign, request: AppealRequest, language: str) -> tuple[str, bool]:
-    """(subject line, whether the supporter wrote it)."""
-    letter = campaign.letter.get(language) or campaign.letter[campaign.default_language]
-    typed = (request.subject or "").strip()
-    if typed and typed not in letter.subject_lines:
-        if not campaign.editable_subject:
-            raise invalid(
-                "subject",
-                f"campaign {campaign.id} sets its subject lines; accepted: no subject (one of "
-                "the campaign's is used)",
-                "subject_fixed",
-            )
-        own = clean_line("subject", typed, limit=campaign.max_subject_chars, required=True)
-        return own or typed, True
-    if typed:
-        return typed, False
-    key = f"{campaign.id}\n{request.supporter_email.strip().lower()}"
-    return letter.subject_for(key), False
-
-
-def merged(letter: Letter, supporter: Supporter) -> Letter:
-    """The letter with the supporter's merge fields filled in (the official's are filled
-    in as each delivery is rendered)."""
-    values = supporter_values(supporter.name, supporter.country)
-    return dataclasses.replace(
-        letter, subject=merge(letter.subject, values), body=merge(letter.body, values)
-    )
-
-
-def _is_cjk(ch: str) -> bool:
-    return "\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
-
-
-def written_in(body: str, chosen: str, campaign: Campaign) -> str:
-    """The language a supporter's own letter is written in, so that its frame (greeting,
-    subject, closing) matches it: Chinese if most of its letters are Chinese characters,
-    not Chinese if almost none are; else (or if the campaign has no letter in the language
-    found) the one chosen on the page."""
-    letters = [ch for ch in body if ch.isalpha()]
-    if not letters:
-        return chosen
-    share = sum(map(_is_cjk, letters)) / len(letters)
-    if share >= 0.3 and chosen != "zh" and "zh" in campaign.letter:
-        return "zh"
-    if share < 0.02 and chosen == "zh":
-        others = [lang for lang in campaign.letter if lang != "zh"]
-        fallback = campaign.default_language if campaign.default_language != "zh" else None
-        return fallback or (others[0] if others else chosen)
-    return chosen

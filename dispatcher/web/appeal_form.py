@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -21,13 +21,11 @@ from dispatcher.i18n import N_, _, ngettext
 from dispatcher.models import Channel, Sources
 from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH
 from dispatcher.service import ErrorKind, ServiceError
-from dispatcher.service.errors import invalid
-from dispatcher.service.intake import channel_off_problem
+from dispatcher.service.appeal_request import AppealRequest, Rejected, Via
 from dispatcher.service.letters import call_scripts
 from dispatcher.service.reported import REPORTED_KINDS
 from dispatcher.service.reporting import campaign_report
 from dispatcher.service.sources import MAX_SOURCE_CHARS, check_sources
-from dispatcher.service.validation import AppealRequest, appeal_problems
 from dispatcher.service.x_accounts import CONNECTION_COOKIE, connected_account, x_way
 from dispatcher.web.deps import WebContext, client_ip
 from dispatcher.web.errors import STATUS_OF, ApiError
@@ -66,7 +64,7 @@ async def render_campaign(
     report = await campaign_report(context.service, campaign.id)
     x_account = await connected_account(context.service, request.cookies.get(CONNECTION_COOKIE))
     language = form.get("language") or campaign.default_language
-    letter = campaign.letter.get(language) or campaign.letter[campaign.default_language]
+    letter = campaign.sample_letter(language)
     plain = plain_problems(problems)
     values = {
         "campaign": campaign,
@@ -166,35 +164,27 @@ async def submit_appeal_form(
             "typed is still here: please press Send again."
         )
         return await again(notice=notice, status_code=403)
-    # The X account connected on this page, if it is ready (a connection left half-way
-    # is ignored: its post is handed off, as the page said).
+    # The X account connected on this page (one left half-way is ignored by intake: its
+    # post is handed off, as the page said).
     cookie = None if embed else request.cookies.get(CONNECTION_COOKIE)
-    ready = await connected_account(context.service, cookie) is not None
-    appeal = replace(appeal_from_form(campaign, form), x_connection=cookie if ready else None)
-    problems = appeal_problems(context.service.catalog, appeal)
-    if not form["picked"] and campaign.is_open():
-        problems = [*problems, invalid("channels", "nothing chosen", "no_choice")]
-    off = channel_off_problem(context.service, appeal)
-    if off is not None:  # a way of reaching officials the page no longer offers
-        problems = [*problems, off]
-    if problems:
-        return await again(problems=problems)
+    via = Via.EMBED if embed else Via.FORM
+    appeal = appeal_from_form(campaign, form, via, client=client_ip(request), x_connection=cookie)
     try:
-        await context.per_ip.check(client_ip(request), "address")
-        accepted = await context.accept_appeal(appeal)
-    except ServiceError as exc:
-        return await again(problems=[exc])
-    except ApiError as exc:  # a limit reached: said in the page, with the form kept
+        result = await context.submit_appeal(appeal)
+    except ApiError as exc:  # the service unavailable: said in the page, with the form kept
         problem, status = refusal(exc)
         return await again(problems=[problem], status_code=status)
+    if isinstance(result, Rejected):  # each problem beside its field, or the limit reached
+        limited = None if result.retry_after is None else 429
+        return await again(problems=result.problems, status_code=limited)
     # The same page for every accepted appeal, new or a repeat (who signed is private):
     # what was asked for, and what the emails to the address will say.
     query = urlencode(
         [
-            *(("to", f"{target}:{channel.value}") for target, channel in accepted.requested),
-            ("confirm", int(accepted.confirm_by_email)),
+            *(("to", f"{target}:{channel.value}") for target, channel in result.requested),
+            ("confirm", int(result.confirm_by_email)),
             ("receipt", int(form["receipt"])),
-            *(("post", f"{target} {link}") for target, link in accepted.hand_offs),
+            *(("post", f"{target} {link}") for target, link in result.hand_offs),
         ]
     )
     sent = f"/c/{campaign.id}/embed/sent" if embed else f"/c/{campaign.id}/sent"
@@ -214,18 +204,24 @@ def refusal(exc: ServiceError | ApiError) -> tuple[ServiceError, int]:
     return exc, STATUS_OF[exc.kind]
 
 
-def appeal_from_form(campaign: Campaign, form: dict[str, Any]) -> AppealRequest:
+def appeal_from_form(
+    campaign: Campaign,
+    form: dict[str, Any],
+    via: Via,
+    *,
+    client: str | None = None,
+    x_connection: str | None = None,
+) -> AppealRequest:
+    """The appeal the form asks for, as the page posted it (the letter as it stood in the
+    box: intake tells the sample sent back unchanged from the supporter's own words), from
+    ``client``'s address, with the X account connected on the page."""
     pairs = [tuple(p.split(":", 1)) for p in form["picked"] if ":" in p]
-    sample = campaign.letter.get(form["language"])
-    message = form["message"]
-    if sample is not None and message.replace("\r\n", "\n").strip() == sample.body.strip():
-        message = ""  # unchanged sample letter: store it as "the sample", not as own words
     return AppealRequest(
         campaign_id=campaign.id,
         supporter_name=form["name"],
         supporter_email=form["email"],
         supporter_country=form["country"] or None,
-        message=message or None,
+        message=form["message"] or None,
         subject=form["subject"] or None if campaign.editable_subject else None,
         tweet=form["tweet"] if form["tweet_sent"] else None,  # emptied: no post, or an error
         language=form["language"] or None,
@@ -234,21 +230,21 @@ def appeal_from_form(campaign: Campaign, form: dict[str, Any]) -> AppealRequest:
         reply_to=form["reply_to"],
         idempotency_key=f"form:{form['form_id']}",
         page_language=i18n.current(),
+        # From the link the supporter followed (a bad tag is dropped: they did not type it).
         sources={name: form[name][:MAX_SOURCE_CHARS] for name in Sources.FIELDS},
-        strict_sources=False,  # from a link the supporter followed, not from their typing
-        # Empty would mean every official on every channel: the submit refuses that
-        # first ("choose at least one"), so an unticked form never sends anything.
+        # Only what is ticked: intake refuses a page's empty choice ("choose at least
+        # one"), so an unticked form never sends anything.
         pairs=[(target, channel) for target, channel in pairs],
+        x_connection=x_connection,
+        via=via,
+        client=client,
     )
 
 
 def new_form(request: Request, campaign: Campaign, letter: str | None) -> dict[str, Any]:
     """The form as a page first shows it: the sample letter in ``?letter=`` if the
     campaign has it, else in the page's language if it has that, else in its own."""
-    language = next(
-        (code for code in (letter, i18n.current()) if code in campaign.letter),
-        campaign.default_language,
-    )
+    language = campaign.sample_language(letter, i18n.current())
     return {
         "language": language,
         # Sent back with the form: a second press of Send (or a reload of the post) is

@@ -18,8 +18,10 @@ from pydantic import AfterValidator
 
 from dispatcher.campaigns import Campaign
 from dispatcher.service import Service, audit
+from dispatcher.service.appeal_request import AppealRequest, Rejected
 from dispatcher.service.catalog import find_campaign
-from dispatcher.service.intake import Accepted, accept_appeal
+from dispatcher.service.intake import Accepted, submit_appeal
+from dispatcher.service.limits import IntakeLimits, Limit
 from dispatcher.service.log import LogFilter
 from dispatcher.service.sessions import (
     SignInThrottled,
@@ -27,7 +29,6 @@ from dispatcher.service.sessions import (
     token_fingerprint,
     token_holder,
 )
-from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import SHARED_OPERATOR, Settings
 from dispatcher.supervisor import Supervisor
 from dispatcher.web.errors import ApiError
@@ -150,8 +151,16 @@ class WebContext:
             raise ApiError(401, "sign in to the operator dashboard first")
         return operator
 
-    async def accept_appeal(self, appeal: AppealRequest) -> Accepted:
-        """The JSON API's and the form's intake: the per-email limit, then the service.
+    @property
+    def intake_limits(self) -> IntakeLimits:
+        """The limits intake counts appeals under: the ones reported actions count by."""
+        return IntakeLimits(
+            per_address=Limit(self.per_ip.limit, self.per_ip.window),
+            per_email=Limit(self.per_email.limit, self.per_email.window),
+        )
+
+    async def submit_appeal(self, appeal: AppealRequest) -> Accepted | Rejected:
+        """The pages' and the JSON API's intake: the service's, under this site's limits.
 
         503 when this process runs the worker and its supervisor gave up: nothing here
         would ever send what it accepted (with --no-worker, other processes send)."""
@@ -162,8 +171,7 @@ class WebContext:
                 "try again later",
                 headers={"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)},
             )
-        await self.per_email.check(appeal.supporter_email.strip().lower(), "email address")
-        return await accept_appeal(self.service, appeal)
+        return await submit_appeal(self.service, appeal, limits=self.intake_limits)
 
 
 def get_context(request: Request) -> WebContext:

@@ -10,10 +10,9 @@ import pytest
 from playwright.async_api import Browser
 
 from dispatcher.models import DeliveryStatus
-from dispatcher.service.intake import submit_appeal
 from dispatcher.service.validation import AppealRequest
 from dispatcher.web.app import create_app
-from tests.conftest import OPEN_CAMPAIGN
+from tests.conftest import OPEN_CAMPAIGN, submitted
 from tests.e2e.test_accessibility import serious
 from tests.e2e.test_browser import CHROMIUM, SCREENSHOTS
 from tests.web.conftest import OPERATOR_TOKEN, context_of, live_server, web_settings
@@ -42,7 +41,7 @@ async def test_reject_asks_for_a_reason_and_a_confirmation(
             if lang == "en"
             else sample + "请立即行动。"
         )
-        held = await submit_appeal(
+        held = await submitted(
             service,
             AppealRequest(
                 campaign_id=OPEN_CAMPAIGN,

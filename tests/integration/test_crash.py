@@ -27,10 +27,10 @@ from dispatcher.render.tweet import post_reference
 from dispatcher.runtime import open_service
 from dispatcher.sandbox import Sandbox
 from dispatcher.service import Service
-from dispatcher.service.intake import submit_appeal
 from dispatcher.service.reporting import campaign_report
 from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import Settings
+from tests.conftest import submitted
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
 CAMPAIGN = "crash"
@@ -79,7 +79,7 @@ async def seed(service: Service) -> dict[str, str]:
     names = {}
     for n in range(APPEALS):
         name = f"Supporter {n}"
-        receipt = await submit_appeal(
+        receipt = await submitted(
             service,
             AppealRequest(
                 campaign_id=CAMPAIGN,

@@ -15,10 +15,9 @@ from sqlalchemy import text
 from dispatcher.models import DeliveryStatus
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import Service
-from dispatcher.service.intake import submit_appeal
 from dispatcher.store import Store
 from dispatcher.worker import Worker, WorkerStopped
-from tests.conftest import read_only, table_renamed
+from tests.conftest import read_only, submitted, table_renamed
 from tests.integration.conftest import MakeWorker, appeal
 
 SLOW = Faults(delay_seconds=0.2)  # an SMTP server that takes its time: sends overlap faults
@@ -28,7 +27,7 @@ async def queue_emails(service: Service, appeals: int) -> None:
     """``appeals`` appeals by email only: two emails each (one per official)."""
     for n in range(appeals):
         request = appeal(supporter_name=f"Supporter {n}", supporter_email=f"s{n}@example.org")
-        await submit_appeal(service, dataclasses.replace(request, channels=["email"]))
+        await submitted(service, dataclasses.replace(request, channels=["email"]))
 
 
 def email_worker(make_worker: MakeWorker, sandbox: Sandbox, lease_seconds: float | None) -> Worker:
@@ -54,7 +53,7 @@ async def test_the_worker_outlives_its_database_connections_being_killed(
                 supporter_email=f"s{n}@example.org",
                 channels=["email"],
             )
-            await submit_appeal(service, request)
+            await submitted(service, request)
         # A claim that committed as its connection died leaves leases nobody holds: short
         # leases let them run out and be taken again within the test.
         worker = make_worker(sandbox)

@@ -21,12 +21,11 @@ from dispatcher.outcomes import UNCONFIRMED
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Sandbox
 from dispatcher.service import Service
-from dispatcher.service.intake import submit_appeal
 from dispatcher.service.links import link_token
 from dispatcher.service.status import appeal_status
 from dispatcher.store import Store
 from dispatcher.worker import Worker
-from tests.conftest import OPEN_CAMPAIGN, settings_for, write_open_campaign
+from tests.conftest import OPEN_CAMPAIGN, settings_for, submitted, write_open_campaign
 from tests.integration.conftest import appeal
 
 XI_FAX, CUI_FAX = "+861062381025", "+12024952138"
@@ -94,7 +93,7 @@ async def by_target(store: Store) -> dict[str, LogEntry]:
 async def test_a_fax_outside_its_lines_hours_waits_for_the_opening_and_says_when(
     service: Service, store: Store, tmp_path: Path, campaigns_dir: Path
 ) -> None:
-    receipt = await submit_appeal(service, appeal(channels=["fax"]))
+    receipt = await submitted(service, appeal(channels=["fax"]))
     async with Sandbox(tmp_path / "box", fax_transmit_seconds=0.05, channels=["fax"]) as sandbox:
         worker = worker_for(service, sandbox, campaigns_dir)
         stop = asyncio.Event()
@@ -145,7 +144,7 @@ async def test_the_claim_holds_every_fax_to_a_closed_line_until_it_opens(
     """Whichever worker claims, at whatever time: the claim itself holds the faxes (real
     SQL on each database, time passed in)."""
     for n in range(3):
-        await submit_appeal(service, appeal(supporter_email=f"s{n}@example.org", channels=["fax"]))
+        await submitted(service, appeal(supporter_email=f"s{n}@example.org", channels=["fax"]))
     lines = {(OPEN_CAMPAIGN, XI_FAX): FaxHours.parse("08:00-20:00", "Asia/Shanghai")}
     # 13:00 UTC is 21:00 in Beijing: closed until 00:00 UTC (08:00 Beijing) the next day.
     evening = dt.datetime.combine(NOW.date() + dt.timedelta(days=1), dt.time(13), dt.UTC)
@@ -177,7 +176,7 @@ async def test_the_claim_holds_every_fax_to_a_closed_line_until_it_opens(
 async def test_an_accepted_fax_never_confirmed_ends_failed_with_the_reason(
     service: Service, store: Store, tmp_path: Path, campaigns_dir: Path
 ) -> None:
-    receipt = await submit_appeal(service, appeal(targets=["cui-tiankai"], channels=["fax"]))
+    receipt = await submitted(service, appeal(targets=["cui-tiankai"], channels=["fax"]))
     # The gateway takes the fax and keeps it "in progress" for an hour: it never confirms.
     async with Sandbox(tmp_path / "box", fax_transmit_seconds=3600, channels=["fax"]) as sandbox:
         worker = worker_for(service, sandbox, campaigns_dir, confirm_timeout=0.3)
@@ -208,7 +207,7 @@ async def test_an_accepted_fax_never_confirmed_ends_failed_with_the_reason(
 async def test_a_gateway_that_cannot_say_at_the_last_look_up_ends_the_fax_failed(
     service: Service, store: Store, tmp_path: Path, campaigns_dir: Path
 ) -> None:
-    await submit_appeal(service, appeal(targets=["cui-tiankai"], channels=["fax"]))
+    await submitted(service, appeal(targets=["cui-tiankai"], channels=["fax"]))
     async with Sandbox(tmp_path / "box", fax_transmit_seconds=3600, channels=["fax"]) as sandbox:
         first = worker_for(service, sandbox, campaigns_dir)
         stop = asyncio.Event()

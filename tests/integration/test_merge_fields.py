@@ -16,9 +16,8 @@ from dispatcher.campaigns import CampaignCatalog
 from dispatcher.retry import RetryPolicy
 from dispatcher.sandbox import Sandbox
 from dispatcher.service import Service, ServiceError
-from dispatcher.service.intake import submit_appeal
 from dispatcher.store import Store
-from tests.conftest import FAST_RETRY, OPEN_CAMPAIGN
+from tests.conftest import FAST_RETRY, OPEN_CAMPAIGN, submitted
 from tests.integration.conftest import MakeWorker, appeal
 from tests.integration.test_receipts import drain
 
@@ -50,13 +49,13 @@ async def test_fields_are_filled_in_for_each_official_as_text(
         poll_seconds=0.05,
     )
     async with Sandbox(tmp_path / "box", channels=["email", "fax"]) as sandbox:
-        await submit_appeal(
+        await submitted(
             service,
             appeal(channels=["email", "fax"],
                    targets=["xi-jinping", "cui-tiankai"]),
         )  # fmt: skip
         with pytest.raises(ServiceError) as refused:
-            await submit_appeal(
+            await submitted(
                 service, appeal(supporter_email="bo@example.org", subject="My own subject")
             )
         await drain(service, make_worker, sandbox, campaigns_dir)
@@ -89,11 +88,11 @@ async def test_a_supporters_own_subject_where_the_campaign_allows_it(
         poll_seconds=0.05,
     )
     with pytest.raises(ServiceError) as long:
-        await submit_appeal(service, appeal(channels=["email"], subject="x" * 151))
+        await submitted(service, appeal(channels=["email"], subject="x" * 151))
     with pytest.raises(ServiceError) as broken:
-        await submit_appeal(service, appeal(channels=["email"], subject="Hi\r\nBcc: a@b.c"))
+        await submitted(service, appeal(channels=["email"], subject="Hi\r\nBcc: a@b.c"))
     async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
-        await submit_appeal(
+        await submitted(
             service, appeal(channels=["email"], targets=["xi-jinping"], subject="Free them now")
         )
         await drain(service, make_worker, sandbox, campaigns_dir)

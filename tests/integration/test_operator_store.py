@@ -10,7 +10,6 @@ import hashlib
 from dispatcher.models import Channel, DeliveryStatus, format_time, utcnow
 from dispatcher.service import Service, audit
 from dispatcher.service.exports import supporters
-from dispatcher.service.intake import submit_appeal
 from dispatcher.service.log import LogFilter
 from dispatcher.service.operator import (
     act_on_selection,
@@ -25,7 +24,7 @@ from dispatcher.service.sessions import (
     token_fingerprint,
 )
 from dispatcher.service.validation import AppealRequest
-from tests.conftest import OPEN_CAMPAIGN
+from tests.conftest import OPEN_CAMPAIGN, submitted
 
 
 async def appeal(service: Service, name: str, email: str, channels: list[str]) -> str:
@@ -36,7 +35,7 @@ async def appeal(service: Service, name: str, email: str, channels: list[str]) -
         channels=channels,
         contact_ok=name.startswith("Ana"),
     )
-    return (await submit_appeal(service, request)).appeal_id
+    return (await submitted(service, request)).appeal_id
 
 
 async def test_supporters_are_listed_per_campaign_and_found_by_part_of_a_name_or_email(

@@ -15,12 +15,11 @@ from dispatcher.runtime import run_with_receipts
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import Service
 from dispatcher.service.consent import confirm_reply_to
-from dispatcher.service.intake import submit_appeal
 from dispatcher.service.links import link_token
 from dispatcher.service.operator import cancel_delivery
 from dispatcher.service.review import decide_letter
 from dispatcher.store import Store
-from tests.conftest import FAST_RETRY, settings_for
+from tests.conftest import FAST_RETRY, settings_for, submitted
 from tests.integration.conftest import MakeWorker, appeal
 
 URL = re.compile(r"https?://\S+")
@@ -52,8 +51,8 @@ async def test_a_failure_notice_then_the_receipt_and_nothing_for_those_who_opted
         bo = dataclasses.replace(
             ana, supporter_name="Bo Li", supporter_email="bo@example.org", receipt=False
         )
-        kept = await submit_appeal(service, ana)
-        await submit_appeal(service, bo)
+        kept = await submitted(service, ana)
+        await submitted(service, bo)
         await drain(service, make_worker, sandbox, campaigns_dir)
         to_supporters = [m for m in sandbox.emails if "@example." in str(m["To"])]
     assert [str(m["To"]) for m in to_supporters] == ["ana@example.org", "ana@example.org"]
@@ -86,7 +85,7 @@ async def test_a_third_party_gets_none_of_the_words_typed_with_their_address(
 ) -> None:
     """The open-relay case: a name and letter made to phish whoever owns the address."""
     async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
-        await submit_appeal(
+        await submitted(
             service,
             appeal(
                 targets=["xi-jinping"],
@@ -107,7 +106,7 @@ async def test_a_confirmed_address_gets_its_letter_and_the_officials_get_its_rep
     store: Store, service: Service, make_worker: MakeWorker, campaigns_dir: Path, tmp_path: Path
 ) -> None:
     async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
-        kept = await submit_appeal(
+        kept = await submitted(
             service, appeal(targets=["xi-jinping"], channels=["email"], reply_to=True)
         )
         # The email waits for the address: a drain ends with only the link sent.
@@ -139,7 +138,7 @@ async def test_the_receipt_is_written_in_the_language_of_the_letter(
             supporter_email="li@example.org",
             language="zh",
         )
-        await submit_appeal(service, li)
+        await submitted(service, li)
         await drain(service, make_worker, sandbox, campaigns_dir)
         [receipt] = [m for m in sandbox.emails if "@example." in str(m["To"])]
     assert str(receipt["Subject"]) == "您的呼吁：新疆的失踪与任意拘押"
@@ -156,7 +155,7 @@ async def test_the_receipt_follows_the_pages_not_the_letter(
     English; the letter to the official stays Chinese."""
     async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
         ana = appeal(targets=["xi-jinping"], channels=["email"], language="zh", page_language="en")
-        await submit_appeal(service, ana)
+        await submitted(service, ana)
         await drain(service, make_worker, sandbox, campaigns_dir)
         [receipt] = [m for m in sandbox.emails if "@example." in str(m["To"])]
         [letter] = [m for m in sandbox.emails if "@example." not in str(m["To"])]
@@ -170,12 +169,12 @@ async def test_an_own_letter_gets_the_frame_of_the_language_it_is_written_in(
 ) -> None:
     """A Chinese letter typed on the English pages (English chosen) goes with the Chinese
     subject and greeting; an English one with Chinese chosen, with the English ones."""
-    chinese = await submit_appeal(
+    chinese = await submitted(
         service,
         appeal(channels=["email"], language="en", page_language="en",
                message="我们强烈呼吁立即释放所有被任意拘押的人。"),
     )  # fmt: skip
-    english = await submit_appeal(
+    english = await submitted(
         service,
         appeal(supporter_email="bo@example.org", channels=["email"], language="zh",
                page_language="zh", message="Please release everyone detained arbitrarily."),
@@ -214,7 +213,7 @@ async def test_a_letter_staff_rejected_gets_only_a_plain_notice(
         poll_seconds=0.05,
     )
     async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
-        held = await submit_appeal(
+        held = await submitted(
             service,
             appeal(channels=["email"], message="Buy cheap watches at http://spam.example now."),
         )
@@ -232,7 +231,7 @@ async def test_a_delivery_staff_stopped_is_told_as_such_and_its_letter_not_calle
     store: Store, service: Service, make_worker: MakeWorker, campaigns_dir: Path, tmp_path: Path
 ) -> None:
     async with Sandbox(tmp_path / "box", channels=["email", "fax"]) as sandbox:
-        kept = await submit_appeal(
+        kept = await submitted(
             service, appeal(targets=["xi-jinping"], channels=["email", "fax"], reply_to=True)
         )
         await drain(service, make_worker, sandbox, campaigns_dir)  # the fax goes; email waits
@@ -255,7 +254,7 @@ async def test_a_cancelled_appeal_says_its_letter_was_not_sent(
     store: Store, service: Service, make_worker: MakeWorker, campaigns_dir: Path, tmp_path: Path
 ) -> None:
     async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
-        kept = await submit_appeal(
+        kept = await submitted(
             service, appeal(targets=["xi-jinping"], channels=["email"], reply_to=True)
         )
         await drain(service, make_worker, sandbox, campaigns_dir)

@@ -27,7 +27,6 @@ from dispatcher.retry import RetryPolicy
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import ErrorKind, Service, ServiceError
-from dispatcher.service.intake import submit_appeal
 from dispatcher.service.reporting import campaign_report
 from dispatcher.service.retention import backup, purge_campaign
 from dispatcher.service.validation import AppealRequest
@@ -38,6 +37,7 @@ from tests.conftest import (
     _drop_postgres_database,
     _postgres_database,
     settings_for,
+    submitted,
 )
 
 CLOSED = "ua-61-21"
@@ -165,7 +165,7 @@ async def test_an_online_backup_taken_mid_run_restores_and_finishes_the_queue(
     duplicate; the report counts each delivery once."""
     live = Service(store, catalog, RetryPolicy.from_settings(FAST_RETRY), 0.05)
     for n in range(40):
-        await submit_appeal(
+        await submitted(
             live,
             AppealRequest(
                 campaign_id=OPEN_CAMPAIGN,

@@ -11,10 +11,10 @@ from pathlib import Path
 from dispatcher.models import DeliveryStatus
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import Service
-from dispatcher.service.intake import submit_appeal
 from dispatcher.service.links import link_token
 from dispatcher.service.status import appeal_status
 from dispatcher.store import Store
+from tests.conftest import submitted
 from tests.integration.conftest import MakeWorker, appeal
 
 LATER = r"We will try again after \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\."
@@ -30,7 +30,7 @@ async def test_each_failure_is_told_in_plain_words_with_what_happens_next(
         x_faults=Faults(rate_limit_first=1, rate_limit_reset_seconds=3600),
         fax_transmit_seconds=0.05,
     ) as sandbox:
-        receipt = await submit_appeal(service, appeal())
+        receipt = await submitted(service, appeal())
         # Retries an hour away: each delivery stays where its first attempt left it.
         worker = make_worker(sandbox, base_seconds=3600, max_seconds=3600, fast_tries=1)
         worker.pacing = None

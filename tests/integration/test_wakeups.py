@@ -18,11 +18,10 @@ from dispatcher.models import DeliveryStatus
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Sandbox
 from dispatcher.service import Service
-from dispatcher.service.intake import submit_appeal
 from dispatcher.service.validation import AppealRequest
 from dispatcher.store import Store
 from dispatcher.worker import Worker, WorkerStats
-from tests.conftest import OPEN_CAMPAIGN, settings_for
+from tests.conftest import OPEN_CAMPAIGN, settings_for, submitted
 
 
 def email_appeal(n: int) -> AppealRequest:
@@ -62,7 +61,7 @@ async def test_an_appeal_wakes_the_worker_of_the_same_process(
     async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
         task, stop, worker = await run_idle_worker(service, sandbox, campaigns_dir)
         try:
-            await submit_appeal(service, email_appeal(1))
+            await submitted(service, email_appeal(1))
             await asyncio.wait_for(delivered(service.store, 1), timeout=10)
         finally:
             stop.set()
@@ -82,7 +81,7 @@ async def test_an_appeal_from_another_process_wakes_the_worker_through_postgresq
         task, stop, worker = await run_idle_worker(service, sandbox, campaigns_dir)
         try:
             await asyncio.wait_for(service.store.notifier.listening.wait(), timeout=5)
-            await submit_appeal(intake, email_appeal(1))
+            await submitted(intake, email_appeal(1))
             await asyncio.wait_for(delivered(service.store, 1), timeout=10)
             # Kill the listening connection from the server's side: it reconnects.
             async with intake_store.engine.begin() as conn:
@@ -95,7 +94,7 @@ async def test_an_appeal_from_another_process_wakes_the_worker_through_postgresq
             assert killed == 1
             await asyncio.sleep(0.1)
             await asyncio.wait_for(service.store.notifier.listening.wait(), timeout=10)
-            await submit_appeal(intake, email_appeal(2))
+            await submitted(intake, email_appeal(2))
             await asyncio.wait_for(delivered(service.store, 2), timeout=10)
         finally:
             stop.set()

@@ -24,12 +24,11 @@ from dispatcher.render.tweet import compose_tweet, post_reference
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import Service
-from dispatcher.service.intake import submit_appeal
 from dispatcher.service.reporting import campaign_report
 from dispatcher.service.status import reason
 from dispatcher.settings import EmailSettings
 from dispatcher.store import Store
-from tests.conftest import OPEN_CAMPAIGN, settings_for
+from tests.conftest import OPEN_CAMPAIGN, settings_for, submitted
 from tests.integration.conftest import MakeWorker, appeal
 
 
@@ -40,8 +39,8 @@ async def test_one_step_appeal_reaches_every_target_on_every_channel(
     service: Service,
 ) -> None:
     async with Sandbox(tmp_path / "box", fax_transmit_seconds=0.05) as sandbox:
-        await submit_appeal(service, appeal())
-        await submit_appeal(
+        await submitted(service, appeal())
+        await submitted(
             service,
             appeal(
                 supporter_name="李华",
@@ -77,7 +76,7 @@ async def test_transient_faults_are_retried_to_success_across_attempts(
     # Two fast tries per attempt: three 451s need a second, durable attempt.
     faults = Faults(fail_first=3)
     async with Sandbox(tmp_path / "box", email_faults=faults, channels=["email"]) as sandbox:
-        await submit_appeal(service, appeal(targets=["xi-jinping"], channels=["email"]))
+        await submitted(service, appeal(targets=["xi-jinping"], channels=["email"]))
         await make_worker(sandbox).run(drain=True)
         assert len(sandbox.emails) == 1
     [entry] = await store.list_deliveries()
@@ -95,7 +94,7 @@ async def test_permanent_refusal_is_not_retried_and_keeps_its_reason(
 ) -> None:
     faults = Faults(refuse=frozenset({"english@mail.gov.cn"}))
     async with Sandbox(tmp_path / "box", email_faults=faults, channels=["email"]) as sandbox:
-        await submit_appeal(service, appeal(channels=["email"]))
+        await submitted(service, appeal(channels=["email"]))
         await make_worker(sandbox).run(drain=True)
         assert [str(m["To"]) for m in sandbox.emails] == [
             "Cui Tiankai <chinaembpress_us@mfa.gov.cn>"
@@ -115,7 +114,7 @@ async def test_attempt_cap_ends_retrying(
 ) -> None:
     faults = Faults(fail_first=1000)
     async with Sandbox(tmp_path / "box", email_faults=faults, channels=["email"]) as sandbox:
-        await submit_appeal(service, appeal(targets=["xi-jinping"], channels=["email"]))
+        await submitted(service, appeal(targets=["xi-jinping"], channels=["email"]))
         await make_worker(sandbox, max_attempts=3).run(drain=True)
     [entry] = await store.list_deliveries()
     assert entry.status is DeliveryStatus.FAILED and entry.attempts == 3
@@ -133,7 +132,7 @@ async def test_busy_fax_line_is_retried_and_bad_number_fails(
     async with Sandbox(
         tmp_path / "box", fax_faults=faults, fax_transmit_seconds=0.05, channels=["fax"]
     ) as sandbox:
-        await submit_appeal(service, appeal(channels=["fax"]))
+        await submitted(service, appeal(channels=["fax"]))
         await make_worker(sandbox).run(drain=True)
         assert sandbox.delivered_counts()["fax"] == 1
     by_target = {e.target_id: e for e in await store.list_deliveries()}
@@ -152,7 +151,7 @@ async def test_rate_limit_and_server_error_on_x_are_retried(
 ) -> None:
     faults = Faults(rate_limit_first=1, fail_first=2, rate_limit_reset_seconds=0)
     async with Sandbox(tmp_path / "box", x_faults=faults, channels=["twitter"]) as sandbox:
-        await submit_appeal(service, appeal(channels=["twitter"]))
+        await submitted(service, appeal(channels=["twitter"]))
         await make_worker(sandbox).run(drain=True)
         assert len(sandbox.tweets) == 1
         assert re.search(r"— Ana Lima \(ref [a-z2-7]{5}\)$", sandbox.tweets[0]["text"])
@@ -169,7 +168,7 @@ async def test_a_rate_limit_pauses_the_channel_for_every_worker_without_using_an
     faults = Faults(rate_limit_first=1, rate_limit_reset_seconds=2)
     async with Sandbox(tmp_path / "box", x_faults=faults, channels=["twitter"]) as sandbox:
         for n in range(3):
-            await submit_appeal(
+            await submitted(
                 service,
                 appeal(
                     channels=["twitter"],
@@ -218,7 +217,7 @@ async def test_lost_response_then_duplicate_content_counts_once_as_delivered(
     async with Sandbox(
         tmp_path / "box", x_faults=Faults(drop_first=1), channels=["twitter"]
     ) as sandbox:
-        await submit_appeal(service, appeal(channels=["twitter"]))
+        await submitted(service, appeal(channels=["twitter"]))
         await make_worker(sandbox).run(drain=True)
         assert len(sandbox.tweets) == 1
     [entry] = await store.list_deliveries()
@@ -235,7 +234,7 @@ async def test_a_crashed_workers_delivery_is_sent_by_the_next_worker(
         # A worker claims and dies: its lease ran out an hour ago.
         an_hour_ago = utcnow() - dt.timedelta(hours=1)
         request = appeal(targets=["xi-jinping"], channels=["email"])
-        await submit_appeal(service, request, now=an_hour_ago)
+        await submitted(service, request, now=an_hour_ago)
         await store.claim_due_deliveries("dead", limit=10, lease_seconds=60, now=an_hour_ago)
         await make_worker(sandbox).run(drain=True)
         assert len(sandbox.emails) == 1
@@ -256,7 +255,7 @@ async def test_the_heartbeat_keeps_a_slow_send_from_being_rescued(
         settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
         short = settings.worker.model_copy(update={"lease_seconds": 0.5, "idle_seconds": 0.05})
         settings = settings.model_copy(update={"worker": short})
-        await submit_appeal(service, appeal(targets=["xi-jinping"], channels=["email"]))
+        await submitted(service, appeal(targets=["xi-jinping"], channels=["email"]))
         holder, rescuer = build_worker(settings, service), build_worker(settings, service)
         try:
             held = asyncio.create_task(holder.run(drain=True))
@@ -280,7 +279,7 @@ async def test_a_worker_unsure_of_its_lease_hands_the_delivery_back_unsent(
     the delivery over, so it does not send; it records "not sent" (not counted towards
     the cap) and sends it on its next claim. One email, nothing marked as a duplicate."""
     async with Sandbox(tmp_path / "box", channels=["email"]) as sandbox:
-        await submit_appeal(service, appeal(targets=["xi-jinping"], channels=["email"]))
+        await submitted(service, appeal(targets=["xi-jinping"], channels=["email"]))
         worker = make_worker(sandbox)
         worker.settings = worker.settings.model_copy(update={"lease_seconds": 1.5})
         blocker = await Store.open(
@@ -340,7 +339,7 @@ async def test_two_workers_share_the_queue_without_double_sending(
 ) -> None:
     async with Sandbox(tmp_path / "box", fax_transmit_seconds=0.05) as sandbox:
         for n in range(4):
-            await submit_appeal(
+            await submitted(
                 service,
                 appeal(supporter_email=f"s{n}@example.org", supporter_name=f"Supporter {n}"),
             )
@@ -359,7 +358,7 @@ async def test_stop_event_ends_the_run_and_leaves_work_queued(
     service: Service,
 ) -> None:
     async with Sandbox(tmp_path / "box") as sandbox:
-        await submit_appeal(service, appeal())
+        await submitted(service, appeal())
         stop = asyncio.Event()
         stop.set()
         stats = await make_worker(sandbox).run(stop=stop)
@@ -389,7 +388,7 @@ async def test_forced_stop_marks_cut_off_sends_unknown_and_releases_unstarted(
                     "worker": settings.worker.model_copy(update={"email_concurrency": 1}),
                 }
             )
-            await submit_appeal(service, appeal(channels=["email"]))
+            await submitted(service, appeal(channels=["email"]))
             worker = build_worker(settings, service)
             run = asyncio.create_task(worker.run())
             await connected.wait()
@@ -417,7 +416,7 @@ async def test_two_supporters_of_the_same_name_and_words_both_get_posted(
     async with Sandbox(tmp_path / "box", channels=["twitter"]) as sandbox:
         for email in ("maria@example.org", "maria.g@example.net"):
             request = appeal(supporter_name="Maria Garcia", supporter_email=email)
-            await submit_appeal(service, dataclasses.replace(request, channels=["twitter"]))
+            await submitted(service, dataclasses.replace(request, channels=["twitter"]))
         await make_worker(sandbox).run(drain=True)
         texts = [t["text"] for t in sandbox.tweets]
     assert len(texts) == 2 and texts[0] != texts[1]
@@ -432,7 +431,7 @@ async def test_a_first_post_refused_as_a_duplicate_goes_out_again_with_another_r
     same words with another reference, of the same length. A second refusal ends it."""
     for taken_before in (1, 2):
         async with Sandbox(tmp_path / f"box{taken_before}", channels=["twitter"]) as sandbox:
-            receipt = await submit_appeal(
+            receipt = await submitted(
                 service,
                 appeal(channels=["twitter"], supporter_email=f"a{taken_before}@example.org"),
             )

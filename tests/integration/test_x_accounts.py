@@ -21,7 +21,6 @@ from dispatcher.models import AppealReceipt, DeliveryStatus, utcnow
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service import Service
-from dispatcher.service.intake import accept_appeal, submit_appeal
 from dispatcher.service.receipts import compose
 from dispatcher.service.reporting import campaign_report
 from dispatcher.service.x_accounts import (
@@ -32,7 +31,7 @@ from dispatcher.service.x_accounts import (
 )
 from dispatcher.store.receipts import RECEIPT, REPEAT, ReceiptJob
 from dispatcher.store.schema import receipts
-from tests.conftest import OPEN_CAMPAIGN, settings_for, write_open_campaign
+from tests.conftest import OPEN_CAMPAIGN, accepted, settings_for, submitted, write_open_campaign
 from tests.contract.x_openapi import validate_x_request, validate_x_response
 from tests.integration.conftest import MakeWorker, appeal
 
@@ -81,7 +80,7 @@ async def sent_from_own_account(
     """An appeal to the ambassador on X, sent after connecting ``username``'s account."""
     service = with_x(service, box, campaigns_dir)
     connection_id, _back = await connect(service, username)
-    receipt = await submit_appeal(service, appeal(channels=["twitter"], x_connection=connection_id))
+    receipt = await submitted(service, appeal(channels=["twitter"], x_connection=connection_id))
     return service, receipt
 
 
@@ -112,7 +111,7 @@ async def test_a_post_goes_out_from_the_supporters_own_account(
 ) -> None:
     service = with_x(service, box, own_accounts)
     connection_id, _back = await connect(service, "ana_lima")
-    receipt = await submit_appeal(service, appeal(channels=["twitter"], x_connection=connection_id))
+    receipt = await submitted(service, appeal(channels=["twitter"], x_connection=connection_id))
     assert [d.status for d in receipt.created] == [DeliveryStatus.QUEUED] * len(receipt.created)
     await drained(make_worker, box)
 
@@ -139,14 +138,14 @@ async def test_declined_consent_hands_the_post_to_the_supporter(
     service = with_x(service, box, own_accounts)
     _connection, back = await connect(service, "ana_lima", allow=False)
     assert parse_qs(urlsplit(back).query)["error"] == ["access_denied"]
-    accepted = await accept_appeal(service, appeal(channels=["twitter"]))
-    assert accepted.hand_offs, "the supporter gets a link to each prepared post"
-    entries = await service.store.list_deliveries(appeal_id=accepted.appeal_id)
+    taken = await accepted(service, appeal(channels=["twitter"]))
+    assert taken.hand_offs, "the supporter gets a link to each prepared post"
+    entries = await service.store.list_deliveries(appeal_id=taken.appeal_id)
     assert {e.status for e in entries} == {DeliveryStatus.HANDED_OFF}
     await drained(make_worker, box)
     assert box.tweets == []  # nothing posted for them
 
-    target, link = accepted.hand_offs[0]
+    target, link = taken.hand_offs[0]
     params = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
     intent = await open_hand_off(
         service,
@@ -209,7 +208,7 @@ async def test_an_app_x_does_not_let_post_hands_off(
     tmp_path: Path, service: Service, make_worker: MakeWorker, fault: str, code: str
 ) -> None:
     async with await x_box(tmp_path, **{fault: 10}) as box:
-        receipt = await submit_appeal(service, appeal(channels=["twitter"]))
+        receipt = await submitted(service, appeal(channels=["twitter"]))
         await drained(make_worker, box)
         entries = await service.store.list_deliveries(appeal_id=receipt.appeal_id)
         assert {e.status for e in entries} == {DeliveryStatus.HANDED_OFF}
@@ -224,8 +223,8 @@ async def test_the_app_cap_read_from_xs_headers_stops_posting_before_a_429(
     tmp_path: Path, service: Service, campaigns_dir: Path
 ) -> None:
     async with await x_box(tmp_path, x_app_limit=1) as box:
-        first = await submit_appeal(service, appeal(channels=["twitter"]))
-        second = await submit_appeal(
+        first = await submitted(service, appeal(channels=["twitter"]))
+        second = await submitted(
             service, appeal(channels=["twitter"], supporter_email="bo@example.org")
         )
         # One post at a time: X's answer to the first says the app's cap is used up (the
@@ -255,7 +254,7 @@ async def test_the_app_cap_read_from_xs_headers_stops_posting_before_a_429(
         assert waiting.attempts == 1 and waiting.last_error is not None
         assert "24-hour cap for the app" in waiting.last_error.message
         # New posts are handed to their supporters while the cap holds.
-        third = await accept_appeal(
+        third = await accepted(
             service, appeal(channels=["twitter"], supporter_email="cy@example.org")
         )
         assert third.hand_offs
@@ -270,7 +269,7 @@ async def test_the_sandbox_x_answers_as_xs_description_says_refusals_included(
 ) -> None:
     faults = {"rate_limit_first": 1, "fail_first": 1, "refuse": frozenset({"ambcuitiankai"})}
     async with await x_box(tmp_path, **faults) as box:
-        await submit_appeal(service, appeal(channels=["twitter"]))
+        await submitted(service, appeal(channels=["twitter"]))
         await drained(make_worker, box)
         assert box.x_api is not None
         statuses = [e.status for e in box.x_api.exchanges]
@@ -283,11 +282,11 @@ async def test_the_receipt_gives_a_handed_off_post_only_to_a_confirmed_address(
     own_accounts: Path, box: Sandbox, service: Service
 ) -> None:
     service = with_x(service, box, own_accounts)
-    accepted = await accept_appeal(service, appeal(channels=["twitter"]))
-    appeal_row = await service.store.receipt_appeal(accepted.appeal_id)
+    taken = await accepted(service, appeal(channels=["twitter"]))
+    appeal_row = await service.store.receipt_appeal(taken.appeal_id)
     assert appeal_row is not None and not appeal_row.confirmed
-    entries = await service.store.list_deliveries(appeal_id=accepted.appeal_id)
-    job = ReceiptJob(1, accepted.appeal_id, RECEIPT, 0, 0)
+    entries = await service.store.list_deliveries(appeal_id=taken.appeal_id)
+    job = ReceiptJob(1, taken.appeal_id, RECEIPT, 0, 0)
     sent = compose(service, job, appeal_row, entries, "appeals@example.org", "Appeals")
     text = sent.get_content()
     # Perhaps not its owner's doing: no words of theirs (the link carries the post).
@@ -295,7 +294,7 @@ async def test_the_receipt_gives_a_handed_off_post_only_to_a_confirmed_address(
     confirmed = dataclasses.replace(appeal_row, confirmed=True)
     text = compose(service, job, confirmed, entries, "appeals@example.org", "Appeals").get_content()
     [link] = re.findall(r"https?://\S+/x/post\?\S+", text)
-    assert link.endswith(accepted.hand_offs[0][1].split("?", 1)[1])
+    assert link.endswith(taken.hand_offs[0][1].split("?", 1)[1])
 
 
 async def test_an_own_account_post_whose_answer_was_lost_counts_once(
@@ -319,18 +318,18 @@ async def test_own_account_posts_are_told_apart_by_the_account_not_the_address(
 ) -> None:
     service = with_x(service, box, own_accounts)
     # The address had taken part, its X post included (handed off: no account then).
-    earlier = await submit_appeal(service, appeal(channels=["twitter", "email"]))
+    earlier = await submitted(service, appeal(channels=["twitter", "email"]))
     assert earlier.created
     # Someone connects their own account and sends with that address again: the post goes
     # out from that account, so whoever connected it learns nothing of the address's past.
     connection_id, _back = await connect(service, "someone_else")
-    again = await submit_appeal(service, appeal(channels=["twitter"], x_connection=connection_id))
+    again = await submitted(service, appeal(channels=["twitter"], x_connection=connection_id))
     assert [d.channel.value for d in again.created] == ["twitter"]
     await drained(make_worker, box)
     assert [t["author"] for t in box.tweets] == ["someone_else"]
     # That account posting to the same official again is the repeat, whatever the address.
     connection_id, _back = await connect(service, "someone_else")
-    third = await submit_appeal(
+    third = await submitted(
         service,
         appeal(channels=["twitter"], supporter_email="new@example.org", x_connection=connection_id),
     )

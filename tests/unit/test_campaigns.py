@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.campaigns import CampaignCatalog, CampaignError, load_campaign
+from dispatcher.campaigns import CampaignCatalog, CampaignError, ChoiceError, load_campaign
 from dispatcher.demo import write_demo_campaign
 from dispatcher.models import Channel
 from tests.conftest import SHIPPED_CAMPAIGNS
@@ -120,3 +120,60 @@ def test_the_demo_copy_is_labelled_in_every_language(tmp_path: Path) -> None:
     demo = load_campaign(path)
     assert demo.title.startswith("[DEMO COPY, deadline moved] ")
     assert demo.title_in("zh").startswith("[演示副本，截止日期已推迟] ")
+
+
+# ---------------------------------------------------------------- what a campaign decides
+
+
+def test_the_sample_letter_is_the_one_in_the_language_asked_for_else_the_campaigns() -> None:
+    campaign = load_campaign(SHIPPED_CAMPAIGNS / "ua-61-21.toml")
+    assert campaign.sample_language("fr", "zh") == "zh"  # the first one it has
+    assert campaign.sample_language("fr", None) == campaign.default_language == "en"
+    assert campaign.sample_letter("zh") is campaign.letter["zh"]
+    assert campaign.sample_letter("fr") is campaign.letter["en"]
+    sample = campaign.letter["en"].body
+    # As a browser sends a textarea back: CRLF line endings, a blank line after it.
+    assert campaign.is_sample(sample.replace("\n", "\r\n") + "\r\n", "en")
+    assert not campaign.is_sample(sample + " Thank you.", "en")
+    assert not campaign.is_sample(sample, "zh")  # not the Chinese sample
+    assert not campaign.is_sample(sample, "fr")  # no sample in French at all
+
+
+def test_a_choice_fans_out_to_the_pairs_the_officials_can_be_reached_by() -> None:
+    campaign = load_campaign(SHIPPED_CAMPAIGNS / "ua-61-21.toml")
+
+    def pairs(**choice: list[str] | list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(t.id, c.value) for t, c in campaign.choose_pairs(**choice)]  # type: ignore[arg-type]
+
+    everyone = pairs()
+    assert everyone == [("xi-jinping", "email"), ("xi-jinping", "fax"), ("cui-tiankai", "email"),
+                        ("cui-tiankai", "fax"), ("cui-tiankai", "twitter")]  # fmt: skip
+    assert pairs(channels=["twitter"]) == [("cui-tiankai", "twitter")]  # who lacks it: skipped
+    assert pairs(targets=["xi-jinping"]) == [("xi-jinping", "email"), ("xi-jinping", "fax")]
+    picked = [("cui-tiankai", "fax"), ("xi-jinping", "email"), ("cui-tiankai", "fax")]
+    assert pairs(picked=picked) == [("cui-tiankai", "fax"), ("xi-jinping", "email")]
+
+
+@pytest.mark.parametrize(
+    ("choice", "field", "reason", "says"),
+    [
+        ({"targets": ["mayor"]}, "targets", "unknown_target", "known targets: xi-jinping, cui"),
+        ({"channels": ["pigeon"]}, "channels", "unknown_channel", "accepted: email, fax, twitter"),
+        ({"channels": ["phone"]}, "channels", "unknown_channel", "reported, not sent"),
+        (
+            {"targets": ["xi-jinping"], "channels": ["twitter"]},
+            "channels",
+            "channel_unavailable",
+            "'xi-jinping' cannot be reached by twitter; its channels: email, fax",
+        ),
+        ({"picked": [("xi-jinping", "twitter")]}, "channels", "channel_unavailable", "twitter"),
+    ],
+)
+def test_a_choice_the_campaign_cannot_deliver_is_refused_naming_it(
+    choice: dict[str, list[str]], field: str, reason: str, says: str
+) -> None:
+    campaign = load_campaign(SHIPPED_CAMPAIGNS / "ua-61-21.toml")
+    with pytest.raises(ChoiceError) as info:
+        campaign.choose_pairs(**choice)  # type: ignore[arg-type]
+    assert (info.value.field, info.value.reason) == (field, reason)
+    assert says in info.value.message

@@ -9,7 +9,8 @@ import pytest
 from dispatcher.campaigns import CampaignCatalog
 from dispatcher.models import Channel
 from dispatcher.service import ErrorKind, ServiceError
-from dispatcher.service.validation import AppealRequest, check_post_content, validate_appeal
+from dispatcher.service.appeal_request import AppealRequest, Rejected, Via
+from dispatcher.service.validation import ValidAppeal, check_appeal, check_post_content
 from dispatcher.web.plain import plain_problem
 from tests.conftest import OPEN_CAMPAIGN
 
@@ -24,10 +25,20 @@ def request(**overrides: object) -> AppealRequest:
     return AppealRequest(**values)  # type: ignore[arg-type]
 
 
+def validate_appeal(
+    catalog: CampaignCatalog, appeal: AppealRequest, *, now: dt.datetime | None = None
+) -> ValidAppeal:
+    """The appeal every rule accepted, or its first problem raised (as the API says it)."""
+    result = check_appeal(catalog, appeal, now=now)
+    if isinstance(result, Rejected):
+        raise result.first
+    return result
+
+
 def refused(catalog: CampaignCatalog, **overrides: object) -> ServiceError:
-    with pytest.raises(ServiceError) as info:
-        validate_appeal(catalog, request(**overrides))
-    return info.value
+    result = check_appeal(catalog, request(**overrides))
+    assert isinstance(result, Rejected)
+    return result.first
 
 
 def test_defaults_fan_out_to_every_channel_of_every_target(catalog: CampaignCatalog) -> None:
@@ -269,3 +280,64 @@ def test_names_refuse_markup_and_links(catalog: CampaignCatalog, name: str, reas
 def test_ordinary_names_pass(catalog: CampaignCatalog, name: str) -> None:
     valid = validate_appeal(catalog, request(supporter_name=name))
     assert valid.appeal.supporter_name == name
+
+
+# --- one check for every caller (issue 19, item 6) ----------------------------------------
+
+
+def test_every_problem_is_found_at_once_the_first_for_each_field(catalog: CampaignCatalog) -> None:
+    result = check_appeal(
+        catalog,
+        request(
+            supporter_name="",
+            supporter_email="ana@",
+            supporter_country="x" * 65,
+            channels=["twitter"],
+            tweet="@elonmusk free them",
+            page_language="xx",
+        ),
+    )
+    assert isinstance(result, Rejected)
+    assert [(p.field, p.reason) for p in result.problems] == [
+        ("supporter.name", "empty"),
+        ("supporter.email", "email_invalid"),
+        ("supporter.country", "too_long"),
+        ("tweet", "post_mention"),
+        ("page_language", "language"),
+    ]
+
+
+def test_a_page_that_ticks_nothing_chooses_nothing_where_the_api_means_everyone(
+    catalog: CampaignCatalog,
+) -> None:
+    for via in (Via.FORM, Via.EMBED):
+        page = check_appeal(catalog, request(via=via))
+        assert isinstance(page, Rejected)
+        assert [(p.field, p.reason) for p in page.problems] == [("channels", "no_choice")]
+    for via in (Via.API, Via.CLI):
+        assert len(validate_appeal(catalog, request(via=via)).deliveries) == 5
+
+
+def test_a_bad_tag_in_a_followed_link_is_dropped_but_refused_from_the_api(
+    catalog: CampaignCatalog,
+) -> None:
+    tags = {"source": "news letter!", "utm_source": "Mail"}
+    picked = [("xi-jinping", "email")]
+    page = validate_appeal(catalog, request(via=Via.FORM, pairs=picked, sources=tags))
+    assert (page.appeal.sources.source, page.appeal.sources.utm_source) == (None, "mail")
+    assert refused(catalog, via=Via.API, sources=tags).field == "source"
+
+
+def test_the_sample_letter_sent_back_unchanged_is_the_campaigns_from_every_caller(
+    catalog: CampaignCatalog,
+) -> None:
+    campaign = catalog.get(OPEN_CAMPAIGN)
+    assert campaign is not None
+    sample = campaign.letter["en"].body
+    picked = [("xi-jinping", "email")]
+    for via in Via:
+        as_sent = sample.replace("\n", "\r\n") + "\r\n"  # as a browser sends a textarea
+        unchanged = validate_appeal(catalog, request(via=via, pairs=picked, message=as_sent))
+        edited = validate_appeal(catalog, request(via=via, pairs=picked, message=sample + " Now."))
+        assert (unchanged.appeal.own_message, edited.appeal.own_message) == (False, True), via
+        assert unchanged.appeal.body == sample.strip()

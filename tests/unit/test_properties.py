@@ -25,7 +25,8 @@ from dispatcher.render.fonts import fax_font
 from dispatcher.render.letter import letter_text
 from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH, compose_tweet, weighted_length
 from dispatcher.service import ServiceError
-from dispatcher.service.validation import AppealRequest, clean_line, clean_text, validate_appeal
+from dispatcher.service.appeal_request import AppealRequest, Rejected
+from dispatcher.service.validation import check_appeal, clean_line, clean_text
 from tests.conftest import OPEN_CAMPAIGN, claimed_delivery
 
 PARSER = BytesParser(_class=EmailMessage, policy=email.policy.default)
@@ -131,10 +132,9 @@ def test_any_post_fits_x_or_is_refused_naming_the_field(
         channels=["twitter"],
         tweet=tweet,
     )
-    try:
-        valid = validate_appeal(catalog, request)
-    except ServiceError as exc:
-        assert exc.field == "tweet" and exc.message
+    valid = check_appeal(catalog, request)
+    if isinstance(valid, Rejected):
+        assert [(p.field, bool(p.message)) for p in valid.problems] == [("tweet", True)]
         return
     for delivery in valid.deliveries:
         post = compose_tweet(delivery.address, valid.appeal.tweet or "", "Ana Lima")

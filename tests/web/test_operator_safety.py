@@ -20,13 +20,12 @@ from fastapi import FastAPI
 
 from dispatcher.models import DeliveryStatus
 from dispatcher.service import audit
-from dispatcher.service.intake import submit_appeal
 from dispatcher.service.sessions import FAILURES_PER_HOUR
 from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import Settings
 from dispatcher.web.app import create_app
 from dispatcher.web.deps import WebContext
-from tests.conftest import OPEN_CAMPAIGN
+from tests.conftest import OPEN_CAMPAIGN, submitted
 from tests.web.conftest import OPERATOR_TOKEN, context_of, running_app, web_settings
 
 ANA = "ana-token-0123456789"
@@ -56,7 +55,7 @@ async def appeal(
         channels=channels,
         message=message,
     )
-    return (await submit_appeal(context.service, request)).appeal_id
+    return (await submitted(context.service, request)).appeal_id
 
 
 async def statuses(context: WebContext) -> list[DeliveryStatus]:

@@ -16,13 +16,12 @@ import pytest
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.service.forget import forget_appeal
-from dispatcher.service.intake import submit_appeal
 from dispatcher.service.links import link_token
 from dispatcher.service.operator import cancel_delivery
 from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import Settings
 from dispatcher.web.deps import WebContext
-from tests.conftest import OPEN_CAMPAIGN, settings_for
+from tests.conftest import OPEN_CAMPAIGN, settings_for, submitted
 from tests.web.conftest import OPERATOR_TOKEN, context_of, running_app, web_settings
 
 ANA = "ana-token-0123456789"
@@ -60,7 +59,7 @@ async def appeal(context: WebContext, name: str, email: str, channels: list[str]
         channels=channels,
         contact_ok=email.startswith("ana"),
     )
-    return (await submit_appeal(context.service, request)).appeal_id
+    return (await submitted(context.service, request)).appeal_id
 
 
 async def send_all(context: WebContext, box: Sandbox, campaigns_dir: Path) -> None:

@@ -11,9 +11,8 @@ import httpx
 
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Faults, Sandbox
-from dispatcher.service.intake import submit_appeal
 from dispatcher.service.validation import AppealRequest
-from tests.conftest import OPEN_CAMPAIGN, settings_for
+from tests.conftest import OPEN_CAMPAIGN, settings_for, submitted
 from tests.web.conftest import (
     OPERATOR_TOKEN,
     MakeClient,
@@ -283,7 +282,7 @@ async def test_operator_pages_say_how_a_delivery_was_settled(
             supporter_email="ana@example.org",
             channels=["twitter"],
         )
-        await submit_appeal(context.service, request)
+        await submitted(context.service, request)
         worker_settings = settings_for(box, database_url="unused", campaigns_dir=campaigns_dir)
         worker = build_worker(worker_settings, context.service)
         try:

@@ -13,8 +13,7 @@ import re
 import httpx
 from pypdf import PdfReader
 
-from dispatcher.service.intake import submit_appeal
-from tests.conftest import OPEN_CAMPAIGN
+from tests.conftest import OPEN_CAMPAIGN, submitted
 from tests.integration.conftest import appeal
 from tests.web.conftest import APP_OF, OPERATOR_TOKEN, context_of, status_path
 from tests.web.test_pages import PAGE, csrf_of
@@ -39,7 +38,7 @@ async def test_the_letter_prints_for_the_post_behind_the_status_link(
     client: httpx.AsyncClient,
 ) -> None:
     service = context_of(APP_OF[client]).service
-    kept = await submit_appeal(
+    kept = await submitted(
         service, appeal(campaign_id=OPEN_CAMPAIGN, channels=["email"], targets=["xi-jinping"])
     )
     status = status_path(client, kept.appeal_id)
@@ -68,7 +67,7 @@ async def test_after_deleting_the_pages_say_so_and_print_nothing(
     client: httpx.AsyncClient,
 ) -> None:
     service = context_of(APP_OF[client]).service
-    kept = await submit_appeal(
+    kept = await submitted(
         service, appeal(campaign_id=OPEN_CAMPAIGN, channels=["email"], targets=["xi-jinping"])
     )
     forget = status_path(client, kept.appeal_id, "forget")

@@ -13,10 +13,9 @@ import pytest
 
 from dispatcher.models import DeliveryStatus
 from dispatcher.sandbox import Sandbox
-from dispatcher.service.intake import submit_appeal
 from dispatcher.service.validation import AppealRequest
 from dispatcher.web.deps import WebContext
-from tests.conftest import OPEN_CAMPAIGN
+from tests.conftest import OPEN_CAMPAIGN, submitted
 from tests.web.conftest import (
     OPERATOR_TOKEN,
     context_of,
@@ -46,7 +45,7 @@ async def send(context: WebContext, name: str, message: str | None) -> str:
         message=message,
         channels=["email"],
     )
-    return (await submit_appeal(context.service, request)).appeal_id
+    return (await submitted(context.service, request)).appeal_id
 
 
 def words_of(page: httpx.Response) -> str:
@@ -149,11 +148,11 @@ async def test_a_supporter_whose_letter_was_rejected_can_send_the_campaigns_lett
             campaign_id=OPEN_CAMPAIGN, supporter_name="Bo Chen",
             supporter_email="bo@example.org", channels=["email"],
         )  # fmt: skip
-        again = await submit_appeal(context.service, request)
+        again = await submitted(context.service, request)
         await send_all(context, box, reviewing)
         assert await statuses(context, again.appeal_id) == {DeliveryStatus.DELIVERED}
         assert await statuses(context, own) == {DeliveryStatus.CANCELLED}
-        repeat = await submit_appeal(context.service, request)  # counted once, as ever
+        repeat = await submitted(context.service, request)  # counted once, as ever
     assert not again.already_counted and len(again.created) == 2
     assert repeat.already_counted
     letters = [m for m in box.emails if "@example.org" not in str(m["To"])]

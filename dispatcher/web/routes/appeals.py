@@ -6,15 +6,15 @@ from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH
+from dispatcher.service.appeal_request import AppealRequest, Rejected, Via
 from dispatcher.service.catalog import closed_error
 from dispatcher.service.forget import forget_appeal
 from dispatcher.service.intake import tweet_lengths
 from dispatcher.service.reported import ReportedActionRequest, report_action
 from dispatcher.service.reporting import CampaignReport, campaign_report
 from dispatcher.service.status import AppealStatus, appeal_status
-from dispatcher.service.validation import AppealRequest
 from dispatcher.web.deps import CampaignDep, ContextDep, client_ip
-from dispatcher.web.errors import ApiError, describe_validation
+from dispatcher.web.errors import STATUS_OF, ApiError, describe_validation
 from dispatcher.web.schemas import (
     AppealAccepted,
     AppealIn,
@@ -49,12 +49,12 @@ async def post_appeal(
 ) -> AppealAccepted:
     """One step: the supporter's appeal to every chosen target over every chosen channel.
 
-    Checked in this order: 404 unknown campaign, 429 rate limit, 413 body too large,
-    410 closed campaign, 422 invalid field. Every accepted submission gets the same 202:
+    Checked in this order: 404 unknown campaign, 413 body too large, 410 closed campaign,
+    422 a body that is not an appeal, 429 rate limit, 422 a field the rules refuse (the
+    first of them; every one is checked). Every accepted submission gets the same 202:
     whether the address had taken part already is told only to the address, by email
     (with the link to follow the appeal).
     """
-    await context.per_ip.check(client_ip(request), "address")
     body = await read_limited_body(request, context.settings.intake.max_body_bytes)
     if not campaign.is_open():
         raise closed_error(campaign)
@@ -63,7 +63,7 @@ async def post_appeal(
     except ValidationError as exc:
         field, message = describe_validation(list(exc.errors()))
         raise ApiError(422, message, field) from None
-    accepted = await context.accept_appeal(
+    result = await context.submit_appeal(
         AppealRequest(
             campaign_id=campaign.id,
             supporter_name=payload.supporter.name,
@@ -80,9 +80,23 @@ async def post_appeal(
             reply_to=payload.reply_to,
             page_language=payload.page_language,
             sources=_sources(payload),
+            via=Via.API,
+            client=client_ip(request),
         )
     )
-    return AppealAccepted.of(accepted)
+    if isinstance(result, Rejected):
+        raise _refused(result)
+    return AppealAccepted.of(result)
+
+
+def _refused(rejected: Rejected) -> ApiError:
+    """A refusal as the API answers it: its first problem (the field and why), 429 with
+    Retry-After for a limit reached."""
+    problem = rejected.first
+    if rejected.retry_after is not None:
+        headers = {"Retry-After": str(rejected.retry_after)}
+        return ApiError(429, problem.message, problem.field, headers=headers)
+    return ApiError(STATUS_OF[problem.kind], problem.message, problem.field)
 
 
 def _sources(payload: AppealIn) -> dict[str, str | None]:
