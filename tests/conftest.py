@@ -11,7 +11,7 @@ import secrets
 import shutil
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +40,39 @@ FAST_RETRY = RetrySettings(
     fast_wait_seconds=0,
     fast_max_seconds=5,
 )
+
+
+# The slow tests, and why: `pytest -m "not slow"` (the fast loop) leaves them out, and
+# `make test` runs them too. A path ending in "/" takes its whole folder; "file::test" one
+# test (every parameter). A test that uses a fixture of SLOW_FIXTURES is slow as well.
+SLOW = {
+    "tests/e2e/": "drives Chromium",
+    "tests/acceptance/test_secrets.py": "runs `dispatcher serve` and `dispatcher demo`",
+    "tests/acceptance/test_schema_fuzz.py": "runs `dispatcher serve`",
+    "tests/integration/test_crash.py": "starts worker processes and kills them",
+    "tests/integration/test_database_faults.py": "holds database faults for seconds",
+    "tests/integration/test_fault_matrix.py": "waits out stalled and dripping connections",
+    "tests/integration/test_retention.py::test_an_online_backup_taken_mid_run_restores_and_"
+    "finishes_the_queue": "runs pg_dump and pg_restore while slow sends are in flight",
+    "tests/integration/test_smtp_tls.py::test_the_access_token_is_blanked_from_every_log_line": (
+        "starts Python processes"
+    ),
+    "tests/unit/test_error_log.py": "starts Python processes",
+}
+SLOW_FIXTURES = {"cli": "runs the dispatcher command as processes (tests/acceptance/test_cli.py)"}
+
+
+def is_slow(nodeid: str, fixtures: Iterable[str]) -> bool:
+    path, _, rest = nodeid.partition("::")
+    test = f"{path}::{rest.split('[')[0]}"
+    named = any(path.startswith(key) if key.endswith("/") else key in (path, test) for key in SLOW)
+    return named or not SLOW_FIXTURES.keys().isdisjoint(fixtures)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if is_slow(item.nodeid, getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 def write_open_campaign(
@@ -109,7 +142,7 @@ async def _drop_postgres_database(name: str) -> None:
         await admin.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh, empty database of each dialect (PostgreSQL needs DISPATCHER_TEST_POSTGRES_URL)."""
     if request.param == "sqlite":

@@ -85,11 +85,14 @@ async def start_session(
     return session_id
 
 
-async def find_session(service: Service, session_id: str | None) -> SessionRow | None:
-    """The session with this id, while it lasts (whatever has become of its token)."""
+async def find_session(
+    service: Service, session_id: str | None, *, now: dt.datetime | None = None
+) -> SessionRow | None:
+    """The session with this id, while it lasts (whatever has become of its token) at
+    ``now`` (by default, the present)."""
     if not session_id:
         return None
-    return await service.store.find_session(_hash(session_id), utcnow())
+    return await service.store.find_session(_hash(session_id), now or utcnow())
 
 
 async def session_holder(

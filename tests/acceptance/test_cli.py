@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -27,6 +26,7 @@ from dispatcher.demo import write_demo_campaign
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.store import Store
 from tests.conftest import OPEN_CAMPAIGN, SHIPPED_CAMPAIGNS, free_port
+from tests.waiting import eventually
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
 
@@ -444,11 +444,14 @@ async def test_serve_accepts_an_appeal_sends_it_and_stops_on_sigterm(cli: Cli) -
     }  # /healthz's details are for operators
     try:
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-            for _ in range(300):  # until the server answers (bounded)
-                with contextlib.suppress(httpx.TransportError):
-                    health = await http.get("/healthz", headers=operator)
-                    break
-                await asyncio.sleep(0.05)
+
+            async def answer() -> httpx.Response | None:
+                try:
+                    return await http.get("/healthz", headers=operator)
+                except httpx.TransportError:
+                    return None
+
+            health = await eventually(answer, what="`dispatcher serve` answering", within=30)
             assert health.json() == {
                 "status": "ok",
                 "database": "ok",
@@ -464,12 +467,12 @@ async def test_serve_accepts_an_appeal_sends_it_and_stops_on_sigterm(cli: Cli) -
             assert created.status_code == 202
             appeal_id = created.json()["appeal_id"]
             appeal_url = f"/api/appeals/{appeal_id}?token={status_token(cli, appeal_id)}"
-            for _ in range(600):  # the in-process worker sends; bounded wait for settling
-                statuses = {d["status"] for d in (await http.get(appeal_url)).json()["deliveries"]}
-                if statuses == {"delivered"}:
-                    break
-                await asyncio.sleep(0.05)
-            assert statuses == {"delivered"}
+
+            async def delivered() -> bool:  # by the in-process worker
+                deliveries = (await http.get(appeal_url)).json()["deliveries"]
+                return {d["status"] for d in deliveries} == {"delivered"}
+
+            await eventually(delivered, what="the fax and the post delivered", within=30)
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
         # uvicorn shuts down gracefully, then re-raises SIGTERM: the conventional exit status.

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from schemathesis.core.result import Err, Ok
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from tests.conftest import OPEN_CAMPAIGN, free_port
+from tests.waiting import eventually_blocking
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
 OPERATOR_TOKEN = "fuzz-operator-token"
@@ -50,14 +50,15 @@ def base_url(tmp_path: Path, campaigns_dir: Path) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
+        eventually_blocking(healthy, what="`dispatcher serve` answering", within=30)
         yield url
     finally:
         server.terminate()

@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from dispatcher.sandbox import Faults, Sandbox
 from tests.conftest import OPEN_CAMPAIGN, free_port
+from tests.waiting import eventually
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
 SECRETS = {
@@ -90,12 +90,13 @@ async def tour(base: str, captured: list[str]) -> None:
                 "/webhooks/fax", data={"fax": "{}"}, headers={"X-Phaxio-Signature": "0" * 40}
             )
         )
-        for _ in range(200):  # until every delivery settled (or gave up)
+
+        async def settled() -> bool:  # every delivery (or given up)
             report = await keep(await http.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report"))
-            channels = report.json()["channels"].values()
-            if sum(c["pending"] for c in channels) == 0:
-                break
-            await asyncio.sleep(0.1)
+            pending: int = sum(c["pending"] for c in report.json()["channels"].values())
+            return pending == 0
+
+        await eventually(settled, what="every delivery settled", within=30, every=0.1)
         operator = {"Authorization": f"Bearer {token}"}
         await keep(await http.get("/api/deliveries?include=attempts", headers=operator))
         await keep(await http.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report.csv", headers=operator))
@@ -113,13 +114,15 @@ async def tour(base: str, captured: list[str]) -> None:
 
 async def until_serving(base: str) -> None:
     async with httpx.AsyncClient(base_url=base) as http:
-        for _ in range(300):
+
+        async def answers() -> bool:
             try:
                 await http.get("/healthz")
-                return
             except httpx.TransportError:
-                await asyncio.sleep(0.1)
-    pytest.fail("serve did not start")
+                return False
+            return True
+
+        await eventually(answers, what="`dispatcher serve` answering", within=30, every=0.1)
 
 
 async def test_no_secret_appears_in_logs_pages_answers_or_metrics(

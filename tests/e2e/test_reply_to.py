@@ -6,7 +6,6 @@ expire at the deadline while the rest of the appeal is unaffected."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
 from pathlib import Path
@@ -25,6 +24,7 @@ from tests.e2e.test_browser import (
     service_settings,
     to_officials,
 )
+from tests.waiting import eventually
 from tests.web.conftest import context_of, live_server
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")
@@ -32,15 +32,17 @@ LINK = re.compile(r"https?://[^/\s]+(/a/\S+)")
 
 
 async def mail_to(sandbox: Sandbox, address: str, subject: str) -> Any:
-    """The first email to ``address`` whose subject starts with ``subject`` (bounded wait)."""
-    for _ in range(400):
+    """The first email to ``address`` whose subject starts with ``subject``."""
+
+    def first() -> Any:
         for message in sandbox.emails:
             if str(message["To"]) == address and str(message["Subject"]).strip().startswith(
                 subject
             ):
                 return message
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no email {subject!r} to {address}")
+        return None
+
+    return await eventually(first, what=f"an email {subject!r} to {address}", within=20)
 
 
 def links_in(message: Any) -> dict[str, str]:

@@ -6,7 +6,6 @@ records the opening); a token that is about to expire is refreshed before the po
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ from tests.conftest import OPEN_CAMPAIGN, free_port, write_open_campaign
 from tests.contract.x_openapi import validate_x_request, validate_x_response
 from tests.e2e.test_browser import CHROMIUM, SCREENSHOTS, service_settings
 from tests.e2e.test_reply_to import links_in, mail_to
+from tests.waiting import eventually
 from tests.web.conftest import OPERATOR_TOKEN, context_of, live_server
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")
@@ -49,12 +49,11 @@ async def consent(page: Page, base: str, username: str, button: str) -> None:
 
 
 async def posted_by(sandbox: Sandbox, author: str) -> list[dict[str, str]]:
-    for _ in range(400):
-        mine = [t for t in sandbox.tweets if t["author"] == author]
-        if mine:
-            return mine
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no post from @{author}: {sandbox.tweets}")
+    return await eventually(
+        lambda: [t for t in sandbox.tweets if t["author"] == author],
+        what=f"a post from @{author}",
+        within=20,
+    )
 
 
 def checked_against_x(sandbox: Sandbox) -> list[Any]:

@@ -40,6 +40,7 @@ from dispatcher.render.letter import letter_text
 from dispatcher.render.tweet import compose_tweet, post_reference
 from dispatcher.retry import RetryPolicy, SendAttempt, send_with_fast_retries
 from dispatcher.sandbox import Faults, Sandbox
+from tests.waiting import eventually
 
 FROM_ADDRESS = "appeals@dispatch.example.org"
 FROM_NAME = "Appeal Dispatcher"
@@ -152,26 +153,28 @@ async def raised(call: Callable[[], Awaitable[SendResult]]) -> DeliveryError:
 
 
 async def check_until_final_failure(adapter: FaxAdapter, claimed: ClaimedDelivery) -> None:
-    """check() until the gateway reports the fax failed (bounded to ~5 s)."""
-    for _ in range(500):
+    """check() until the gateway reports the fax failed."""
+
+    async def failed() -> bool:
         try:
             await adapter.check(claimed)
         except DeliveryError:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"fax {claimed.provider_ref} never failed")
+            return True
+        return False
+
+    await eventually(failed, what=f"fax {claimed.provider_ref} failing", every=0.01)
 
 
 async def check_until_final(adapter: FaxAdapter, claimed: ClaimedDelivery) -> list[SendResult]:
-    """check() until it confirms (or raises); every answer in order. Bounded to ~5 s."""
+    """check() until it confirms (or raises); every answer in order."""
     answers: list[SendResult] = []
-    for _ in range(500):
-        answer = await adapter.check(claimed)
-        answers.append(answer)
-        if answer.confirmed:
-            return answers
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"fax {claimed.provider_ref} never reached a final status: {answers}")
+
+    async def confirmed() -> bool:
+        answers.append(await adapter.check(claimed))
+        return answers[-1].confirmed
+
+    await eventually(confirmed, what=f"fax {claimed.provider_ref} confirmed", every=0.01)
+    return answers
 
 
 # --- email ----------------------------------------------------------------------

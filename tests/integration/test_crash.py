@@ -31,6 +31,7 @@ from dispatcher.service.reporting import campaign_report
 from dispatcher.service.validation import AppealRequest
 from dispatcher.settings import Settings
 from tests.conftest import submitted
+from tests.waiting import eventually
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
 CAMPAIGN = "crash"
@@ -167,12 +168,22 @@ def fax_lines_overlap(sandbox: Sandbox) -> list[str]:
 
 
 async def kill_and_restart(
-    workers: list[asyncio.subprocess.Process], env: dict[str, str], rng: random.Random
+    service: Service,
+    workers: list[asyncio.subprocess.Process],
+    env: dict[str, str],
+    rng: random.Random,
 ) -> list[float]:
-    """``KILLS`` SIGKILLs at random moments, each victim replaced at once; kill times."""
+    """``KILLS`` SIGKILLs at random moments once the workers are sending, each victim
+    replaced at once; kill times."""
     kill_times = []
-    await asyncio.sleep(1.5)  # let them start sending
+    queued = await service.store.pending_count()
+
+    async def sending() -> bool:
+        return await service.store.pending_count() < queued
+
+    await eventually(sending, what="the workers' first sends recorded", within=60, every=0.1)
     for _ in range(KILLS):
+        # Real time, on purpose: the kills strike at random moments of the sending.
         await asyncio.sleep(rng.uniform(0.3, 1.2))
         victim = workers.pop(rng.randrange(len(workers)))
         victim.send_signal(signal.SIGKILL)
@@ -208,7 +219,7 @@ async def test_workers_killed_while_sending_lose_nothing_and_resend_only_in_flig
         env = worker_env(settings, sandbox)
         workers = [await start_worker(env) for _ in range(WORKERS)]
         try:
-            kill_times = await kill_and_restart(workers, env, rng)
+            kill_times = await kill_and_restart(service, workers, env, rng)
             pending_at_last_kill = await service.store.pending_count()
             drain_seconds = await wait_for_drain(service, deadline_seconds=60)
         finally:

@@ -19,6 +19,7 @@ from dispatcher.store import Store
 from dispatcher.worker import Worker, WorkerStopped
 from tests.conftest import read_only, submitted, table_renamed
 from tests.integration.conftest import MakeWorker, appeal
+from tests.waiting import eventually
 
 SLOW = Faults(delay_seconds=0.2)  # an SMTP server that takes its time: sends overlap faults
 
@@ -30,6 +31,15 @@ async def queue_emails(service: Service, appeals: int) -> None:
         await submitted(service, dataclasses.replace(request, channels=["email"]))
 
 
+async def sending(store: Store) -> None:
+    """Until the worker has claimed a delivery (a send is under way or done)."""
+
+    async def claimed() -> bool:
+        return any(e.attempts for e in await store.list_deliveries())
+
+    await eventually(claimed, what="the worker's first claim")
+
+
 def email_worker(make_worker: MakeWorker, sandbox: Sandbox, lease_seconds: float | None) -> Worker:
     """A worker without pacing (many emails to two inboxes is not what this is about)."""
     worker = make_worker(sandbox)
@@ -37,6 +47,20 @@ def email_worker(make_worker: MakeWorker, sandbox: Sandbox, lease_seconds: float
         worker.settings = worker.settings.model_copy(update={"lease_seconds": lease_seconds})
     worker.pacing = None
     return worker
+
+
+async def delivered_count(store: Store) -> int:
+    return len(await store.list_deliveries(status=DeliveryStatus.DELIVERED))
+
+
+async def recorded_more(store: Store, *, than: int) -> None:
+    """Until more deliveries are recorded as delivered than ``than``, or all are."""
+
+    async def more() -> bool:
+        count = await delivered_count(store)
+        return count > than or count == len(await store.list_deliveries())
+
+    await eventually(more, what=f"the worker recording more than {than} sends", within=30)
 
 
 async def test_the_worker_outlives_its_database_connections_being_killed(
@@ -61,9 +85,11 @@ async def test_the_worker_outlives_its_database_connections_being_killed(
         worker.pacing = None  # 60 emails to each of two inboxes: not what this is about
         run = asyncio.create_task(worker.run(drain=True))
         killer = await Store.open(str(store.engine.url.render_as_string(hide_password=False)))
+        delivered = 0  # a first kill once it has recorded a send
         try:
             for _ in range(3):
-                await asyncio.sleep(0.15)
+                await recorded_more(killer, than=delivered)
+                delivered = await delivered_count(killer)
                 async with killer.engine.begin() as conn:
                     await conn.execute(
                         text(
@@ -95,12 +121,13 @@ async def test_a_database_locked_past_the_lease_loses_nothing_and_sends_nothing_
         )
         try:
             run = asyncio.create_task(worker.run(drain=True))
-            await asyncio.sleep(0.5)  # sending
+            await sending(store)
             async with blocker._writing() as conn:
                 if blocker.dialect == "postgresql":
                     await conn.execute(text("LOCK TABLE deliveries IN EXCLUSIVE MODE"))
                 else:
                     await conn.execute(text("DELETE FROM deliveries WHERE id < 0"))
+                # Real time: leases run out on the clocks of the worker and the database.
                 await asyncio.sleep(4)
             await asyncio.wait_for(run, timeout=60)
         finally:
@@ -124,8 +151,9 @@ async def test_a_database_file_made_read_only_loses_nothing_and_sends_nothing_tw
         await queue_emails(service, appeals=40)
         worker = email_worker(make_worker, sandbox, lease_seconds=1.5)
         run = asyncio.create_task(worker.run(drain=True))
-        await asyncio.sleep(0.5)  # sending
+        await sending(store)
         with read_only(database):
+            # Real time: leases run out on the clocks of the worker and the database.
             await asyncio.sleep(4)
             sent_meanwhile = len(sandbox.emails)
         await asyncio.wait_for(run, timeout=60)
@@ -146,7 +174,7 @@ async def test_a_schema_that_does_not_match_stops_the_worker_with_one_sentence(
         await queue_emails(service, appeals=40)
         worker = email_worker(make_worker, sandbox, lease_seconds=None)
         run = asyncio.create_task(worker.run(drain=True))
-        await asyncio.sleep(0.3)  # sending
+        await sending(store)
         async with table_renamed(store, "pacing"):
             with pytest.raises(WorkerStopped) as stopped:
                 await asyncio.wait_for(run, timeout=30)

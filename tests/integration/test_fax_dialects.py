@@ -7,7 +7,6 @@ fetches, and the reconciliation of a send whose outcome is unknown, for each dia
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import dataclasses
@@ -48,6 +47,7 @@ from dispatcher.store import Store
 from dispatcher.web.app import create_app
 from tests.conftest import OPEN_CAMPAIGN, free_port
 from tests.integration.test_adapters import delivery
+from tests.waiting import eventually
 from tests.web.conftest import (
     CALLBACK_TOKEN,
     OPERATOR_TOKEN,
@@ -140,11 +140,12 @@ async def test_each_dialect_delivers_a_fax_end_to_end(
             httpx.AsyncClient(base_url=base) as client,
         ):
             assert (await client.post(APPEALS, json=FAX_BODY)).status_code == 202
-            for _ in range(500):
+
+            async def settled() -> dict[str, Any] | None:
                 row = await row_of(client, 1)
-                if row["status"] == "delivered" and box.fax_callback_answers:
-                    break
-                await asyncio.sleep(0.02)
+                return row if row["status"] == "delivered" and box.fax_callback_answers else None
+
+            row = await eventually(settled, what="the fax delivered, its callback answered")
         answers = list(box.fax_callback_answers)
     assert row["status"] == "delivered", row
     [fax] = box.faxes
@@ -200,9 +201,12 @@ async def test_sinch_callbacks_are_triggers_forged_replayed_and_late_change_noth
             early = await client.post(path, content=claims_done)
             assert early.status_code == 200 and early.json() == {"received": True, "changed": False}
             assert (await row_of(client, claimed.id))["status"] == "awaiting_confirmation"
-            while box.faxes[0].status != "success":
-                await asyncio.sleep(0.02)
+
+            def transmitted() -> bool:
                 box.delivered_counts()  # brings the sandbox's faxes up to date
+                return box.faxes[0].status == "success"
+
+            await eventually(transmitted, what="the sandbox gateway finishing the fax")
             done = await client.post(path, content=b"not even JSON")
             assert done.json() == {"received": True, "changed": True}
             row = await row_of(client, claimed.id)
@@ -437,15 +441,15 @@ ADAPTERS: dict[str, Callable[[Sandbox], SinchAdapter | TelnyxAdapter]] = {
 async def until_final(
     adapter: SinchAdapter | TelnyxAdapter, claimed: ClaimedDelivery
 ) -> Exception | SendResult:
-    for _ in range(500):
+
+    async def final() -> Exception | SendResult | None:
         try:
             result = await adapter.check(claimed)
         except (TransientError, PermanentError) as exc:
             return exc
-        if result.confirmed:
-            return result
-        await asyncio.sleep(0.01)
-    raise AssertionError("the fax never reached a final status")
+        return result if result.confirmed else None
+
+    return await eventually(final, what="the fax reaching a final status", every=0.01)
 
 
 @pytest.mark.parametrize("dialect", ["sinch", "telnyx"])

@@ -39,6 +39,7 @@ from tests.conftest import (
     settings_for,
     submitted,
 )
+from tests.waiting import eventually
 
 CLOSED = "ua-61-21"
 MESSAGE_ID = re.compile(r"<delivery-(\d+)\.")
@@ -186,11 +187,12 @@ async def test_an_online_backup_taken_mid_run_restores_and_finishes_the_queue(
         worker.pacing = None
         stop = asyncio.Event()
         run = asyncio.create_task(worker.run(stop=stop))
-        for _ in range(400):  # until some are recorded as delivered, and more are sending
-            statuses = [e.status for e in await store.list_deliveries()]
-            if statuses.count(DeliveryStatus.DELIVERED) >= 5:
-                break
-            await asyncio.sleep(0.05)
+
+        async def under_way() -> bool:  # some are recorded as delivered, and more are sending
+            delivered = await store.list_deliveries(status=DeliveryStatus.DELIVERED)
+            return len(delivered) >= 5
+
+        await eventually(under_way, what="five sends recorded", within=30)
         restored_url, restored_db = await back_up(live, copy)
         stop.set()
         await run

@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 
 from dispatcher.sandbox import Faults, Sandbox, verify_phaxio_signature
+from tests.waiting import eventually
 
 # Non-ASCII on purpose: the sink must take 8-bit, UTF-8 mail as it comes.
 SUBJECT = "Bitte handeln Sie – Ukraine"
@@ -49,13 +50,13 @@ def fax_form(to: str, **extra: str) -> dict[str, Any]:
 
 
 async def poll_final(client: httpx.AsyncClient, fax_id: int) -> dict[str, Any]:
-    """GET the fax until it has a final status (bounded: ~2 s at most)."""
-    for _ in range(200):
+    """GET the fax until it has a final status."""
+
+    async def final() -> dict[str, Any] | None:
         data: dict[str, Any] = (await client.get(f"/v2/faxes/{fax_id}")).json()["data"]
-        if data["status"] in ("success", "failure"):
-            return data
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"fax {fax_id} never finished")
+        return data if data["status"] in ("success", "failure") else None
+
+    return await eventually(final, what=f"fax {fax_id} finishing", every=0.01)
 
 
 @pytest.fixture
@@ -245,10 +246,10 @@ async def test_failing_callback_is_logged_and_ignored(
         httpx.AsyncClient(base_url=box.fax_base_url, auth=("key", "secret")) as client,
     ):
         await client.post("/v2/faxes", **fax_form("+12025550102", callback_url=dead_url))
-        for _ in range(200):
-            if any("callback" in r.getMessage() for r in caplog.records):
-                break
-            await asyncio.sleep(0.01)
+        await eventually(
+            lambda: any("callback" in r.getMessage() for r in caplog.records),
+            what="the failed callback logged",
+        )
         [failed] = [r for r in caplog.records if "callback" in r.getMessage()]
         assert failed.getMessage() == "sandbox fax: a callback failed"
         fields = vars(failed)  # the event's fields, as the log line shows them

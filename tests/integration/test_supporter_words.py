@@ -16,6 +16,7 @@ from dispatcher.service.status import appeal_status
 from dispatcher.store import Store
 from tests.conftest import submitted
 from tests.integration.conftest import MakeWorker, appeal
+from tests.waiting import eventually
 
 LATER = r"We will try again after \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\."
 
@@ -36,14 +37,14 @@ async def test_each_failure_is_told_in_plain_words_with_what_happens_next(
         worker.pacing = None
         stop = asyncio.Event()
         run = asyncio.create_task(worker.run(stop=stop))
-        for _ in range(500):
-            entries = await store.list_deliveries()
-            if all(
+
+        async def each_tried_once() -> bool:
+            return all(
                 e.status in (DeliveryStatus.QUEUED, DeliveryStatus.FAILED) and e.attempts
-                for e in entries
-            ):
-                break
-            await asyncio.sleep(0.02)
+                for e in await store.list_deliveries()
+            )
+
+        await eventually(each_tried_once, what="a first attempt at each delivery recorded")
         stop.set()
         await run
     token = link_token(service, "status", receipt.appeal_id)

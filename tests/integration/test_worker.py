@@ -30,6 +30,7 @@ from dispatcher.settings import EmailSettings
 from dispatcher.store import Store
 from tests.conftest import OPEN_CAMPAIGN, settings_for, submitted
 from tests.integration.conftest import MakeWorker, appeal
+from tests.waiting import eventually
 
 
 async def test_one_step_appeal_reaches_every_target_on_every_channel(
@@ -245,6 +246,13 @@ async def test_a_crashed_workers_delivery_is_sent_by_the_next_worker(
     assert entry.settlement is Settlement.POSSIBLE_DUPLICATE
 
 
+async def holder_claimed(store: Store, worker: str) -> bool:
+    """Whether ``worker`` has claimed the only delivery (its attempt is open)."""
+    [entry] = await store.list_deliveries()
+    attempts = await store.list_attempts(entry.id)
+    return entry.status is DeliveryStatus.SENDING and [a.worker for a in attempts] == [worker]
+
+
 async def test_the_heartbeat_keeps_a_slow_send_from_being_rescued(
     store: Store, service: Service, campaigns_dir: Path, tmp_path: Path
 ) -> None:
@@ -259,7 +267,7 @@ async def test_the_heartbeat_keeps_a_slow_send_from_being_rescued(
         holder, rescuer = build_worker(settings, service), build_worker(settings, service)
         try:
             held = asyncio.create_task(holder.run(drain=True))
-            await asyncio.sleep(0.1)  # the holder has claimed it
+            await eventually(lambda: holder_claimed(store, holder.name), what="the holder's claim")
             await rescuer.run(drain=True)  # returns once nothing is pending any more
             await held
         finally:
@@ -294,6 +302,8 @@ async def test_a_worker_unsure_of_its_lease_hands_the_delivery_back_unsent(
                 else:
                     await conn.execute(text("DELETE FROM deliveries WHERE id < 0"))
                 locked.set()
+                # Real time: the worker measures its lease on its own clock, which a test
+                # cannot move (most of the 1.5 s lease passes while its claim waits).
                 await asyncio.sleep(1.2)
 
         try:

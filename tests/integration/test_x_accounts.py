@@ -34,6 +34,7 @@ from dispatcher.store.schema import receipts
 from tests.conftest import OPEN_CAMPAIGN, accepted, settings_for, submitted, write_open_campaign
 from tests.contract.x_openapi import validate_x_request, validate_x_response
 from tests.integration.conftest import MakeWorker, appeal
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -234,11 +235,13 @@ async def test_the_app_cap_read_from_xs_headers_stops_posting_before_a_429(
         worker, stop = build_worker(settings, service), asyncio.Event()
         try:
             task = asyncio.create_task(worker.run(stop=stop))
-            for _ in range(100):
-                if box.tweets:
-                    break
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(0.5)  # time for the second post to be claimed
+
+            async def second_held_back() -> bool:
+                [waiting] = await service.store.list_deliveries(appeal_id=second.appeal_id)
+                return waiting.status is DeliveryStatus.QUEUED and waiting.attempts == 1
+
+            await eventually(lambda: box.tweets, what="the first post")
+            await eventually(second_held_back, what="the second post claimed and held back")
             stop.set()
             await task
         finally:

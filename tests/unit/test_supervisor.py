@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from dispatcher.supervisor import State, Supervisor
+from tests.waiting import eventually
 
 QUICK = (0.01, 0.02, 0.04)
 
@@ -43,10 +44,7 @@ async def test_while_it_waits_to_start_again_it_says_why_and_when() -> None:
     job, stop = FailsThenRuns(failures=1), asyncio.Event()
     supervisor = Supervisor("the job", job, backoff=(30,))
     task = asyncio.create_task(supervisor.run(stop))
-    for _ in range(100):
-        if supervisor.state is State.RESTARTING:
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: supervisor.state is State.RESTARTING, what="a restart planned")
     assert supervisor.describe() == "restarting in 30 s after: start 1 failed"
     assert supervisor.can_send  # it will start again: intake goes on
     stop.set()  # a stop during the wait ends it at once

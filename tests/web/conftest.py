@@ -18,6 +18,7 @@ from dispatcher.service.links import link_path
 from dispatcher.settings import IntakeSettings, Settings
 from dispatcher.web.app import create_app, server_config
 from dispatcher.web.deps import WebContext
+from tests.waiting import eventually
 
 OPERATOR_TOKEN = "operator-secret-token"
 # Loopback and closed: a sandbox fax gateway that calls it back reaches nothing outside.
@@ -105,10 +106,14 @@ async def live_server(
         )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
+
+    def started() -> bool:
         if task.done():
-            await task  # raises the start-up error
-        await asyncio.sleep(0.01)
+            task.result()  # raises the start-up error
+            raise AssertionError("uvicorn stopped before it started serving")
+        return server.started
+
+    await eventually(started, what="uvicorn serving", every=0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"

@@ -5,7 +5,6 @@ given up), and a database that cannot write (503, nothing stored)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import shutil
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from dispatcher.sandbox import Sandbox
 from dispatcher.settings import RetrySettings, SandboxSettings, WorkerSettings
 from dispatcher.web.app import create_app
 from tests.conftest import OPEN_CAMPAIGN, read_only, table_renamed
+from tests.waiting import eventually
 from tests.web.conftest import OPERATOR_TOKEN, context_of, web_settings
 
 APPEALS = f"/api/campaigns/{OPEN_CAMPAIGN}/appeals"
@@ -52,12 +52,11 @@ async def serving(
 
 
 async def health_until(client: httpx.AsyncClient, worker_starts: str) -> httpx.Response:
-    for _ in range(300):
+    async def says() -> httpx.Response | None:
         health = await client.get("/healthz")
-        if health.json()["worker"].startswith(worker_starts):
-            return health
-        await asyncio.sleep(0.02)
-    pytest.fail(f"/healthz never said the worker is {worker_starts!r}: {health.json()}")
+        return health if health.json()["worker"].startswith(worker_starts) else None
+
+    return await eventually(says, what=f"/healthz saying the worker is {worker_starts!r}")
 
 
 def metric(text: str, name: str) -> float:
@@ -95,10 +94,7 @@ async def test_a_stopped_worker_starts_again_and_health_and_metrics_say_so(
         metrics = (await client.get("/metrics")).text
         assert metric(metrics, "dispatcher_worker_restarts_total") >= 1
         assert metric(metrics, 'dispatcher_worker_state{state="running"}') == 1
-        for _ in range(300):
-            if len(sandbox.emails) == 2:
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda: len(sandbox.emails) == 2, what="both emails")
         assert sorted(m["To"].addresses[0].addr_spec for m in sandbox.emails) == [
             "chinaembpress_us@mfa.gov.cn",  # only ever to the sandbox on loopback
             "english@mail.gov.cn",

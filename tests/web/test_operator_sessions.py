@@ -3,14 +3,15 @@ sign-out or expiry; wrong tokens throttled per address."""
 
 from __future__ import annotations
 
-import asyncio
+import datetime as dt
 import re
 
 import httpx
 
-from dispatcher.service.sessions import FAILURES_PER_HOUR, sign_in_delay
+from dispatcher.models import utcnow
+from dispatcher.service.sessions import FAILURES_PER_HOUR, find_session, sign_in_delay
 from dispatcher.web.security import OPERATOR_COOKIE
-from tests.web.conftest import OPERATOR_TOKEN, MakeClient
+from tests.web.conftest import APP_OF, OPERATOR_TOKEN, MakeClient, context_of
 
 
 def csrf_of(page: httpx.Response) -> str:
@@ -41,11 +42,21 @@ async def test_the_cookie_holds_a_session_that_sign_out_ends(make_client: MakeCl
 
 
 async def test_a_session_ends_at_its_expiry(make_client: MakeClient) -> None:
-    async with make_client(operator_session_hours=0.5 / 3600) as client:
+    """A session lasts ``operator_session_hours`` from sign-in: looked up on a clock set
+    just before its end, it is found; set at its end, it is not (and a request with its
+    cookie is then refused, as after sign-out, above)."""
+    lifetime = dt.timedelta(hours=2)
+    async with make_client(operator_session_hours=2) as client:
+        started_after = utcnow()
         await sign_in(client)
+        started_before = utcnow()
         assert (await client.get("/api/deliveries")).status_code == 200
-        await asyncio.sleep(0.6)
-        assert (await client.get("/api/deliveries")).status_code == 401
+        service = context_of(APP_OF[client]).service
+        session = client.cookies[OPERATOR_COOKIE]
+        last_second = started_after + lifetime - dt.timedelta(seconds=1)
+        assert await find_session(service, session, now=last_second) is not None
+        assert await find_session(service, session, now=started_before + lifetime) is None
+        assert await find_session(service, session) is not None  # now: it still lasts
 
 
 async def test_wrong_tokens_wait_longer_each_time_then_the_address_is_refused(

@@ -16,6 +16,7 @@ from dispatcher.settings import SandboxSettings, WorkerSettings
 from dispatcher.store import Store
 from dispatcher.web.app import create_app
 from tests.conftest import OPEN_CAMPAIGN, free_port
+from tests.waiting import eventually
 from tests.web.conftest import (
     CALLBACK_TOKEN,
     CALLBACK_URL,
@@ -247,11 +248,13 @@ async def test_a_callback_before_the_gateways_answer_changes_nothing_and_the_fax
             }
             assert (await client.post(APPEALS, json=body)).status_code == 202
             delivery_id = 1  # the first delivery of a new database
-            for _ in range(500):
+
+            async def settled() -> dict[str, Any] | None:
                 row = await status_of(client, delivery_id)
-                if row["status"] == "delivered" and len(box.fax_callback_answers) == 2:
-                    break
-                await asyncio.sleep(0.02)
+                done = row["status"] == "delivered" and len(box.fax_callback_answers) == 2
+                return row if done else None
+
+            row = await eventually(settled, what="the fax delivered, both callbacks answered")
             report = (await client.get(f"/api/campaigns/{OPEN_CAMPAIGN}/report")).json()
         answers = list(box.fax_callback_answers)
     assert row["status"] == "delivered" and len(box.faxes) == 1
