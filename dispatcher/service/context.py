@@ -11,6 +11,7 @@ from dispatcher.channels.x_oauth import XOAuthClient
 from dispatcher.models import SANDBOX, SENT_CHANNELS, Channel
 from dispatcher.retry import RetryPolicy
 from dispatcher.store import Store
+from dispatcher.store.ports import IntakeStore, OperatorActions, ReportingStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,19 @@ class Service:
     # The X app supporters connect their own accounts to (None: not set up; their posts
     # are handed to them instead).
     x_oauth: XOAuthClient | None = None
+
+    # The store as each consumer sees it: only what it needs (dispatcher.store.ports).
+    @property
+    def for_intake(self) -> IntakeStore:
+        return self.store
+
+    @property
+    def for_operators(self) -> OperatorActions:
+        return self.store
+
+    @property
+    def for_reports(self) -> ReportingStore:
+        return self.store
 
     def rehearsing(self, channel: Channel) -> bool:
         return self.providers.get(channel) == SANDBOX

@@ -190,7 +190,7 @@ async def _store(
         x_account=own.identity if own is not None else (),
     )
     appeal_id = new_appeal_id(service, appeal.campaign_id, appeal.idempotency_key)
-    return await service.store.create_appeal(
+    return await service.for_intake.create_appeal(
         appeal, valid.deliveries, appeal_id=appeal_id, providers=service.providers, now=now
     )
 

@@ -42,7 +42,7 @@ async def count_hit(
     window = int(now // window_seconds)
     key = _KEYS.get(scope, str)(key)
     digest = hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
-    store = service.store
+    store = service.for_intake
     hits = await (store.count_hit(digest, window) if count else store.hits(digest, window))
     return hits, max(1, math.ceil((window + 1) * window_seconds - now))
 

@@ -34,7 +34,7 @@ ACTIONS = {
 
 async def _change(service: Service, delivery_id: int, action: str, by: str) -> LogEntry:
     allowed, to, verb, error = ACTIONS[action]
-    store = service.store
+    store = service.for_operators
     changed = await store.change_status(delivery_id, allowed_from=allowed, to=to, error=error)
     if changed is not None:
         await audit.record(service, by, action, f"delivery {delivery_id}")
@@ -78,7 +78,7 @@ def describe(log_filter: LogFilter) -> str:
 
 async def selection_actionable(service: Service, log_filter: LogFilter) -> dict[str, int]:
     """How many of the filtered deliveries each action would change."""
-    counts = await service.store.count_selection(_selection(log_filter))
+    counts = await service.for_operators.count_selection(_selection(log_filter))
     return {
         action: sum(n for status, n in counts.items() if status in allowed)
         for action, (allowed, *_) in ACTIONS.items()
@@ -93,7 +93,7 @@ async def act_on_selection(service: Service, log_filter: LogFilter, action: str,
             ErrorKind.NOT_FOUND, f"no operator action {action!r}; accepted: retry, cancel", "action"
         )
     allowed, to, _, error = ACTIONS[action]
-    changed = await service.store.change_selection(
+    changed = await service.for_operators.change_selection(
         _selection(log_filter), allowed_from=allowed, to=to, now=utcnow(), error=error
     )
     await audit.record(service, by, action, f"{changed} deliveries ({describe(log_filter)})")
@@ -106,4 +106,4 @@ async def delivered_recently(
     """When each filtered delivery delivered in the last ``hours`` arrived (for the chart;
     the filter's status is ignored)."""
     since = utcnow() - dt.timedelta(hours=hours)
-    return await service.store.delivered_times(_selection(log_filter), since=since)
+    return await service.for_operators.delivered_times(_selection(log_filter), since=since)

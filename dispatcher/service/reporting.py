@@ -143,7 +143,7 @@ def _zero() -> dict[str, int]:
 async def campaign_report(service: Service, campaign_id: str) -> CampaignReport:
     """Totals for one campaign; ServiceError (not found) for an unknown campaign."""
     campaign = find_campaign(service.catalog, campaign_id)
-    store = service.store
+    store = service.for_reports
     appeals, supporters = await store.appeal_counts(campaign.id)
     live, rehearsal = _Breakdown(campaign), _Breakdown(campaign)
     for target_id, channel, status, rehearsing, count in await store.delivery_counts(campaign.id):

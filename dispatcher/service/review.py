@@ -77,12 +77,12 @@ def letter_changes(sample: str, letter: str) -> list[Change]:
 
 async def held_letters(service: Service, *, limit: int = 100) -> list[HeldAppeal]:
     """Letters waiting for review, the oldest first."""
-    return await service.store.held_appeals(limit=limit)
+    return await service.for_operators.held_appeals(limit=limit)
 
 
 async def held_count(service: Service) -> int:
     """How many appeals have letters waiting for review."""
-    return await service.store.held_count()
+    return await service.for_operators.held_count()
 
 
 async def _release(
@@ -92,11 +92,11 @@ async def _release(
     if not approve:
         message = "not approved by the campaign's staff" + (f": {note}" if note else "")
         error = ErrorInfo(REJECTED, None, message[:500])
-    changed = await service.store.release_held(
+    changed = await service.for_operators.release_held(
         appeal_id, approve=approve, now=utcnow(), error=error
     )
     if changed == 0:
-        if await service.store.appeal_campaign(appeal_id) is None:
+        if await service.for_operators.appeal_campaign(appeal_id) is None:
             raise ServiceError(ErrorKind.NOT_FOUND, f"no appeal {appeal_id!r}", "appeal_id")
         raise ServiceError(
             ErrorKind.CONFLICT,
@@ -129,7 +129,7 @@ async def reject_letter(service: Service, appeal_id: str, *, by: str, note: str 
             "note",
         )
     if not note:
-        if await service.store.appeal_campaign(appeal_id) is None:
+        if await service.for_operators.appeal_campaign(appeal_id) is None:
             raise ServiceError(ErrorKind.NOT_FOUND, f"no appeal {appeal_id!r}", "appeal_id")
         raise ServiceError(
             ErrorKind.INVALID,
