@@ -158,6 +158,11 @@ class WorkerMetrics(QueueMetrics):
             value=self.claim_clock.age(),
         )
         yield GaugeMetricFamily(
+            "dispatcher_worker_in_flight",
+            "Deliveries this worker is sending or confirming now",
+            value=self.worker.in_flight,
+        )
+        yield GaugeMetricFamily(
             "dispatcher_worker_stopped",
             "1 once this worker has stopped claiming on a problem waiting does not mend",
             value=int(self.worker.failure is not None),

@@ -124,6 +124,11 @@ class Worker:
         self.recorder.configure(settings)
 
     @property
+    def in_flight(self) -> int:
+        """Deliveries being sent or confirmed now (for metrics)."""
+        return len(self._in_flight)
+
+    @property
     def _lease(self) -> float:
         return self._settings.lease_seconds
 

@@ -170,6 +170,7 @@ async def test_the_worker_serves_health_and_counts_what_it_sends(
     assert 1 <= value(after, "dispatcher_worker_claims_total") <= 7
     assert 1 <= value(after, "dispatcher_worker_commits_total") <= 7
     assert value(after, "dispatcher_worker_stopped") == 0
+    assert value(after, "dispatcher_worker_in_flight") == 0  # every send ended
     assert value(after, "dispatcher_queue_depth") == 0
     in_store = {
         channel: value(after, "dispatcher_deliveries", channel=channel, status="delivered")
