@@ -14,6 +14,7 @@ class ErrorKind(enum.StrEnum):
     TOO_LARGE = "too_large"
     INVALID = "invalid"  # a value is not accepted; ``field`` names it
     CONFLICT = "conflict"  # the delivery's status does not allow the action
+    UNAVAILABLE = "unavailable"  # this server cannot do it now (what is missing is logged)
 
 
 class ServiceError(ValueError):

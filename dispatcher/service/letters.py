@@ -7,14 +7,18 @@ import asyncio
 
 from dispatcher.campaigns import Campaign, Target
 from dispatcher.i18n import _
+from dispatcher.logs import get_logger
 from dispatcher.merge_fields import merge, supporter_values, target_values
 from dispatcher.models import Channel, ClaimedDelivery, utcnow
 from dispatcher.render.fax import render_letter_pdf
+from dispatcher.render.fonts import FaxFontError
 from dispatcher.service.appeal_parts import Letter, Supporter, letter_to
 from dispatcher.service.context import Service
 from dispatcher.service.errors import ErrorKind, ServiceError
 from dispatcher.service.links import check_link
 from dispatcher.store.receipts import ReceiptAppeal
+
+log = get_logger(__name__)
 
 
 def call_scripts(
@@ -61,8 +65,20 @@ async def printable_letter(
             ErrorKind.NOT_FOUND, f"no letter to {target_id!r} for this appeal", "target"
         )
     delivery = _as_letter(appeal, target)
-    pdf = await asyncio.to_thread(render_letter_pdf, delivery, target.postal, utcnow().date())
+    try:
+        pdf = await asyncio.to_thread(render_letter_pdf, delivery, target.postal, utcnow().date())
+    except FaxFontError as exc:
+        raise cannot_draw("a printable letter", exc) from exc
     return f"letter-to-{target.id}.pdf", pdf
+
+
+def cannot_draw(what: str, exc: FaxFontError) -> ServiceError:
+    """No font to draw with: the operators read what to install in the log; whoever asked
+    is told only that it cannot be done now."""
+    log.error("no font to draw with", document=what, problem=str(exc))
+    return ServiceError(
+        ErrorKind.UNAVAILABLE, f"{what} cannot be drawn on this server at the moment"
+    )
 
 
 def _as_letter(appeal: ReceiptAppeal, target: Target) -> ClaimedDelivery:

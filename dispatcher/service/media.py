@@ -13,8 +13,10 @@ import asyncio
 from dispatcher.channels.fax import MediaLinks, fax_link_key
 from dispatcher.models import Channel, ClaimedDelivery, DeliveryStatus
 from dispatcher.render.fax import render_fax_pdf
+from dispatcher.render.fonts import FaxFontError
 from dispatcher.service.context import Service
 from dispatcher.service.errors import ErrorKind, ServiceError
+from dispatcher.service.letters import cannot_draw
 from dispatcher.settings import Settings
 
 # A gateway may fetch the PDF before the worker has recorded the gateway's answer: the
@@ -39,7 +41,10 @@ async def fax_document(service: Service, settings: Settings, token: str) -> byte
     if delivery is None:
         raise not_available()
     header = settings.fax.header_text
-    return await asyncio.to_thread(render_fax_pdf, delivery, header_text=header)
+    try:
+        return await asyncio.to_thread(render_fax_pdf, delivery, header_text=header)
+    except FaxFontError as exc:
+        raise cannot_draw("the fax document", exc) from exc
 
 
 async def _fax_on_its_way(service: Service, delivery_id: int) -> ClaimedDelivery | None:

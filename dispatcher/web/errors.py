@@ -24,6 +24,7 @@ STATUS_OF = {
     ErrorKind.CLOSED: 410,
     ErrorKind.INVALID: 422,
     ErrorKind.CONFLICT: 409,
+    ErrorKind.UNAVAILABLE: 503,
 }
 
 
