@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, func, or_, select
+from sqlalchemy import ScalarSelect, Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.merge_fields import merge
@@ -17,7 +17,7 @@ from dispatcher.store.schema import appeals, attempts, deliveries, supporters
 _its_supporter = supporters.c.id == appeals.c.supporter_id
 
 
-def _accepted_at() -> Any:
+def _accepted_at() -> ScalarSelect[Any]:
     """When the provider accepted the attempt a delivery is on (a fax awaiting its
     confirmation; the wait is bounded from then), else NULL."""
     accepted = attempts.alias("accepted")

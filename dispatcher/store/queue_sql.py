@@ -9,7 +9,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
     Integer,
+    Select,
     String,
     and_,
     bindparam,
@@ -24,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from dispatcher.models import (
     PENDING_STATUSES,
@@ -42,7 +46,7 @@ LEASE_EXPIRED = "LeaseExpired"
 PENDING = [s.value for s in PENDING_STATUSES]
 
 
-def _fax_line_free(now: Any) -> Any:
+def _fax_line_free(now: BindParameter[dt.datetime]) -> ColumnElement[bool]:
     """A fax to this number may go: none to it is being sent or awaits confirmation, and
     no older one to it is due first."""
     d = deliveries
@@ -75,7 +79,7 @@ def _fax_line_free(now: Any) -> Any:
     return and_(~awaiting_on_line, ~sending_on_line, ~older_fax_waiting)
 
 
-def due_candidates(channel: Channel | None = None, *, lock: bool = False) -> Any:
+def due_candidates(channel: Channel | None = None, *, lock: bool = False) -> Select[Any]:
     """Due deliveries (of ``channel``, or any), oldest due first; binds ``now``,
     ``claim_limit`` and ``holding``. With ``lock`` (PostgreSQL), rows are locked, skipping
     locked ones.
@@ -124,7 +128,7 @@ def due_candidates(channel: Channel | None = None, *, lock: bool = False) -> Any
     return select(due.c.id).order_by(due.c.next_attempt_at, due.c.id).limit(limit)
 
 
-def _lease_statement(channel: Channel | None, dialect: str) -> Any:
+def _lease_statement(channel: Channel | None, dialect: str) -> ReturningUpdate[Any]:
     """UPDATE … RETURNING that leases due deliveries; binds ``now``, ``claim_limit``,
     ``lease_until`` and ``worker``. Built once per channel and dialect."""
     candidates = due_candidates(channel, lock=dialect == "postgresql")
@@ -147,7 +151,7 @@ def _lease_statement(channel: Channel | None, dialect: str) -> Any:
     )
 
 
-_LEASE_STATEMENTS: dict[tuple[Channel | None, str], Any] = {}
+_LEASE_STATEMENTS: dict[tuple[Channel | None, str], ReturningUpdate[Any]] = {}
 
 
 async def lease_due(
