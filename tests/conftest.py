@@ -297,3 +297,28 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def process_env(
+    database_url: str, campaigns_dir: Path, sandbox: Sandbox, **settings: str
+) -> dict[str, str]:
+    """The environment of a ``dispatcher`` process a test starts: none of this machine's
+    DISPATCHER_* settings, the test's database, campaigns and sandbox, quick retries and
+    polls, wide lines; then ``settings`` (DISPATCHER_… names) on top."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
+    env.update(
+        {
+            "DISPATCHER_DATABASE_URL": database_url,
+            "DISPATCHER_CAMPAIGNS_DIR": str(campaigns_dir),
+            "DISPATCHER_SANDBOX__SMTP_PORT": str(sandbox.smtp_port),
+            "DISPATCHER_SANDBOX__FAX_PORT": str(sandbox.fax_port),
+            "DISPATCHER_SANDBOX__X_PORT": str(sandbox.x_port),
+            "DISPATCHER_SANDBOX__FAX_TRANSMIT_SECONDS": "0.05",
+            "DISPATCHER_RETRY__BASE_SECONDS": "0.05",
+            "DISPATCHER_RETRY__MAX_SECONDS": "0.2",
+            "DISPATCHER_WORKER__IDLE_SECONDS": "0.05",
+            "COLUMNS": "200",
+            **settings,
+        }
+    )
+    return env

@@ -25,7 +25,7 @@ from dispatcher.cli import main
 from dispatcher.demo import write_demo_campaign
 from dispatcher.sandbox import Faults, Sandbox
 from dispatcher.store import Store
-from tests.conftest import OPEN_CAMPAIGN, SHIPPED_CAMPAIGNS, free_port
+from tests.conftest import OPEN_CAMPAIGN, SHIPPED_CAMPAIGNS, free_port, process_env
 from tests.waiting import eventually
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
@@ -77,22 +77,8 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
 
 @pytest.fixture
 def cli(tmp_path: Path, campaigns_dir: Path, sandbox: Sandbox) -> Cli:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
-    env.update(
-        {
-            "DISPATCHER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
-            "DISPATCHER_CAMPAIGNS_DIR": str(campaigns_dir),
-            "DISPATCHER_SANDBOX__SMTP_PORT": str(sandbox.smtp_port),
-            "DISPATCHER_SANDBOX__FAX_PORT": str(sandbox.fax_port),
-            "DISPATCHER_SANDBOX__X_PORT": str(sandbox.x_port),
-            "DISPATCHER_SANDBOX__FAX_TRANSMIT_SECONDS": "0.05",
-            "DISPATCHER_RETRY__BASE_SECONDS": "0.05",
-            "DISPATCHER_RETRY__MAX_SECONDS": "0.2",
-            "DISPATCHER_RETRY__FAST_TRIES": "1",
-            "DISPATCHER_WORKER__IDLE_SECONDS": "0.05",
-            "COLUMNS": "200",
-        }
-    )
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    env = process_env(database_url, campaigns_dir, sandbox, DISPATCHER_RETRY__FAST_TRIES="1")
     return Cli(env, tmp_path)
 
 

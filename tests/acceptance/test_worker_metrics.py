@@ -4,7 +4,6 @@ DISPATCHER_WORKER__METRICS_PORT, the real CLI in a subprocess against the sandbo
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import sys
@@ -18,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from dispatcher.sandbox import Sandbox
-from tests.conftest import OPEN_CAMPAIGN, free_port
+from tests.conftest import OPEN_CAMPAIGN, free_port, process_env
 from tests.unit.test_deployment import worker_healthcheck
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
@@ -34,23 +33,8 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
 def worker_env(
     database_url: str, campaigns_dir: Path, sandbox: Sandbox, port: int
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
-    env.update(
-        {
-            "DISPATCHER_DATABASE_URL": database_url,
-            "DISPATCHER_CAMPAIGNS_DIR": str(campaigns_dir),
-            "DISPATCHER_SANDBOX__SMTP_PORT": str(sandbox.smtp_port),
-            "DISPATCHER_SANDBOX__FAX_PORT": str(sandbox.fax_port),
-            "DISPATCHER_SANDBOX__X_PORT": str(sandbox.x_port),
-            "DISPATCHER_SANDBOX__FAX_TRANSMIT_SECONDS": "0.05",
-            "DISPATCHER_RETRY__BASE_SECONDS": "0.05",
-            "DISPATCHER_RETRY__MAX_SECONDS": "0.2",
-            "DISPATCHER_WORKER__IDLE_SECONDS": "0.05",
-            "DISPATCHER_WORKER__METRICS_PORT": str(port),
-            "COLUMNS": "200",
-        }
-    )
-    return env
+    metrics = {"DISPATCHER_WORKER__METRICS_PORT": str(port)}
+    return process_env(database_url, campaigns_dir, sandbox, **metrics)
 
 
 async def dispatcher(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subprocess.Process:
