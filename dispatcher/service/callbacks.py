@@ -7,6 +7,7 @@ token the route checked), and Sinch is asked what became of that delivery's fax.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
@@ -18,14 +19,18 @@ from dispatcher.channels.base import DeliveryError, SendResult
 from dispatcher.channels.phaxio import fax_verdict
 from dispatcher.channels.registry import fax_provider
 from dispatcher.channels.telnyx import telnyx_verdict
+from dispatcher.logs import get_logger
 from dispatcher.models import Channel, DeliveryStatus, utcnow
 from dispatcher.outcomes import confirmation_update
 from dispatcher.service.context import Service
 from dispatcher.service.errors import invalid
+from dispatcher.service.media import fax_on_its_way
 from dispatcher.settings import Settings
 
 # A fax object is a few levels deep (the fax, its recipients, their fields); far deeper
 # JSON is not a fax, and Python's parser would recurse on it until it fails.
+log = get_logger(__name__)
+
 MAX_FAX_DEPTH = 16
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
@@ -135,7 +140,8 @@ async def apply_fax_callback(service: Service, fax: dict[str, Any]) -> bool:
     verdict = fax_verdict(fax, note=", confirmed by callback")
     if fax_id is None or verdict is None:
         return False
-    return await _settle(service, str(fax_id), verdict)
+    tagged = str((fax.get("tags") or {}).get("delivery_id", ""))
+    return await _settle(service, str(fax_id), verdict, int(tagged) if tagged.isdigit() else None)
 
 
 async def apply_telnyx_event(service: Service, event_type: str, payload: dict[str, Any]) -> bool:
@@ -177,11 +183,42 @@ async def apply_sinch_callback(service: Service, settings: Settings, delivery_id
     return await _settle(service, entry.provider_ref, verdict)
 
 
-async def _settle(service: Service, fax_id: str, verdict: SendResult | DeliveryError) -> bool:
+async def _settle(
+    service: Service,
+    fax_id: str,
+    verdict: SendResult | DeliveryError,
+    delivery_id: int | None = None,
+) -> bool:
+    """Settle the fax awaiting confirmation as ``fax_id``; whether it changed.
+
+    A callback can overtake the worker's record of the gateway's answer (a fax done in
+    seconds, a gateway that calls back before it answers). When the callback names its
+    delivery (``delivery_id``) and that fax is still being sent, it is answered at once
+    and settled in the background once the answer is recorded (the gateway is not kept
+    waiting: it may be holding its answer until we reply)."""
     delivery = await service.store.awaiting_fax(fax_id)
     if delivery is None:
+        if delivery_id is not None:
+            task = asyncio.create_task(_settle_when_recorded(service, fax_id, verdict, delivery_id))
+            _LATER.add(task)
+            task.add_done_callback(_LATER.discard)
         return False
     update = confirmation_update(
         service.policy, delivery, verdict, now=utcnow(), poll_seconds=service.poll_seconds
     )
     return await service.store.settle_awaiting(update, fax_id)
+
+
+# Callbacks settled once their fax's answer is recorded (kept: a task needs a reference).
+_LATER: set[asyncio.Task[None]] = set()
+
+
+async def _settle_when_recorded(
+    service: Service, fax_id: str, verdict: SendResult | DeliveryError, delivery_id: int
+) -> None:
+    try:
+        found = await fax_on_its_way(service, delivery_id)
+        if found is not None and found.provider_ref == fax_id:
+            await _settle(service, fax_id, verdict)
+    except Exception as exc:  # the poll settles it instead
+        log.warning("an early fax callback could not be applied", fax_id=fax_id, error=repr(exc))

@@ -37,7 +37,7 @@ async def fax_document(service: Service, settings: Settings, token: str) -> byte
     delivery_id = links.delivery_id(token)
     if delivery_id is None:
         raise not_available()
-    delivery = await _fax_on_its_way(service, delivery_id)
+    delivery = await fax_on_its_way(service, delivery_id)
     if delivery is None:
         raise not_available()
     header = settings.fax.header_text
@@ -47,7 +47,10 @@ async def fax_document(service: Service, settings: Settings, token: str) -> byte
         raise cannot_draw("the fax document", exc) from exc
 
 
-async def _fax_on_its_way(service: Service, delivery_id: int) -> ClaimedDelivery | None:
+async def fax_on_its_way(service: Service, delivery_id: int) -> ClaimedDelivery | None:
+    """The fax awaiting confirmation as ``delivery_id``; while it is still being sent, its
+    worker is about to record the gateway's answer: wait for that (a few seconds at most).
+    None for anything else."""
     loop = asyncio.get_running_loop()
     give_up = loop.time() + RECORD_WAIT_SECONDS
     while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -263,3 +264,39 @@ async def test_a_callback_before_the_gateways_answer_changes_nothing_and_the_fax
     assert repeated[:2] == (1, 200)
     assert [a["outcome"] for a in row["attempts_detail"]] == ["delivered"]
     assert (report["actions"], report["rehearsal"]["delivered"]) == (0, 1)  # the sandbox's
+
+
+async def test_a_callback_that_overtakes_the_record_of_the_answer_still_settles_the_fax(
+    tmp_path: Path, campaigns_dir: Path
+) -> None:
+    """The gateway's callback (naming its delivery in the fax's tags) arrives while the
+    worker has not yet recorded the gateway's answer: it is answered at once, and the fax
+    is settled as soon as the answer is recorded, not a status poll (a minute) later."""
+    async with running_app(web_settings(tmp_path, campaigns_dir)) as (app, client):
+        store = context_of(app).service.store
+        body = {
+            "supporter": {"name": "Ana Lima", "email": "ana@example.org"},
+            "targets": ["cui-tiankai"],
+            "channels": ["fax"],
+        }
+        assert (await client.post(APPEALS, json=body)).status_code == 202
+        [claimed] = await store.claim_due_deliveries("w", limit=1, lease_seconds=60)
+        fields = fax_fields("success")
+        fax = {**json.loads(fields["fax"]), "tags": {"delivery_id": str(claimed.id)}}
+        fields["fax"] = json.dumps(fax)
+        early = await client.post("/webhooks/fax", data=fields, headers=signed(fields))
+        assert early.json() == {"received": True, "changed": False}
+        accepted = DeliveryUpdate(
+            claimed.id,
+            DeliveryStatus.AWAITING_CONFIRMATION,
+            next_attempt_at=utcnow() + dt.timedelta(minutes=1),  # the next status poll
+            provider_ref=FAX_REF,
+            attempt_outcome=AttemptOutcome.ACCEPTED,
+            attempt=claimed.attempts,
+        )
+        await store.record_outcomes("w", [accepted])
+
+        async def delivered() -> bool:
+            return bool((await status_of(client, claimed.id))["status"] == "delivered")
+
+        await eventually(delivered, what="the fax settled by the early callback", within=10)
