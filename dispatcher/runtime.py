@@ -68,6 +68,7 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
     store = await Store.open(settings.database_url)
     store.x_connect_wait = dt.timedelta(minutes=settings.twitter.connect_wait_minutes)
     x_rehearsing = channel_providers(settings)[Channel.TWITTER] == SANDBOX
+    x_oauth = x_oauth_client(settings, x_rehearsing)
     try:
         secret = settings.secret_key.get_secret_value() if settings.secret_key else None
         yield Service(
@@ -83,9 +84,11 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
             public_url=settings.public_url.rstrip("/"),
             providers=channel_providers(settings),
             x_organisation=x_rehearsing or settings.twitter.consumer_key is not None,
-            x_oauth=x_oauth_client(settings, x_rehearsing),
+            x_oauth=x_oauth,
         )
     finally:
+        if x_oauth is not None:
+            await x_oauth.aclose()
         await store.close()
 
 
