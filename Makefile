@@ -50,14 +50,14 @@ translations: $(STAMP)
 example-env: $(STAMP)
 	$(BIN)/python -m dispatcher.settings_env > config/example.env
 
-# ruff, mypy (strict, over the package, the tests and the benchmarks) and the import
-# contracts of pyproject.toml: the layers, the store behind the service layer.
+# ruff (with its S rules, the security checks bandit made), mypy (strict, over the
+# package, the tests and the benchmarks) and the import contracts of pyproject.toml: the
+# layers, the store behind the service layer.
 lint: $(STAMP)
 	$(BIN)/ruff check dispatcher tests bench
 	$(BIN)/ruff format --check dispatcher tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/bandit -q -r dispatcher -c pyproject.toml
 
 # Known vulnerabilities in the installed dependencies. It needs the vulnerability data on
 # the internet (PyPI's JSON API or OSV); --strict fails when a package could not be

@@ -123,7 +123,8 @@ def served_at(settings: Settings, host: str, port: int) -> Settings:
     point there, unless DISPATCHER_PUBLIC_URL says where supporters reach it."""
     if "public_url" in settings.model_fields_set:
         return settings
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  # nosec B104
+    # S104: the wildcard addresses are compared here, not bound to.
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
     shown = f"[{shown}]" if ":" in shown else shown
     return settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
 

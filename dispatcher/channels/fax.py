@@ -40,7 +40,7 @@ from dispatcher.settings import ConfigurationError, Settings
 # What an adapter speaking to the built-in sandbox records as its provider: a rehearsal.
 SANDBOX_PROVIDER = "sandbox"
 # The sandbox checks that credentials are present, not what they are (not a secret).
-SANDBOX_CREDENTIAL = "sandbox"  # nosec B105
+SANDBOX_CREDENTIAL = "sandbox"
 # How long a signed media link lets the gateway fetch a fax's PDF.
 MEDIA_LINK_SECONDS = 3600
 
