@@ -10,7 +10,9 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY dispatcher ./dispatcher
 COPY config ./config
-RUN pip install --no-cache-dir '.[postgres]' \
+# The extras the processes of docker-compose.yml use: PostgreSQL's driver, the sandbox
+# service's SMTP server, uvloop, and the /docs assets.
+RUN pip install --no-cache-dir '.[postgres,sandbox,speed,docs]' \
     && useradd --create-home --uid 10001 dispatcher \
     && mkdir -p /app/var && chown dispatcher /app/var
 USER dispatcher

@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint audit install clean bench browser translations example-env
 
+# With the extras a developer needs: the tests, the linters, the sandbox's SMTP server,
+# uvloop, and the /docs assets.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dev]'
+	$(BIN)/pip install --quiet -e '.[test,dev,sandbox,speed,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)
