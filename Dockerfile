@@ -7,12 +7,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY dispatcher ./dispatcher
 COPY config ./config
-# The extras the processes of docker-compose.yml use: PostgreSQL's driver, the sandbox
-# service's SMTP server, uvloop, and the /docs assets.
-RUN pip install --no-cache-dir '.[postgres,sandbox,speed,docs]' \
+# The versions requirements.lock pins; the extras the processes of docker-compose.yml use:
+# PostgreSQL's driver, the sandbox service's SMTP server, uvloop, and the /docs assets.
+RUN pip install --no-cache-dir -c requirements.lock '.[postgres,sandbox,speed,docs]' \
     && useradd --create-home --uid 10001 dispatcher \
     && mkdir -p /app/var && chown dispatcher /app/var
 USER dispatcher

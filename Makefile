@@ -5,14 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint audit install clean bench browser translations example-env
+.PHONY: demo test lint audit install clean bench browser translations example-env lock
 
-# With the extras a developer needs: the tests, the linters, the sandbox's SMTP server,
+# Every dependency at the version requirements.lock pins (make lock refreshes it), with
+# the extras a developer needs: the tests, the linters, the sandbox's SMTP server,
 # uvloop, and the /docs assets.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dev,sandbox,speed,docs]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[test,dev,sandbox,speed,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -60,6 +61,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check dispatcher tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# requirements.lock: every dependency and extra of pyproject.toml pinned, for Python 3.11
+# and later on any platform. Run after changing pyproject.toml's dependencies; pins that
+# still fit are kept. `make lock LOCK_FLAGS=--upgrade` takes the newest releases instead.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
+	  --custom-compile-command 'make lock' --quiet $(LOCK_FLAGS) -o requirements.lock
 
 # Known vulnerabilities in the installed dependencies. It needs the vulnerability data on
 # the internet (PyPI's JSON API or OSV); --strict fails when a package could not be
