@@ -12,10 +12,12 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY dispatcher ./dispatcher
 COPY config ./config
-RUN pip install --no-cache-dir '.[postgres]' \
+# The versions requirements.lock pins; the extras the processes of docker-compose.yml use:
+# PostgreSQL's driver, the sandbox service's SMTP server, uvloop, and the /docs assets.
+RUN pip install --no-cache-dir -c requirements.lock '.[postgres,sandbox,speed,docs]' \
     && useradd --create-home --uid 10001 dispatcher \
     && mkdir -p /app/var && chown dispatcher /app/var
 USER dispatcher

@@ -5,12 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint audit install clean bench browser fonts translations example-env
+.PHONY: demo test lint audit install clean bench browser fonts translations example-env lock
 
-$(STAMP): pyproject.toml
+# Every dependency at the version requirements.lock pins (make lock refreshes it), with
+# the extras a developer needs: the tests, the linters, the sandbox's SMTP server,
+# uvloop, and the /docs assets.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dev]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[test,dev,sandbox,speed,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -69,14 +72,21 @@ translations: $(STAMP)
 example-env: $(STAMP)
 	$(BIN)/python -m dispatcher.settings_env > config/example.env
 
-# ruff, mypy (strict, over the package, the tests and the benchmarks) and the import
-# contracts of pyproject.toml: the layers, the store behind the service layer.
+# ruff (with its S rules, the security checks bandit made), mypy (strict, over the
+# package, the tests and the benchmarks) and the import contracts of pyproject.toml: the
+# layers, the store behind the service layer.
 lint: $(STAMP)
 	$(BIN)/ruff check dispatcher tests bench
 	$(BIN)/ruff format --check dispatcher tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/bandit -q -r dispatcher -c pyproject.toml
+
+# requirements.lock: every dependency and extra of pyproject.toml pinned, for Python 3.11
+# and later on any platform. Run after changing pyproject.toml's dependencies; pins that
+# still fit are kept. `make lock LOCK_FLAGS=--upgrade` takes the newest releases instead.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
+	  --custom-compile-command 'make lock' --quiet $(LOCK_FLAGS) -o requirements.lock
 
 # Known vulnerabilities in the installed dependencies. It needs the vulnerability data on
 # the internet (PyPI's JSON API or OSV); --strict fails when a package could not be

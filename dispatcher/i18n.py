@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError, support
+from babel.core import negotiate_locale
 from babel.dates import format_date as babel_format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -71,9 +72,10 @@ def gettext(message: str) -> str:
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    """The form for ``n`` by the catalogue's plural rule (English: one, other)."""
+    """The form for ``n`` by the catalogue's plural rule; English, which has no catalogue
+    (the messages are written in it), by CLDR's rule for English (one, other)."""
     if current() == DEFAULT:
-        return singular if n == 1 else plural
+        return singular if _locale(DEFAULT).plural_form(n) == "one" else plural
     return _translations(current()).ngettext(singular, plural, n)
 
 
@@ -106,9 +108,18 @@ def how_long(seconds: int) -> str:
 
 
 def negotiate(accept_language: str | None) -> str | None:
-    """The best of LANGUAGES for an ``Accept-Language`` header, or None (nothing fits)."""
+    """The best of LANGUAGES for an ``Accept-Language`` header, or None (nothing fits):
+    Babel's negotiation over the header's tags, most wanted first."""
+    found = negotiate_locale(_preferred(accept_language or ""), LANGUAGES, sep="-")
+    return found.lower() if found else None
+
+
+def _preferred(accept_language: str) -> list[str]:
+    """The tags of an ``Accept-Language`` header by their q-values, highest first (in
+    the header's order among equals); those with q=0 (not wanted) or an unreadable q
+    left out."""
     ranked: list[tuple[float, int, str]] = []
-    for position, part in enumerate((accept_language or "").split(",")):
+    for position, part in enumerate(accept_language.split(",")):
         tag, _sep, params = part.strip().partition(";")
         quality = 1.0
         if params.strip().startswith("q="):
@@ -116,10 +127,9 @@ def negotiate(accept_language: str | None) -> str | None:
                 quality = float(params.strip()[2:])
             except ValueError:
                 continue
-        primary = tag.strip().lower().split("-")[0]
-        if primary in LANGUAGES and quality > 0:
-            ranked.append((-quality, position, primary))
-    return min(ranked)[2] if ranked else None
+        if tag.strip() and quality > 0:
+            ranked.append((-quality, position, tag.strip()))
+    return [tag for _quality, _position, tag in sorted(ranked)]
 
 
 # Dates and numbers: British English (10 September 2021), simplified Chinese.

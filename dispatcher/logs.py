@@ -25,8 +25,8 @@ from typing import Any, Literal
 import structlog
 
 REDACTED = "[redacted]"
-# A line per SQL call or SMTP command even at "info" drowns everything else.
-_CHATTY = ("aiosqlite", "asyncio", "mail.log")
+# A line per SQL call, SMTP command or HTTP request even at "info" drowns everything else.
+_CHATTY = ("aiosqlite", "asyncio", "mail.log", "httpx")
 # Shorter "secrets" would blank ordinary words; settings refuse nothing, so skip them.
 _SHORTEST_SECRET = 6
 

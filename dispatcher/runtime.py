@@ -64,6 +64,7 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
     store = await Store.open(settings.database_url)
     store.x_connect_wait = dt.timedelta(minutes=settings.twitter.connect_wait_minutes)
     x_rehearsing = channel_providers(settings)[Channel.TWITTER] == SANDBOX
+    x_oauth = x_oauth_client(settings, x_rehearsing)
     try:
         secret = settings.secret_key.get_secret_value() if settings.secret_key else None
         yield Service(
@@ -79,9 +80,11 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
             public_url=settings.public_url.rstrip("/"),
             providers=channel_providers(settings),
             x_organisation=x_rehearsing or settings.twitter.consumer_key is not None,
-            x_oauth=x_oauth_client(settings, x_rehearsing),
+            x_oauth=x_oauth,
         )
     finally:
+        if x_oauth is not None:
+            await x_oauth.aclose()
         await store.close()
 
 
@@ -116,7 +119,8 @@ def served_at(settings: Settings, host: str, port: int) -> Settings:
     point there, unless DISPATCHER_PUBLIC_URL says where supporters reach it."""
     if "public_url" in settings.model_fields_set:
         return settings
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  # nosec B104
+    # S104: the wildcard addresses are compared here, not bound to.
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
     shown = f"[{shown}]" if ":" in shown else shown
     return settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
 

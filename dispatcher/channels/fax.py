@@ -1,4 +1,4 @@
-"""What every fax provider shares: its plugin declaration, the HTTP session, how HTTP
+"""What every fax provider shares: its plugin declaration, the HTTP client, how HTTP
 answers and failure messages are classified, and the signed links a gateway follows back.
 
 Each provider is one module (``phaxio``, ``sinch``, ``telnyx``) with an adapter built on
@@ -8,6 +8,7 @@ Each provider is one module (``phaxio``, ``sinch``, ``telnyx``) with an adapter 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import email.utils
@@ -22,8 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-from multidict import CIMultiDict
+import httpx
 from pydantic import SecretStr
 
 from dispatcher.channels.base import (
@@ -40,7 +40,7 @@ from dispatcher.settings import ConfigurationError, Settings
 # What an adapter speaking to the built-in sandbox records as its provider: a rehearsal.
 SANDBOX_PROVIDER = "sandbox"
 # The sandbox checks that credentials are present, not what they are (not a secret).
-SANDBOX_CREDENTIAL = "sandbox"  # nosec B105
+SANDBOX_CREDENTIAL = "sandbox"
 # How long a signed media link lets the gateway fetch a fax's PDF.
 MEDIA_LINK_SECONDS = 3600
 
@@ -152,7 +152,7 @@ class GatewayReply:
 
     @classmethod
     def of(cls, status: int, body: bytes = b"", **headers: str) -> GatewayReply:
-        return cls(status, CIMultiDict(headers), _json(body))
+        return cls(status, httpx.Headers(headers), _json(body))
 
     @property
     def is_success(self) -> bool:
@@ -217,9 +217,14 @@ def basic_auth(user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {credentials}"}
 
 
+# Failures before the request could go out: nothing reached the gateway.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
 class FaxHttp:
-    """The HTTP side every fax adapter shares: one aiohttp session per worker, transport
-    failures classified, and the common reading of a status answer."""
+    """The HTTP side every fax adapter shares: one pooled httpx client per adapter (a
+    worker's life), transport failures classified, and the common reading of a status
+    answer."""
 
     channel = Channel.FAX
     finds_earlier = True
@@ -230,24 +235,36 @@ class FaxHttp:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self._headers = dict(headers)
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self._timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None or self._client.is_closed:
+            # Made on first use and kept: its pooled connections serve every later request.
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=self._headers,
+                timeout=self._timeout,
+                follow_redirects=True,
+            )
+        return self._client
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> GatewayReply:
-        if self._session is None or self._session.closed:
-            # A session belongs to a running loop: made on first use, kept for the worker's life.
-            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+        client = self._http()
         try:
-            async with self._session.request(method, self.base_url + path, **kwargs) as response:
-                raw = await response.read()
-                return GatewayReply(response.status, response.headers, _json(raw))
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise TransientError(f"cannot reach fax gateway {self.base_url}: {exc}") from exc
-        except (TimeoutError, aiohttp.ClientError) as exc:
+            # The whole exchange within the timeout, as well as each read and write: a
+            # gateway dripping its answer byte by byte does not hold a send forever.
+            async with asyncio.timeout(self._timeout):
+                response = await client.request(method, path, **kwargs)
+        except _NOT_SENT as exc:
+            said = str(exc) or type(exc).__name__
+            raise TransientError(f"cannot reach fax gateway {self.base_url}: {said}") from exc
+        except (TimeoutError, httpx.HTTPError) as exc:
             # The request may have arrived: each provider can be asked what it holds.
             raise TransientError(
                 f"fax gateway connection failed: {exc!r}", outcome_unknown=True
             ) from exc
+        return GatewayReply(response.status_code, response.headers, _json(response.content))
 
     async def _status(self, path: str, ref: str | None) -> GatewayReply | SendResult:
         """GET a fax's status: its answer, or a SendResult saying to ask again later.
@@ -269,8 +286,8 @@ class FaxHttp:
         return reply
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._client is not None:
+            await self._client.aclose()
 
 
 def no_fax_id(body: dict[str, Any]) -> TransientError:

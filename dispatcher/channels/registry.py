@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 DEFAULT_X_API = "https://api.twitter.com"
 # The sandbox checks that credentials are present, not what they are.
 # Not a secret: the sandbox accepts any credentials.
-_SANDBOX_SECRET = "sandbox"  # noqa: S105  # nosec B105
+_SANDBOX_SECRET = "sandbox"  # noqa: S105
 
 
 class ConfigError(ConfigurationError):

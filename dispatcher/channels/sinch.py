@@ -19,8 +19,6 @@ import datetime as dt
 import hmac
 from typing import Any
 
-import aiohttp
-
 from dispatcher.channels.base import (
     UNGUARDED,
     ChannelAdapter,
@@ -156,19 +154,16 @@ class SinchAdapter(FaxHttp):
 
     async def send(self, delivery: ClaimedDelivery, lease: LeaseGuard = UNGUARDED) -> SendResult:
         pdf = await asyncio.to_thread(render_fax_pdf, delivery, header_text=self._header_text)
-        form = aiohttp.FormData()
-        form.add_field("to", delivery.address)
+        fields = {"to": delivery.address}
         if self._from:
-            form.add_field("from", self._from)
+            fields["from"] = self._from
         # Sinch prints at most 50 characters of header on each page.
-        form.add_field("headerText", self._header_text[:50])
-        form.add_field("callbackUrl", self.callback_url(delivery.id))
-        form.add_field("callbackUrlContentType", "application/json")
-        form.add_field(
-            "file", pdf, filename=f"appeal-{delivery.id}.pdf", content_type="application/pdf"
-        )
+        fields["headerText"] = self._header_text[:50]
+        fields["callbackUrl"] = self.callback_url(delivery.id)
+        fields["callbackUrlContentType"] = "application/json"
+        upload = {"file": (f"appeal-{delivery.id}.pdf", pdf, "application/pdf")}
         ensure_lease_held(lease)  # rendering may have taken a while
-        reply = await self._request("POST", self._faxes, data=form)
+        reply = await self._request("POST", self._faxes, data=fields, files=upload)
         if not reply.is_success:
             raise classify_http_status(reply)
         fax_id = reply.body.get("id")

@@ -331,6 +331,8 @@ class TwitterAdapter:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+        if self.oauth is not None:
+            await self.oauth.aclose()
 
 
 async def _problem_reason(exc: tweepy.HTTPException) -> str:

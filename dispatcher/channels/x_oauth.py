@@ -1,6 +1,7 @@
 """X's OAuth 2.0 for supporters' own accounts: authorisation code with PKCE (RFC 6749,
 RFC 7636), the token exchange and refresh at ``POST /2/oauth2/token``, and the user
-look-up ``GET /2/users/me``. Spoken over httpx, to X or to the sandbox X API."""
+look-up ``GET /2/users/me``. Spoken over one pooled httpx client per app, to X or to the
+sandbox X API."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import base64
 import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus, urlencode
 
@@ -73,10 +74,13 @@ def challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class XOAuthClient:
     """One X app (its client id, and secret for a confidential client) and where it
-    sends supporters back to (``redirect_uri``, under DISPATCHER_PUBLIC_URL)."""
+    sends supporters back to (``redirect_uri``, under DISPATCHER_PUBLIC_URL).
+
+    Its requests share one pooled HTTP client, made on first use; ``aclose()`` closes it
+    (whoever built this client does, when done with it)."""
 
     api_base_url: str
     authorize_url: str
@@ -84,6 +88,16 @@ class XOAuthClient:
     client_secret: str | None
     redirect_uri: str
     timeout: float = 30.0
+    _client: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None or self._client.is_closed:
+            self._client = httpx.AsyncClient(base_url=self.api_base_url, timeout=self.timeout)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
 
     def authorize_link(self, state: str, verifier: str) -> str:
         query = {
@@ -127,14 +141,12 @@ class XOAuthClient:
 
     async def me(self, access_token: str) -> tuple[str, str]:
         """X's id and @handle of the account ``access_token`` opens."""
-        async with httpx.AsyncClient(timeout=self.timeout) as http:
-            try:
-                response = await http.get(
-                    f"{self.api_base_url}/2/users/me",
-                    headers={"Authorization": f"Bearer {access_token}"},
-                )
-            except httpx.HTTPError as exc:
-                raise TransientError(f"cannot reach the X API: {exc!r}") from exc
+        try:
+            response = await self._http().get(
+                "/2/users/me", headers={"Authorization": f"Bearer {access_token}"}
+            )
+        except httpx.HTTPError as exc:
+            raise TransientError(f"cannot reach the X API: {exc!r}") from exc
         body = _json(response)
         if response.status_code >= 400 or not isinstance(body.get("data"), dict):
             raise _refusal(response, body, "looking up the connected account")
@@ -148,13 +160,10 @@ class XOAuthClient:
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         else:
             form = {**form, "client_id": self.client_id}
-        async with httpx.AsyncClient(timeout=self.timeout) as http:
-            try:
-                response = await http.post(
-                    f"{self.api_base_url}/2/oauth2/token", data=form, headers=headers
-                )
-            except httpx.HTTPError as exc:
-                raise TransientError(f"cannot reach X's token endpoint: {exc!r}") from exc
+        try:
+            response = await self._http().post("/2/oauth2/token", data=form, headers=headers)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"cannot reach X's token endpoint: {exc!r}") from exc
         body = _json(response)
         access, expires_in = body.get("access_token"), body.get("expires_in", 7200)
         if response.status_code >= 400 or not isinstance(access, str):

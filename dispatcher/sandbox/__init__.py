@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dispatcher.channels.phaxio import phaxio_signature, verify_phaxio_signature
 
-from .core import CHANNELS, Sandbox
+from .core import CHANNELS, Sandbox, require_servers
 from .faults import Faults
 from .fax_gateway import SandboxFax
 
@@ -19,5 +19,6 @@ __all__ = [
     "Sandbox",
     "SandboxFax",
     "phaxio_signature",
+    "require_servers",
     "verify_phaxio_signature",
 ]

@@ -9,16 +9,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from dispatcher.settings import ConfigurationError
+
 from .faults import Faults
 from .fax_gateway import FaxGateway, SandboxFax
 from .fax_phaxio import PhaxioGateway
 from .fax_sinch import SinchGateway
 from .fax_telnyx import TelnyxGateway
+from .x_api import XApi
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from .smtp import SmtpSink
-from .x_api import XApi
+
+    from .smtp import SmtpSink
 
 CHANNELS = ("email", "fax", "twitter")
 """Channel names accepted by ``Sandbox(channels=...)``; each records into the
@@ -68,12 +71,16 @@ class Sandbox:
         self.emails: list[EmailMessage] = []
         self.faxes: list[SandboxFax] = []
         self.tweets: list[dict[str, str]] = []
-        self._smtp = SmtpSink(
-            directory / "email",
-            faults=email_faults,
-            messages=self.emails,
-            host=host,
-            port=smtp_port,
+        self._smtp = (
+            _smtp_sink(
+                directory / "email",
+                faults=email_faults,
+                messages=self.emails,
+                host=host,
+                port=smtp_port,
+            )
+            if "email" in self.channels
+            else None
         )
         if fax_dialect not in FAX_DIALECTS:
             raise ValueError(f"unknown fax dialect {fax_dialect!r}; use one of {FAX_DIALECTS}")
@@ -105,13 +112,16 @@ class Sandbox:
     @property
     def smtp_port(self) -> int:
         """The SMTP sink's bound port."""
-        self._require("email")
-        return self._smtp.port
+        return self._running_smtp().port
 
     def drop_smtp_connections(self) -> int:
         """Close every open SMTP session from the server's side; returns how many."""
+        return self._running_smtp().drop_connections()
+
+    def _running_smtp(self) -> SmtpSink:
         self._require("email")
-        return self._smtp.drop_connections()
+        assert self._smtp is not None  # started, so it was made
+        return self._smtp
 
     @property
     def fax_base_url(self) -> str:
@@ -168,15 +178,16 @@ class Sandbox:
         if self._clear and not self._started:
             for channel in CHANNELS:
                 shutil.rmtree(self.directory / channel, ignore_errors=True)
-        servers: dict[str, SmtpSink | FaxGateway | XApi] = {
+        servers: dict[str, SmtpSink | FaxGateway | XApi | None] = {
             "email": self._smtp,
             "fax": self._fax,
             "twitter": self._x,
         }
         try:
             for channel in CHANNELS:
-                if channel in self.channels and channel not in self._started:
-                    await servers[channel].start()
+                server = servers[channel]
+                if server is not None and channel in self.channels and channel not in self._started:
+                    await server.start()
                     self._started.add(channel)
         except BaseException:
             await self.stop()
@@ -189,7 +200,7 @@ class Sandbox:
             await self._fax.stop()
         if "twitter" in self._started:
             await self._x.stop()
-        if "email" in self._started:
+        if "email" in self._started and self._smtp is not None:
             await self._smtp.stop()
         self._started.clear()
 
@@ -223,3 +234,27 @@ def _fax_gateway(
     if dialect == "telnyx":
         return TelnyxGateway(directory, signing_key=signing_key, **options)
     return PhaxioGateway(directory, callback_token=callback_token, **options)
+
+
+def require_servers(channels: Collection[str]) -> None:
+    """ConfigurationError, in one sentence, when a server ``channels`` needs is not
+    installed: the SMTP sink runs on aiosmtpd, which comes with the ``sandbox`` extra."""
+    if "email" in channels:
+        _smtp_sink_class()
+
+
+def _smtp_sink(directory: Path, **options: Any) -> SmtpSink:
+    return _smtp_sink_class()(directory, **options)
+
+
+def _smtp_sink_class() -> type[SmtpSink]:
+    try:
+        from .smtp import SmtpSink
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.partition(".")[0] != "aiosmtpd":
+            raise
+        raise ConfigurationError(
+            "the sandbox's SMTP server needs aiosmtpd, which is not installed: install it "
+            "with pip install 'appeal-dispatcher[sandbox]'"
+        ) from None
+    return SmtpSink

@@ -326,12 +326,21 @@ class FaxGateway(HttpServer):
         log.info("sandbox fax: recorded a fax", file=f"{stem}.pdf")
 
     async def post(
-        self, fax: SandboxFax, url: str, content: bytes, headers: Mapping[str, str]
+        self,
+        fax: SandboxFax,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        content: bytes | None = None,
+        files: Mapping[str, tuple[str | None, bytes, str]] | None = None,
     ) -> None:
-        """POST a callback; the receiver's answer is kept in ``callback_answers``."""
+        """POST a callback: ``content`` as it is, or ``files`` as multipart/form-data;
+        the receiver's answer is kept in ``callback_answers``."""
         assert self._client is not None, "callbacks only run between start() and stop()"
         try:
-            response = await self._client.post(url, content=content, headers=dict(headers))
+            response = await self._client.post(
+                url, content=content, files=files, headers=dict(headers)
+            )
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             # The receiver being down must not take the gateway down with it.
             log.warning("sandbox fax: a callback failed", fax_id=fax.ref, url=url, error=repr(exc))

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -138,29 +136,15 @@ class PhaxioGateway(FaxGateway):
             "is_test": "true",
             "direction": "sent",
         }
-        body, content_type = _multipart_form(fields)
-        headers = {"Content-Type": content_type}
+        headers = {}
         if self._callback_token is not None:
             headers["X-Phaxio-Signature"] = phaxio_signature(
                 self._callback_token, fax.callback_url, fields, {}
             )
-        await self.post(fax, fax.callback_url, body, headers)
-
-
-def _multipart_form(fields: Mapping[str, str]) -> tuple[bytes, str]:
-    """Encode ``fields`` as multipart/form-data; returns (body, Content-Type).
-
-    Hand-rolled because httpx only produces multipart when there are file parts, and
-    Phaxio's callbacks are multipart without any.
-    """
-    boundary = secrets.token_hex(16)
-    chunks: list[bytes] = []
-    for name, value in fields.items():
-        chunks.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n'
-            f"Content-Type: text/plain; charset=utf-8\r\n\r\n".encode()
-        )
-        chunks.append(value.encode())
-        chunks.append(b"\r\n")
-    chunks.append(f"--{boundary}--\r\n".encode())
-    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+        # Multipart with text parts only (no file name): httpx sends a part without a file
+        # name as a plain form field.
+        parts = {
+            name: (None, value.encode(), "text/plain; charset=utf-8")
+            for name, value in fields.items()
+        }
+        await self.post(fax, fax.callback_url, headers, files=parts)

@@ -170,7 +170,8 @@ class SinchGateway(FaxGateway):
             "fax": sinch_fax(fax),
         }
         body = json.dumps(event).encode()
-        await self.post(fax, fax.callback_url, body, {"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        await self.post(fax, fax.callback_url, headers, content=body)
 
 
 def _moment(text: str | None) -> datetime | None:

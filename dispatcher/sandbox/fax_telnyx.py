@@ -221,7 +221,7 @@ class TelnyxGateway(FaxGateway):
             "telnyx-timestamp": timestamp,
             "telnyx-signature-ed25519": telnyx_signature(self.signing_key, timestamp, body),
         }
-        await self.post(fax, fax.callback_url, body, headers)
+        await self.post(fax, fax.callback_url, headers, content=body)
 
 
 def _has_bearer(request: web.Request) -> bool:

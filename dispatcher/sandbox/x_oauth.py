@@ -69,7 +69,7 @@ class OAuthState:
         self.access[access] = (account, time.time() + self.token_seconds)
         self.refresh[refresh] = (account, client_id)
         return {
-            "token_type": "bearer",  # nosec B105  # the scheme's name, not a secret
+            "token_type": "bearer",
             "expires_in": int(self.token_seconds),
             "access_token": access,
             "scope": "tweet.read tweet.write users.read offline.access",

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dispatcher.channels.registry import sandboxed_channels
 from dispatcher.logs import get_logger
 from dispatcher.runtime import embedded_sandbox, open_service, supervised_worker
 from dispatcher.settings import Settings
@@ -49,7 +50,42 @@ def create_app(
     announce: Callable[[str], None] = log.info,
 ) -> FastAPI:
     """The service. With ``run_worker`` the lifespan also runs a worker (and, for channels
-    without provider settings, the embedded sandbox); the worker stops gracefully first."""
+    without provider settings, the embedded sandbox); the worker stops gracefully first.
+    ConfigurationError when that sandbox needs a server that is not installed."""
+    if run_worker:
+        _require_sandbox_servers(settings)
+    app = FastAPI(
+        title="Appeal dispatcher",
+        summary="One-step multi-channel appeals to officials, counted exactly.",
+        version="0.1.0",
+        lifespan=_lifespan(settings, run_worker, announce),
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(refuse_control_characters)],
+    )
+    # First, so that its catch-all for unexpected errors is the innermost middleware.
+    install_error_handlers(app, page=error_page)
+    # Inside SecurityHeaders: its receive runs in a task group, which would wrap the 413
+    # raised while the app reads a body into an exception group.
+    app.add_middleware(
+        BodyLimit,
+        default=settings.intake.max_body_bytes,
+        limits={"/webhooks/": MAX_CALLBACK_BYTES},
+    )
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(Language)
+    app.add_middleware(NoStore)
+    use_our_error_shape(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for area in ROUTERS:
+        app.include_router(area.router)
+    return app
+
+
+def _lifespan(
+    settings: Settings, run_worker: bool, announce: Callable[[str], None]
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """The service's context while the app runs and, with ``run_worker``, the worker."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -76,32 +112,16 @@ def create_app(
             finally:
                 context.stopping.set()
 
-    app = FastAPI(
-        title="Appeal dispatcher",
-        summary="One-step multi-channel appeals to officials, counted exactly.",
-        version="0.1.0",
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        dependencies=[Depends(refuse_control_characters)],
-    )
-    # First, so that its catch-all for unexpected errors is the innermost middleware.
-    install_error_handlers(app, page=error_page)
-    # Inside SecurityHeaders: its receive runs in a task group, which would wrap the 413
-    # raised while the app reads a body into an exception group.
-    app.add_middleware(
-        BodyLimit,
-        default=settings.intake.max_body_bytes,
-        limits={"/webhooks/": MAX_CALLBACK_BYTES},
-    )
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(Language)
-    app.add_middleware(NoStore)
-    use_our_error_shape(app)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for area in ROUTERS:
-        app.include_router(area.router)
-    return app
+    return lifespan
+
+
+def _require_sandbox_servers(settings: Settings) -> None:
+    """Before serving: the embedded sandbox's servers are installed (else one sentence
+    saying what to install, rather than a failed start-up)."""
+    if settings.sandbox.embedded:
+        from dispatcher.sandbox import require_servers
+
+        require_servers([channel.value for channel in sandboxed_channels(settings)])
 
 
 async def _start_worker(

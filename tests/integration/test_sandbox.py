@@ -198,7 +198,10 @@ async def test_fax_callback_is_signed(tmp_path: Path) -> None:
     received: asyncio.Queue[tuple[dict[str, str], str]] = asyncio.Queue()
 
     async def callback(request: web.Request) -> web.Response:
+        # As Phaxio sends it: multipart/form-data whose parts are all plain fields.
+        assert request.content_type == "multipart/form-data"
         form = await request.post()
+        assert all(isinstance(value, str) for value in form.values())
         fields = {name: str(value) for name, value in form.items()}
         await received.put((fields, request.headers.get("X-Phaxio-Signature", "")))
         return web.Response(text="ok")

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from dispatcher.channels.registry import x_oauth_client
+from dispatcher.channels.x_oauth import XOAuthClient
 from dispatcher.models import AppealReceipt, DeliveryStatus, utcnow
 from dispatcher.runtime import build_worker, close_adapters
 from dispatcher.sandbox import Faults, Sandbox
@@ -49,11 +50,26 @@ async def x_box(tmp_path: Path, **faults: object) -> Sandbox:
     return Sandbox(tmp_path / "sandbox", channels=("twitter",), x_faults=Faults(**faults))  # type: ignore[arg-type]
 
 
+# The X apps with_x made in this test: their pooled HTTP clients are closed after it, as
+# the composition root closes its own.
+_APPS: list[XOAuthClient] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_x_apps() -> AsyncIterator[None]:
+    yield
+    while _APPS:
+        await _APPS.pop().aclose()
+
+
 def with_x(service: Service, box: Sandbox, campaigns_dir: Path) -> Service:
     """The service with the sandbox X's OAuth 2.0 app, as the composition root builds it."""
     settings = settings_for(box, database_url="unused", campaigns_dir=campaigns_dir)
     catalog = type(service.catalog).load(campaigns_dir)
-    return dataclasses.replace(service, catalog=catalog, x_oauth=x_oauth_client(settings, True))
+    app = x_oauth_client(settings, True)
+    assert app is not None
+    _APPS.append(app)
+    return dataclasses.replace(service, catalog=catalog, x_oauth=app)
 
 
 async def connect(service: Service, username: str, *, allow: bool = True) -> tuple[str, str]:

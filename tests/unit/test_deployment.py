@@ -14,11 +14,13 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 from pydantic import BaseModel
 
 from dispatcher.channels.registry import channel_providers, live, sandboxed_channels
@@ -142,13 +144,56 @@ def test_every_setting_is_a_real_dispatcher_setting(monkeypatch: pytest.MonkeyPa
     assert environment("sandbox")["DISPATCHER_SANDBOX__HOST"] == "0.0.0.0"  # noqa: S104
 
 
-def test_the_image_installs_the_postgres_driver_and_runs_as_a_user() -> None:
+def test_the_image_installs_the_locked_versions_and_runs_as_a_user() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"pip install .*'\.\[postgres\]'", dockerfile)
+    install = re.search(r"pip install (.*)'\.\[([\w,]+)\]'", dockerfile)
+    assert install is not None
+    # Within requirements.lock, copied in before it is used.
+    assert "-c requirements.lock" in install.group(1)
+    copied = re.search(r"^COPY (.*) \./$", dockerfile, re.M)
+    assert copied is not None and "requirements.lock" in copied.group(1).split()
+    assert dockerfile.index("requirements.lock") < install.start()
+    # The extras its processes use: PostgreSQL's driver, the sandbox service's SMTP
+    # server, uvloop for the worker, the /docs assets for the API.
+    assert set(install.group(2).split(",")) == {"postgres", "sandbox", "speed", "docs"}
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.M)
     assert 'ENTRYPOINT ["dispatcher"]' in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", ".env", "var"} <= set(ignored)
+    assert "requirements.lock" not in ignored
+
+
+def test_the_lock_pins_every_dependency_and_extra_of_pyproject() -> None:
+    """requirements.lock (``make lock``) pins each package pyproject.toml names, in the
+    base and in every extra, to a version its requirement accepts; `make install`
+    installs within it. A requirement changed without `make lock` fails here."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    named = [Requirement(spec) for spec in project["dependencies"]]
+    for extra in project["optional-dependencies"].values():
+        named += [Requirement(spec) for spec in extra]
+    lock = (ROOT / "requirements.lock").read_text()
+    pins = {
+        canonical(name): version
+        for name, version in re.findall(r"^([A-Za-z0-9._-]+)==([^\s;]+)", lock, re.M)
+    }
+    unpinned = [str(r) for r in named if canonical(r.name) not in pins]
+    assert unpinned == []
+    refused = [
+        f"{r} (locked {pins[canonical(r.name)]})"
+        for r in named
+        if not r.specifier.contains(pins[canonical(r.name)], prereleases=True)
+    ]
+    assert refused == []
+    makefile = (ROOT / "Makefile").read_text()
+    install = re.search(r"pip install .*-c requirements\.lock -e '\.\[([\w,]+)\]'", makefile)
+    assert install is not None  # and with what `make demo` and `make test` need:
+    assert set(install.group(1).split(",")) == {"test", "dev", "sandbox", "speed", "docs"}
+    assert re.search(r"^lock:", makefile, re.M)
+
+
+def canonical(name: str) -> str:
+    """A package name as PyPI compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def compose_available() -> bool:

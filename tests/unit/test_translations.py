@@ -96,3 +96,14 @@ def test_the_language_comes_from_the_query_then_the_cookie_then_the_browser() ->
     assert choose("", "", "fr-FR, en;q=0.5, zh;q=0.4") == ("en", False)
     assert choose("", "", "de, fr") == ("en", False)
     assert choose("", 'a="', "zh") == ("zh", False)  # a malformed cookie chooses nothing
+
+
+def test_the_browsers_languages_are_weighed_by_their_q_values() -> None:
+    # The highest q wins wherever it stands; a region or script falls back to its language.
+    assert i18n.negotiate("en;q=0.3, ZH-Hant-TW;q=0.4") == "zh"
+    assert i18n.negotiate("en-GB;q=0.9, zh;q=0.9") == "en"  # equal: the header's order
+    # q=0 says "not this one"; an unreadable q is left out, not taken as 1.
+    assert i18n.negotiate("zh;q=0, en") == "en"
+    assert i18n.negotiate("zh;q=high, en;q=0.1") == "en"
+    assert i18n.negotiate("*, fr") is None
+    assert i18n.negotiate("") is None and i18n.negotiate(None) is None

@@ -182,12 +182,21 @@ async def test_stream_sends_delivery_changes_as_server_sent_events(
                 }
                 created = await http.post(APPEALS, json=body)
                 assert created.status_code == 202
-                events: list[dict[str, Any]] = []
+                # Each event as the operator page reads it: its fields up to a blank line.
+                events: list[dict[str, str]] = []
+                fields: dict[str, str] = {}
                 while len(events) < 2:
                     line = await asyncio.wait_for(anext(lines), timeout=10)
-                    if line.startswith("data: "):
-                        events.append(json.loads(line.removeprefix("data: ")))
-        assert sorted((e["target"], e["status"]) for e in events) == [
+                    if line:
+                        name, _, value = line.partition(": ")
+                        fields[name] = value
+                    elif "data" in fields:
+                        events.append(fields)
+                        fields = {}
+        assert [e["event"] for e in events] == ["delivery", "delivery"]
+        changes = [json.loads(e["data"]) for e in events]
+        assert [e["id"].partition("-")[0] for e in events] == [str(c["id"]) for c in changes]
+        assert sorted((c["target"], c["status"]) for c in changes) == [
             ("cui-tiankai", "queued"),
             ("xi-jinping", "queued"),
         ]

@@ -7,8 +7,9 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import PlainTextResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from dispatcher.models import LogEntry, utcnow
 from dispatcher.service import audit
@@ -143,9 +144,15 @@ async def list_deliveries(
     return DeliveryPage(deliveries=rows, next_cursor=page.next_cursor)
 
 
+# How long a browser waits before reconnecting to a dropped stream (the `retry:` field),
+# and how often an idle stream says it is still there (a comment line), so proxies keep it.
+RECONNECT_MS = 2000
+KEEP_ALIVE_SECONDS = 15
+
+
 @router.get(
     "/deliveries/stream",
-    response_class=StreamingResponse,
+    response_class=EventSourceResponse,
     responses={
         200: {
             "content": {"text/event-stream": {}},
@@ -155,19 +162,15 @@ async def list_deliveries(
     },
 )
 async def stream_deliveries(
-    request: Request, context: ContextDep, log_filter: LogFilterDep, since: str | None = None
-) -> StreamingResponse:
+    context: ContextDep, log_filter: LogFilterDep, since: str | None = None
+) -> EventSourceResponse:
     """Server-Sent Events: one ``delivery`` event per observed change to a matching delivery.
 
     ``since`` (ISO 8601 with a zone, e.g. when a page was rendered) replays changes from
     then on, so a page never misses what happened between rendering and connecting.
     """
     start = _since(since)
-    return StreamingResponse(
-        _events(request, context, log_filter, start),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return EventSourceResponse(_events(context, log_filter, start), ping=KEEP_ALIVE_SECONDS)
 
 
 def _since(value: str | None) -> dt.datetime:
@@ -183,23 +186,26 @@ def _since(value: str | None) -> dt.datetime:
 
 
 async def _events(
-    request: Request, context: WebContext, log_filter: LogFilter, since: dt.datetime
-) -> AsyncIterator[str]:
-    yield "retry: 2000\n\n"
+    context: WebContext, log_filter: LogFilter, since: dt.datetime
+) -> AsyncIterator[ServerSentEvent]:
+    """The stream's events; it ends when the client goes away (the response stops it),
+    when the server shuts down, or when the service stops."""
+    yield ServerSentEvent(retry=RECONNECT_MS)
     changes = follow_deliveries(context.service, log_filter, since=since, stop=context.stopping)
     async with contextlib.aclosing(changes):
         async for batch in changes:
-            if await request.is_disconnected():
-                return
             for entry in batch:
-                yield _event(entry)
-            if not batch:
-                yield ": idle\n\n"
+                yield delivery_event(entry)
 
 
-def _event(entry: LogEntry) -> str:
-    data = DeliveryOut.of(entry).model_dump_json(by_alias=True)
-    return f"id: {entry.id}-{entry.updated_at.timestamp()}\nevent: delivery\ndata: {data}\n\n"
+def delivery_event(entry: LogEntry) -> ServerSentEvent:
+    """A change to a delivery as the operator page reads it: event ``delivery``, the
+    delivery as JSON, and an id naming the delivery and the moment of the change."""
+    return ServerSentEvent(
+        data=DeliveryOut.of(entry).model_dump_json(by_alias=True),
+        event="delivery",
+        id=f"{entry.id}-{entry.updated_at.timestamp()}",
+    )
 
 
 @router.post(
