@@ -49,6 +49,7 @@ SLOW = {
     "tests/e2e/": "drives Chromium",
     "tests/acceptance/test_secrets.py": "runs `dispatcher serve` and `dispatcher demo`",
     "tests/acceptance/test_schema_fuzz.py": "runs `dispatcher serve`",
+    "tests/acceptance/test_extras.py": "starts Python processes without the optional extras",
     "tests/integration/test_crash.py": "starts worker processes and kills them",
     "tests/integration/test_database_faults.py": "holds database faults for seconds",
     "tests/integration/test_fault_matrix.py": "waits out stalled and dripping connections",

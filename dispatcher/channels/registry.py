@@ -92,7 +92,7 @@ def _email_adapter(settings: Settings, sandboxed: bool) -> ChannelAdapter:
 
 def fax_provider(name: str) -> FaxProvider:
     """The fax provider plugin DISPATCHER_FAX__PROVIDER names: one module each."""
-    # Imported here so commands that send nothing don't load aiohttp.
+    # Imported here so commands that send nothing don't load httpx.
     from dispatcher.channels import phaxio, sinch, telnyx
 
     providers = {p.name: p for p in (phaxio.PROVIDER, sinch.PROVIDER, telnyx.PROVIDER)}
