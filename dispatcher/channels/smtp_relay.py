@@ -11,7 +11,7 @@ import asyncio
 import base64
 import shlex
 import ssl
-import subprocess  # nosec B404  # the token command, run without a shell
+import subprocess  # the token command, run without a shell
 from pathlib import Path
 
 import aiosmtplib
@@ -22,8 +22,9 @@ from dispatcher.settings import ConfigurationError
 
 # The names of the settings an operator is told to fix (names, not secrets).
 CA_SETTINGS = "DISPATCHER_EMAIL__CA_FILE (or SSL_CERT_FILE)"
-PASSWORD_SETTINGS = "DISPATCHER_EMAIL__USERNAME and DISPATCHER_EMAIL__PASSWORD"  # noqa: S105  # nosec B105
-TOKEN_SETTING = "DISPATCHER_EMAIL__OAUTH2_TOKEN_COMMAND"  # noqa: S105  # nosec B105
+# Settings' names, not passwords (S105 reads any name with "PASSWORD" or "TOKEN" as one).
+PASSWORD_SETTINGS = "DISPATCHER_EMAIL__USERNAME and DISPATCHER_EMAIL__PASSWORD"  # noqa: S105
+TOKEN_SETTING = "DISPATCHER_EMAIL__OAUTH2_TOKEN_COMMAND"  # noqa: S105
 TLS_SETTINGS = "DISPATCHER_EMAIL__USE_TLS (465) or DISPATCHER_EMAIL__START_TLS (587)"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import shutil
-import subprocess  # nosec B404
+import subprocess  # fc-list, found on PATH, with fixed arguments
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +103,7 @@ def _fontconfig_chinese() -> list[Path]:
     if fc_list is None:
         return []
     try:  # fc-list itself (found on PATH), fixed arguments, no shell
-        listed = subprocess.run(  # noqa: S603  # nosec B603
+        listed = subprocess.run(  # noqa: S603
             [fc_list, "--format", "%{file}\n", ":lang=zh"],
             capture_output=True,
             text=True,
