@@ -59,6 +59,8 @@ SLOW = {
         "starts Python processes"
     ),
     "tests/unit/test_error_log.py": "starts Python processes",
+    "tests/unit/test_fax_font.py::test_a_worker_without_the_font_fails_the_attempt_saying_"
+    "what_to_install": "runs `dispatcher send`, `worker` and `log` as processes",
 }
 SLOW_FIXTURES = {"cli": "runs the dispatcher command as processes (tests/acceptance/test_cli.py)"}
 

@@ -34,7 +34,9 @@ from dispatcher.channels.base import (
     SendResult,
     TransientError,
 )
-from dispatcher.models import Channel
+from dispatcher.models import Channel, ClaimedDelivery
+from dispatcher.render.fax import render_fax_pdf
+from dispatcher.render.fonts import FaxFontError
 from dispatcher.settings import ConfigurationError, Settings
 
 # What an adapter speaking to the built-in sandbox records as its provider: a rehearsal.
@@ -70,6 +72,16 @@ class FaxProvider:
 
 class FaxConfigError(ConfigurationError):
     """A fax provider's settings are incomplete; the message names the missing variable."""
+
+
+async def drawn_fax(delivery: ClaimedDelivery, header_text: str) -> bytes:
+    """The fax's PDF, drawn off the event loop. A worker with no font to draw it (its
+    machine lacks the one the intake's had) fails the attempt as a fault that installing
+    the font mends, naming what to install: the durable schedule tries again."""
+    try:
+        return await asyncio.to_thread(render_fax_pdf, delivery, header_text=header_text)
+    except FaxFontError as exc:
+        raise TransientError(f"this worker cannot draw the fax: {exc}", code="fax_font") from exc
 
 
 def required(settings: Settings, name: str) -> str:

@@ -9,7 +9,6 @@ listing the faxes tagged with the delivery's id. Callbacks are signed with
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -31,13 +30,13 @@ from dispatcher.channels.fax import (
     basic_auth,
     classify_fax_failure,
     classify_http_status,
+    drawn_fax,
     no_fax_id,
     required,
     sandbox_url,
     verdict_or_wait,
 )
 from dispatcher.models import ClaimedDelivery
-from dispatcher.render.fax import render_fax_pdf
 from dispatcher.settings import Settings
 
 
@@ -108,7 +107,7 @@ class PhaxioAdapter(FaxHttp):
         self._callback_url = callback_url
 
     async def send(self, delivery: ClaimedDelivery, lease: LeaseGuard = UNGUARDED) -> SendResult:
-        pdf = await asyncio.to_thread(render_fax_pdf, delivery, header_text=self._header_text)
+        pdf = await drawn_fax(delivery, self._header_text)
         fields = {
             "to": delivery.address,
             "header_text": self._header_text,

@@ -14,7 +14,6 @@ Sinch's test number ``+19898989898`` behaves like a real fax line without charge
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hmac
 from typing import Any
@@ -37,6 +36,7 @@ from dispatcher.channels.fax import (
     basic_auth,
     classify_fax_failure,
     classify_http_status,
+    drawn_fax,
     fax_link_key,
     link_mac,
     no_fax_id,
@@ -45,7 +45,6 @@ from dispatcher.channels.fax import (
     verdict_or_wait,
 )
 from dispatcher.models import ClaimedDelivery
-from dispatcher.render.fax import render_fax_pdf
 from dispatcher.settings import Settings
 
 DEFAULT_BASE_URL = "https://fax.api.sinch.com"
@@ -153,7 +152,7 @@ class SinchAdapter(FaxHttp):
         return self._public_url + CALLBACK_PATH + callback_token(self._key, delivery_id)
 
     async def send(self, delivery: ClaimedDelivery, lease: LeaseGuard = UNGUARDED) -> SendResult:
-        pdf = await asyncio.to_thread(render_fax_pdf, delivery, header_text=self._header_text)
+        pdf = await drawn_fax(delivery, self._header_text)
         fields = {"to": delivery.address}
         if self._from:
             fields["from"] = self._from

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 
 from dispatcher.models import Channel
 from dispatcher.render.fax import render_fax_pdf
-from dispatcher.render.fonts import FaxFontError, fax_font, resolve_font
+from dispatcher.render.fonts import SYSTEM_FONTS, FaxFontError, fax_font, resolve_font
 from dispatcher.settings import FaxSettings
 from tests.conftest import OPEN_CAMPAIGN, claimed_delivery
 
@@ -28,6 +29,7 @@ WQY = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 VERA = Path(reportlab.__file__).parent / "fonts" / "Vera.ttf"
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
 ROOT = Path(__file__).resolve().parents[2]
+SYSTEM_FONT = SYSTEM_FONTS[0]
 LATIN = claimed_delivery(
     channel=Channel.FAX, address="+442079460000", supporter_name="Zoë Ångström"
 )
@@ -95,7 +97,7 @@ def test_a_font_is_loaded_once_per_process() -> None:
 
 
 def _cli(
-    tmp_path: Path, campaigns_dir: Path, font: Path, *args: str
+    tmp_path: Path, campaigns_dir: Path, font: Path, *args: str, **settings: str
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
     env.update(
@@ -103,6 +105,7 @@ def _cli(
         DISPATCHER_CAMPAIGNS_DIR=str(campaigns_dir),
         DISPATCHER_FAX__FONT=str(font),
         PYTHONPATH=str(ROOT),  # this checkout's package, wherever the venv was installed from
+        **settings,
     )
     return subprocess.run(
         [DISPATCHER, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
@@ -132,3 +135,26 @@ def test_a_fax_the_configured_font_cannot_draw_is_refused_at_intake(
     # The same appeal by email only is taken: only the fax needs the font.
     taken = _cli(tmp_path, campaigns_dir, garbage, *send, "--channel", "email")
     assert taken.returncode == 0, taken.stderr
+
+
+@pytest.mark.skipif(not SYSTEM_FONT.is_file(), reason="needs fonts-wqy-microhei (make fonts)")
+def test_a_worker_without_the_font_fails_the_attempt_saying_what_to_install(
+    tmp_path: Path, campaigns_dir: Path
+) -> None:
+    """The appeal was taken where the font is; the worker runs where it is not (another
+    machine): the attempt fails as a fault installing the font mends, and says so."""
+    send = ["send", "--campaign", OPEN_CAMPAIGN, "--name", "Ana Lima"]
+    send += ["--email", "ana@example.org", "--target", "xi-jinping", "--channel", "fax"]
+    taken = _cli(tmp_path, campaigns_dir, SYSTEM_FONT, *send)
+    assert taken.returncode == 0, taken.stderr
+    garbage = tmp_path / "font.ttf"
+    garbage.write_bytes(b"\0" * 64)
+    once = {"DISPATCHER_RETRY__MAX_ATTEMPTS": "1", "DISPATCHER_RETRY__FAST_TRIES": "1"}
+    worker = _cli(tmp_path, campaigns_dir, garbage, "worker", "--drain", **once)
+    assert worker.returncode == 0, worker.stderr
+    log = _cli(tmp_path, campaigns_dir, SYSTEM_FONT, "log", "--format", "json")
+    [entry] = [json.loads(line) for line in log.stdout.splitlines() if line.strip()]
+    assert entry["status"] == "failed"
+    error = entry["last_error"]
+    assert error["class"] == "TransientError" and error["code"] == "fax_font"
+    assert "cannot draw the fax" in error["message"] and str(garbage) in error["message"]
