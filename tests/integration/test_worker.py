@@ -258,10 +258,12 @@ async def test_the_heartbeat_keeps_a_slow_send_from_being_rescued(
 ) -> None:
     """A send that outlasts the lease many times over is renewed, so a second worker that
     keeps asking for due work never takes it: one email, one attempt."""
-    slow = Faults(delay_seconds=1.5)
+    # The send outlasts three leases. A lease of over a second leaves the renewals, due
+    # every 0.4 s, room for the stalls of a loaded machine (half a second failed it).
+    slow = Faults(delay_seconds=4.0)
     async with Sandbox(tmp_path / "box", email_faults=slow, channels=["email"]) as sandbox:
         settings = settings_for(sandbox, database_url="unused", campaigns_dir=campaigns_dir)
-        short = settings.worker.model_copy(update={"lease_seconds": 0.5, "idle_seconds": 0.05})
+        short = settings.worker.model_copy(update={"lease_seconds": 1.2, "idle_seconds": 0.05})
         settings = settings.model_copy(update={"worker": short})
         await submitted(service, appeal(targets=["xi-jinping"], channels=["email"]))
         holder, rescuer = build_worker(settings, service), build_worker(settings, service)
