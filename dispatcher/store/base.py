@@ -48,10 +48,8 @@ class StoreBase:
         ``events`` (a list the body may still add to) are announced to other processes in
         the transaction and published to this one's subscribers once it has committed;
         nothing is announced when the body raises."""
-        async with contextlib.AsyncExitStack() as stack:
-            if self._sqlite_writer is not None:
-                await stack.enter_async_context(self._sqlite_writer)
-            conn = await stack.enter_async_context(self._write_engine.begin())
+        one_writer = self._sqlite_writer or contextlib.nullcontext()
+        async with one_writer, self._write_engine.begin() as conn:
             yield conn
             if events:
                 await self.notifier.announce(conn, *events)
