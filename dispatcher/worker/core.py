@@ -181,12 +181,12 @@ class Worker:
     async def _claim_loop(self, drain: bool, stop: asyncio.Event) -> None:
         """Poll until stopped (or drained); a database that cannot be reached is tried
         again with growing waits while the sends in flight carry on."""
+        # One retrying for the loop's life (each poll starts its count afresh), not one per poll.
+        lasting = stop_after_lasting(lasting_problem, tries=1)
+        retrying = retrying_database("could not claim deliveries", stop=stop, give_up=lasting)
         while not stop.is_set() and self.failure is None:
-            lasting = stop_after_lasting(lasting_problem, tries=1)
             try:
-                async for attempt in retrying_database(
-                    "could not claim deliveries", stop=stop, give_up=lasting
-                ):
+                async for attempt in retrying:
                     with attempt:
                         if stop.is_set():
                             return
