@@ -9,11 +9,11 @@ STAMP := $(VENV)/.installed
 
 # Every dependency at the version requirements.lock pins (make lock refreshes it), with
 # the extras a developer needs: the tests, the linters, the sandbox's SMTP server,
-# uvloop, and the /docs assets.
+# uvloop, the /docs assets, and what `make bench` draws and compares with.
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[test,dev,sandbox,speed,docs]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[test,dev,sandbox,speed,docs,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -94,8 +94,11 @@ lock: $(STAMP)
 audit: $(STAMP)
 	$(BIN)/pip-audit --strict --progress-spinner off --skip-editable
 
-bench: $(STAMP)
-	$(BIN)/python bench/worker_drain.py --appeals 1000
+# Every scenario side by side with the limit measured in the same run: the table on
+# standard output and in var/bench/results.md, JSON and a plot per scenario beside it.
+# `make bench ARGS=--quick` runs small sizes in under a minute.
+bench: $(STAMP) fonts
+	$(BIN)/python -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) var
