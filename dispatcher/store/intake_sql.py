@@ -65,15 +65,15 @@ async def insert_appeal(
         earlier = [
             by_address[key][0] for w in wanted if (key := (w.target_id, w.channel)) in by_address
         ]
-        await _notice_repeat(conn, earlier, now)
+        await notice_repeat(conn, earlier, now)
         return AppealReceipt(appeal_id=appeal_id, created=(), already_counted=repeats)
     supporter_id = await upsert_supporter(conn, appeal, email_lc, now)
-    await conn.execute(insert(appeals).values(_appeal_row(appeal, appeal_id, supporter_id, now)))
+    await conn.execute(insert(appeals).values(appeal_row(appeal, appeal_id, supporter_id, now)))
     appeal = await _bound(conn, appeal, appeal_id)
     await conn.execute(
         insert(deliveries),
         [
-            _delivery_row(appeal, appeal_id, _identity(appeal, w, email_lc), w, now, providers)
+            delivery_row(appeal, appeal_id, _identity(appeal, w, email_lc), w, now, providers)
             for w in new
         ],
     )
@@ -85,7 +85,7 @@ async def insert_appeal(
         )
     ).all()
     summaries = tuple(
-        DeliverySummary(r.id, r.target_id, Channel(r.channel), _first_status(appeal, r.channel))
+        DeliverySummary(r.id, r.target_id, Channel(r.channel), first_status(appeal, r.channel))
         for r in created
     )
     if appeal.reply_to and any(d.channel is Channel.EMAIL for d in summaries):
@@ -131,7 +131,7 @@ async def _suppressed(conn: AsyncConnection, alias: str) -> bool:
     return found is not None
 
 
-async def _notice_repeat(conn: AsyncConnection, earlier: Sequence[str], now: dt.datetime) -> None:
+async def notice_repeat(conn: AsyncConnection, earlier: Sequence[str], now: dt.datetime) -> None:
     """Tell the earlier appeal's supporter, at their address, that it was sent again (one
     notice per earlier appeal, and none once its supporter deleted their data)."""
     found = await conn.scalar(
@@ -181,7 +181,7 @@ async def _existing_pairs(
     }
 
 
-def _appeal_row(
+def appeal_row(
     appeal: NewAppeal, appeal_id: str, supporter_id: int, now: dt.datetime
 ) -> dict[str, Any]:
     return {
@@ -210,7 +210,7 @@ HAND_OFF_CLASS = "HandOff"
 CONNECTION_GONE = "the supporter's X account connection had expired when the appeal arrived"
 
 
-def _first_status(appeal: NewAppeal, channel: str) -> DeliveryStatus:
+def first_status(appeal: NewAppeal, channel: str) -> DeliveryStatus:
     """Held for review; an email that would carry the supporter's address waits for them to
     confirm it; everything else is queued."""
     if appeal.held:
@@ -222,7 +222,7 @@ def _first_status(appeal: NewAppeal, channel: str) -> DeliveryStatus:
     return DeliveryStatus.QUEUED
 
 
-def _delivery_row(
+def delivery_row(
     appeal: NewAppeal,
     appeal_id: str,
     email_lc: str,
@@ -244,7 +244,7 @@ def _delivery_row(
         "channel": wanted.channel.value,
         "address": wanted.address,
         "provider": HAND_OFF if handed_off else providers.get(wanted.channel),
-        "status": _first_status(appeal, wanted.channel.value).value,
+        "status": first_status(appeal, wanted.channel.value).value,
         "attempts": 0,
         "next_attempt_at": now,
         "expires_at": appeal.expires_at,

@@ -16,6 +16,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dispatcher.models import (
     AppealReceipt,
@@ -32,6 +33,8 @@ from dispatcher.models import (
 )
 from dispatcher.store.claimed_sql import load_claimed
 from dispatcher.store.engine import upsert
+from dispatcher.store.group_commit import GroupCommit
+from dispatcher.store.intake_batch import Submission, insert_appeals
 from dispatcher.store.intake_sql import insert_appeal
 from dispatcher.store.operators import OperatorStore, status_values
 from dispatcher.store.purge_sql import Purged, purge_campaign
@@ -54,6 +57,14 @@ class Store(LogReader, QueueStore, ReceiptStore, OperatorStore, XAccountStore, S
     Open with ``await Store.open(url)``, which also brings the schema up to date.
     """
 
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self._intake = GroupCommit(self._create_appeals)
+
+    async def close(self) -> None:
+        await self._intake.close()
+        await super().close()
+
     # ------------------------------------------------------------------ intake
 
     async def create_appeal(
@@ -66,26 +77,48 @@ class Store(LogReader, QueueStore, ReceiptStore, OperatorStore, XAccountStore, S
         now: dt.datetime | None = None,
     ) -> AppealReceipt:
         """Store supporter, appeal (as ``appeal_id``, else a new random id) and one queued
-        delivery per new (target, channel), atomically.
+        delivery per new (target, channel), atomically; answered once committed.
 
         Pairs this supporter already has a delivery for in this campaign are not created again;
         they come back in ``already_counted``. If none is new, no appeal is stored and the
         earlier appeal's supporter gets a notice. Safe against concurrent duplicates (unique
         index). Each delivery records the provider ``providers`` names for its channel
         (``sandbox``: a rehearsal). See :func:`insert_appeal`.
+
+        Appeals handed in while a transaction is being written share the next one (group
+        commit, :mod:`dispatcher.store.intake_batch`); each is still all or nothing.
         """
+        submission = Submission(
+            appeal, wanted, appeal_id or secrets.token_urlsafe(16), providers or {}, now
+        )
+        return await self._intake.submit(submission)
+
+    async def _create_appeals(self, batch: list[Submission]) -> Sequence[AppealReceipt]:
+        """One transaction for the whole batch; if a concurrent duplicate (another
+        process's) breaks it, each appeal again in a transaction of its own."""
+        try:
+            events: list[QueueEvent] = []
+            async with self._writing(events) as conn:
+                # Stamped once the write lock is held, so stamps follow commit order.
+                receipts = await insert_appeals(conn, batch, utcnow())
+                if any(r.created for r in receipts):
+                    events += [QueueEvent.QUEUED, QueueEvent.CHANGED]
+            return receipts
+        except IntegrityError:
+            return [await self._create_one(s) for s in batch]
+
+    async def _create_one(self, s: Submission) -> AppealReceipt:
         for _ in range(3):
             try:
                 events: list[QueueEvent] = []
                 async with self._writing(events) as conn:
-                    # Stamped once the write lock is held, so stamps follow commit order.
                     receipt = await insert_appeal(
                         conn,
-                        appeal,
-                        wanted,
-                        now or utcnow(),
-                        appeal_id=appeal_id or secrets.token_urlsafe(16),
-                        providers=providers or {},
+                        s.appeal,
+                        s.wanted,
+                        s.now or utcnow(),
+                        appeal_id=s.appeal_id,
+                        providers=s.providers,
                     )
                     if receipt.created:
                         events += [QueueEvent.QUEUED, QueueEvent.CHANGED]
