@@ -138,16 +138,12 @@ HAND_OFF_NOTES = {
 }
 
 
-def x_route(
-    service: Service, campaign: Campaign, connected: bool, capped: bool = False
-) -> tuple[XRoute, str]:
-    """How this campaign's X deliveries start here (``connected``: the supporter connected
-    their X account on the page; ``capped``: X's app cap is reached), and why a hand-off
-    is one."""
+def x_route(service: Service, campaign: Campaign, connected: bool) -> tuple[XRoute, str]:
+    """How this campaign's X deliveries start here, before X's app cap is looked at
+    (``connected``: the supporter connected their X account on the page), and why a
+    hand-off is one."""
     if campaign.x_mode == "hand_off":
         return XRoute.HAND_OFF, HAND_OFF_NOTES["campaign"]
-    if capped:
-        return XRoute.HAND_OFF, HAND_OFF_NOTES["app_cap"]
     if campaign.x_mode == "organisation":
         if service.x_organisation:
             return XRoute.QUEUE, ""
@@ -162,11 +158,15 @@ def x_route(
 async def _x_route_of(
     service: Service, valid: ValidAppeal, connection: Connection | None
 ) -> tuple[XRoute, str]:
+    """:func:`x_route`, then X's app cap (read from the store only for posts that would
+    be queued: a hand-off for another reason says that reason)."""
     campaign = valid.campaign
     if not any(d.channel is Channel.TWITTER for d in valid.deliveries):
         return XRoute.QUEUE, ""
-    capped = await x_app_capped(service) is not None
-    return x_route(service, campaign, connected=connection is not None, capped=capped)
+    route = x_route(service, campaign, connected=connection is not None)
+    if route[0] is XRoute.QUEUE and await x_app_capped(service) is not None:
+        return XRoute.HAND_OFF, HAND_OFF_NOTES["app_cap"]
+    return route
 
 
 async def _store(
