@@ -10,7 +10,7 @@ from twitter_text import extract_urls
 from dispatcher.campaigns import Campaign, Target
 from dispatcher.merge_fields import merge, supporter_values, target_values
 from dispatcher.models import Channel
-from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH, compose_tweet, weighted_length
+from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH, tweet_weight
 from dispatcher.service.errors import invalid
 from dispatcher.service.text_rules import SCHEME_URL, clean_text
 
@@ -46,8 +46,7 @@ def post_weights(
             continue
         official = target_values(target.name_in(language), target.title_in(language))
         values = {**supporter_values(name, country), **official}
-        text = compose_tweet(" ".join(target.twitter), merge(tweet, values), name)
-        lengths[target.id] = weighted_length(text)
+        lengths[target.id] = tweet_weight(" ".join(target.twitter), merge(tweet, values), name)
     return lengths
 
 

@@ -23,7 +23,12 @@ from dispatcher.render.email import email_bytes
 from dispatcher.render.fax import cover_text, render_fax_pdf
 from dispatcher.render.fonts import fax_font
 from dispatcher.render.letter import letter_text
-from dispatcher.render.tweet import MAX_WEIGHTED_LENGTH, compose_tweet, weighted_length
+from dispatcher.render.tweet import (
+    MAX_WEIGHTED_LENGTH,
+    compose_tweet,
+    tweet_weight,
+    weighted_length,
+)
 from dispatcher.service import ServiceError
 from dispatcher.service.appeal_request import AppealRequest, Rejected
 from dispatcher.service.validation import check_appeal, clean_line, clean_text
@@ -139,3 +144,28 @@ def test_any_post_fits_x_or_is_refused_naming_the_field(
     for delivery in valid.deliveries:
         post = compose_tweet(delivery.address, valid.appeal.tweet or "", "Ana Lima")
         assert weighted_length(post) <= MAX_WEIGHTED_LENGTH
+
+
+# Names and posts with what could make a link or an emoji reach across the parts: dots,
+# schemes, combining marks, joiners, keycaps, skin tones, CJK, letters that are emoji (ℹ).
+_TRICKY = st.sampled_from(list("ab.:/@＠#$ 1é\u0301\u200d\ufe0f\u20e3🏽👍李ℹ.com-'’"))
+_POSTS = [
+    "Free them now",
+    "Free them now https://example.org",
+    "Free them now 👍",
+    "释放他们 example.org",
+    "Ends in a keycap 1\ufe0f\u20e3",
+]
+
+
+@given(
+    name=st.text(_TRICKY, min_size=1, max_size=20) | st.text(min_size=1, max_size=20),
+    post=st.sampled_from(_POSTS),
+)
+@settings(max_examples=400, deadline=None)
+def test_a_posts_weight_with_the_name_weighed_apart_is_its_whole_weight(
+    name: str, post: str
+) -> None:
+    handles = "@xjp @ChinaEmbassyUS"
+    whole = weighted_length(compose_tweet(handles, post, name))
+    assert tweet_weight(handles, post, name) == whole
