@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import phonenumbers
 
@@ -21,6 +22,7 @@ LETTER_REGIONS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=1024)  # a campaign's officials, for every supporter
 def paper_for(fax_number: str) -> Paper:
     """The paper a fax to ``fax_number`` (E.164) is laid out on: the destination country's,
     US Letter or A4 (A4 when the country cannot be told)."""

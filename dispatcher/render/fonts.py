@@ -52,7 +52,13 @@ class FaxFont:
 
     def uncovered(self, text: str) -> list[str]:
         """Characters of ``text`` this face cannot draw (whitespace is always fine)."""
-        return sorted({ch for ch in text if not ch.isspace() and ord(ch) not in self.codepoints})
+        return list(_uncovered(self, text))
+
+
+@functools.lru_cache(maxsize=1024)  # a campaign's letter is checked for every supporter
+def _uncovered(font: FaxFont, text: str) -> tuple[str, ...]:
+    drawn = font.codepoints
+    return tuple(sorted({ch for ch in set(text) if not ch.isspace() and ord(ch) not in drawn}))
 
 
 _loading = threading.Lock()

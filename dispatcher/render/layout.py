@@ -77,9 +77,14 @@ class Line:
     y: float
 
 
+_FIRST_CJK = min(start for start, _ in _CJK_RANGES)
+_FIRST_CJK_CHAR = chr(_FIRST_CJK)
+
+
 def is_cjk(ch: str) -> bool:
     code = ord(ch)
-    return any(start <= code <= end for start, end in _CJK_RANGES)
+    # Latin, Greek and Cyrillic come before every range: one comparison for them.
+    return code >= _FIRST_CJK and any(start <= code <= end for start, end in _CJK_RANGES)
 
 
 def wrap(font: FaxFont, text: str, size: float, width: float) -> list[str]:
@@ -94,6 +99,8 @@ def pieces(paragraph: str) -> list[str]:
     """``paragraph`` cut where a line may break: " " for a run of spaces (none at the
     start), alphabetic words whole, each CJK character alone with the punctuation that
     must stay beside it."""
+    if not paragraph or max(paragraph) < _FIRST_CJK_CHAR:
+        return _words(paragraph)
     out: list[str] = []
     current, previous = "", ""
     for ch in paragraph:
@@ -112,6 +119,17 @@ def pieces(paragraph: str) -> list[str]:
         previous = ch
     if current:
         out.append(current)
+    return out
+
+
+def _words(paragraph: str) -> list[str]:
+    """:func:`pieces` of a paragraph without CJK characters: its words, a " " after each
+    but the last (and after the last too when the paragraph ends in a space)."""
+    out: list[str] = []
+    for word in paragraph.split():
+        out += (word, " ")
+    if out and not paragraph[-1].isspace():
+        out.pop()
     return out
 
 
