@@ -7,12 +7,10 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,18 +40,39 @@ DOCS_CSP = (
 )
 
 
-class SecurityHeaders(BaseHTTPMiddleware):
-    async def dispatch(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            if name == "X-Frame-Options" and EMBED_PATH.match(request.url.path):
-                continue  # its Content-Security-Policy names who may frame it
-            response.headers.setdefault(name, value)
-        if request.url.path in {"/docs", "/docs/oauth2-redirect"}:
-            response.headers["Content-Security-Policy"] = DOCS_CSP
-        return response
+class SecurityHeaders:
+    """The security headers on every answer that does not set its own; the embeddable
+    form may be framed (its Content-Security-Policy names by whom), /docs runs Swagger
+    UI's inline script. Plain ASGI: no task or stream per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        added = [
+            (name.lower().encode(), value.encode())
+            for name, value in SECURITY_HEADERS.items()
+            if not (name == "X-Frame-Options" and EMBED_PATH.match(path))
+        ]
+        docs = path in {"/docs", "/docs/oauth2-redirect"}
+
+        async def answer(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in added if name not in present]
+                if docs:
+                    csp = b"content-security-policy"
+                    headers = [(n, v) for n, v in headers if n.lower() != csp]
+                    headers.append((csp, DOCS_CSP.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, answer)
 
 
 class BodyLimit:
