@@ -193,10 +193,14 @@ async def _write(
         for w in plan.new
     ]
     d = deliveries
-    returning = insert(d).returning(
-        d.c.id, d.c.appeal_id, d.c.target_id, d.c.channel, sort_by_parameter_order=True
+    # Plain executemany, then the ids read back: RETURNING in parameter order would make
+    # SQLAlchemy insert one row a statement on SQLite.
+    await conn.execute(insert(d), rows)
+    made = await conn.execute(
+        select(d.c.id, d.c.appeal_id, d.c.target_id, d.c.channel).where(
+            d.c.appeal_id.in_([s.appeal_id for s, _ in storing])
+        )
     )
-    made = (await conn.execute(returning, rows)).all()
     by_appeal = {s.appeal_id: s.appeal for s, _ in storing}
     created = {
         (r.appeal_id, (r.target_id, Channel(r.channel))): DeliverySummary(
@@ -235,10 +239,13 @@ async def _supporter_ids(
         if email_lc not in ids
     ]  # fmt: skip
     if rows:
-        statement = insert(supporters).returning(
-            supporters.c.email_lc, supporters.c.id, sort_by_parameter_order=True
+        await conn.execute(insert(supporters), rows)
+        made = await conn.execute(
+            select(supporters.c.email_lc, supporters.c.id).where(
+                supporters.c.email_lc.in_([r["email_lc"] for r in rows])
+            )
         )
-        ids |= {r.email_lc: int(r.id) for r in await conn.execute(statement, rows)}
+        ids |= {r.email_lc: int(r.id) for r in made}
     return ids
 
 
