@@ -9,7 +9,7 @@ import phonenumbers
 
 from dispatcher.models import ClaimedDelivery
 from dispatcher.render.fonts import FaxFont, fax_font
-from dispatcher.render.layout import A4, LETTER, Block, Paper, lay_out, write_pdf
+from dispatcher.render.layout import A4, LETTER, Block, Paper, page_count, write_pdf
 from dispatcher.render.letter import letter_text
 
 # The cover's first line unless DISPATCHER_FAX__HEADER_TEXT says otherwise (one short line).
@@ -101,7 +101,7 @@ def fax_page_count(
     for). Callers should refuse what is plainly too long first (:func:`fewest_fax_pages`)."""
     top = cover_text(delivery, header_text, today or _today())
     blocks = _blocks(top, delivery.subject, letter_text(delivery))
-    return len(lay_out(font or fax_font(), blocks, paper_for(delivery.address)))
+    return page_count(font or fax_font(), blocks, paper_for(delivery.address))
 
 
 # Letter lines (5.5 mm apart) on an A4 page within 20 mm margins: no more fit (A4 is the

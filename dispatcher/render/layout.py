@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from reportlab.pdfbase import pdfmetrics
@@ -148,6 +149,7 @@ def runs(font: FaxFont, line: str) -> list[tuple[str, str]]:
     return out
 
 
+@functools.lru_cache(maxsize=8192)  # words recur: a campaign's letter, "To:", common names
 def line_width(font: FaxFont, line: str, size: float) -> float:
     """Width of ``line`` in points at ``size``, as :func:`write_pdf` draws it."""
     return sum(float(pdfmetrics.stringWidth(text, face, size)) for text, face in runs(font, line))
@@ -204,20 +206,40 @@ def lay_out(font: FaxFont, blocks: list[Block], paper: Paper) -> list[list[Line]
     """Each page's lines: ``blocks`` one after another within the margins of ``paper``,
     a new page when one is full."""
     margin = MARGIN_MM * MM
-    width, height = paper
+    height = paper[1]
     pages: list[list[Line]] = [[]]
-    y = margin  # from the top of the page, in points
+    for page, y, step, block, text in _placed(font, blocks, paper):
+        while page >= len(pages):
+            pages.append([])
+        baseline = height - (y + step / 2 + block.size * 0.35)
+        pages[-1].append(Line(text, block.size, margin, baseline))
+    return pages
+
+
+def page_count(font: FaxFont, blocks: list[Block], paper: Paper) -> int:
+    """``len(lay_out(font, blocks, paper))``, without making the lines."""
+    last = 0
+    for page, *_ in _placed(font, blocks, paper):
+        last = page
+    return last + 1
+
+
+def _placed(
+    font: FaxFont, blocks: list[Block], paper: Paper
+) -> Iterator[tuple[int, float, float, Block, str]]:
+    """Each line of ``blocks``: its page, its top (points from the top of the page), the
+    step to the next line, its block and its text."""
+    margin = MARGIN_MM * MM
+    width, height = paper
+    page, y = 0, margin
     for block in blocks:
         step = block.line_mm * MM
         for text in wrap(font, block.text, block.size, width - 2 * margin):
             if y + step > height - margin:
-                pages.append([])
-                y = margin
-            baseline = height - (y + step / 2 + block.size * 0.35)
-            pages[-1].append(Line(text, block.size, margin, baseline))
+                page, y = page + 1, margin
+            yield page, y, step, block, text
             y += step
         y += block.after_mm * MM
-    return pages
 
 
 def write_pdf(font: FaxFont, blocks: list[Block], *, title: str, paper: Paper) -> bytes:
