@@ -174,7 +174,7 @@ class WebContext:
         return await submit_appeal(self.service, appeal, limits=self.intake_limits)
 
 
-def get_context(request: Request) -> WebContext:
+async def get_context(request: Request) -> WebContext:
     context: WebContext = request.app.state.context
     return context
 
@@ -257,7 +257,7 @@ OperatorDep = Depends(require_operator)
 OperatorName = Annotated[str, OperatorDep]
 
 
-def campaign_or_404(campaign_id: str, context: ContextDep) -> Campaign:
+async def campaign_or_404(campaign_id: str, context: ContextDep) -> Campaign:
     """The campaign a path names (open or closed); 404 with the known ids otherwise."""
     return find_campaign(context.service.catalog, campaign_id)
 
@@ -265,7 +265,7 @@ def campaign_or_404(campaign_id: str, context: ContextDep) -> Campaign:
 CampaignDep = Annotated[Campaign, Depends(campaign_or_404)]
 
 
-def log_filter(
+async def log_filter(
     campaign: str | None = None,
     status: str | None = None,
     channel: str | None = None,
@@ -285,7 +285,7 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def refuse_control_characters(request: Request) -> None:
+async def refuse_control_characters(request: Request) -> None:
     """Every route: a path parameter or query value with a control character (NUL above
     all, which PostgreSQL cannot store or compare) is a 422 naming it, on either database,
     before any route reads it. No id, filter or search term contains one."""

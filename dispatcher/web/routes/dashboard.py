@@ -111,7 +111,7 @@ def embed_snippet(context: WebContext, campaign_id: str) -> tuple[str, tuple[str
     return snippet, origins
 
 
-def page_filters(
+async def page_filters(
     campaign: str = "", channel: str = "", status: str = "", target: str = ""
 ) -> dict[str, str]:
     """The log filter as the dashboard's form sends it (checked by _parse_filter)."""
