@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import event, select
 
 from dispatcher.campaigns import CampaignCatalog
-from dispatcher.models import AppealReceipt, NewAppeal, NewDelivery, utcnow
+from dispatcher.models import AppealReceipt, Channel, NewAppeal, NewDelivery, utcnow
 from dispatcher.service.validation import ValidAppeal, check_appeal
 from dispatcher.store import Store
 from dispatcher.store.intake_sql import insert_appeal
@@ -23,7 +23,9 @@ SUPPRESSED = "alias-of-someone-who-said-it-was-not-them"
 
 
 def _valid(catalog: CampaignCatalog, **overrides: Any) -> ValidAppeal:
-    checked = check_appeal(catalog, appeal(**overrides), channels_on=["email", "fax", "twitter"])
+    checked = check_appeal(
+        catalog, appeal(**overrides), channels_on=[Channel.EMAIL, Channel.FAX, Channel.TWITTER]
+    )
     assert isinstance(checked, ValidAppeal)
     return checked
 
@@ -45,7 +47,7 @@ def _batch(catalog: CampaignCatalog) -> list[tuple[str, NewAppeal, Sequence[NewD
         ("c1", _valid(catalog, supporter_email="cy@example.org", reply_to=True)),
         ("b2", _valid(catalog, supporter_email="bo@example.org", channels=["fax"])),
     ]
-    batch = []
+    batch: list[tuple[str, NewAppeal, Sequence[NewDelivery]]] = []
     for appeal_id, valid in made:
         new = valid.appeal
         if appeal_id == "s1":

@@ -44,9 +44,7 @@ router = APIRouter(prefix="/api", tags=["appeals and campaigns"])
         }
     },
 )
-async def post_appeal(
-    campaign: CampaignDep, request: Request, context: ContextDep
-) -> AppealAccepted:
+async def post_appeal(campaign: CampaignDep, request: Request, context: ContextDep) -> Response:
     """One step: the supporter's appeal to every chosen target over every chosen channel.
 
     Checked in this order: 404 unknown campaign, 413 body too large, 410 closed campaign,
@@ -86,7 +84,9 @@ async def post_appeal(
     )
     if isinstance(result, Rejected):
         raise _refused(result)
-    return AppealAccepted.of(result)
+    # Serialised here, once (returned as a model, it would be validated and dumped again).
+    accepted = AppealAccepted.of(result).model_dump_json().encode()
+    return Response(accepted, status_code=202, media_type="application/json")
 
 
 def _refused(rejected: Rejected) -> ApiError:
