@@ -34,6 +34,7 @@ from dispatcher.models import (
 from dispatcher.store.claimed_sql import load_claimed
 from dispatcher.store.engine import upsert
 from dispatcher.store.group_commit import GroupCommit
+from dispatcher.store.hits_sql import Hit, count_hits
 from dispatcher.store.intake_batch import Submission, insert_appeals
 from dispatcher.store.intake_sql import insert_appeal
 from dispatcher.store.operators import OperatorStore, status_values
@@ -60,9 +61,11 @@ class Store(LogReader, QueueStore, ReceiptStore, OperatorStore, XAccountStore, S
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine)
         self._intake = GroupCommit(self._create_appeals)
+        self._hits = GroupCommit(self._count_hits)
 
     async def close(self) -> None:
         await self._intake.close()
+        await self._hits.close()
         await super().close()
 
     # ------------------------------------------------------------------ intake
@@ -265,21 +268,13 @@ class Store(LogReader, QueueStore, ReceiptStore, OperatorStore, XAccountStore, S
 
     async def count_hit(self, key: str, window: int) -> int:
         """One more hit for ``key`` in ``window``; the window's hits so far, this one included.
-        Starting a window forgets the key's older ones."""
-        r = rate_counts
-        counted = (
-            upsert(r, self.dialect)
-            .values(key=key, window=window, hits=1)
-            .on_conflict_do_update(
-                index_elements=[r.c.key, r.c.window], set_={"hits": r.c.hits + 1}
-            )
-            .returning(r.c.hits)
-        )
+        Starting a window forgets the key's older ones. Hits counted together share one
+        transaction (:mod:`dispatcher.store.hits_sql`)."""
+        return await self._hits.submit((key, window))
+
+    async def _count_hits(self, hits: list[Hit]) -> list[int]:
         async with self._writing() as conn:
-            hits = int((await conn.execute(counted)).scalar_one())
-            if hits == 1:
-                await conn.execute(r.delete().where(r.c.key == key, r.c.window < window))
-        return hits
+            return await count_hits(conn, hits)
 
     async def ping(self) -> None:
         """Raises when the database cannot be reached."""

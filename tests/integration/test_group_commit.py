@@ -141,3 +141,16 @@ async def test_two_stores_racing_on_one_supporter_count_each_pair_once(
         (target, channel, email) for _, _, target, channel, _, email in rows["deliveries"]
     }
     assert len(counted_for) == len(rows["deliveries"])  # no pair twice for one supporter
+
+
+async def test_hits_counted_together_number_each_hit_as_if_counted_alone(store: Store) -> None:
+    await store.count_hit("ip:one", 7)  # an older window, forgotten once the next starts
+    commits: list[int] = []
+    event.listen(store.engine.sync_engine, "commit", lambda _conn: commits.append(1))
+    hits = [("ip:one", 8)] * 5 + [("email:a", 8), ("ip:one", 8), ("email:b", 8), ("email:a", 8)]
+    got = await asyncio.gather(*(store.count_hit(key, window) for key, window in hits))
+    assert len(commits) == 1
+    assert got == [1, 2, 3, 4, 5, 1, 6, 1, 2]
+    assert await store.hits("ip:one", 8) == 6 and await store.hits("email:a", 8) == 2
+    assert await store.hits("ip:one", 7) == 0  # forgotten
+    assert await store.count_hit("ip:one", 8) == 7  # and on, alone
