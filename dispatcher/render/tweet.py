@@ -59,7 +59,7 @@ def tweet_weight(
     if not _stands_alone(supporter_name):
         return weighted_length(compose_tweet(handles, text, supporter_name, reference))
     before = _weight(f"{handles} {text.strip()} —")
-    return before + 1 + weighted_length(supporter_name) + 1 + _weight(f"(ref {reference})")
+    return before + 1 + _name_weight(supporter_name) + 1 + _weight(f"(ref {reference})")
 
 
 # Characters a link (a domain's dot, a scheme, a path) or a mention is made of.
@@ -70,6 +70,14 @@ def _stands_alone(name: str) -> bool:
     if not name or not _letter_or_digit(name[0]) or not _letter_or_digit(name[-1]):
         return False
     return _LINKING.isdisjoint(name)
+
+
+def _name_weight(name: str) -> int:
+    """A name's weight: one a character for letters, digits and spaces below U+1100 (no
+    emoji among them, all in twitter-text's first range of weight 1), else as X counts."""
+    if all(ord(ch) < 0x1100 and (ch.isalnum() or ch == " ") for ch in name):
+        return len(unicodedata.normalize("NFC", name))
+    return weighted_length(name)
 
 
 def _letter_or_digit(ch: str) -> bool:
