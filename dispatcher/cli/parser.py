@@ -8,7 +8,8 @@ from pathlib import Path
 
 from dispatcher.cli.admin import cmd_backup, cmd_migrate, cmd_purge
 from dispatcher.cli.operator import cmd_campaigns, cmd_cancel, cmd_log, cmd_report, cmd_retry
-from dispatcher.cli.processes import cmd_demo, cmd_sandbox, cmd_serve, cmd_worker
+from dispatcher.cli.processes import cmd_demo, cmd_sandbox, cmd_worker
+from dispatcher.cli.serving import cmd_serve
 from dispatcher.cli.supporter import cmd_send
 from dispatcher.models import SENT_CHANNELS, DeliveryStatus
 from dispatcher.settings import Settings
@@ -59,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="send nothing here; separate `dispatcher worker` processes send",
     )
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    serve.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="HTTP processes sharing the port, e.g. one per CPU (only the first sends)",
+    )
+    # A process started by another's --processes: it listens on the shared port, quietly.
+    serve.add_argument("--shared-port", action="store_true", help=argparse.SUPPRESS)
     for p in (demo, serve):
         p.add_argument("--host", default="127.0.0.1", help="address to listen on")
         p.add_argument("--port", type=int, default=8000, help="port to listen on")

@@ -18,7 +18,6 @@ from dispatcher.runtime import (
     require_secret_when_live,
     run_with_receipts,
     sandbox_from_settings,
-    served_at,
 )
 from dispatcher.service import Service
 from dispatcher.settings import Settings
@@ -114,19 +113,3 @@ async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
     serve = ServeOptions(args.host, args.port) if args.serve else None
     return await run_demo(settings, out, serve)
-
-
-async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from dispatcher.web.app import create_app, server_config
-
-    require_secret_when_live(settings)
-    settings = served_at(settings, args.host, args.port)
-    announce_channel_modes(settings, lambda line: err.print(line, markup=False))
-    app = create_app(settings, run_worker=not args.no_worker, announce=err.print)
-    config = server_config(app, settings, host=args.host, port=args.port, log_level=args.log_level)
-    base = settings.public_url  # where supporters reach it (DISPATCHER_PUBLIC_URL, or here)
-    err.print(f"serving {base}/c/<campaign>, {base}/operator and {base}/docs")
-    await uvicorn.Server(config).serve()
-    return 0
