@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from dispatcher.models import AppealReceipt, DeliveryStatus, LogEntry, format_time
-from dispatcher.service.reporting import BUCKETS, CampaignReport, Counts
-from dispatcher.service.views import DeliveryView
+
+if TYPE_CHECKING:  # imported where used: a worker's start-up prints but reports nothing
+    from dispatcher.service.reporting import CampaignReport, Counts
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -93,6 +95,8 @@ def print_report(report: CampaignReport) -> None:
 
 
 def _counts_table(targets: dict[str, dict[str, Counts]], channels: dict[str, Counts]) -> Table:
+    from dispatcher.service.reporting import BUCKETS
+
     table = Table("target", "channel", *BUCKETS)
     for target_id, by_channel in targets.items():
         for channel, counts in by_channel.items():
@@ -106,6 +110,8 @@ def print_log(
     entries: Sequence[LogEntry], fmt: str, *, header: bool = True, show_campaign: bool = True
 ) -> None:
     if fmt == "json":
+        from dispatcher.service.views import DeliveryView
+
         for entry in entries:
             print(DeliveryView.of(entry).model_dump_json(by_alias=True), flush=True)
         return

@@ -233,14 +233,16 @@ def build_worker(
     on_attempt: Callable[[Channel, float], None] | None = None,
 ) -> Worker:
     """A worker on the service's store. Raises ConfigError for half-given provider settings."""
-    from dispatcher.channels.twitter import TwitterAdapter  # only where something is sent
-
     adapters = build_adapters(settings)
     x = adapters.get(Channel.TWITTER)
-    if isinstance(x, TwitterAdapter):  # posts from supporters' own accounts read their tokens
-        x.accounts = StoredTokens(service)
-        x.limits = service.store  # X's limits, kept in the store's pacing for every worker
-        x.modes = {campaign.id: campaign.x_mode for campaign in service.catalog}
+    if x is not None:
+        # Imported only where X posts are sent (tweepy and aiohttp add to every start-up).
+        from dispatcher.channels.twitter import TwitterAdapter
+
+        if isinstance(x, TwitterAdapter):  # posts from supporters' own accounts read tokens
+            x.accounts = StoredTokens(service)
+            x.limits = service.store  # X's limits, kept in the store's pacing for every worker
+            x.modes = {campaign.id: campaign.x_mode for campaign in service.catalog}
     return Worker(
         service.store,
         adapters,

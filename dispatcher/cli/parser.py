@@ -3,18 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from dispatcher.cli.admin import cmd_backup, cmd_migrate, cmd_purge
-from dispatcher.cli.operator import cmd_campaigns, cmd_cancel, cmd_log, cmd_report, cmd_retry
-from dispatcher.cli.processes import cmd_demo, cmd_sandbox, cmd_worker
-from dispatcher.cli.serving import cmd_serve
-from dispatcher.cli.supporter import cmd_send
 from dispatcher.models import SENT_CHANNELS, DeliveryStatus
 from dispatcher.settings import Settings
 
 Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
+
+
+def _command(module: str, name: str) -> Command:
+    """``dispatcher.cli.<module>.<name>``, imported only when that command runs: a worker
+    does not load the web app, the reports or the intake rules, and its start-up counts."""
+
+    async def run(settings: Settings, args: argparse.Namespace) -> int:
+        found: Command = getattr(importlib.import_module(f"dispatcher.cli.{module}"), name)
+        return await found(settings, args)
+
+    return run
+
+
+cmd_backup = _command("admin", "cmd_backup")
+cmd_migrate = _command("admin", "cmd_migrate")
+cmd_purge = _command("admin", "cmd_purge")
+cmd_campaigns = _command("operator", "cmd_campaigns")
+cmd_cancel = _command("operator", "cmd_cancel")
+cmd_log = _command("operator", "cmd_log")
+cmd_report = _command("operator", "cmd_report")
+cmd_retry = _command("operator", "cmd_retry")
+cmd_demo = _command("processes", "cmd_demo")
+cmd_sandbox = _command("processes", "cmd_sandbox")
+cmd_serve = _command("serving", "cmd_serve")
+cmd_worker = _command("processes", "cmd_worker")
+cmd_send = _command("supporter", "cmd_send")
 
 
 class _ShowDefaults(argparse.HelpFormatter):

@@ -8,8 +8,6 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from twitter_text import extract_urls
-
 from dispatcher.service.errors import invalid
 
 MAX_NAME_CHARS = 200
@@ -85,7 +83,7 @@ def check_name(field: str, value: str, *, required: bool) -> str | None:
         )
     if _MARKUP.search(name):
         raise invalid(field, f"{field} {name!r} contains < or >; a name is plain text", "markup")
-    if extract_urls(name) or SCHEME_URL.search(name):
+    if _extract_urls(name) or SCHEME_URL.search(name):
         raise invalid(field, f"{field} {name!r} contains a web address; give a name", "link")
     return name
 
@@ -170,3 +168,11 @@ def clean_text(field: str, value: str, *, limit: int) -> str:
         raise invalid(field, f"{field} contains control characters ({', '.join(bad)})", "control")
     _invisible(field, value, joiners=True)
     return value
+
+
+def _extract_urls(text: str) -> list[str]:
+    """What X would link in ``text`` (twitter_text, imported on first use: its tables take
+    a quarter of a second to load, which a worker's start-up need not pay)."""
+    from twitter_text import extract_urls
+
+    return list(extract_urls(text))
