@@ -26,6 +26,9 @@ from dispatcher.settings import Settings
 from dispatcher.store.schema import deliveries
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
+# Workers configured with a provider (the benchmarks' servers) refuse to start without
+# one: the same for every process of a run, and for the seeding service.
+SECRET_KEY = "bench-secret-key-not-for-production-0123456789"
 DEFAULT_POSTGRES = os.environ.get(
     "DISPATCHER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
@@ -66,6 +69,7 @@ class Scratch:
             _env_file=None,  # type: ignore[call-arg]
             database_url=database,
             campaigns_dir=self.work / "campaigns",
+            secret_key=SECRET_KEY,
         )
         return self
 
@@ -90,6 +94,7 @@ class Scratch:
                 "DISPATCHER_DATABASE_URL": self.settings.database_url,
                 "DISPATCHER_CAMPAIGNS_DIR": str(self.settings.campaigns_dir),
                 "DISPATCHER_SANDBOX__DIRECTORY": str(self.work / "worker-sandbox"),
+                "DISPATCHER_SECRET_KEY": SECRET_KEY,
                 **extra_env,
             }
         )
