@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import datetime as dt
 import os
+import secrets
 import socket
 import sys
 import tempfile
@@ -27,8 +28,8 @@ from dispatcher.store.schema import deliveries
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
 # Workers configured with a provider (the benchmarks' servers) refuse to start without
-# one: the same for every process of a run, and for the seeding service.
-SECRET_KEY = "bench-secret-key-not-for-production-0123456789"
+# one: made once per run, the same for every process of it and for the seeding service.
+SECRET_KEY = secrets.token_urlsafe(32)
 DEFAULT_POSTGRES = os.environ.get(
     "DISPATCHER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
