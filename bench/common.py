@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
@@ -70,7 +71,7 @@ class Scratch:
             _env_file=None,  # type: ignore[call-arg]
             database_url=database,
             campaigns_dir=self.work / "campaigns",
-            secret_key=SECRET_KEY,
+            secret_key=SecretStr(SECRET_KEY),
         )
         return self
 

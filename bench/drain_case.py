@@ -100,12 +100,15 @@ async def drain(
 ) -> Drained:
     """Seed, drain with ``count`` workers, read back."""
     sections = servers.provider_settings(channels)
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=database_url,
-        campaigns_dir=servers.work / "campaigns",
-        secret_key=SECRET_KEY,
-        **sections,
+    # Validated as given (no environment, no .env file): the seeding service's settings
+    # name the same providers as the workers', so each delivery records its provider.
+    settings = Settings.model_validate(
+        {
+            "database_url": database_url,
+            "campaigns_dir": servers.work / "campaigns",
+            "secret_key": SECRET_KEY,
+            **sections,
+        }
     )
     expected = await seed(settings, channels, appeals)
     env = clean_env() | env_of(sections)

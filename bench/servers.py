@@ -188,9 +188,10 @@ class Servers:
                 self._filed.add(path)
             return times
         path = self.work / "sandbox" / "twitter" / "tweets.jsonl"
-        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-        fresh, self._posts = lines[self._posts :], len(lines)
-        return [dt.datetime.fromisoformat(json.loads(x)["received_at"]).timestamp() for x in fresh]
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        lines = text[: text.rfind("\n") + 1].splitlines()  # whole lines: one may be half written
+        new, self._posts = lines[self._posts :], len(lines)
+        return [dt.datetime.fromisoformat(json.loads(x)["received_at"]).timestamp() for x in new]
 
 
 def _filed_at(path: Path) -> float:
