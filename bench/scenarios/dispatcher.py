@@ -41,10 +41,10 @@ def plan(ctx: Context) -> list[tuple[str, int, str]]:
 def appeals(ctx: Context, kind: str) -> int:
     """Appeals for a case: each is TARGETS deliveries per channel asked for."""
     deliveries = {
-        "email": ctx.size(3000, 300),
-        "fax": ctx.size(1000, 200),
-        "x": ctx.size(3000, 300),
-        "mixed": ctx.size(1000, 100),  # per channel
+        "email": ctx.size(2000, 300),
+        "fax": ctx.size(500, 100),
+        "x": ctx.size(1200, 200),
+        "mixed": ctx.size(400, 100),  # per channel
     }[kind]
     return max(1, deliveries // TARGETS)
 
