@@ -111,7 +111,6 @@ def rows_of(ctx: Context, case: tuple[str, int, str], done: Drained) -> list[Row
             "exit_codes": done.codes,
             "peak_rss_mb_per_worker": done.peak_rss_mb,
         },
-        series=cumulative(done.delivered_at, done.launched),
     )
     wall = replace(
         steady,
@@ -119,6 +118,8 @@ def rows_of(ctx: Context, case: tuple[str, int, str], done: Drained) -> list[Row
         rate=delivered / done.wall if done.wall else None,
         target=f"≥ {wall_target}, wall included" if wall_target else "",
         target_ratio=wall_target,
+        # From the launch (nothing delivered yet) to the last delivery: one line a case.
+        series=[(0.0, 0), *cumulative(done.delivered_at, done.launched)],
     )
     return [steady, wall]
 
