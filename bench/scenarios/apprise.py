@@ -49,7 +49,7 @@ def send(notifier: apprise.Apprise, count: int) -> tuple[int, list[float]]:
 
 
 async def run(ctx: Context) -> list[Row]:
-    count = ctx.size(400, 60)
+    count = ctx.size(300, 60)
     server = await CountingServer.start()
     try:
         notifier = sender(server.port)

@@ -42,9 +42,9 @@ def appeals(ctx: Context, kind: str) -> int:
     """Appeals for a case: each is TARGETS deliveries per channel asked for."""
     deliveries = {
         "email": ctx.size(2000, 300),
-        "fax": ctx.size(500, 100),
-        "x": ctx.size(1200, 200),
-        "mixed": ctx.size(400, 100),  # per channel
+        "fax": ctx.size(400, 100),
+        "x": ctx.size(800, 200),
+        "mixed": ctx.size(300, 100),  # per channel
     }[kind]
     return max(1, deliveries // TARGETS)
 

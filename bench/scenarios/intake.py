@@ -45,7 +45,8 @@ class Load:
     elapsed: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     answered_at: list[float] = field(default_factory=list)  # time.perf_counter()
-    statuses: dict[int, int] = field(default_factory=dict)
+    statuses: dict[int, int] = field(default_factory=dict)  # 0: no answer
+    server_exit: int | None = None  # the server's exit code if it ended during the load
 
 
 async def burst(
@@ -66,12 +67,17 @@ async def burst(
             sent += 1
             body = {"supporter": {"name": f"Supporter {n}", "email": f"s{n}@example.org"}}
             started = time.perf_counter()
-            async with session.post(url, json=body) as response:
-                await response.read()
+            try:
+                async with session.post(url, json=body) as response:
+                    await response.read()
+                    status = response.status
+            except aiohttp.ClientError:
+                status = 0  # no answer (the server gone?): counted, not timed
             answered = time.perf_counter()
-            load.latencies_ms.append((answered - started) * 1000)
-            load.answered_at.append(answered)
-            load.statuses[response.status] = load.statuses.get(response.status, 0) + 1
+            load.statuses[status] = load.statuses.get(status, 0) + 1
+            if status:
+                load.latencies_ms.append((answered - started) * 1000)
+                load.answered_at.append(answered)
 
     started = time.perf_counter()
     await asyncio.gather(*(user() for _ in range(CONNECTIONS)))
@@ -111,22 +117,33 @@ async def load_server(
     peak, stop = [0.0], asyncio.Event()
     watcher = asyncio.create_task(watch_rss(server.pid, peak, stop))
     connector = aiohttp.TCPConnector(limit=CONNECTIONS)
+    load = Load(requests)
     try:
         async with aiohttp.ClientSession(connector=connector) as session:
             await serving(session, base)
             await burst(session, base, 0, Load(WARM_UP))
-            load = Load(requests)
             await burst(session, base, WARM_UP, load, seconds)
-            async with session.get(f"{base}/api/campaigns/{CAMPAIGN}/report") as response:
-                report: dict[str, Any] = await response.json()
+            report = await report_of(session, base)
     finally:
         stop.set()
         await watcher
-        server.terminate()
+        load.server_exit = server.returncode  # None: it was still serving
+        if server.returncode is None:
+            server.terminate()
         await server.wait()
     # Appeals with a delivery to a provider, and those rehearsed on the sandbox: all.
-    stored = int(report["appeals"]) + int(report["rehearsal"]["appeals"])
-    return load, stored - WARM_UP, peak[0]
+    stored = int(report["appeals"]) + int(report["rehearsal"]["appeals"]) if report else -1
+    return load, stored - WARM_UP if report else -1, peak[0]
+
+
+async def report_of(session: aiohttp.ClientSession, base: str) -> dict[str, Any] | None:
+    """The campaign's report, or None if the server does not answer."""
+    try:
+        async with session.get(f"{base}/api/campaigns/{CAMPAIGN}/report") as response:
+            report: dict[str, Any] = await response.json()
+            return report
+    except aiohttp.ClientError:
+        return None
 
 
 def row_of(database: str, load: Load, stored: int, rss: float) -> Row:
@@ -138,6 +155,8 @@ def row_of(database: str, load: Load, stored: int, rss: float) -> Row:
         wrong.append(f"statuses {load.statuses}")
     if stored != accepted:
         wrong.append(f"MISMATCH: {accepted} answered 202, {stored} stored")
+    if load.server_exit is not None:
+        wrong.append(f"the server exited ({load.server_exit}) during the load")
     met: bool | None = None
     if database == "SQLite":
         met = rate >= TARGET_RATE and (p99 or 0.0) < TARGET_P99_MS and not wrong
@@ -167,7 +186,7 @@ def row_of(database: str, load: Load, stored: int, rss: float) -> Row:
 async def run(ctx: Context) -> list[Row]:
     requests = ctx.size(3000, 400)
     # At most this long a burst: fewer supporters if the server is slow (the row says).
-    seconds = ctx.size(20, 3)
+    seconds = ctx.size(15, 3)
     databases = ["SQLite"] + (["PostgreSQL"] if ctx.postgres and not ctx.quick else [])
     rows = []
     for database in databases:
@@ -182,6 +201,8 @@ async def run(ctx: Context) -> list[Row]:
         finally:
             if name is not None:
                 await drop_postgres(ctx.postgres_url, name)
+            kept = ctx.out / f"intake-{database.lower()}-serve.log"
+            shutil.copyfile(work / "serve.log", kept)  # what the server said, if anything
             shutil.rmtree(work, ignore_errors=True)
         rows.append(row_of(database, load, stored, rss))
     return rows
