@@ -110,6 +110,9 @@ def rows_of(ctx: Context, case: tuple[str, int, str], done: Drained) -> list[Row
             "statuses": done.statuses,
             "exit_codes": done.codes,
             "peak_rss_mb_per_worker": done.peak_rss_mb,
+            # The queue is seeded before the workers start: latency counts from their
+            # launch (or the delivery's creation, if later) to its recording as delivered.
+            "latency_from": "workers' launch",
         },
     )
     wall = replace(
