@@ -61,9 +61,13 @@ async def seed(settings: Settings, channels: list[str], appeals: int) -> int:
     return appeals * TARGETS * len(channels)
 
 
-async def workers(env: dict[str, str], count: int, log: Path) -> tuple[list[int], list[float]]:
+async def workers(
+    env: dict[str, str], count: int, log: Path, give_up_after: float = 180
+) -> tuple[list[int], list[float]]:
     """``count`` ``dispatcher worker --drain`` processes: their exit codes and peak RSS
-    (VmHWM, polled every 0.1 s while they run)."""
+    (VmHWM, polled every 0.1 s while they run). Any still running after ``give_up_after``
+    seconds is terminated (its exit code says so)."""
+    deadline = time.monotonic() + give_up_after
     with log.open("ab") as output:
         processes = [
             await asyncio.create_subprocess_exec(
@@ -77,6 +81,10 @@ async def workers(env: dict[str, str], count: int, log: Path) -> tuple[list[int]
             for n, process in enumerate(processes):
                 peaks[n] = max(peaks[n], peak_rss_mb(process.pid) or 0.0)
             await asyncio.wait(waits, timeout=0.1)
+            if time.monotonic() > deadline:
+                for process in processes:
+                    if process.returncode is None:
+                        process.terminate()
     return [w.result() for w in waits], peaks
 
 

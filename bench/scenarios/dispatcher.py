@@ -23,7 +23,8 @@ from bench.servers import TARGETS, Servers, arrival_rate, cumulative
 from bench.suite import Context, Row, percentiles
 
 KINDS = {"email": ["email"], "fax": ["fax"], "x": ["twitter"], "mixed": ["email", "fax", "twitter"]}
-# The targets: (kind, database, workers, row) → the ratio to the limit.
+# The targets: (kind, database, workers) → the ratio to the limit, of the wall
+# row (start-up included); fax and X, of the steady rows.
 TARGETS_WALL = {("email", "SQLite", 1): 0.8, ("email", "PostgreSQL", 4): 0.7}
 TARGETS_STEADY = {"fax": 0.5, "x": 0.5}
 
