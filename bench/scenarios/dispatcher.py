@@ -43,9 +43,9 @@ def appeals(ctx: Context, kind: str) -> int:
     """Appeals for a case: each is TARGETS deliveries per channel asked for."""
     deliveries = {
         "email": ctx.size(2000, 300),
-        "fax": ctx.size(400, 100),
-        "x": ctx.size(800, 200),
-        "mixed": ctx.size(300, 100),  # per channel
+        "fax": ctx.size(300, 100),
+        "x": ctx.size(600, 200),
+        "mixed": ctx.size(200, 100),  # per channel
     }[kind]
     return max(1, deliveries // TARGETS)
 

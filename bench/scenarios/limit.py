@@ -45,7 +45,7 @@ async def measure(servers: Servers, channel: str, count: int, warm_up: int) -> R
 
 async def run(ctx: Context) -> list[Row]:
     sizes = {
-        "email": (ctx.size(3000, 400), ctx.size(1500, 200)),
+        "email": (ctx.size(2000, 400), ctx.size(1000, 200)),
         "fax": (ctx.size(1500, 200), ctx.size(800, 100)),
         "x": (ctx.size(4000, 400), ctx.size(2000, 200)),
     }
