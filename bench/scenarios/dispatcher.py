@@ -86,6 +86,7 @@ def rows_of(ctx: Context, case: tuple[str, int, str], done: Drained) -> list[Row
     name, limit = against(ctx, kind, done)
     p50, p95, p99 = percentiles([s * 1000 for s in done.latencies])
     label = f"{kind} · {database} · {workers} worker{'s' if workers > 1 else ''}"
+    ended = done.launched + done.wall
     steady_target = TARGETS_STEADY.get(kind)
     wall_target = TARGETS_WALL.get((kind, database, workers))
     steady = Row(
@@ -114,6 +115,10 @@ def rows_of(ctx: Context, case: tuple[str, int, str], done: Drained) -> list[Row
             # The queue is seeded before the workers start: latency counts from their
             # launch (or the delivery's creation, if later) to its recording as delivered.
             "latency_from": "workers' launch",
+            # Where the wall time goes: launch → first delivery recorded (imports, start-up),
+            # and last delivery recorded → the last worker's exit (shutdown).
+            "first_delivered_s": min(done.delivered_at, default=done.launched) - done.launched,
+            "exit_after_last_s": ended - max(done.delivered_at, default=ended),
         },
     )
     wall = replace(
