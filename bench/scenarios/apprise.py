@@ -56,7 +56,7 @@ async def run(ctx: Context) -> list[Row]:
     server = await CountingServer.start()
     try:
         notifier = sender(server.port)
-        await asyncio.to_thread(send, notifier, 10, 5)  # warm-up, not counted
+        await asyncio.to_thread(send, notifier, 5, 5)  # warm-up, not counted
         await server.take()
         started = time.perf_counter()
         sent, latencies = await asyncio.to_thread(send, notifier, count, ctx.size(10, 2))

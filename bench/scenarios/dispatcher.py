@@ -42,7 +42,7 @@ def plan(ctx: Context) -> list[tuple[str, int, str]]:
 def appeals(ctx: Context, kind: str) -> int:
     """Appeals for a case: each is TARGETS deliveries per channel asked for."""
     deliveries = {
-        "email": ctx.size(2000, 300),
+        "email": ctx.size(2000, 200),
         "fax": ctx.size(300, 100),
         "x": ctx.size(600, 200),
         "mixed": ctx.size(200, 100),  # per channel

@@ -186,7 +186,7 @@ def row_of(database: str, load: Load, stored: int, rss: float) -> Row:
 async def run(ctx: Context) -> list[Row]:
     requests = ctx.size(3000, 400)
     # At most this long a burst: fewer supporters if the server is slow (the row says).
-    seconds = ctx.size(15, 3)
+    seconds = ctx.size(15, 2)
     databases = ["SQLite"] + (["PostgreSQL"] if ctx.postgres and not ctx.quick else [])
     rows = []
     for database in databases:
