@@ -28,6 +28,7 @@ from dispatcher.settings import Settings
 from dispatcher.store.schema import deliveries
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
+CHECKOUT = Path(__file__).resolve().parent.parent
 # Workers configured with a provider (the benchmarks' servers) refuse to start without
 # one: made once per run, the same for every process of it and for the seeding service.
 SECRET_KEY = secrets.token_urlsafe(32)
@@ -182,9 +183,13 @@ def serve_env(work: Path) -> dict[str, str]:
 
 def clean_env() -> dict[str, str]:
     """This process's environment without any DISPATCHER_ setting but the log's (a run
-    may compare the worker with and without its info lines)."""
+    may compare the worker with and without its info lines), with this checkout first on
+    the path: the processes run the same code as the benchmark (a git worktree's, not
+    the one the virtualenv was installed from)."""
     kept = {"DISPATCHER_LOG_LEVEL", "DISPATCHER_LOG_FORMAT"}
-    return {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_") or k in kept}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_") or k in kept}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOUT), env.get("PYTHONPATH")]))
+    return env
 
 
 async def start_sandbox(
