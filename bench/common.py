@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
@@ -28,6 +29,10 @@ from dispatcher.settings import Settings
 from dispatcher.store.schema import deliveries
 
 DISPATCHER = str(Path(sys.executable).with_name("dispatcher"))
+CHECKOUT = Path(__file__).resolve().parent.parent
+# Workers configured with a provider (the benchmarks' servers) refuse to start without
+# one: made once per run, the same for every process of it and for the seeding service.
+SECRET_KEY = secrets.token_urlsafe(32)
 DEFAULT_POSTGRES = os.environ.get(
     "DISPATCHER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
@@ -75,6 +80,7 @@ class Scratch:
             _env_file=None,  # type: ignore[call-arg]
             database_url=database,
             campaigns_dir=self.work / "campaigns",
+            secret_key=SecretStr(SECRET_KEY),
         )
         return self
 
@@ -102,7 +108,7 @@ class Scratch:
                 "DISPATCHER_CAMPAIGNS_DIR": str(self.settings.campaigns_dir),
                 "DISPATCHER_SANDBOX__DIRECTORY": str(self.work / "worker-sandbox"),
                 # Required once a provider is configured (the links in receipts).
-                "DISPATCHER_SECRET_KEY": "bench-" + secrets.token_hex(16),
+                "DISPATCHER_SECRET_KEY": SECRET_KEY,
                 **extra_env,
             }
         )
@@ -200,9 +206,13 @@ def serve_env(work: Path) -> dict[str, str]:
 
 def clean_env() -> dict[str, str]:
     """This process's environment without any DISPATCHER_ setting but the log's (a run
-    may compare the worker with and without its info lines)."""
+    may compare the worker with and without its info lines), with this checkout first on
+    the path: the processes run the same code as the benchmark (a git worktree's, not
+    the one the virtualenv was installed from)."""
     kept = {"DISPATCHER_LOG_LEVEL", "DISPATCHER_LOG_FORMAT"}
-    return {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_") or k in kept}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_") or k in kept}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOUT), env.get("PYTHONPATH")]))
+    return env
 
 
 async def start_sandbox(

@@ -48,6 +48,7 @@ class CountingServer:
             str(HERE / "smtp_counter.py"),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            limit=2**24,  # a take's line lists every arrival time
         )
         assert process.stdout is not None
         port = int(await process.stdout.readline())

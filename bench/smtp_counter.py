@@ -5,8 +5,8 @@ relay's content filter would) and spools its raw bytes to a file, nothing more. 
 project's sandbox: this is the yardstick the benchmarks measure against, run in its own
 process so it has a core to itself.
 It prints its port, then answers each line on stdin with a JSON line:
-``{"messages": N, "first": t, "last": t}`` (``time.time()`` of the first and last DATA
-since the previous line) and starts counting afresh.
+``{"messages": N, "first": t, "last": t, "times": [t, …]}`` (``time.time()`` of the
+first and last DATA since the previous line, and of each) and starts counting afresh.
 
     .venv/bin/python bench/smtp_counter.py
 """
@@ -36,6 +36,7 @@ class Counter:
         self.messages = 0
         self.first = 0.0
         self.last = 0.0
+        self.times: list[float] = []
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
@@ -49,11 +50,18 @@ class Counter:
             self.first = now
         self.messages += 1
         self.last = now
+        self.times.append(now)
         return "250 2.0.0 OK"
 
     def take(self) -> dict[str, Any]:
-        taken = {"messages": self.messages, "first": self.first, "last": self.last}
+        taken = {
+            "messages": self.messages,
+            "first": self.first,
+            "last": self.last,
+            "times": self.times,
+        }
         self.messages = 0
+        self.times = []
         return taken
 
 

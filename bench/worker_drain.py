@@ -41,6 +41,8 @@ def write_campaign(directory: Path) -> None:
     text = re.sub(r"^deadline = .*$", f"deadline = {deadline}", text, count=1, flags=re.M)
     # Posts from the organisation's (sandbox) account: the benchmarks count X's posts too.
     text = re.sub(r'^x_mode = ".*"$', 'x_mode = "organisation"', text, count=1, flags=re.M)
+    # No pacing of those posts (a few a minute by default): the benchmarks measure sending.
+    text += "\n[pacing]\ntwitter_per_minute = 0\n"
     directory.mkdir(parents=True)
     (directory / f"{CAMPAIGN}.toml").write_text(text, encoding="utf-8")
 
