@@ -6,7 +6,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import ScalarSelect, Select, and_, bindparam, exists, func, or_, select
+from sqlalchemy import (
+    Integer,
+    ScalarSelect,
+    Select,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.merge_fields import merge
@@ -32,8 +44,9 @@ def _accepted_at() -> ScalarSelect[Any]:
     )
 
 
-def _claimed_statement() -> Select[Any]:
-    """Everything a worker needs to send each delivery; binds ``ids`` (expanding)."""
+def _claimed_statement(dialect: str) -> Select[Any]:
+    """Everything a worker needs to send each delivery; binds ``ids`` (expanding; on
+    PostgreSQL an array: one prepared statement for any number)."""
     d, a = deliveries, appeals
     earlier = attempts.alias("earlier")
     unknown_before = exists().where(
@@ -89,16 +102,20 @@ def _claimed_statement() -> Select[Any]:
             _accepted_at().label("accepted_at"),
         )
         .select_from(d.join(a, a.c.id == d.c.appeal_id).join(supporters, _its_supporter))
-        .where(d.c.id.in_(bindparam("ids", expanding=True)))
+        .where(
+            d.c.id == any_(bindparam("ids", type_=ARRAY(Integer)))
+            if dialect == "postgresql"
+            else d.c.id.in_(bindparam("ids", expanding=True))
+        )
         .order_by(d.c.id)
     )
 
 
-_CLAIMED = _claimed_statement()
+_CLAIMED = {dialect: _claimed_statement(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 async def load_claimed(conn: AsyncConnection, ids: list[int]) -> list[ClaimedDelivery]:
-    rows = (await conn.execute(_CLAIMED, {"ids": ids})).all()
+    rows = (await conn.execute(_CLAIMED[conn.dialect.name], {"ids": ids})).all()
     return [_claimed(r) for r in rows]
 
 

@@ -14,10 +14,13 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    all_,
     and_,
     bindparam,
     case,
+    column,
     exists,
+    func,
     insert,
     literal,
     or_,
@@ -26,8 +29,9 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.dml import ReturningUpdate
+from sqlalchemy.sql.dml import ReturningUpdate, Update
 
 from dispatcher.models import (
     PENDING_STATUSES,
@@ -82,7 +86,7 @@ def _fax_line_free(now: BindParameter[dt.datetime]) -> ColumnElement[bool]:
 def due_candidates(channel: Channel | None = None, *, lock: bool = False) -> Select[Any]:
     """Due deliveries (of ``channel``, or any), oldest due first; binds ``now``,
     ``claim_limit`` and ``holding``. With ``lock`` (PostgreSQL), rows are locked, skipping
-    locked ones.
+    locked ones, and ``holding`` is an array.
 
     One ordered read per status (queued and due; being sent under an expired lease;
     awaiting a status poll that is due), each reading ``ix_deliveries_due`` in order and
@@ -103,8 +107,12 @@ def due_candidates(channel: Channel | None = None, *, lock: bool = False) -> Sel
     sendable = and_(d.c.expires_at > now, ~paused, paced)
     # What the claiming worker still holds (in flight, or its outcome not yet written)
     # is never taken back by its own claim, even once the lease has run out meanwhile
-    # (a database that was locked for longer than the lease).
-    not_held = d.c.id.not_in(bindparam("holding", expanding=True))
+    # (a database that was locked for longer than the lease). On PostgreSQL an array: one
+    # statement however many are held, not one rendered (and prepared) per count.
+    if lock:
+        not_held = d.c.id != all_(bindparam("holding", type_=ARRAY(Integer)))
+    else:
+        not_held = d.c.id.not_in(bindparam("holding", expanding=True))
     waiting = {
         DeliveryStatus.QUEUED: and_(d.c.next_attempt_at <= now, sendable),
         # Its worker died or stalled: the outcome of that attempt is unknown.
@@ -209,6 +217,17 @@ async def open_attempts(
     if rescued:
         await _close_cut_off(conn, rescued, now)
     providers = providers or {}
+    if conn.dialect.name == "postgresql":
+        # One statement (one round trip) for the attempt rows and the deliveries' provider.
+        params = {
+            "ids": [delivery_id for delivery_id, _, _ in sends],
+            "numbers": [number for _, number, _ in sends],
+            "providers": [providers.get(channel) for _, _, channel in sends],
+            "worker": worker,
+            "now": now,
+        }
+        await conn.execute(_OPEN_ATTEMPTS_PG, params)
+        return
     await conn.execute(
         insert(attempts),
         [
@@ -228,6 +247,46 @@ async def open_attempts(
             await conn.execute(
                 update(deliveries).where(deliveries.c.id.in_(ids)).values(provider=provider)
             )
+
+
+def _open_attempts_pg() -> Update:
+    """``WITH opened AS (INSERT INTO attempts … SELECT … FROM unnest(…) RETURNING …)
+    UPDATE deliveries SET provider …``: binds ``ids``, ``numbers``, ``providers`` (arrays,
+    one entry per send), ``worker`` and ``now``."""
+    rows = (
+        func.unnest(
+            bindparam("ids", type_=ARRAY(Integer)),
+            bindparam("numbers", type_=ARRAY(Integer)),
+            bindparam("providers", type_=ARRAY(String)),
+        )
+        .table_valued(
+            column("delivery_id", Integer), column("number", Integer), column("provider", String)
+        )
+        .render_derived(name="u")
+    )
+    opened = (
+        insert(attempts)
+        .from_select(
+            ["delivery_id", "number", "worker", "started_at", "provider"],
+            select(
+                rows.c.delivery_id,
+                rows.c.number,
+                bindparam("worker", type_=String),
+                bindparam("now", type_=UTCDateTime),
+                rows.c.provider,
+            ),
+        )
+        .returning(attempts.c.delivery_id, attempts.c.provider)
+        .cte("opened")
+    )
+    return (
+        update(deliveries)
+        .where(deliveries.c.id == opened.c.delivery_id, opened.c.provider.is_not(None))
+        .values(provider=opened.c.provider)
+    )
+
+
+_OPEN_ATTEMPTS_PG = _open_attempts_pg()
 
 
 async def _close_cut_off(conn: AsyncConnection, ids: list[int], now: dt.datetime) -> None:
