@@ -4,8 +4,9 @@ The same N jobs, queued in bulk before the clock starts, drained at the same con
 (our worker's email slots): pgqueuer's QueueManager with an entrypoint that does nothing,
 and our Worker with an email adapter that succeeds at once, which still leases each
 delivery, opens and closes its attempt row and writes its outcome. Each runs in a process
-of its own (bench/queue_cases.py), so its peak RSS is its own. Target: ours ≥ 1.0 × the
-library's jobs/s.
+of its own (bench/queue_cases.py), so its peak RSS is its own; the library runs before
+and after ours, and ours is compared with the mean. Target: ours ≥ 1.0 × the library's
+jobs/s.
 """
 
 from __future__ import annotations
@@ -82,17 +83,27 @@ async def run(ctx: Context) -> list[Row]:
     count = ctx.size(20_000, 2_000)
     concurrency = WorkerSettings().email_concurrency
     at_once = f"{count:,} queued · {concurrency} at once"
-    library = await pgqueuer_case(ctx, count, concurrency)
-    ctx.peers["pgqueuer"] = library["rate"]
+    # The library before and after ours: on a shared machine the load drifts, and ours is
+    # compared with the mean of both.
+    before = await pgqueuer_case(ctx, count, concurrency)
     ours = await ours_case(ctx, count, concurrency)
+    after = await pgqueuer_case(ctx, count, concurrency)
+    library = before if before["rate"] >= after["rate"] else after
+    rate = (before["rate"] + after["rate"]) / 2
+    ctx.peers["pgqueuer"] = rate
     return [
-        _row(library, case=f"pgqueuer · PostgreSQL · no-op job · {at_once}", unit="jobs/s"),
+        _row(
+            library,
+            case=f"pgqueuer · PostgreSQL · no-op job · {at_once} (faster of two)",
+            unit="jobs/s",
+            note=f"before ours {before['rate']:.0f} jobs/s, after {after['rate']:.0f}",
+        ),
         _row(
             ours,
             case=f"our store + worker · PostgreSQL · no-op channel · {at_once}",
             unit="deliveries/s",
-            against="pgqueuer",
-            against_rate=library["rate"],
+            against="pgqueuer (mean)",
+            against_rate=rate,
             target="≥ 1.0",
             target_ratio=1.0,
             note="each delivery leased, its attempt row opened and closed, its outcome written",
