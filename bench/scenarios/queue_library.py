@@ -80,7 +80,7 @@ async def run(ctx: Context) -> list[Row]:
     if not ctx.postgres:
         print("queue_library: no PostgreSQL answers; skipped (pgqueuer needs it)")
         return []
-    count = ctx.size(20_000, 2_000)
+    count = ctx.size(20_000, 1_000)
     concurrency = WorkerSettings().email_concurrency
     at_once = f"{count:,} queued · {concurrency} at once"
     # The library before and after ours: on a shared machine the load drifts, and ours is
