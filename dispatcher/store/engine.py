@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -134,18 +135,32 @@ def upsert(table: Table, dialect: str) -> Any:
     return pg_insert(table)
 
 
-def _ping_on_checkout(engine: AsyncEngine) -> None:
-    """A connection the server ended while it sat in the pool is replaced before use, not
-    found dead halfway through a claim: each checkout is pinged first.
+# A pooled connection idle this long is pinged before use; one used within it is not.
+PING_AFTER_IDLE_SECONDS = 1.0
 
-    SQLAlchemy's own ``pool_pre_ping`` does the same with three round trips on asyncpg
-    (BEGIN, the ping, ROLLBACK); this is the ping alone, outside any transaction. Every
-    claim and every group commit checks a connection out, so two round trips of each are
-    saved.
+
+def _ping_on_checkout(engine: AsyncEngine) -> None:
+    """A connection the server ended while it sat idle in the pool is replaced before use,
+    not found dead halfway through a claim: a checkout of one idle for a second or more is
+    pinged first.
+
+    SQLAlchemy's own ``pool_pre_ping`` pings every checkout, with three round trips on
+    asyncpg (BEGIN, the ping, ROLLBACK); a busy worker checks a connection out for each
+    claim and each group commit, milliseconds after it went back. This is the ping alone,
+    and only after a pause: a connection lost within the second is met by the claim's (or
+    the write's) retrying, as one lost mid-transaction always is, and nothing is claimed
+    or written twice (the transaction rolled back).
     """
 
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
     @event.listens_for(engine.sync_engine, "checkout")
-    def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("checked_in")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return  # just opened, or used a moment ago
         try:
             await_only(dbapi_connection.driver_connection.fetchrow(";"))
         except Exception as exc:

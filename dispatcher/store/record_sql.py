@@ -1,8 +1,8 @@
 """Statements that write outcomes: many at once for a worker's group commit, or one.
 
-A group commit on PostgreSQL writes its batch with one statement per table, each row
-unnested from arrays (``UPDATE … FROM unnest(…)``), not a statement per outcome: the
-same rules, a fraction of the server's work.
+A group commit on PostgreSQL writes its batch in one statement, the rows unnested from
+arrays (``WITH closed AS (UPDATE attempts … FROM unnest(…)) UPDATE deliveries … FROM
+unnest(…)``), not two statements per outcome: the same rules, one round trip.
 """
 
 from __future__ import annotations
@@ -168,32 +168,44 @@ def _record_statements(v: Values) -> tuple[Update, Update]:
     return _delivery_statement(v, *owned), _record_attempt_statement(v)
 
 
-_RECORD = {"each": _record_statements(_bound()), "unnest": _record_statements(_unnested())}
+def _record_in_one() -> Update:
+    """PostgreSQL: both of :func:`_record_statements` in one statement (one round trip),
+    the attempts' as a CTE; each unnests the arrays of :func:`as_arrays`."""
+    closing = _unnested()
+    closed = (
+        _record_attempt_statement(closing)
+        .where(closing["b_outcome"].is_not(None))  # a status poll closes no attempt
+        .returning(attempts.c.id)
+        .cte("closed")
+    )
+    record_delivery, _ = _record_statements(_unnested())
+    return record_delivery.add_cte(closed)
+
+
+_RECORD = _record_statements(_bound())
+_RECORD_IN_ONE = _record_in_one()
 
 
 async def record_many(
     conn: AsyncConnection, worker: str, updates: Sequence[DeliveryUpdate], now: dt.datetime
 ) -> None:
-    """Write outcomes that each name their attempt, two statements for the lot.
+    """Write outcomes that each name their attempt: one statement for the lot on
+    PostgreSQL, two executemany on SQLite.
 
     A delivery ``worker`` no longer holds on that attempt is left alone; the attempt row
     is closed regardless (the worker did finish its attempt, and knows how it ended).
     """
     assert all(u.attempt is not None for u in updates)
     rows = [outcome_params(u, now, worker=worker) for u in updates]
-    closing = [row for row, u in zip(rows, updates, strict=True) if u.attempt_outcome]
-    if conn.dialect.name != "postgresql":
-        record_delivery, record_attempt = _RECORD["each"]
-        await conn.execute(record_delivery, rows)
-        if closing:
-            await conn.execute(record_attempt, closing)
+    if conn.dialect.name == "postgresql":
+        # One statement for the batch, its rows unnested from arrays.
+        await conn.execute(_RECORD_IN_ONE, as_arrays(rows) | {"b_now": now, "b_worker": worker})
         return
-    # PostgreSQL: each statement once for the batch, its rows unnested from arrays.
-    record_delivery, record_attempt = _RECORD["unnest"]
-    scalars = {"b_now": now, "b_worker": worker}
-    await conn.execute(record_delivery, as_arrays(rows) | scalars)
+    record_delivery, record_attempt = _RECORD
+    await conn.execute(record_delivery, rows)
+    closing = [row for row, u in zip(rows, updates, strict=True) if u.attempt_outcome]
     if closing:
-        await conn.execute(record_attempt, as_arrays(closing) | scalars)
+        await conn.execute(record_attempt, closing)
 
 
 async def apply_update(

@@ -1,7 +1,9 @@
-"""Pooled PostgreSQL connections the server ended are replaced before use: the next claim
-never meets one dead (the checkout ping, dispatcher.store.engine)."""
+"""Pooled PostgreSQL connections the server ended while they sat idle are replaced before
+use: the next claim never meets one dead (the checkout ping, dispatcher.store.engine)."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from sqlalchemy import text
@@ -9,6 +11,7 @@ from sqlalchemy import text
 from dispatcher.models import Channel
 from dispatcher.service import Service
 from dispatcher.store import Store
+from dispatcher.store.engine import PING_AFTER_IDLE_SECONDS
 from tests.conftest import submitted
 from tests.integration.conftest import appeal
 
@@ -35,6 +38,7 @@ async def test_pooled_connections_the_server_ended_are_replaced_before_a_claim(
     finally:
         await killer.close()
     assert ended and ended >= 1
+    await asyncio.sleep(PING_AFTER_IDLE_SECONDS)  # idle long enough to be pinged
 
     claimed = await store.claim_due_deliveries("w", limit={Channel.EMAIL: 10}, lease_seconds=30)
     assert len(claimed) == 2  # one email to each official, on a fresh connection
