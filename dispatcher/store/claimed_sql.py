@@ -3,7 +3,9 @@ the official's merge fields filled in."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import (
@@ -23,7 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.merge_fields import merge
 from dispatcher.models import AttemptOutcome, Channel, ClaimedDelivery, DeliveryStatus
-from dispatcher.store.queue_sql import LEASE_EXPIRED
+from dispatcher.store.queue_sql import (
+    LEASE_EXPIRED,
+    close_cut_off,
+    open_attempts,
+    opening_params,
+    opening_pg,
+)
 from dispatcher.store.schema import appeals, attempts, deliveries, supporters
 
 _its_supporter = supporters.c.id == appeals.c.supporter_id
@@ -112,6 +120,42 @@ def _claimed_statement(dialect: str) -> Select[Any]:
 
 
 _CLAIMED = {dialect: _claimed_statement(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+def _open_and_load() -> Select[Any]:
+    """PostgreSQL: the claimed deliveries' attempt rows opened (:func:`opening_pg`, as a
+    CTE) and the deliveries loaded, in one statement. The load reads the rows as they were
+    before the statement (the new attempt rows and providers are not among what it reads:
+    the earlier attempts, the one a status poll is on, the letter)."""
+    opening = opening_pg().returning(deliveries.c.id).cte("provided")
+    return _CLAIMED["postgresql"].add_cte(opening)
+
+
+_OPEN_AND_LOAD: Select[Any] | None = None
+
+
+async def open_and_load(
+    conn: AsyncConnection,
+    worker: str,
+    sends: list[tuple[int, int, Channel]],
+    now: dt.datetime,
+    providers: Mapping[Channel, str],
+    ids: list[int],
+) -> list[ClaimedDelivery]:
+    """:func:`open_attempts` for ``sends`` and :func:`load_claimed` for ``ids``: one
+    round trip on PostgreSQL (two or more elsewhere)."""
+    if conn.dialect.name != "postgresql" or not sends:
+        await open_attempts(conn, worker, sends, now, providers)
+        return await load_claimed(conn, ids)
+    rescued = [delivery_id for delivery_id, number, _ in sends if number > 1]
+    if rescued:
+        await close_cut_off(conn, rescued, now)
+    global _OPEN_AND_LOAD
+    if _OPEN_AND_LOAD is None:
+        _OPEN_AND_LOAD = _open_and_load()
+    params = opening_params(worker, sends, now, providers) | {"ids": ids}
+    rows = (await conn.execute(_OPEN_AND_LOAD, params)).all()
+    return [_claimed(r) for r in rows]
 
 
 async def load_claimed(conn: AsyncConnection, ids: list[int]) -> list[ClaimedDelivery]:

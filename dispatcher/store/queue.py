@@ -18,14 +18,13 @@ from dispatcher.models import (
     utcnow,
 )
 from dispatcher.store.base import StoreBase
-from dispatcher.store.claimed_sql import load_claimed
+from dispatcher.store.claimed_sql import open_and_load
 from dispatcher.store.fax_hours_sql import FaxLines, hold_for_fax_hours
 from dispatcher.store.pacing_sql import Leased, pace, pause_channels
 from dispatcher.store.queue_sql import (
     PENDING,
     expire_overdue,
     lease_due,
-    open_attempts,
 )
 from dispatcher.store.record_sql import apply_update, record_many
 from dispatcher.store.schema import deliveries
@@ -94,8 +93,8 @@ class QueueStore(StoreBase):
             sends = [
                 (c.id, c.attempts, c.channel) for c in claimed if c.status is DeliveryStatus.SENDING
             ]
-            await open_attempts(conn, worker, sends, now, providers)
-            loaded = await load_claimed(conn, [c.id for c in claimed])
+            ids = [c.id for c in claimed]
+            loaded = await open_and_load(conn, worker, sends, now, providers or {}, ids)
             if sends:
                 events.append(QueueEvent.CHANGED)
         return loaded

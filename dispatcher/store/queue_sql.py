@@ -215,18 +215,11 @@ async def open_attempts(
         return
     rescued = [delivery_id for delivery_id, number, _ in sends if number > 1]
     if rescued:
-        await _close_cut_off(conn, rescued, now)
+        await close_cut_off(conn, rescued, now)
     providers = providers or {}
     if conn.dialect.name == "postgresql":
         # One statement (one round trip) for the attempt rows and the deliveries' provider.
-        params = {
-            "ids": [delivery_id for delivery_id, _, _ in sends],
-            "numbers": [number for _, number, _ in sends],
-            "providers": [providers.get(channel) for _, _, channel in sends],
-            "worker": worker,
-            "now": now,
-        }
-        await conn.execute(_OPEN_ATTEMPTS_PG, params)
+        await conn.execute(_OPEN_ATTEMPTS_PG, opening_params(worker, sends, now, providers))
         return
     await conn.execute(
         insert(attempts),
@@ -249,13 +242,29 @@ async def open_attempts(
             )
 
 
-def _open_attempts_pg() -> Update:
+def opening_params(
+    worker: str,
+    sends: list[tuple[int, int, Channel]],
+    now: dt.datetime,
+    providers: Mapping[Channel, str],
+) -> dict[str, Any]:
+    """The binds of :func:`opening_pg`."""
+    return {
+        "open_ids": [delivery_id for delivery_id, _, _ in sends],
+        "numbers": [number for _, number, _ in sends],
+        "providers": [providers.get(channel) for _, _, channel in sends],
+        "worker": worker,
+        "now": now,
+    }
+
+
+def opening_pg() -> Update:
     """``WITH opened AS (INSERT INTO attempts … SELECT … FROM unnest(…) RETURNING …)
-    UPDATE deliveries SET provider …``: binds ``ids``, ``numbers``, ``providers`` (arrays,
-    one entry per send), ``worker`` and ``now``."""
+    UPDATE deliveries SET provider …``: binds ``open_ids``, ``numbers``, ``providers``
+    (arrays, one entry per send), ``worker`` and ``now`` (see :func:`opening_params`)."""
     rows = (
         func.unnest(
-            bindparam("ids", type_=ARRAY(Integer)),
+            bindparam("open_ids", type_=ARRAY(Integer)),
             bindparam("numbers", type_=ARRAY(Integer)),
             bindparam("providers", type_=ARRAY(String)),
         )
@@ -286,10 +295,10 @@ def _open_attempts_pg() -> Update:
     )
 
 
-_OPEN_ATTEMPTS_PG = _open_attempts_pg()
+_OPEN_ATTEMPTS_PG = opening_pg()
 
 
-async def _close_cut_off(conn: AsyncConnection, ids: list[int], now: dt.datetime) -> None:
+async def close_cut_off(conn: AsyncConnection, ids: list[int], now: dt.datetime) -> None:
     """Attempts still open on these deliveries lost their worker: they end ``unknown``."""
     await conn.execute(
         update(attempts)
