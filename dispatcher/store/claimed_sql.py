@@ -37,25 +37,27 @@ from dispatcher.store.schema import appeals, attempts, deliveries, supporters
 _its_supporter = supporters.c.id == appeals.c.supporter_id
 
 
-def _accepted_at() -> ScalarSelect[Any]:
+def _accepted_at(d: Any) -> ScalarSelect[Any]:
     """When the provider accepted the attempt a delivery is on (a fax awaiting its
     confirmation; the wait is bounded from then), else NULL."""
     accepted = attempts.alias("accepted")
     return (
         select(accepted.c.finished_at)
         .where(
-            accepted.c.delivery_id == deliveries.c.id,
-            accepted.c.number == deliveries.c.attempts,
+            accepted.c.delivery_id == d.c.id,
+            accepted.c.number == d.c.attempts,
             accepted.c.outcome == AttemptOutcome.ACCEPTED.value,
         )
         .scalar_subquery()
     )
 
 
-def _claimed_statement(dialect: str) -> Select[Any]:
+def claimed_statement(dialect: str, source: Any = None) -> Select[Any]:
     """Everything a worker needs to send each delivery; binds ``ids`` (expanding; on
-    PostgreSQL an array: one prepared statement for any number)."""
-    d, a = deliveries, appeals
+    PostgreSQL an array: one prepared statement for any number). With a ``source`` (rows
+    with the deliveries' columns, as a claim's CTE returns them), each of its rows instead,
+    and no ``ids``."""
+    d, a = (deliveries if source is None else source), appeals
     earlier = attempts.alias("earlier")
     unknown_before = exists().where(
         earlier.c.delivery_id == d.c.id,
@@ -66,8 +68,10 @@ def _claimed_statement(dialect: str) -> Select[Any]:
             # A worker that lost its lease and then reported that its send went out.
             and_(
                 earlier.c.error_class == LEASE_EXPIRED,
-                earlier.c.outcome.in_(
-                    [AttemptOutcome.DELIVERED.value, AttemptOutcome.ACCEPTED.value]
+                # Equalities, not IN (a list of literals): claim_one_sql runs it compiled once.
+                or_(
+                    earlier.c.outcome == AttemptOutcome.DELIVERED.value,
+                    earlier.c.outcome == AttemptOutcome.ACCEPTED.value,
                 ),
             ),
         ),
@@ -81,7 +85,7 @@ def _claimed_statement(dialect: str) -> Select[Any]:
         )
         .scalar_subquery()
     )
-    return (
+    statement = (
         select(
             d.c.id,
             d.c.appeal_id,
@@ -107,19 +111,22 @@ def _claimed_statement(dialect: str) -> Select[Any]:
             a.c.confirmed_at.is_not(None).label("reply_to"),
             unknown_before.label("earlier_outcome_unknown"),
             refused_as_duplicate.label("duplicates_before"),
-            _accepted_at().label("accepted_at"),
+            _accepted_at(d).label("accepted_at"),
         )
         .select_from(d.join(a, a.c.id == d.c.appeal_id).join(supporters, _its_supporter))
-        .where(
-            d.c.id == any_(bindparam("ids", type_=ARRAY(Integer)))
-            if dialect == "postgresql"
-            else d.c.id.in_(bindparam("ids", expanding=True))
-        )
         .order_by(d.c.id)
     )
+    if source is not None:
+        return statement
+    ids = (
+        d.c.id == any_(bindparam("ids", type_=ARRAY(Integer)))
+        if dialect == "postgresql"
+        else d.c.id.in_(bindparam("ids", expanding=True))
+    )
+    return statement.where(ids)
 
 
-_CLAIMED = {dialect: _claimed_statement(dialect) for dialect in ("sqlite", "postgresql")}
+_CLAIMED = {dialect: claimed_statement(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 def _open_and_load() -> Select[Any]:

@@ -136,15 +136,17 @@ def due_candidates(channel: Channel | None = None, *, lock: bool = False) -> Sel
     return select(due.c.id).order_by(due.c.next_attempt_at, due.c.id).limit(limit)
 
 
-def _lease_statement(channel: Channel | None, dialect: str) -> ReturningUpdate[Any]:
-    """UPDATE … RETURNING that leases due deliveries; binds ``now``, ``claim_limit``,
-    ``lease_until`` and ``worker``. Built once per channel and dialect."""
+def leasing(channel: Channel | None, dialect: str) -> Update:
+    """UPDATE that leases due deliveries; binds ``now``, ``claim_limit``, ``holding``,
+    ``lease_until`` and ``worker``. A send becomes ``sending`` with its attempt count
+    raised; a status poll keeps ``awaiting_confirmation`` and its count."""
     candidates = due_candidates(channel, lock=dialect == "postgresql")
     d = deliveries
     polling = d.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value
     return (
         update(d)
-        .where(d.c.id.in_(candidates.scalar_subquery()), d.c.status.in_(PENDING))
+        # Equalities, not IN (a list of literals): claim_one_sql runs it compiled once.
+        .where(d.c.id.in_(candidates.scalar_subquery()), or_(*(d.c.status == s for s in PENDING)))
         .values(
             status=case(
                 (polling, DeliveryStatus.AWAITING_CONFIRMATION.value),
@@ -155,7 +157,14 @@ def _lease_statement(channel: Channel | None, dialect: str) -> ReturningUpdate[A
             lease_owner=bindparam("worker", type_=String),
             updated_at=bindparam("now", type_=UTCDateTime),
         )
-        .returning(d.c.id, d.c.status, d.c.attempts, d.c.channel, d.c.address, d.c.campaign_id)
+    )
+
+
+def _lease_statement(channel: Channel | None, dialect: str) -> ReturningUpdate[Any]:
+    """:func:`leasing`, returning what pacing needs. Built once per channel and dialect."""
+    d = deliveries
+    return leasing(channel, dialect).returning(
+        d.c.id, d.c.status, d.c.attempts, d.c.channel, d.c.address, d.c.campaign_id
     )
 
 
@@ -298,22 +307,28 @@ def opening_pg() -> Update:
 _OPEN_ATTEMPTS_PG = opening_pg()
 
 
+# What an attempt cut off by a lost lease ends with.
+CUT_OFF: dict[str, str] = {
+    "outcome": AttemptOutcome.UNKNOWN.value,
+    "error_class": LEASE_EXPIRED,
+    "error_message": "the worker stopped before recording an outcome; "
+    "the provider may or may not have received it",
+}
+
+
+def cutting_off(ids: Any, now: Any, values: Mapping[str, Any] = CUT_OFF) -> Update:
+    """Attempts still open on the deliveries ``ids`` lost their worker: they end
+    ``unknown`` (as of ``now``), with ``values`` (:data:`CUT_OFF`, or binds of it)."""
+    return (
+        update(attempts)
+        .where(attempts.c.delivery_id.in_(ids), attempts.c.outcome.is_(None))
+        .values(finished_at=now, **values)
+    )
+
+
 async def close_cut_off(conn: AsyncConnection, ids: list[int], now: dt.datetime) -> None:
     """Attempts still open on these deliveries lost their worker: they end ``unknown``."""
-    await conn.execute(
-        update(attempts)
-        .where(
-            attempts.c.delivery_id.in_(ids),
-            attempts.c.outcome.is_(None),
-        )
-        .values(
-            outcome=AttemptOutcome.UNKNOWN.value,
-            finished_at=now,
-            error_class=LEASE_EXPIRED,
-            error_message="the worker stopped before recording an outcome; "
-            "the provider may or may not have received it",
-        )
-    )
+    await conn.execute(cutting_off(ids, now))
 
 
 # Past the deadline: waiting ones (queued, held for review, or waiting for the supporter's
