@@ -1,100 +1,60 @@
-"""Statements that write outcomes: many at once for a worker's group commit, or one.
-
-A group commit on PostgreSQL writes its batch in one statement, the rows unnested from
-arrays (``WITH closed AS (UPDATE attempts … FROM unnest(…)) UPDATE deliveries … FROM
-unnest(…)``), not two statements per outcome: the same rules, one round trip.
-"""
+"""Statements that write outcomes: many at once for a worker's group commit, or one."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
     ColumnElement,
-    DateTime,
     Integer,
     String,
     Text,
     Update,
     bindparam,
     case,
-    column,
     func,
     literal,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import TypeEngine
 
 from dispatcher.models import AttemptOutcome, DeliveryStatus, DeliveryUpdate
 from dispatcher.store.queue_sql import LEASE_EXPIRED
 from dispatcher.store.schema import UTCDateTime, attempts, deliveries
 
-# The per-outcome values of the statements, and their types: bound per row
-# (executemany), or on PostgreSQL unnested from one array each (one statement a batch).
-_PER_OUTCOME: dict[str, TypeEngine[Any]] = {
-    "b_id": Integer(),
-    "b_attempt": Integer(),
-    "b_status": String(),
-    "b_next": UTCDateTime(),
-    "b_ref": String(),
-    "b_settlement": String(),
-    "b_paused": Integer(),
-    "b_keep_error": Boolean(),
-    "b_class": String(),
-    "b_code": String(),
-    "b_message": Text(),
-    "b_outcome": String(),
-    "b_summary": Text(),
-}
-_IN_ARRAYS = {**_PER_OUTCOME, "b_next": DateTime(timezone=True)}
-Values = Mapping[str, ColumnElement[Any]]
 
-
-def _bound() -> Values:
-    """Each value a bind parameter of its own (one outcome, or executemany)."""
-    return {name: bindparam(name, type_=kind) for name, kind in _PER_OUTCOME.items()}
-
-
-def _unnested() -> Values:
-    """Each value a column of ``unnest(:b_id, :b_attempt, …) AS u(…)``: PostgreSQL writes
-    a whole batch in one statement (arrays from :func:`as_arrays`)."""
-    arrays = [bindparam(name, type_=ARRAY(kind)) for name, kind in _IN_ARRAYS.items()]
-    columns = [column(name, kind) for name, kind in _IN_ARRAYS.items()]
-    rows = func.unnest(*arrays).table_valued(*columns).render_derived(name="u")
-    return {name: rows.c[name] for name in _IN_ARRAYS}
-
-
-def as_arrays(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
-    """:func:`outcome_params` rows as one array per value, for :func:`_unnested`."""
-    return {name: [row[name] for row in rows] for name in _IN_ARRAYS}
-
-
-def _delivery_statement(v: Values, *guards: ColumnElement[bool]) -> Update:
-    """UPDATE of the delivery ``v["b_id"]`` from the values ``v`` (see :func:`_bound`),
-    where ``guards`` hold: the column rules every writer of an outcome shares."""
+def _delivery_statement(*guards: ColumnElement[bool]) -> Update:
+    """UPDATE of one delivery (``b_id``) from :func:`outcome_params`, where ``guards``
+    hold: the column rules every writer of an outcome shares."""
     d = deliveries
-    keep_error = v["b_keep_error"]
+    keep_error = bindparam("b_keep_error", type_=Boolean)
     return (
         update(d)
-        .where(d.c.id == v["b_id"], *guards)
+        .where(d.c.id == bindparam("b_id", type_=Integer), *guards)
         .values(
-            status=v["b_status"],
+            status=bindparam("b_status", type_=String),
             lease_until=None,
             lease_owner=None,
             updated_at=bindparam("b_now", type_=UTCDateTime),
-            next_attempt_at=func.coalesce(v["b_next"], d.c.next_attempt_at),
-            provider_ref=func.coalesce(v["b_ref"], d.c.provider_ref),
-            settlement=func.coalesce(v["b_settlement"], d.c.settlement),
-            paused_attempts=d.c.paused_attempts + v["b_paused"],
-            last_error_class=case((keep_error, d.c.last_error_class), else_=v["b_class"]),
-            last_error_code=case((keep_error, d.c.last_error_code), else_=v["b_code"]),
-            last_error_message=case((keep_error, d.c.last_error_message), else_=v["b_message"]),
+            next_attempt_at=func.coalesce(
+                bindparam("b_next", type_=UTCDateTime), d.c.next_attempt_at
+            ),
+            provider_ref=func.coalesce(bindparam("b_ref", type_=String), d.c.provider_ref),
+            settlement=func.coalesce(bindparam("b_settlement", type_=String), d.c.settlement),
+            paused_attempts=d.c.paused_attempts + bindparam("b_paused", type_=Integer),
+            last_error_class=case(
+                (keep_error, d.c.last_error_class), else_=bindparam("b_class", type_=String)
+            ),
+            last_error_code=case(
+                (keep_error, d.c.last_error_code), else_=bindparam("b_code", type_=String)
+            ),
+            last_error_message=case(
+                (keep_error, d.c.last_error_message), else_=bindparam("b_message", type_=Text)
+            ),
         )
     )
 
@@ -131,81 +91,57 @@ def outcome_params(
     }
 
 
-def _record_attempt_statement(v: Values) -> Update:
-    """UPDATE of the attempt row each outcome (values ``v``) closes."""
+def _record_attempt_statement() -> Update:
+    """UPDATE for many outcomes at once (executemany): the attempt row each one closes."""
     cut_off = attempts.c.error_class == LEASE_EXPIRED
     return (
         update(attempts)
-        .where(attempts.c.delivery_id == v["b_id"], attempts.c.number == v["b_attempt"])
+        .where(
+            attempts.c.delivery_id == bindparam("b_id", type_=Integer),
+            attempts.c.number == bindparam("b_attempt", type_=Integer),
+        )
         .values(
             finished_at=bindparam("b_now", type_=UTCDateTime),
-            outcome=v["b_outcome"],
+            outcome=bindparam("b_outcome", type_=String),
             # An attempt whose lease ran out (another worker took the delivery over) keeps
             # that mark, and says what its worker learned after all.
-            error_class=case((cut_off, LEASE_EXPIRED), else_=v["b_class"]),
-            error_code=v["b_code"],
+            error_class=case((cut_off, LEASE_EXPIRED), else_=bindparam("b_class", type_=String)),
+            error_code=bindparam("b_code", type_=String),
             error_message=case(
                 (
                     cut_off,
                     literal("its lease ran out before this outcome was recorded: ")
-                    + v["b_outcome"],
+                    + bindparam("b_outcome", type_=String),
                 ),
-                else_=v["b_message"],
+                else_=bindparam("b_message", type_=Text),
             ),
-            provider_ref=v["b_ref"],
-            response_summary=v["b_summary"],
+            provider_ref=bindparam("b_ref", type_=String),
+            response_summary=bindparam("b_summary", type_=Text),
         )
     )
 
 
-def _record_statements(v: Values) -> tuple[Update, Update]:
-    """A worker's outcomes: its delivery, if still this worker's on that attempt, and the
-    attempt row it closes."""
-    owned = [
-        deliveries.c.lease_owner == bindparam("b_worker", type_=String),
-        deliveries.c.attempts == v["b_attempt"],
-    ]
-    return _delivery_statement(v, *owned), _record_attempt_statement(v)
-
-
-def _record_in_one() -> Update:
-    """PostgreSQL: both of :func:`_record_statements` in one statement (one round trip),
-    the attempts' as a CTE; each unnests the arrays of :func:`as_arrays`."""
-    closing = _unnested()
-    closed = (
-        _record_attempt_statement(closing)
-        .where(closing["b_outcome"].is_not(None))  # a status poll closes no attempt
-        .returning(attempts.c.id)
-        .cte("closed")
-    )
-    record_delivery, _ = _record_statements(_unnested())
-    return record_delivery.add_cte(closed)
-
-
-_RECORD = _record_statements(_bound())
-_RECORD_IN_ONE = _record_in_one()
+_RECORD_DELIVERY = _delivery_statement(
+    deliveries.c.lease_owner == bindparam("b_worker", type_=String),
+    deliveries.c.attempts == bindparam("b_attempt", type_=Integer),
+)
+_RECORD_ATTEMPT = _record_attempt_statement()
 
 
 async def record_many(
     conn: AsyncConnection, worker: str, updates: Sequence[DeliveryUpdate], now: dt.datetime
 ) -> None:
-    """Write outcomes that each name their attempt: one statement for the lot on
-    PostgreSQL, two executemany on SQLite.
+    """Write outcomes that each name their attempt, two statements for the lot.
 
     A delivery ``worker`` no longer holds on that attempt is left alone; the attempt row
     is closed regardless (the worker did finish its attempt, and knows how it ended).
     """
     assert all(u.attempt is not None for u in updates)
     rows = [outcome_params(u, now, worker=worker) for u in updates]
-    if conn.dialect.name == "postgresql":
-        # One statement for the batch, its rows unnested from arrays.
-        await conn.execute(_RECORD_IN_ONE, as_arrays(rows) | {"b_now": now, "b_worker": worker})
-        return
-    record_delivery, record_attempt = _RECORD
-    await conn.execute(record_delivery, rows)
+    await conn.execute(_RECORD_DELIVERY, rows)
     closing = [row for row, u in zip(rows, updates, strict=True) if u.attempt_outcome]
     if closing:
-        await conn.execute(record_attempt, closing)
+        await conn.execute(_RECORD_ATTEMPT, closing)
 
 
 async def apply_update(
@@ -225,7 +161,7 @@ async def apply_update(
     d = deliveries
     params = outcome_params(u, now, count_pause=False)
     guards = [condition] if u.attempt is None else [condition, d.c.attempts == u.attempt]
-    result = await conn.execute(_delivery_statement(_bound(), *guards), params)
+    result = await conn.execute(_delivery_statement(*guards), params)
     changed = int(result.rowcount)
     if u.attempt_outcome is not None and (changed or close_attempt_regardless):
         number: Any = u.attempt
