@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import (
+    Exists,
     Integer,
     ScalarSelect,
     Select,
@@ -52,14 +53,10 @@ def _accepted_at(d: Any) -> ScalarSelect[Any]:
     )
 
 
-def claimed_statement(dialect: str, source: Any = None) -> Select[Any]:
-    """Everything a worker needs to send each delivery; binds ``ids`` (expanding; on
-    PostgreSQL an array: one prepared statement for any number). With a ``source`` (rows
-    with the deliveries' columns, as a claim's CTE returns them), each of its rows instead,
-    and no ``ids``."""
-    d, a = (deliveries if source is None else source), appeals
+def _earlier_unknown(d: Any) -> Exists:
+    """Whether an earlier attempt of the delivery ``d`` may have gone out unseen."""
     earlier = attempts.alias("earlier")
-    unknown_before = exists().where(
+    return exists().where(
         earlier.c.delivery_id == d.c.id,
         earlier.c.number < d.c.attempts,
         or_(
@@ -76,7 +73,12 @@ def claimed_statement(dialect: str, source: Any = None) -> Select[Any]:
             ),
         ),
     )
-    refused_as_duplicate = (
+
+
+def _refused_as_duplicate(d: Any) -> ScalarSelect[Any]:
+    """How many earlier attempts of the delivery ``d`` X refused as a duplicate."""
+    earlier = attempts.alias("earlier")
+    return (
         select(func.count())
         .where(
             earlier.c.delivery_id == d.c.id,
@@ -85,6 +87,14 @@ def claimed_statement(dialect: str, source: Any = None) -> Select[Any]:
         )
         .scalar_subquery()
     )
+
+
+def claimed_statement(dialect: str, source: Any = None) -> Select[Any]:
+    """Everything a worker needs to send each delivery; binds ``ids`` (expanding; on
+    PostgreSQL an array: one prepared statement for any number). With a ``source`` (rows
+    with the deliveries' columns, as a claim's CTE returns them), each of its rows instead,
+    and no ``ids``."""
+    d, a = (deliveries if source is None else source), appeals
     statement = (
         select(
             d.c.id,
@@ -109,8 +119,8 @@ def claimed_statement(dialect: str, source: Any = None) -> Select[Any]:
             a.c.tweet,
             supporters.c.email.label("supporter_email"),
             a.c.confirmed_at.is_not(None).label("reply_to"),
-            unknown_before.label("earlier_outcome_unknown"),
-            refused_as_duplicate.label("duplicates_before"),
+            _earlier_unknown(d).label("earlier_outcome_unknown"),
+            _refused_as_duplicate(d).label("duplicates_before"),
             _accepted_at(d).label("accepted_at"),
         )
         .select_from(d.join(a, a.c.id == d.c.appeal_id).join(supporters, _its_supporter))
