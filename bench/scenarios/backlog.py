@@ -3,7 +3,7 @@
 On each database, deliveries are queued in bulk (bench/bulk.py) to 10,000, then to the
 full size. At each size the claim is timed in this process, as a worker makes it (the
 store's ``claim_due_deliveries`` for a worker's free email slots, with its attempt rows
-and the load of what it sends), ``CLAIMS`` times a tenth of a second apart, so the
+and the load of what it sends), ``CLAIMS`` times (10 with --quick) 0.1 s apart, so the
 once-a-second upkeep in a claim (expiring overdue deliveries) is in the mean as often as
 a worker meets it. Then a worker process (bench/queue_cases.py, a no-op email channel)
 drains a slice of the full backlog: its peak RSS and rate.
@@ -34,11 +34,11 @@ CLAIMS = 30
 RSS_LIMIT_MB = 150
 
 
-async def time_claims(store: Store, slots: int) -> list[float]:
-    """``CLAIMS`` claims for ``slots`` email deliveries, 0.1 s apart (after one more to
+async def time_claims(store: Store, slots: int, claims: int) -> list[float]:
+    """``claims`` claims for ``slots`` email deliveries, 0.1 s apart (after one more to
     warm up): each one's ms."""
     took = []
-    for n in range(CLAIMS + 1):
+    for n in range(claims + 1):
         started = time.perf_counter()
         claimed = await store.claim_due_deliveries(
             "bench-claims",
@@ -75,16 +75,18 @@ def claim_row(label: str, size: int, took: list[float], against: float | None) -
     )
 
 
-async def backlog_case(label: str, url: str, full: int, drained: int) -> list[Row]:
+async def backlog_case(
+    label: str, url: str, full: int, drained: int, claims: int = CLAIMS
+) -> list[Row]:
     slots = WorkerSettings().email_concurrency
     store = await Store.open(url)
     try:
         started = time.perf_counter()
         await fill(store.engine, SMALL, campaign=CAMPAIGN)
-        small = await time_claims(store, slots)
+        small = await time_claims(store, slots, claims)
         await fill(store.engine, full, campaign=CAMPAIGN, already=SMALL)
         filled = time.perf_counter() - started
-        large = await time_claims(store, slots)
+        large = await time_claims(store, slots, claims)
     finally:
         await store.close()
     print(f"backlog: {label}: {full:,} deliveries queued in {filled:.0f} s", flush=True)
@@ -115,16 +117,17 @@ async def backlog_case(label: str, url: str, full: int, drained: int) -> list[Ro
 async def run(ctx: Context) -> list[Row]:
     full = ctx.size(1_000_000, 20_000)
     drained = ctx.size(2_000, 200)
+    claims = ctx.size(CLAIMS, 10)
     rows: list[Row] = []
     if ctx.postgres:
         url, name = await fresh_postgres(ctx.postgres_url)
         try:
-            rows += await backlog_case("PostgreSQL", url, full, drained)
+            rows += await backlog_case("PostgreSQL", url, full, drained, claims)
         finally:
             await drop_postgres(ctx.postgres_url, name)
     else:
         print("backlog: no PostgreSQL answers; its case is skipped")
     work = Path(tempfile.mkdtemp(prefix="dispatcher-bench-"))
     sqlite = f"sqlite+aiosqlite:///{work / 'backlog.db'}"
-    rows += await backlog_case("SQLite", sqlite, full, drained)
+    rows += await backlog_case("SQLite", sqlite, full, drained, claims)
     return rows
