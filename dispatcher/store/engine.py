@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,16 @@ from sqlalchemy import Connection, Table, event, inspect, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util import await_only
 
 from dispatcher.settings import ConfigurationError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions (a test checks they agree). Knowing it lets
 # every command skip loading Alembic when the schema is already current.
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 # Any constant works; it only has to be the same in every process sharing the database.
 _MIGRATION_LOCK_KEY = 7_261_021
 # Execution option marking a connection that will write (see _configure_sqlite).
@@ -68,17 +71,16 @@ def create_engine(url: str) -> AsyncEngine:
                 "the database URL is PostgreSQL but its driver is not installed; "
                 "install it with: pip install 'appeal-dispatcher[postgres]'"
             ) from None
-        return create_async_engine(
+        engine = create_async_engine(
             parsed,
             pool_size=10,
             max_overflow=10,
-            # A connection the server ended while it sat in the pool is replaced before use,
-            # not found dead halfway through a claim.
-            pool_pre_ping=True,
             # Bounded waits: connecting, and any one statement (a server that stopped
             # answering without closing the connection would otherwise hold a worker).
             connect_args={"timeout": 10, "command_timeout": 300},
         )
+        _ping_on_checkout(engine)
+        return engine
     raise DatabaseUrlError(
         f"database URL driver {parsed.drivername!r} is not supported; "
         "use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"
@@ -131,6 +133,39 @@ def upsert(table: Table, dialect: str) -> Any:
     if dialect == "sqlite":
         return sqlite_insert(table)
     return pg_insert(table)
+
+
+# A pooled connection idle this long is pinged before use; one used within it is not.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_on_checkout(engine: AsyncEngine) -> None:
+    """A connection the server ended while it sat idle in the pool is replaced before use,
+    not found dead halfway through a claim: a checkout of one idle for a second or more is
+    pinged first.
+
+    SQLAlchemy's own ``pool_pre_ping`` pings every checkout, with three round trips on
+    asyncpg (BEGIN, the ping, ROLLBACK); a busy worker checks a connection out for each
+    claim and each group commit, milliseconds after it went back. This is the ping alone,
+    and only after a pause: a connection lost within the second is met by the claim's (or
+    the write's) retrying, as one lost mid-transaction always is, and nothing is claimed
+    or written twice (the transaction rolled back).
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("checked_in")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return  # just opened, or used a moment ago
+        try:
+            await_only(dbapi_connection.driver_connection.fetchrow(";"))
+        except Exception as exc:
+            # The pool discards this connection and checks out (or opens) another.
+            raise DisconnectionError(f"the pooled connection is gone: {exc!r}") from exc
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

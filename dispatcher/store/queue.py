@@ -18,14 +18,14 @@ from dispatcher.models import (
     utcnow,
 )
 from dispatcher.store.base import StoreBase
-from dispatcher.store.claimed_sql import load_claimed
+from dispatcher.store.claim_one_sql import claim_in_one, never_held_back
+from dispatcher.store.claimed_sql import open_and_load
 from dispatcher.store.fax_hours_sql import FaxLines, hold_for_fax_hours
 from dispatcher.store.pacing_sql import Leased, pace, pause_channels
 from dispatcher.store.queue_sql import (
     PENDING,
     expire_overdue,
     lease_due,
-    open_attempts,
 )
 from dispatcher.store.record_sql import apply_update, record_many
 from dispatcher.store.schema import deliveries
@@ -76,6 +76,8 @@ class QueueStore(StoreBase):
         wanted = [(channel, n) for channel, n in per_channel.items() if n > 0]
         if not wanted:
             return []
+        if self.dialect == "postgresql" and all(never_held_back(c, pacing) for c, _ in wanted):
+            return await self._claim_in_one(worker, wanted, lease_seconds, holding, providers, now)
         events: list[QueueEvent] = []
         async with self._writing(events) as conn:
             # Stamped once the write lock is held, so stamps follow commit order.
@@ -94,10 +96,46 @@ class QueueStore(StoreBase):
             sends = [
                 (c.id, c.attempts, c.channel) for c in claimed if c.status is DeliveryStatus.SENDING
             ]
-            await open_attempts(conn, worker, sends, now, providers)
-            loaded = await load_claimed(conn, [c.id for c in claimed])
+            ids = [c.id for c in claimed]
+            loaded = await open_and_load(conn, worker, sends, now, providers or {}, ids)
             if sends:
                 events.append(QueueEvent.CHANGED)
+        return loaded
+
+    async def _claim_in_one(
+        self,
+        worker: str,
+        wanted: list[tuple[Channel | None, int]],
+        lease_seconds: float,
+        holding: Sequence[int],
+        providers: Mapping[Channel, str] | None,
+        given_now: dt.datetime | None,
+    ) -> list[ClaimedDelivery]:
+        """The claim of ``claim_due_deliveries`` in one statement a channel, outside any
+        transaction (see :mod:`dispatcher.store.claim_one_sql`); the once-a-second
+        expiry goes first, in a transaction of its own."""
+        now = given_now or utcnow()
+        if self._expiry_due(now):
+            async with self._writing() as conn:
+                await self._expire(conn, now)
+        params = {
+            "now": now,
+            "lease_until": now + dt.timedelta(seconds=lease_seconds),
+            "worker": worker,
+            "holding": list(holding),
+        }
+        loaded: list[ClaimedDelivery] = []
+        async with self.engine.connect() as conn:
+            alone = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for channel, n in wanted:
+                assert channel is not None  # never_held_back
+                params |= {"claim_limit": n, "provider": (providers or {}).get(channel)}
+                loaded += await claim_in_one(alone, channel, params)
+            sends = any(c.status is DeliveryStatus.SENDING for c in loaded)
+            if sends:
+                await self.notifier.announce(alone, QueueEvent.CHANGED)
+        if sends:
+            self.notifier.publish(QueueEvent.CHANGED)
         return loaded
 
     @staticmethod
@@ -125,10 +163,16 @@ class QueueStore(StoreBase):
         if conn.dialect.name == "postgresql" and any(c in (None, Channel.FAX) for c in channels):
             # Serialise fax claims so the per-number check sees every other claim.
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK_KEY})
-        if self._expired_at is None or not 0 <= (now - self._expired_at).total_seconds() < 1:
-            await expire_overdue(conn, now)
-            await sweep_x_accounts(conn, now, self.x_connect_wait)
-            self._expired_at = now
+        if self._expiry_due(now):
+            await self._expire(conn, now)
+
+    def _expiry_due(self, now: dt.datetime) -> bool:
+        return self._expired_at is None or not 0 <= (now - self._expired_at).total_seconds() < 1
+
+    async def _expire(self, conn: AsyncConnection, now: dt.datetime) -> None:
+        await expire_overdue(conn, now)
+        await sweep_x_accounts(conn, now, self.x_connect_wait)
+        self._expired_at = now
 
     async def renew_leases(
         self,

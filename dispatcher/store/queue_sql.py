@@ -14,10 +14,13 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    all_,
     and_,
     bindparam,
     case,
+    column,
     exists,
+    func,
     insert,
     literal,
     or_,
@@ -26,8 +29,9 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.dml import ReturningUpdate
+from sqlalchemy.sql.dml import ReturningUpdate, Update
 
 from dispatcher.models import (
     PENDING_STATUSES,
@@ -82,7 +86,7 @@ def _fax_line_free(now: BindParameter[dt.datetime]) -> ColumnElement[bool]:
 def due_candidates(channel: Channel | None = None, *, lock: bool = False) -> Select[Any]:
     """Due deliveries (of ``channel``, or any), oldest due first; binds ``now``,
     ``claim_limit`` and ``holding``. With ``lock`` (PostgreSQL), rows are locked, skipping
-    locked ones.
+    locked ones, and ``holding`` is an array.
 
     One ordered read per status (queued and due; being sent under an expired lease;
     awaiting a status poll that is due), each reading ``ix_deliveries_due`` in order and
@@ -103,8 +107,12 @@ def due_candidates(channel: Channel | None = None, *, lock: bool = False) -> Sel
     sendable = and_(d.c.expires_at > now, ~paused, paced)
     # What the claiming worker still holds (in flight, or its outcome not yet written)
     # is never taken back by its own claim, even once the lease has run out meanwhile
-    # (a database that was locked for longer than the lease).
-    not_held = d.c.id.not_in(bindparam("holding", expanding=True))
+    # (a database that was locked for longer than the lease). On PostgreSQL an array: one
+    # statement however many are held, not one rendered (and prepared) per count.
+    if lock:
+        not_held = d.c.id != all_(bindparam("holding", type_=ARRAY(Integer)))
+    else:
+        not_held = d.c.id.not_in(bindparam("holding", expanding=True))
     waiting = {
         DeliveryStatus.QUEUED: and_(d.c.next_attempt_at <= now, sendable),
         # Its worker died or stalled: the outcome of that attempt is unknown.
@@ -128,15 +136,17 @@ def due_candidates(channel: Channel | None = None, *, lock: bool = False) -> Sel
     return select(due.c.id).order_by(due.c.next_attempt_at, due.c.id).limit(limit)
 
 
-def _lease_statement(channel: Channel | None, dialect: str) -> ReturningUpdate[Any]:
-    """UPDATE … RETURNING that leases due deliveries; binds ``now``, ``claim_limit``,
-    ``lease_until`` and ``worker``. Built once per channel and dialect."""
+def leasing(channel: Channel | None, dialect: str) -> Update:
+    """UPDATE that leases due deliveries; binds ``now``, ``claim_limit``, ``holding``,
+    ``lease_until`` and ``worker``. A send becomes ``sending`` with its attempt count
+    raised; a status poll keeps ``awaiting_confirmation`` and its count."""
     candidates = due_candidates(channel, lock=dialect == "postgresql")
     d = deliveries
     polling = d.c.status == DeliveryStatus.AWAITING_CONFIRMATION.value
     return (
         update(d)
-        .where(d.c.id.in_(candidates.scalar_subquery()), d.c.status.in_(PENDING))
+        # Equalities, not IN (a list of literals): claim_one_sql runs it compiled once.
+        .where(d.c.id.in_(candidates.scalar_subquery()), or_(*(d.c.status == s for s in PENDING)))
         .values(
             status=case(
                 (polling, DeliveryStatus.AWAITING_CONFIRMATION.value),
@@ -147,7 +157,14 @@ def _lease_statement(channel: Channel | None, dialect: str) -> ReturningUpdate[A
             lease_owner=bindparam("worker", type_=String),
             updated_at=bindparam("now", type_=UTCDateTime),
         )
-        .returning(d.c.id, d.c.status, d.c.attempts, d.c.channel, d.c.address, d.c.campaign_id)
+    )
+
+
+def _lease_statement(channel: Channel | None, dialect: str) -> ReturningUpdate[Any]:
+    """:func:`leasing`, returning what pacing needs. Built once per channel and dialect."""
+    d = deliveries
+    return leasing(channel, dialect).returning(
+        d.c.id, d.c.status, d.c.attempts, d.c.channel, d.c.address, d.c.campaign_id
     )
 
 
@@ -207,8 +224,12 @@ async def open_attempts(
         return
     rescued = [delivery_id for delivery_id, number, _ in sends if number > 1]
     if rescued:
-        await _close_cut_off(conn, rescued, now)
+        await close_cut_off(conn, rescued, now)
     providers = providers or {}
+    if conn.dialect.name == "postgresql":
+        # One statement (one round trip) for the attempt rows and the deliveries' provider.
+        await conn.execute(_OPEN_ATTEMPTS_PG, opening_params(worker, sends, now, providers))
+        return
     await conn.execute(
         insert(attempts),
         [
@@ -230,22 +251,84 @@ async def open_attempts(
             )
 
 
-async def _close_cut_off(conn: AsyncConnection, ids: list[int], now: dt.datetime) -> None:
-    """Attempts still open on these deliveries lost their worker: they end ``unknown``."""
-    await conn.execute(
-        update(attempts)
-        .where(
-            attempts.c.delivery_id.in_(ids),
-            attempts.c.outcome.is_(None),
+def opening_params(
+    worker: str,
+    sends: list[tuple[int, int, Channel]],
+    now: dt.datetime,
+    providers: Mapping[Channel, str],
+) -> dict[str, Any]:
+    """The binds of :func:`opening_pg`."""
+    return {
+        "open_ids": [delivery_id for delivery_id, _, _ in sends],
+        "numbers": [number for _, number, _ in sends],
+        "providers": [providers.get(channel) for _, _, channel in sends],
+        "worker": worker,
+        "now": now,
+    }
+
+
+def opening_pg() -> Update:
+    """``WITH opened AS (INSERT INTO attempts … SELECT … FROM unnest(…) RETURNING …)
+    UPDATE deliveries SET provider …``: binds ``open_ids``, ``numbers``, ``providers``
+    (arrays, one entry per send), ``worker`` and ``now`` (see :func:`opening_params`)."""
+    rows = (
+        func.unnest(
+            bindparam("open_ids", type_=ARRAY(Integer)),
+            bindparam("numbers", type_=ARRAY(Integer)),
+            bindparam("providers", type_=ARRAY(String)),
         )
-        .values(
-            outcome=AttemptOutcome.UNKNOWN.value,
-            finished_at=now,
-            error_class=LEASE_EXPIRED,
-            error_message="the worker stopped before recording an outcome; "
-            "the provider may or may not have received it",
+        .table_valued(
+            column("delivery_id", Integer), column("number", Integer), column("provider", String)
         )
+        .render_derived(name="u")
     )
+    opened = (
+        insert(attempts)
+        .from_select(
+            ["delivery_id", "number", "worker", "started_at", "provider"],
+            select(
+                rows.c.delivery_id,
+                rows.c.number,
+                bindparam("worker", type_=String),
+                bindparam("now", type_=UTCDateTime),
+                rows.c.provider,
+            ),
+        )
+        .returning(attempts.c.delivery_id, attempts.c.provider)
+        .cte("opened")
+    )
+    return (
+        update(deliveries)
+        .where(deliveries.c.id == opened.c.delivery_id, opened.c.provider.is_not(None))
+        .values(provider=opened.c.provider)
+    )
+
+
+_OPEN_ATTEMPTS_PG = opening_pg()
+
+
+# What an attempt cut off by a lost lease ends with.
+CUT_OFF: dict[str, str] = {
+    "outcome": AttemptOutcome.UNKNOWN.value,
+    "error_class": LEASE_EXPIRED,
+    "error_message": "the worker stopped before recording an outcome; "
+    "the provider may or may not have received it",
+}
+
+
+def cutting_off(ids: Any, now: Any, values: Mapping[str, Any] = CUT_OFF) -> Update:
+    """Attempts still open on the deliveries ``ids`` lost their worker: they end
+    ``unknown`` (as of ``now``), with ``values`` (:data:`CUT_OFF`, or binds of it)."""
+    return (
+        update(attempts)
+        .where(attempts.c.delivery_id.in_(ids), attempts.c.outcome.is_(None))
+        .values(finished_at=now, **values)
+    )
+
+
+async def close_cut_off(conn: AsyncConnection, ids: list[int], now: dt.datetime) -> None:
+    """Attempts still open on these deliveries lost their worker: they end ``unknown``."""
+    await conn.execute(cutting_off(ids, now))
 
 
 # Past the deadline: waiting ones (queued, held for review, or waiting for the supporter's

@@ -165,6 +165,8 @@ deliveries = Table(
         "campaign_id", "supporter_email_lc", "target_id", "channel", name="uq_delivery_once"
     ),
     Index("ix_deliveries_due", "status", "channel", "next_attempt_at", "id"),
+    # What expire_overdue reads once a second: the overdue deliveries of each status only.
+    Index("ix_deliveries_expiry", "status", "expires_at"),
     Index("ix_deliveries_line", "channel", "address", "status", "id"),
     Index("ix_deliveries_campaign_updated", "campaign_id", "updated_at"),
     Index("ix_deliveries_updated", "updated_at", "id"),

@@ -234,8 +234,11 @@ class Worker:
         self.leases.took((delivery.id for delivery in claimed), asked_at)
         if claimed:
             self.stats.claims += 1
+            # One line a claim (each delivery's own line, at debug, would be as many lines as
+            # sends again: its outcome's line says all of it once it is written).
+            log.info("claimed", delivery_ids=[d.id for d in claimed], worker=self.name)
         for delivery in claimed:
-            log.info("claimed", **about(delivery), status=delivery.status.value, worker=self.name)
+            log.debug("claimed", **about(delivery), status=delivery.status.value, worker=self.name)
             task = asyncio.create_task(self._handle(delivery), name=f"delivery-{delivery.id}")
             self._in_flight[delivery.id] = (delivery, task)
         return claimed
