@@ -62,6 +62,7 @@ class Store(LogReader, QueueStore, ReceiptStore, OperatorStore, XAccountStore, S
         super().__init__(engine)
         self._intake = GroupCommit(self._create_appeals)
         self._hits = GroupCommit(self._count_hits)
+        self._spent_reads = {}
 
     async def close(self) -> None:
         await self._intake.close()

@@ -10,6 +10,7 @@ connection no appeal used goes after the connect wait.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 
@@ -25,6 +26,9 @@ x = x_accounts
 
 
 class XAccountStore(StoreBase):
+    # The look at a key's limit under way, shared by whoever asks meanwhile.
+    _spent_reads: dict[str, asyncio.Future[tuple[dt.datetime, str] | None]]
+
     async def begin_x_connect(
         self, id_hash: str, *, state_hash: str, sealed: str, now: dt.datetime | None = None
     ) -> None:
@@ -199,8 +203,18 @@ class XAccountStore(StoreBase):
     async def x_limit_spent(
         self, key: str, now: dt.datetime | None = None
     ) -> tuple[dt.datetime, str] | None:
-        """Until when ``key``'s limit is used up, and why (None: it is not)."""
-        now = now or utcnow()
+        """Until when ``key``'s limit is used up, and why (None: it is not). Callers that
+        ask while a look at the same key is under way share its answer (every appeal with
+        an X post asks about the app's cap: one query for those that arrive together)."""
+        if now is not None:
+            return await self._limit_spent(key, now)
+        shared = self._spent_reads.get(key)
+        if shared is None or shared.done():
+            shared = asyncio.ensure_future(self._limit_spent(key, utcnow()))
+            self._spent_reads[key] = shared
+        return await asyncio.shield(shared)
+
+    async def _limit_spent(self, key: str, now: dt.datetime) -> tuple[dt.datetime, str] | None:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(

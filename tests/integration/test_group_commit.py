@@ -154,3 +154,17 @@ async def test_hits_counted_together_number_each_hit_as_if_counted_alone(store: 
     assert await store.hits("ip:one", 8) == 6 and await store.hits("email:a", 8) == 2
     assert await store.hits("ip:one", 7) == 0  # forgotten
     assert await store.count_hit("ip:one", 8) == 7  # and on, alone
+
+
+async def test_looks_at_the_x_apps_cap_made_together_share_one_query(store: Store) -> None:
+    queries: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "pacing" in statement:
+            queries.append(statement)
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", seen)
+    answers = await asyncio.gather(*(store.x_limit_spent("x:app") for _ in range(10)))
+    assert answers == [None] * 10 and len(queries) == 1
+    await store.x_limit_spent("x:app")  # a look after those is a query of its own
+    assert len(queries) == 2
