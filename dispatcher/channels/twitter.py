@@ -251,25 +251,23 @@ class TwitterAdapter:
         429. An own account's wait is its own, not the channel's."""
         if self.limits is None:
             return
-        # The app's cap first, then the account's: one transaction for both.
-        spent = await self.limits.x_limits_take([APP_KEY, key])
-        if spent is not None:
-            checked, until, reason = spent
-            raise RateLimited(
-                f"not posted: {reason} until {until:%Y-%m-%d %H:%M:%S} UTC",
-                retry_after=(until - dt.datetime.now(dt.UTC)).total_seconds(),
-                whole_channel=checked == APP_KEY or key == ORGANISATION_KEY,
-            )
+        for checked, whole in ((APP_KEY, True), (key, key == ORGANISATION_KEY)):
+            spent = await self.limits.x_limit_take(checked)
+            if spent is not None:
+                until, reason = spent
+                raise RateLimited(
+                    f"not posted: {reason} until {until:%Y-%m-%d %H:%M:%S} UTC",
+                    retry_after=(until - dt.datetime.now(dt.UTC)).total_seconds(),
+                    whole_channel=whole,
+                )
 
     async def _note_limits(self, key: str, headers: Mapping[str, str]) -> None:
         if self.limits is None:
             return
-        await self.limits.x_limits_seen(
-            [
-                (APP_KEY if scope == "app" else key, remaining, resets_at, what)
-                for scope, remaining, resets_at, what in limits_stated(headers)
-            ]
-        )
+        for scope, remaining, resets_at, what in limits_stated(headers):
+            await self.limits.x_limit_seen(
+                APP_KEY if scope == "app" else key, remaining, resets_at, what
+            )
 
     async def _post(
         self,

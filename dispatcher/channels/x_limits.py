@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Protocol
 
 # The pacing keys of X's limits: the organisation's account (the channel's own key), a
@@ -24,10 +24,6 @@ class AccountLimits(Protocol):
     ) -> None: ...
 
     async def x_limit_take(self, key: str) -> tuple[dt.datetime, str] | None: ...
-
-    async def x_limits_seen(self, stated: Sequence[tuple[str, int, dt.datetime, str]]) -> None: ...
-
-    async def x_limits_take(self, keys: Sequence[str]) -> tuple[str, dt.datetime, str] | None: ...
 
 
 def limits_stated(headers: Mapping[str, str]) -> list[tuple[str, int, dt.datetime, str]]:

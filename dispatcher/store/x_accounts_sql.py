@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
 
 from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -140,65 +139,42 @@ class XAccountStore(StoreBase):
         self, key: str, remaining: int, resets_at: dt.datetime, reason: str
     ) -> None:
         """What X said is left of ``key``'s limit (an account's, the app's) until when."""
-        await self.x_limits_seen([(key, remaining, resets_at, reason)])
-
-    async def x_limits_seen(self, stated: Sequence[tuple[str, int, dt.datetime, str]]) -> None:
-        """Each (key, remaining, resets at, reason) X stated in one answer, in order, in one
-        transaction (a post's answer states two or three: one write, not one each)."""
-        if not stated:
-            return
         async with self._writing() as conn:
-            for key, remaining, resets_at, reason in stated:
-                statement = upsert(pacing, conn.dialect.name).values(
-                    key=key, remaining=remaining, resets_at=resets_at, reason=reason
+            statement = upsert(pacing, conn.dialect.name).values(
+                key=key, remaining=remaining, resets_at=resets_at, reason=reason
+            )
+            await conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[pacing.c.key],
+                    set_={
+                        "remaining": statement.excluded.remaining,
+                        "resets_at": statement.excluded.resets_at,
+                        "reason": statement.excluded.reason,
+                    },
                 )
-                await conn.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=[pacing.c.key],
-                        set_={
-                            "remaining": statement.excluded.remaining,
-                            "resets_at": statement.excluded.resets_at,
-                            "reason": statement.excluded.reason,
-                        },
-                    )
-                )
+            )
 
     async def x_limit_take(
         self, key: str, now: dt.datetime | None = None
     ) -> tuple[dt.datetime, str] | None:
         """Take one post from ``key``'s limit: None when it may go (one was left, or X
         said nothing yet, or the limit has reset), else when it resets and why."""
-        spent = await self.x_limits_take([key], now)
-        return (spent[1], spent[2]) if spent is not None else None
-
-    async def x_limits_take(
-        self, keys: Sequence[str], now: dt.datetime | None = None
-    ) -> tuple[str, dt.datetime, str] | None:
-        """Take one post from each of ``keys``' limits in turn, in one transaction, up to
-        the first that is used up: None when every one allowed it, else (that key, when
-        it resets, why). What the keys before it gave stays taken, as it would in a
-        transaction each."""
         now = now or utcnow()
+        live = and_(pacing.c.key == key, pacing.c.resets_at > now)
         async with self._writing() as conn:
-            for key in keys:
-                live = and_(pacing.c.key == key, pacing.c.resets_at > now)
-                taken = await conn.execute(
-                    update(pacing)
-                    .where(live, pacing.c.remaining > 0)
-                    .values(remaining=pacing.c.remaining - 1)
+            taken = await conn.execute(
+                update(pacing)
+                .where(live, pacing.c.remaining > 0)
+                .values(remaining=pacing.c.remaining - 1)
+            )
+            if taken.rowcount:
+                return None
+            row = (
+                await conn.execute(
+                    select(pacing.c.resets_at, pacing.c.reason).where(live, pacing.c.remaining <= 0)
                 )
-                if taken.rowcount:
-                    continue
-                row = (
-                    await conn.execute(
-                        select(pacing.c.resets_at, pacing.c.reason).where(
-                            live, pacing.c.remaining <= 0
-                        )
-                    )
-                ).first()
-                if row is not None:
-                    return key, row.resets_at, str(row.reason or "")
-        return None
+            ).first()
+        return (row.resets_at, str(row.reason or "")) if row is not None else None
 
     async def x_limit_spent(
         self, key: str, now: dt.datetime | None = None

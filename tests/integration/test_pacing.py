@@ -101,26 +101,3 @@ async def test_a_providers_pause_holds_its_channel_for_every_claim(store: Store)
     assert sorted(d.channel for d in after) == [Channel.FAX, Channel.FAX]
     again = next(d for d in after if d.id == first.id)
     assert again.attempts == 2 and again.paused_attempts == 1  # the 429 is not counted
-
-
-async def test_x_limits_are_taken_in_turn_in_one_call_up_to_the_first_used_up(
-    store: Store,
-) -> None:
-    resets = NOW + dt.timedelta(minutes=15)
-    # One answer of X's states several limits: they are all kept, in one call.
-    await store.x_limits_seen(
-        [
-            ("twitter:app", 5, resets, "X's 24-hour cap for the app is reached"),
-            ("twitter:account", 1, resets, "X's 15-minute limit for the account is used up"),
-        ]
-    )
-    assert await store.x_limits_take(["twitter:app", "twitter:account"], NOW) is None
-    # The account's is used up now: the app's cap gave one before it, as it would have
-    # in a call each, and a key X said nothing of allows the post.
-    spent = await store.x_limits_take(["twitter:app", "twitter:account", "twitter:new"], NOW)
-    assert spent == ("twitter:account", resets, "X's 15-minute limit for the account is used up")
-    # The app's cap gave two of its five: three are left, then it is used up.
-    assert [await store.x_limit_take("twitter:app", NOW) for _ in range(3)] == [None] * 3
-    assert await store.x_limit_take("twitter:app", NOW) is not None
-    # Once the limits have reset, nothing holds a post back.
-    assert await store.x_limits_take(["twitter:app", "twitter:account"], resets) is None
