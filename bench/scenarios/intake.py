@@ -11,6 +11,7 @@ Target (the issue's): at least 1,000 appeals/s with p99 under 100 ms on SQLite. 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -105,13 +106,15 @@ async def watch_rss(pid: int, peak: list[float], stop: asyncio.Event) -> None:
 
 
 async def load_server(
-    env: dict[str, str], work: Path, requests: int, seconds: float
+    env: dict[str, str], work: Path, requests: int, seconds: float, processes: int = 1
 ) -> tuple[Load, int, float]:
-    """``dispatcher serve --no-worker`` with ``env``, the warm-up, then the measured burst:
-    the load seen, the appeals the report counts, and the server's peak RSS in MB."""
+    """``dispatcher serve --no-worker --processes N`` with ``env``, the warm-up, then the
+    measured burst: the load seen, the appeals the report counts, and the first server
+    process's peak RSS in MB."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [DISPATCHER, "serve", "--no-worker", "--port", str(port), "--log-level", "warning"]
+    command += ["--processes", str(processes)]
     with (work / "serve.log").open("ab") as log:
         server = await asyncio.create_subprocess_exec(*command, env=env, stdout=log, stderr=log)
     peak, stop = [0.0], asyncio.Event()
@@ -146,7 +149,7 @@ async def report_of(session: aiohttp.ClientSession, base: str) -> dict[str, Any]
         return None
 
 
-def row_of(database: str, load: Load, stored: int, rss: float) -> Row:
+def row_of(database: str, load: Load, stored: int, rss: float, processes: int = 1) -> Row:
     p50, p95, p99 = percentiles(load.latencies_ms)
     accepted = load.statuses.get(202, 0)
     rate = load.requests / load.elapsed if load.elapsed else 0.0
@@ -165,7 +168,7 @@ def row_of(database: str, load: Load, stored: int, rss: float) -> Row:
     start = load.answered_at[0] - load.latencies_ms[0] / 1000 if load.answered_at else 0.0
     return Row(
         scenario="intake",
-        case=f"{database} · serve --no-worker · {CONNECTIONS} connections (aiohttp)",
+        case=f"{database} · serve --no-worker --processes {processes} · {CONNECTIONS} connections",
         unit="appeals/s",
         rate=rate,
         p50_ms=p50,
@@ -187,22 +190,28 @@ async def run(ctx: Context) -> list[Row]:
     requests = ctx.size(3000, 400)
     # At most this long a burst: fewer supporters if the server is slow (the row says).
     seconds = ctx.size(15, 2)
-    databases = ["SQLite"] + (["PostgreSQL"] if ctx.postgres and not ctx.quick else [])
+    # One process, then one per CPU (serve --processes) on SQLite; PostgreSQL with one.
+    cases = [("SQLite", 1)] + ([] if ctx.quick else [("SQLite", os.cpu_count() or 1)])
+    cases += [("PostgreSQL", 1)] if ctx.postgres and not ctx.quick else []
     rows = []
-    for database in databases:
-        work = Path(tempfile.mkdtemp(prefix="dispatcher-intake-"))
-        write_campaign(work / "campaigns")
-        env = serve_env(work)
-        name = None
-        if database == "PostgreSQL":
-            env["DISPATCHER_DATABASE_URL"], name = await fresh_postgres(ctx.postgres_url)
-        try:
-            load, stored, rss = await load_server(env, work, requests, seconds)
-        finally:
-            if name is not None:
-                await drop_postgres(ctx.postgres_url, name)
-            kept = ctx.out / f"intake-{database.lower()}-serve.log"
-            shutil.copyfile(work / "serve.log", kept)  # what the server said, if anything
-            shutil.rmtree(work, ignore_errors=True)
-        rows.append(row_of(database, load, stored, rss))
+    for database, processes in dict.fromkeys(cases):
+        rows.append(await _case(ctx, database, processes, requests, seconds))
     return rows
+
+
+async def _case(ctx: Context, database: str, processes: int, requests: int, seconds: float) -> Row:
+    work = Path(tempfile.mkdtemp(prefix="dispatcher-intake-"))
+    write_campaign(work / "campaigns")
+    env = serve_env(work)
+    name = None
+    if database == "PostgreSQL":
+        env["DISPATCHER_DATABASE_URL"], name = await fresh_postgres(ctx.postgres_url)
+    try:
+        load, stored, rss = await load_server(env, work, requests, seconds, processes)
+    finally:
+        if name is not None:
+            await drop_postgres(ctx.postgres_url, name)
+        kept = ctx.out / f"intake-{database.lower()}-{processes}-serve.log"
+        shutil.copyfile(work / "serve.log", kept)  # what the server said, if anything
+        shutil.rmtree(work, ignore_errors=True)
+    return row_of(database, load, stored, rss, processes)
