@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import platform
-import resource
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -156,12 +155,6 @@ def plot(path: Path, title: str, rows: Sequence[Row]) -> None:
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
-
-
-def peak_rss_mb_of_children() -> float:
-    """The largest resident set of any child process waited for so far, in MB (Linux
-    reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def peak_rss_mb(pid: int) -> float | None:
