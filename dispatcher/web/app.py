@@ -65,8 +65,8 @@ def create_app(
     )
     # First, so that its catch-all for unexpected errors is the innermost middleware.
     install_error_handlers(app, page=error_page)
-    # Inside SecurityHeaders: its receive runs in a task group, which would wrap the 413
-    # raised while the app reads a body into an exception group.
+    # Inside SecurityHeaders, so a 413 raised while the app reads a body still gets the
+    # security headers.
     app.add_middleware(
         BodyLimit,
         default=settings.intake.max_body_bytes,
